@@ -1,0 +1,27 @@
+"""The hostvitals wire protocol and metric catalogue, shared by agent and collector.
+
+Pure: no I/O, no global state.
+"""
+
+from shared.catalogue import CATALOGUE, HOST_LABEL, Kind, MetricSpec
+from shared.codec import decode_frame, encode_frame
+from shared.errors import DecodeError, ProtocolError, SchemaError, VersionError
+from shared.protocol import CONTENT_TYPE, SUPPORTED_VERSIONS, VERSION, Frame, Series
+
+__all__ = [
+    "CATALOGUE",
+    "CONTENT_TYPE",
+    "HOST_LABEL",
+    "SUPPORTED_VERSIONS",
+    "VERSION",
+    "DecodeError",
+    "Frame",
+    "Kind",
+    "MetricSpec",
+    "ProtocolError",
+    "SchemaError",
+    "Series",
+    "VersionError",
+    "decode_frame",
+    "encode_frame",
+]

@@ -1,0 +1,138 @@
+"""The metric catalogue: every series the agent emits, as data.
+
+Names follow the Prometheus conventions and reuse node_exporter's names and label names
+where node_exporter has the same measurement, so existing queries and habits carry over.
+The collector adds the ``host`` label to every series; agents never send it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+
+
+class Kind(StrEnum):
+    GAUGE = "gauge"
+    COUNTER = "counter"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    name: str
+    kind: Kind
+    unit: str
+    help: str
+    labels: tuple[str, ...] = ()
+    group: str = ""
+
+
+HOST_LABEL = "host"
+"""Label the collector adds to every series; reserved, agents must not send it."""
+
+_G, _C = Kind.GAUGE, Kind.COUNTER
+
+_SPECS: tuple[MetricSpec, ...] = (
+    # cpu
+    MetricSpec("node_cpu_seconds_total", _C, "seconds",
+               "Seconds each CPU spent in each mode.", ("cpu", "mode"), "cpu"),
+    MetricSpec("node_cpu_count", _G, "cpus", "Number of logical CPUs.", (), "cpu"),
+    # load
+    MetricSpec("node_load1", _G, "", "1-minute load average.", (), "load"),
+    MetricSpec("node_load5", _G, "", "5-minute load average.", (), "load"),
+    MetricSpec("node_load15", _G, "", "15-minute load average.", (), "load"),
+    # memory and swap
+    MetricSpec("node_memory_MemTotal_bytes", _G, "bytes", "Total usable memory.", (), "memory"),
+    MetricSpec("node_memory_MemAvailable_bytes", _G, "bytes",
+               "Memory available for new work without swapping.", (), "memory"),
+    MetricSpec("node_memory_MemFree_bytes", _G, "bytes", "Unused memory.", (), "memory"),
+    MetricSpec("node_memory_Buffers_bytes", _G, "bytes", "Memory in kernel buffers.", (), "memory"),
+    MetricSpec("node_memory_Cached_bytes", _G, "bytes", "Memory in the page cache.", (), "memory"),
+    MetricSpec("node_memory_Shmem_bytes", _G, "bytes", "Shared memory (tmpfs etc.).", (), "memory"),
+    MetricSpec("node_memory_SwapTotal_bytes", _G, "bytes", "Total swap space.", (), "memory"),
+    MetricSpec("node_memory_SwapFree_bytes", _G, "bytes", "Unused swap space.", (), "memory"),
+    MetricSpec("hostvitals_swap_in_bytes_total", _C, "bytes",
+               "Bytes swapped in from disk.", (), "memory"),
+    MetricSpec("hostvitals_swap_out_bytes_total", _C, "bytes",
+               "Bytes swapped out to disk.", (), "memory"),
+    # disk I/O
+    MetricSpec("node_disk_reads_completed_total", _C, "operations",
+               "Reads completed.", ("device",), "disk"),
+    MetricSpec("node_disk_writes_completed_total", _C, "operations",
+               "Writes completed.", ("device",), "disk"),
+    MetricSpec("node_disk_read_bytes_total", _C, "bytes", "Bytes read.", ("device",), "disk"),
+    MetricSpec("node_disk_written_bytes_total", _C, "bytes", "Bytes written.", ("device",), "disk"),
+    MetricSpec("node_disk_read_time_seconds_total", _C, "seconds",
+               "Seconds spent by all reads.", ("device",), "disk"),
+    MetricSpec("node_disk_write_time_seconds_total", _C, "seconds",
+               "Seconds spent by all writes.", ("device",), "disk"),
+    MetricSpec("node_disk_io_time_seconds_total", _C, "seconds",
+               "Seconds the device was busy doing I/O.", ("device",), "disk"),
+    # filesystems
+    MetricSpec("node_filesystem_size_bytes", _G, "bytes", "Filesystem size.",
+               ("device", "mountpoint", "fstype"), "filesystem"),
+    MetricSpec("node_filesystem_free_bytes", _G, "bytes", "Free space, including reserved blocks.",
+               ("device", "mountpoint", "fstype"), "filesystem"),
+    MetricSpec("node_filesystem_avail_bytes", _G, "bytes",
+               "Space available to unprivileged users.",
+               ("device", "mountpoint", "fstype"), "filesystem"),
+    # network
+    MetricSpec("node_network_receive_bytes_total", _C, "bytes", "Bytes received.",
+               ("device",), "network"),
+    MetricSpec("node_network_transmit_bytes_total", _C, "bytes", "Bytes sent.",
+               ("device",), "network"),
+    MetricSpec("node_network_receive_packets_total", _C, "packets", "Packets received.",
+               ("device",), "network"),
+    MetricSpec("node_network_transmit_packets_total", _C, "packets", "Packets sent.",
+               ("device",), "network"),
+    MetricSpec("node_network_receive_errs_total", _C, "errors", "Receive errors.",
+               ("device",), "network"),
+    MetricSpec("node_network_transmit_errs_total", _C, "errors", "Transmit errors.",
+               ("device",), "network"),
+    MetricSpec("node_network_receive_drop_total", _C, "packets", "Incoming packets dropped.",
+               ("device",), "network"),
+    MetricSpec("node_network_transmit_drop_total", _C, "packets", "Outgoing packets dropped.",
+               ("device",), "network"),
+    # top-N processes (by CPU and by memory)
+    MetricSpec("hostvitals_process_cpu_usage_ratio", _G, "cores",
+               "CPU used by a top process since its previous sample, as a share of one core "
+               "(a busy multi-threaded process can exceed 1).",
+               ("pid", "name", "user"), "processes"),
+    MetricSpec("hostvitals_process_resident_memory_bytes", _G, "bytes",
+               "Resident memory of a top process.", ("pid", "name", "user"), "processes"),
+    # the agent's own health
+    MetricSpec("hostvitals_agent_sampler_duration_seconds", _G, "seconds",
+               "Wall time the last run of each sampler took.", ("sampler",), "agent"),
+    MetricSpec("hostvitals_agent_sampler_errors_total", _C, "errors",
+               "Sampler runs that raised.", ("sampler",), "agent"),
+    MetricSpec("hostvitals_agent_cpu_seconds_total", _C, "seconds",
+               "CPU time used by the agent process.", (), "agent"),
+    MetricSpec("hostvitals_agent_resident_memory_bytes", _G, "bytes",
+               "Resident memory of the agent process.", (), "agent"),
+    MetricSpec("hostvitals_agent_spool_bytes", _G, "bytes",
+               "Bytes of frames waiting in the agent's spool.", (), "agent"),
+    MetricSpec("hostvitals_agent_spool_frames", _G, "frames",
+               "Frames waiting in the agent's spool.", (), "agent"),
+    MetricSpec("hostvitals_agent_send_errors_total", _C, "errors",
+               "Failed attempts to send a frame.", ("reason",), "agent"),
+    MetricSpec("hostvitals_agent_frames_sent_total", _C, "frames",
+               "Frames the collector acknowledged.", (), "agent"),
+    MetricSpec("hostvitals_agent_dropped_samples_total", _C, "samples",
+               "Samples the agent gave up on, by reason.", ("reason",), "agent"),
+)
+
+CATALOGUE: Mapping[str, MetricSpec] = MappingProxyType({s.name: s for s in _SPECS})
+"""Every metric by name."""
+
+
+def groups() -> tuple[str, ...]:
+    """Sampler groups in catalogue order."""
+    seen: dict[str, None] = {}
+    for spec in _SPECS:
+        seen.setdefault(spec.group, None)
+    return tuple(seen)
+
+
+def metrics_of(group: str) -> tuple[MetricSpec, ...]:
+    return tuple(s for s in _SPECS if s.group == group)

@@ -1,0 +1,173 @@
+"""Encode frames to msgpack bytes and decode them back, checking the frame's shape.
+
+Decoding is strict about shape (types, lengths, ordering, finite numbers) and leaves policy
+(which metrics exist, time windows, size limits) to the receiver.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import msgpack
+
+from shared.errors import DecodeError, SchemaError, VersionError
+from shared.protocol import (
+    K_AGENT,
+    K_HOST,
+    K_INTERVAL,
+    K_SENT,
+    K_SEQ,
+    K_SERIES,
+    K_TIMESTAMPS,
+    K_VERSION,
+    MAX_INTERVAL_S,
+    MAX_SEQ,
+    SUPPORTED_VERSIONS,
+    Frame,
+    Series,
+    Value,
+)
+
+AGENT_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+MAX_HOST_LEN = 253
+
+
+def encode_frame(frame: Frame) -> bytes:
+    """Serialise a frame into its wire form."""
+    doc = {
+        K_VERSION: frame.version,
+        K_AGENT: frame.agent_id,
+        K_HOST: frame.host,
+        K_SEQ: frame.seq,
+        K_SENT: frame.sent_at_ms,
+        K_INTERVAL: frame.interval_s,
+        K_TIMESTAMPS: frame.timestamps_ms,
+        K_SERIES: [[s.metric, s.labels, s.values] for s in frame.series],
+    }
+    return msgpack.packb(doc, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def decode_frame(data: bytes, *, max_size: int = 64 * 1024 * 1024) -> Frame:
+    """Parse and shape-check a frame.
+
+    Raises DecodeError (not msgpack), VersionError (unknown version) or SchemaError.
+    """
+    try:
+        doc = msgpack.unpackb(
+            data, raw=False, use_list=True, strict_map_key=True, max_buffer_size=max_size
+        )
+    except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
+        raise DecodeError(f"body is not a single msgpack document: {exc}") from exc
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        # Truncated input raises ValueError, invalid UTF-8 in a str raises UnicodeDecodeError.
+        raise DecodeError(f"body is not valid msgpack: {exc}") from exc
+    return frame_from_document(doc)
+
+
+def frame_from_document(doc: Any) -> Frame:
+    """Check a decoded msgpack document and turn it into a Frame."""
+    if not isinstance(doc, dict):
+        raise SchemaError("", f"a frame must be a map, got {_type_name(doc)}")
+    version = doc.get(K_VERSION)
+    if version is None:
+        raise SchemaError(K_VERSION, "missing protocol version")
+    if type(version) is not int or version not in SUPPORTED_VERSIONS:
+        raise VersionError(version, SUPPORTED_VERSIONS)
+
+    agent_id = _required(doc, K_AGENT, str)
+    if not AGENT_ID_RE.fullmatch(agent_id):
+        raise SchemaError(K_AGENT, "must be 1-64 characters of A-Z a-z 0-9 . _ : - "
+                          "starting with a letter or digit")
+    host = _required(doc, K_HOST, str)
+    if not host or len(host) > MAX_HOST_LEN or _CONTROL_RE.search(host):
+        raise SchemaError(K_HOST, f"must be 1-{MAX_HOST_LEN} printable characters")
+    seq = _required(doc, K_SEQ, int)
+    if not 0 <= seq <= MAX_SEQ:
+        raise SchemaError(K_SEQ, f"must be between 0 and {MAX_SEQ}")
+    sent = _required(doc, K_SENT, int)
+    if sent < 0:
+        raise SchemaError(K_SENT, "must not be negative")
+    interval = _required(doc, K_INTERVAL, (int, float))
+    if not (math.isfinite(interval) and 0 < interval <= MAX_INTERVAL_S):
+        raise SchemaError(K_INTERVAL, f"must be a number of seconds in (0, {MAX_INTERVAL_S:g}]")
+
+    timestamps = _required(doc, K_TIMESTAMPS, list)
+    if not timestamps:
+        raise SchemaError(K_TIMESTAMPS, "must hold at least one tick")
+    prev = -1
+    for i, ts in enumerate(timestamps):
+        if type(ts) is not int or ts < 0:
+            raise SchemaError(f"{K_TIMESTAMPS}[{i}]", "must be a non-negative integer (ms)")
+        if ts <= prev:
+            raise SchemaError(f"{K_TIMESTAMPS}[{i}]", "ticks must be strictly increasing")
+        prev = ts
+
+    raw_series = _required(doc, K_SERIES, list)
+    width = len(timestamps)
+    series = [_series(i, item, width) for i, item in enumerate(raw_series)]
+    return Frame(
+        agent_id=agent_id,
+        host=host,
+        seq=seq,
+        sent_at_ms=sent,
+        interval_s=float(interval),
+        timestamps_ms=timestamps,
+        series=series,
+        version=version,
+    )
+
+
+def _series(index: int, item: Any, width: int) -> Series:
+    path = f"{K_SERIES}[{index}]"
+    if not isinstance(item, list) or len(item) != 3:
+        raise SchemaError(path, "must be a list of [metric, labels, values]")
+    metric, labels, values = item
+    if type(metric) is not str or not metric:
+        raise SchemaError(f"{path}.metric", "must be a non-empty string")
+    if not isinstance(labels, dict):
+        raise SchemaError(f"{path}.labels", f"must be a map, got {_type_name(labels)}")
+    for name, value in labels.items():
+        if type(value) is not str:
+            raise SchemaError(f"{path}.labels.{name}", "label values must be strings")
+    if not isinstance(values, list):
+        raise SchemaError(f"{path}.values", f"must be a list, got {_type_name(values)}")
+    if len(values) != width:
+        raise SchemaError(
+            f"{path}.values", f"has {len(values)} values for {width} ticks; they must match"
+        )
+    _check_values(path, values)
+    return Series(metric, labels, values)
+
+
+def _check_values(path: str, values: list[Value]) -> None:
+    isfinite = math.isfinite
+    for i, v in enumerate(values):
+        t = type(v)
+        if t is float:
+            if not isfinite(v):  # type: ignore[arg-type]
+                raise SchemaError(f"{path}.values[{i}]", f"value {v!r} is not a finite number")
+        elif t is not int and v is not None:
+            raise SchemaError(
+                f"{path}.values[{i}]", f"must be a number or nil, got {_type_name(v)}"
+            )
+
+
+def _required(doc: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    if key not in doc:
+        raise SchemaError(key, "missing")
+    value = doc[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    # bool is an int subclass; a frame never means True when it says a number.
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        expected = " or ".join(k.__name__ for k in kinds)
+        raise SchemaError(key, f"must be {expected}, got {_type_name(value)}")
+    return value
+
+
+def _type_name(value: object) -> str:
+    return {dict: "map", list: "list", str: "string", bytes: "binary", type(None): "nil"}.get(
+        type(value), type(value).__name__
+    )
