@@ -50,15 +50,14 @@ def encode_frame(frame: Frame) -> bytes:
     return msgpack.packb(doc, use_bin_type=True)  # type: ignore[no-any-return]
 
 
-def decode_frame(data: bytes, *, max_size: int = 64 * 1024 * 1024) -> Frame:
+def decode_frame(data: bytes) -> Frame:
     """Parse and shape-check a frame.
 
     Raises DecodeError (not msgpack), VersionError (unknown version) or SchemaError.
+    The caller bounds ``len(data)``; msgpack bounds every array, map and string by it.
     """
     try:
-        doc = msgpack.unpackb(
-            data, raw=False, use_list=True, strict_map_key=True, max_buffer_size=max_size
-        )
+        doc = msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True)
     except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
         raise DecodeError(f"body is not a single msgpack document: {exc}") from exc
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
@@ -79,8 +78,10 @@ def frame_from_document(doc: Any) -> Frame:
 
     agent_id = _required(doc, K_AGENT, str)
     if not AGENT_ID_RE.fullmatch(agent_id):
-        raise SchemaError(K_AGENT, "must be 1-64 characters of A-Z a-z 0-9 . _ : - "
-                          "starting with a letter or digit")
+        raise SchemaError(
+            K_AGENT,
+            "must be 1-64 characters of A-Z a-z 0-9 . _ : - starting with a letter or digit",
+        )
     host = _required(doc, K_HOST, str)
     if not host or len(host) > MAX_HOST_LEN or _CONTROL_RE.search(host):
         raise SchemaError(K_HOST, f"must be 1-{MAX_HOST_LEN} printable characters")

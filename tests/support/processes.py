@@ -138,8 +138,9 @@ class VictoriaMetrics:
         self.process.start()
         try:
             wait_until(http_ok(f"{self.url}/health"), timeout, "VictoriaMetrics /health")
-        except TimeoutError:
-            raise RuntimeError(f"VictoriaMetrics did not start:\n{self.process.log_tail()}")
+        except TimeoutError as exc:
+            log = self.process.log_tail()
+            raise RuntimeError(f"VictoriaMetrics did not start:\n{log}") from exc
 
     def stop(self) -> None:
         if self.process is not None:

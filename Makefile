@@ -1,0 +1,69 @@
+# hostvitals: `make run` starts everything locally, `make test` runs the whole suite.
+# Both install what is missing first (Debian/Ubuntu packages with apt, Python packages in .venv).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := victoria-metrics prometheus-node-exporter
+STAMP := $(VENV)/.installed
+
+.PHONY: help deps system-deps venv run test unit integration e2e lint format bench clean
+
+help:
+	@echo "make run    install what is missing, start VictoriaMetrics, the collector and an agent"
+	@echo "make test   install what is missing and run lint, type checks and the whole test suite"
+	@echo "make bench  run the benchmarks under bench/"
+
+deps: system-deps venv
+
+# Install Debian packages only when one of their commands is missing.
+system-deps:
+	@missing=""; \
+	command -v victoria-metrics >/dev/null || missing="$$missing victoria-metrics"; \
+	command -v prometheus-node-exporter >/dev/null || missing="$$missing prometheus-node-exporter"; \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+run: deps
+	@deploy/local/run.sh
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: deps lint
+	$(BIN)/pytest
+
+unit: venv
+	$(BIN)/pytest tests/unit
+
+integration: deps
+	$(BIN)/pytest tests/integration
+
+e2e: deps
+	$(BIN)/pytest tests/e2e
+
+bench: deps
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) var build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,151 @@
+"""Agent footprint: hostvitals-agent at 1 s next to node_exporter scraped every 1 s.
+
+Runs, side by side in one run, for the same time:
+- hostvitals-agent at a 1 s interval with its default samplers, pushing to a real collector
+  backed by a real VictoriaMetrics (sampling, spooling and sending are all counted);
+- Debian's prometheus-node-exporter, scraped every 1 s by Debian's vmagent, which pushes to
+  the same VictoriaMetrics (the usual push setup for node_exporter).
+
+Prints the median CPU use (% of one core, over 10 s windows) and the RSS of each, and the
+ratios. Only the agent, node_exporter and vmagent are measured, not VictoriaMetrics or the
+collector.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from common import Meter, console_script, meter_loop, print_table
+
+from tests.support.processes import (
+    ManagedProcess,
+    VictoriaMetrics,
+    free_port,
+    http_ok,
+    wait_until,
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=120.0, help="seconds measured")
+    parser.add_argument("--warmup", type=float, default=10.0, help="seconds before measuring")
+    args = parser.parse_args()
+
+    for binary in ("victoria-metrics", "vmagent", "prometheus-node-exporter"):
+        if shutil.which(binary) is None:
+            raise SystemExit(f"{binary} is missing; `make deps` installs it")
+
+    with tempfile.TemporaryDirectory(prefix="hostvitals-bench-") as tmp:
+        root = Path(tmp)
+        vm = VictoriaMetrics(data_dir=root / "vm")
+        vm.start()
+        procs: list[ManagedProcess] = []
+        try:
+            collector_port = free_port()
+            collector = ManagedProcess(
+                [console_script("hostvitals-collector"), "--port", str(collector_port)],
+                root / "collector.log",
+                env={"HOSTVITALS__VICTORIAMETRICS__URL": vm.url},
+            )
+            collector.start()
+            procs.append(collector)
+            wait_until(http_ok(f"http://127.0.0.1:{collector_port}/api/v1/health"), 30, "collector")
+
+            agent = ManagedProcess(
+                [
+                    console_script("hostvitals-agent"),
+                    "--interval",
+                    "1",
+                    "--collector-url",
+                    f"http://127.0.0.1:{collector_port}",
+                    "--state-dir",
+                    str(root / "agent"),
+                    "--host",
+                    "bench-agent",
+                ],
+                root / "agent.log",
+            )
+            agent.start()
+            procs.append(agent)
+
+            ne_port = free_port()
+            exporter = ManagedProcess(
+                ["prometheus-node-exporter", f"--web.listen-address=127.0.0.1:{ne_port}"],
+                root / "node-exporter.log",
+            )
+            exporter.start()
+            procs.append(exporter)
+            wait_until(http_ok(f"http://127.0.0.1:{ne_port}/metrics"), 30, "node_exporter")
+
+            scrape = root / "scrape.yml"
+            scrape.write_text(
+                "scrape_configs:\n"
+                "  - job_name: node\n"
+                "    scrape_interval: 1s\n"
+                f"    static_configs: [{{targets: ['127.0.0.1:{ne_port}']}}]\n"
+            )
+            vmagent = ManagedProcess(
+                [
+                    "vmagent",
+                    f"-promscrape.config={scrape}",
+                    f"-remoteWrite.url={vm.url}/api/v1/write",
+                    f"-remoteWrite.tmpDataPath={root / 'vmagent'}",
+                    f"-httpListenAddr=127.0.0.1:{free_port()}",
+                    "-loggerLevel=ERROR",
+                ],
+                root / "vmagent.log",
+            )
+            vmagent.start()
+            procs.append(vmagent)
+
+            time.sleep(args.warmup)
+            for proc in procs:
+                if not proc.running():
+                    raise SystemExit(f"{proc.argv[0]} exited:\n{proc.log_tail()}")
+            meters = [
+                Meter("hostvitals-agent", agent.pid),
+                Meter("node_exporter", exporter.pid),
+                Meter("vmagent (scraping it)", vmagent.pid),
+            ]
+            print(f"measuring for {args.duration:g} s after {args.warmup:g} s of warm-up...")
+            meter_loop(meters, args.duration)
+        finally:
+            for proc in reversed(procs):
+                proc.stop()
+            vm.stop()
+
+    rows = [
+        (
+            m.name,
+            f"{m.cpu_percent_median():.2f}",
+            f"{m.cpu_percent_overall():.2f}",
+            f"{m.rss_median_mb():.1f}",
+            f"{m.rss_peak_mb():.1f}",
+        )
+        for m in meters
+    ]
+    print()
+    print_table(
+        rows,
+        ("process", "CPU % median", "CPU % overall", "RSS MB median", "RSS MB peak"),
+    )
+    agent_cpu = meters[0].cpu_percent_median()
+    exporter_cpu = meters[1].cpu_percent_median()
+    both = exporter_cpu + meters[2].cpu_percent_median()
+    print()
+    print(f"agent CPU / node_exporter CPU:             {agent_cpu / exporter_cpu:.2f}")
+    print(f"agent CPU / (node_exporter + vmagent) CPU: {agent_cpu / both:.2f}")
+    print(
+        f"agent RSS peak / node_exporter RSS peak:   "
+        f"{meters[0].rss_peak_mb() / meters[1].rss_peak_mb():.2f}"
+    )
+    print("target: agent CPU <= 0.5 x node_exporter, agent RSS < 40 MB")
+
+
+if __name__ == "__main__":
+    main()

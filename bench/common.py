@@ -1,0 +1,89 @@
+"""Helpers shared by the benchmarks: process metering and the repository on sys.path."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+
+def console_script(name: str) -> str:
+    path = Path(sys.executable).parent / name
+    if not path.exists():
+        raise SystemExit(f"{name} is not installed next to {sys.executable}; run `make venv`")
+    return str(path)
+
+
+@dataclass
+class Meter:
+    """CPU and RSS of one process, read once a second by the benchmark loop."""
+
+    name: str
+    pid: int
+    window_s: float = 10.0
+    _proc: psutil.Process = field(init=False)
+    _cpu: list[tuple[float, float]] = field(default_factory=list, init=False)
+    _rss: list[int] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        self._proc = psutil.Process(self.pid)
+
+    def read(self) -> None:
+        with self._proc.oneshot():
+            times = self._proc.cpu_times()
+            self._cpu.append((time.monotonic(), times.user + times.system))
+            self._rss.append(self._proc.memory_info().rss)
+
+    def cpu_percent_windows(self) -> list[float]:
+        """CPU use in % of one core over consecutive windows of ``window_s``."""
+        out: list[float] = []
+        start = 0
+        for i in range(1, len(self._cpu)):
+            t0, c0 = self._cpu[start]
+            t1, c1 = self._cpu[i]
+            if t1 - t0 >= self.window_s:
+                out.append(100.0 * (c1 - c0) / (t1 - t0))
+                start = i
+        return out
+
+    def cpu_percent_median(self) -> float:
+        windows = self.cpu_percent_windows()
+        return statistics.median(windows) if windows else float("nan")
+
+    def cpu_percent_overall(self) -> float:
+        (t0, c0), (t1, c1) = self._cpu[0], self._cpu[-1]
+        return 100.0 * (c1 - c0) / (t1 - t0)
+
+    def rss_peak_mb(self) -> float:
+        return max(self._rss) / 2**20
+
+    def rss_median_mb(self) -> float:
+        return statistics.median(self._rss) / 2**20
+
+
+def meter_loop(meters: list[Meter], duration_s: float) -> None:
+    """Read every meter once a second for ``duration_s``, on the second."""
+    start = time.monotonic()
+    tick = 0
+    while True:
+        for meter in meters:
+            meter.read()
+        tick += 1
+        next_at = start + tick
+        if next_at - start > duration_s:
+            return
+        time.sleep(max(0.0, next_at - time.monotonic()))
+
+
+def print_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> None:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, tuple("-" * w for w in widths), *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Start VictoriaMetrics, the collector and a local agent in the foreground; Ctrl-C stops all three.
+# Data lives under var/ in the checkout. Ports: VM_PORT (8428) and COLLECTOR_PORT (8000).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+VM_PORT=${VM_PORT:-8428}
+COLLECTOR_PORT=${COLLECTOR_PORT:-8000}
+INTERVAL=${INTERVAL:-1}
+VAR=${VAR:-var}
+BIN=.venv/bin
+mkdir -p "$VAR/victoria-metrics" "$VAR/agent" "$VAR/log"
+
+pids=()
+stop() {
+    trap - INT TERM EXIT
+    echo
+    echo "stopping..."
+    # The agent first, so it can flush its last frames to the collector.
+    for ((i=${#pids[@]}-1; i>=0; i--)); do
+        kill -TERM "${pids[i]}" 2>/dev/null || true
+        wait "${pids[i]}" 2>/dev/null || true
+    done
+    echo "stopped."
+}
+trap stop INT TERM EXIT
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_http() {
+    local url=$1 what=$2
+    for _ in $(seq 1 100); do
+        if curl -fsS -o /dev/null "$url" 2>/dev/null; then return 0; fi
+        sleep 0.2
+    done
+    echo "$what did not come up at $url; see $VAR/log/" >&2
+    exit 1
+}
+
+for port in "$VM_PORT" "$COLLECTOR_PORT"; do
+    if port_busy "$port"; then
+        echo "port $port is in use; set VM_PORT / COLLECTOR_PORT to free ports" >&2
+        trap - EXIT
+        exit 1
+    fi
+done
+
+victoria-metrics -storageDataPath="$VAR/victoria-metrics" -httpListenAddr="127.0.0.1:$VM_PORT" \
+    -retentionPeriod=1y -dedup.minScrapeInterval=1ms \
+    >"$VAR/log/victoria-metrics.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$VM_PORT/health" VictoriaMetrics
+
+HOSTVITALS__VICTORIAMETRICS__URL="http://127.0.0.1:$VM_PORT" \
+    "$BIN/hostvitals-collector" --port "$COLLECTOR_PORT" >"$VAR/log/collector.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$COLLECTOR_PORT/api/v1/health" collector
+
+"$BIN/hostvitals-agent" --interval "$INTERVAL" --state-dir "$VAR/agent" \
+    --collector-url "http://127.0.0.1:$COLLECTOR_PORT" >"$VAR/log/agent.log" 2>&1 &
+pids+=($!)
+
+cat <<MSG
+
+hostvitals is running (logs in $VAR/log/):
+  dashboard        http://127.0.0.1:$COLLECTOR_PORT/
+  API reference    http://127.0.0.1:$COLLECTOR_PORT/docs
+  current metrics  http://127.0.0.1:$COLLECTOR_PORT/api/v1/metrics/current
+  VictoriaMetrics  http://127.0.0.1:$VM_PORT/
+Press Ctrl-C to stop.
+MSG
+wait -n "${pids[@]}" || true
+echo "a component exited; see $VAR/log/" >&2

@@ -1,0 +1,58 @@
+"""The catalogue follows the Prometheus naming conventions and node_exporter's labels."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from shared import catalogue
+from shared.catalogue import CATALOGUE, HOST_LABEL, Kind, MetricSpec
+
+SPECS = list(CATALOGUE.values())
+NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+LABEL_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_names_follow_prometheus_conventions(spec: MetricSpec) -> None:
+    assert NAME_RE.fullmatch(spec.name)
+    if spec.kind is Kind.COUNTER:
+        assert spec.name.endswith("_total"), "counters end in _total"
+    else:
+        assert not spec.name.endswith("_total"), "only counters end in _total"
+    if spec.unit == "bytes":
+        assert "_bytes" in spec.name
+    if spec.unit == "seconds":
+        assert "_seconds" in spec.name
+    if spec.name.endswith("_ratio"):
+        assert spec.kind is Kind.GAUGE
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_labels_are_valid_and_never_the_reserved_host(spec: MetricSpec) -> None:
+    assert all(LABEL_RE.fullmatch(label) and not label.startswith("__") for label in spec.labels)
+    assert HOST_LABEL not in spec.labels
+    assert len(set(spec.labels)) == len(spec.labels)
+    assert spec.help and spec.group
+
+
+def test_node_exporter_label_names_are_reused() -> None:
+    assert CATALOGUE["node_cpu_seconds_total"].labels == ("cpu", "mode")
+    assert CATALOGUE["node_filesystem_avail_bytes"].labels == ("device", "mountpoint", "fstype")
+    assert CATALOGUE["node_network_receive_bytes_total"].labels == ("device",)
+    assert CATALOGUE["node_disk_read_bytes_total"].labels == ("device",)
+
+
+def test_every_group_the_agent_samples_is_present() -> None:
+    assert set(catalogue.groups()) == {
+        "cpu",
+        "load",
+        "memory",
+        "disk",
+        "filesystem",
+        "network",
+        "processes",
+        "agent",
+    }
+    assert all(s.group == "network" for s in catalogue.metrics_of("network"))
