@@ -1,0 +1,50 @@
+"""The values the spool hands out: fsync policy, record ids, records and counters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class FsyncPolicy(StrEnum):
+    """When the spool asks the kernel to put its files on stable storage."""
+
+    ALWAYS = "always"
+    INTERVAL = "interval"
+    NEVER = "never"
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class RecordId:
+    """Opaque position of a record; a record appended later compares greater."""
+
+    segment: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One spooled record, as returned by peek()."""
+
+    id: RecordId
+    payload: bytes
+    weight: int
+    appended_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolStats:
+    """Counters of one open spool.
+
+    ``pending_*`` describe what is on disk and not yet acknowledged (bytes include headers and
+    any damaged bytes still waiting to be skipped). The other counters start at zero when the
+    spool is opened: ``dropped_*`` count intact records removed by the size or age bound,
+    ``corrupt_*`` count damaged spans skipped (one span may have held several records).
+    """
+
+    pending_records: int
+    pending_bytes: int
+    dropped_records: int
+    dropped_weight: int
+    corrupt_records: int
+    corrupt_bytes: int
