@@ -1,0 +1,104 @@
+"""``hostvitals-agent``: the command line entry point."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from agent.config import LOG_LEVELS, AgentConfig, ConfigError, load_config
+from agent.state import StateError
+
+log = logging.getLogger("agent")
+
+T = TypeVar("T")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="hostvitals-agent",
+        description="Sample this host's vitals and push them to a hostvitals collector.",
+        epilog="Every setting can also come from the configuration file and from "
+        "HOSTVITALS_AGENT_<KEY> environment variables; flags win over both.",
+    )
+    parser.add_argument("--config", type=Path, metavar="PATH", help="TOML configuration file")
+    parser.add_argument("--interval", metavar="SECONDS", help="sampling interval, 1-60 s")
+    parser.add_argument(
+        "--collector-url",
+        action="append",
+        metavar="URL",
+        help="collector base URL; repeat for fail-over, in order of preference",
+    )
+    parser.add_argument("--state-dir", metavar="PATH", help="where the agent id and state live")
+    parser.add_argument("--host", help="host name to report (default: the system's)")
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="sample two ticks one interval apart, print the frame as JSON and exit "
+        "without sending",
+    )
+    parser.add_argument("--log-level", choices=LOG_LEVELS, help="log verbosity")
+    return parser.parse_args(argv)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run on uvloop when it is installed, else on asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coroutine)
+
+
+async def serve(config: AgentConfig) -> int:
+    """Run until SIGTERM or SIGINT, then flush and exit."""
+    from agent.app import Agent  # the sending side is not needed for --once
+    from agent.state import StateStore
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    with StateStore(config.state_dir) as state:
+        await Agent(config, state).run(stop)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        config = load_config(args.config, environ=os.environ, flags=vars(args))
+    except ConfigError as exc:
+        print(f"hostvitals-agent: configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(config.log_level)
+    try:
+        if args.once:
+            from agent.once import run_once
+
+            return run(run_once(config))
+        return run(serve(config))
+    except StateError as exc:
+        log.error("%s", exc)
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C during --once; the service handles SIGINT itself
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Which samplers run, built from the configuration."""
+
+from __future__ import annotations
+
+from agent.config import AgentConfig
+from agent.registry import Scheduled
+from agent.samplers.agent_self import AgentSelfSampler
+from agent.samplers.cpu import CpuSampler
+from agent.samplers.disk import DiskSampler
+from agent.samplers.filesystem import FilesystemSampler, StatvfsGuard
+from agent.samplers.load import LoadSampler
+from agent.samplers.memory import MemorySampler
+from agent.samplers.network import NetworkSampler
+from agent.samplers.processes import ProcessesSampler
+
+COLLECT_SHARE = 0.8
+"""Share of the interval the samplers get before a tick goes on without the slow ones."""
+
+
+def build_samplers(config: AgentConfig) -> tuple[list[Scheduled], AgentSelfSampler | None]:
+    """The enabled samplers in catalogue order, and the agent's own sampler to feed stats to."""
+    enabled = config.samplers.enabled
+    settings = config.samplers
+    scheduled: list[Scheduled] = []
+    if "cpu" in enabled:
+        scheduled.append(Scheduled(CpuSampler()))
+    if "load" in enabled:
+        scheduled.append(Scheduled(LoadSampler()))
+    if "memory" in enabled:
+        scheduled.append(Scheduled(MemorySampler()))
+    if "disk" in enabled:
+        scheduled.append(Scheduled(DiskSampler()))
+    if "filesystem" in enabled:
+        fs = settings.filesystem
+        sampler = FilesystemSampler(
+            ignored_mount_points=fs.ignored_mount_points,
+            ignored_fs_types=fs.ignored_fs_types,
+            guard=StatvfsGuard(fs.statvfs_timeout),
+        )
+        scheduled.append(Scheduled(sampler))
+    if "network" in enabled:
+        network = NetworkSampler(include_loopback=settings.network.include_loopback)
+        scheduled.append(Scheduled(network))
+    if "processes" in enabled:
+        processes = ProcessesSampler(top_n=settings.processes.top_n)
+        scheduled.append(Scheduled(processes, every_s=settings.processes.interval))
+    agent_self = AgentSelfSampler() if "agent" in enabled else None
+    if agent_self is not None:
+        scheduled.append(Scheduled(agent_self))
+    return scheduled, agent_self
