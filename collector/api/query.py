@@ -1,0 +1,124 @@
+"""History API: one metric family of one host (or of every host) over a time range.
+
+``GET /api/v1/metrics/{family}?host=&start=&end=&step=`` with family one of cpu, memory, disk,
+network. Each series in the answer has a ``name`` saying what the line is, its ``labels``
+(always ``host``, plus ``cpu``, ``mode``, ``device``, ``mountpoint``... as the line needs) and
+its ``points`` as ``[unix_seconds, value]`` pairs, one per step. Points where the value is
+undefined (NaN, division by zero) are left out. VictoriaMetrics may align the grid to multiples
+of ``step`` so it can cache results: the first point can then be up to a step before ``start``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+import orjson
+from fastapi import APIRouter, Request, Response
+
+from collector.errors import ApiError
+from collector.queries import FAMILIES, family_queries
+from collector.reader import (
+    BackendError,
+    BackendRejected,
+    BackendUnavailable,
+    VictoriaMetricsReader,
+)
+from collector.timeparse import TimeRangeError, parse_range
+from shared.codec import MAX_HOST_LEN
+
+router = APIRouter(prefix="/api/v1", tags=["history"])
+
+
+class QueryLimits(Protocol):
+    """What the history API needs from the collector's settings (``settings.query``)."""
+
+    @property
+    def default_range_s(self) -> int: ...
+    @property
+    def max_points(self) -> int: ...
+    @property
+    def default_points(self) -> int: ...
+
+
+def backend_error(exc: BackendError) -> ApiError:
+    """The answer for a VictoriaMetrics failure: 503 unreachable, 400 rejected query, 502 else."""
+    if isinstance(exc, BackendUnavailable):
+        return ApiError(503, "unavailable", exc.message)
+    if isinstance(exc, BackendRejected):
+        if 400 <= exc.status < 500:
+            return ApiError(400, "bad_data", exc.message)
+        if exc.status == 503:
+            return ApiError(503, "unavailable", f"VictoriaMetrics is busy: {exc.message}")
+        return ApiError(502, "bad_gateway", f"VictoriaMetrics failed: {exc.message}")
+    return ApiError(502, "bad_gateway", exc.message)
+
+
+def json_response(payload: object) -> Response:
+    return Response(orjson.dumps(payload), media_type="application/json")
+
+
+@router.get("/metrics/{family}")
+def family_history(
+    request: Request,
+    family: str,
+    host: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    step: str | None = None,
+) -> Response:
+    """Series of one family over ``[start, end]``, one point per ``step``.
+
+    ``start``/``end``: Unix seconds or RFC 3339 (default: the last ``default_range_s``);
+    ``step``: seconds or a duration such as ``15s`` (default: about ``default_points`` points).
+    """
+    if family not in FAMILIES:
+        raise ApiError(
+            400,
+            "bad_data",
+            f"unknown metric family {family!r}; valid families: {', '.join(FAMILIES)}",
+        )
+    if host is not None and not 0 < len(host) <= MAX_HOST_LEN:
+        raise ApiError(
+            400,
+            "bad_data",
+            f"invalid host: a host name has 1-{MAX_HOST_LEN} characters; omit host for every host",
+        )
+    limits: QueryLimits = request.app.state.settings.query
+    try:
+        span = parse_range(
+            start,
+            end,
+            step,
+            now=time.time(),
+            default_range_s=limits.default_range_s,
+            default_points=limits.default_points,
+            max_points=limits.max_points,
+        )
+    except TimeRangeError as exc:
+        raise ApiError(400, "bad_data", str(exc)) from None
+
+    reader: VictoriaMetricsReader = request.app.state.reader
+    series: list[dict[str, object]] = []
+    try:
+        for named in family_queries(family, host, span.step):
+            found = reader.query_range(named.expr, span.start, span.end, span.step)
+            for one in sorted(found, key=lambda s: sorted(s.labels.items())):
+                if not one.points:
+                    continue
+                labels = {k: v for k, v in one.labels.items() if k != "__name__"}
+                series.append({"name": named.name, "labels": labels, "points": one.points})
+    except BackendError as exc:
+        raise backend_error(exc) from None
+    return json_response(
+        {
+            "status": "success",
+            "data": {
+                "family": family,
+                "start": span.start,
+                "end": span.end,
+                "step": span.step,
+                "series": series,
+            },
+        }
+    )

@@ -1,0 +1,178 @@
+"""The PromQL (MetricsQL) behind each metric family of the history API.
+
+Each family is a fixed list of :class:`NamedQuery`: a stable ``name`` that says what the line
+is (``cpu_usage_ratio``, ``receive_bytes_per_second``) and the expression that computes it,
+filtered to one host or to every host. Every expression keeps the ``host`` label.
+
+Rates use a window of ``max(step, 2 * sample interval)`` in whole seconds. MetricsQL's
+``rate()`` also uses the last sample before the window, so a window as long as the step covers
+every increase exactly once and each point is the mean rate over its step; the floor of two
+sample intervals keeps a point in every step when samples arrive late or early.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+
+from shared.catalogue import HOST_LABEL
+
+
+class Family(StrEnum):
+    CPU = "cpu"
+    MEMORY = "memory"
+    DISK = "disk"
+    NETWORK = "network"
+
+
+FAMILIES: tuple[str, ...] = tuple(f.value for f in Family)
+
+DEFAULT_SAMPLE_INTERVAL_S = 1.0
+"""The agent's default sampling interval."""
+
+
+@dataclass(frozen=True, slots=True)
+class NamedQuery:
+    name: str
+    expr: str
+
+
+_ESCAPES: Mapping[str, str] = MappingProxyType(
+    {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+)
+
+
+def quote(value: str) -> str:
+    """A PromQL double-quoted string literal for ``value``."""
+    return '"' + "".join(_ESCAPES.get(ch, ch) for ch in value) + '"'
+
+
+def selector(metric: str, host: str | None, **matchers: str) -> str:
+    """``metric{host="...",k="v"}``; without ``host`` it matches every host."""
+    pairs = ([(HOST_LABEL, host)] if host is not None else []) + sorted(matchers.items())
+    if not pairs:
+        return metric
+    return metric + "{" + ",".join(f"{k}={quote(v)}" for k, v in pairs) + "}"
+
+
+def rate_window(step: float, sample_interval_s: float = DEFAULT_SAMPLE_INTERVAL_S) -> str:
+    """The range of a ``rate()`` at this step, e.g. ``"60s"``."""
+    if not (math.isfinite(step) and step > 0):
+        raise ValueError(f"step must be a positive number of seconds, not {step!r}")
+    if not (math.isfinite(sample_interval_s) and sample_interval_s > 0):
+        raise ValueError(f"sample interval must be positive, not {sample_interval_s!r}")
+    return f"{max(math.ceil(step), math.ceil(2 * sample_interval_s))}s"
+
+
+def _ratio(expr: str) -> str:
+    """Keep a ratio in [0, 1]; timing jitter between counters and clocks can overshoot."""
+    return f"clamp_min(clamp_max({expr}, 1), 0)"
+
+
+def _cpu(host: str | None, w: str) -> list[NamedQuery]:
+    idle = selector("node_cpu_seconds_total", host, mode="idle")
+    every_mode = selector("node_cpu_seconds_total", host)
+    return [
+        NamedQuery("cpu_usage_ratio", _ratio(f"1 - avg by ({HOST_LABEL}) (rate({idle}[{w}]))")),
+        NamedQuery(
+            "cpu_mode_ratio",
+            _ratio(
+                f"sum by ({HOST_LABEL}, mode) (rate({every_mode}[{w}]))"
+                f" / on ({HOST_LABEL}) group_left count by ({HOST_LABEL}) ({idle})"
+            ),
+        ),
+        NamedQuery(
+            "cpu_core_usage_ratio",
+            _ratio(f"1 - sum by ({HOST_LABEL}, cpu) (rate({idle}[{w}]))"),
+        ),
+        NamedQuery("load1", selector("node_load1", host)),
+        NamedQuery("load5", selector("node_load5", host)),
+        NamedQuery("load15", selector("node_load15", host)),
+    ]
+
+
+def _memory(host: str | None, w: str) -> list[NamedQuery]:
+    def m(field: str) -> str:
+        return selector(f"node_memory_{field}_bytes", host)
+
+    return [
+        NamedQuery("memory_total_bytes", m("MemTotal")),
+        NamedQuery("memory_available_bytes", m("MemAvailable")),
+        NamedQuery("memory_used_ratio", f"1 - {m('MemAvailable')} / ({m('MemTotal')} > 0)"),
+        NamedQuery("memory_cached_bytes", m("Cached")),
+        NamedQuery("memory_buffers_bytes", m("Buffers")),
+        # No swap, no series: "> 0" drops hosts whose SwapTotal is zero.
+        NamedQuery("swap_used_ratio", f"1 - {m('SwapFree')} / ({m('SwapTotal')} > 0)"),
+        NamedQuery(
+            "swap_in_bytes_per_second",
+            f"rate({selector('hostvitals_swap_in_bytes_total', host)}[{w}])",
+        ),
+        NamedQuery(
+            "swap_out_bytes_per_second",
+            f"rate({selector('hostvitals_swap_out_bytes_total', host)}[{w}])",
+        ),
+    ]
+
+
+def _disk(host: str | None, w: str) -> list[NamedQuery]:
+    def rate(metric: str) -> str:
+        return f"rate({selector(metric, host)}[{w}])"
+
+    size = selector("node_filesystem_size_bytes", host)
+    avail = selector("node_filesystem_avail_bytes", host)
+    return [
+        NamedQuery("read_bytes_per_second", rate("node_disk_read_bytes_total")),
+        NamedQuery("write_bytes_per_second", rate("node_disk_written_bytes_total")),
+        NamedQuery("reads_per_second", rate("node_disk_reads_completed_total")),
+        NamedQuery("writes_per_second", rate("node_disk_writes_completed_total")),
+        NamedQuery("io_utilisation_ratio", _ratio(rate("node_disk_io_time_seconds_total"))),
+        # Pseudo filesystems report a size of zero; they have no meaningful used ratio.
+        NamedQuery("filesystem_used_ratio", f"1 - {avail} / ({size} > 0)"),
+        NamedQuery("filesystem_size_bytes", size),
+        NamedQuery("filesystem_avail_bytes", avail),
+    ]
+
+
+def _network(host: str | None, w: str) -> list[NamedQuery]:
+    def rate(metric: str) -> str:
+        return f"rate({selector(metric, host)}[{w}])"
+
+    return [
+        NamedQuery(f"{direction}_{what}_per_second", rate(f"node_network_{direction}_{src}"))
+        for direction in ("receive", "transmit")
+        for what, src in (
+            ("bytes", "bytes_total"),
+            ("packets", "packets_total"),
+            ("errors", "errs_total"),
+            ("drops", "drop_total"),
+        )
+    ]
+
+
+_BUILDERS: Mapping[Family, Callable[[str | None, str], list[NamedQuery]]] = MappingProxyType(
+    {
+        Family.CPU: _cpu,
+        Family.MEMORY: _memory,
+        Family.DISK: _disk,
+        Family.NETWORK: _network,
+    }
+)
+
+
+def family_queries(
+    family: Family | str,
+    host: str | None,
+    step: float,
+    sample_interval_s: float = DEFAULT_SAMPLE_INTERVAL_S,
+) -> tuple[NamedQuery, ...]:
+    """The queries of ``family`` for one host (or every host when ``host`` is None)."""
+    try:
+        known = Family(family)
+    except ValueError:
+        raise ValueError(
+            f"unknown metric family {family!r}; valid families: {', '.join(FAMILIES)}"
+        ) from None
+    return tuple(_BUILDERS[known](host, rate_window(step, sample_interval_s)))
