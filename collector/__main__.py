@@ -1,0 +1,95 @@
+"""``hostvitals-collector [serve] [--config PATH] [--host H] [--port P]``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from collector import collector_version
+from collector.config import ConfigError, Settings, load_settings
+
+EXIT_CONFIG = 2
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 1-65535, got {port}")
+    return port
+
+
+def _add_serve_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    default: Any = argparse.SUPPRESS if suppress else None
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        default=default,
+        help="YAML configuration (default: $HOSTVITALS_CONFIG, else config/config.yaml if present)",
+    )
+    parser.add_argument("--host", default=default, help="listen address (server.host)")
+    parser.add_argument("--port", type=_port, default=default, help="listen port (server.port)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hostvitals-collector",
+        description="Receive host metrics from hostvitals agents and serve them.",
+    )
+    parser.add_argument("--version", action="version", version=collector_version())
+    _add_serve_options(parser, suppress=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser("serve", help="run the HTTP server (the default)")
+    _add_serve_options(serve, suppress=True)
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if args.host is not None:
+        overrides["server.host"] = args.host
+    if args.port is not None:
+        overrides["server.port"] = args.port
+    return load_settings(args.config, os.environ, overrides)
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from collector.app import create_app
+
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        log_level=settings.server.log_level,
+        loop="auto",  # uvloop when installed
+        http="auto",  # httptools when installed
+        server_header=False,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+        logging.basicConfig(
+            level=settings.server.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        serve(settings)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""``GET /api/v1/health`` (the collector and its store) and ``GET /metrics`` (its own metrics)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from collector.probe import ReachabilityProbe
+from collector.selfmetrics import EXPOSITION_CONTENT_TYPE, SelfMetrics
+from collector.writer import VictoriaMetricsWriter
+
+router = APIRouter(tags=["health"])
+
+
+@router.get(
+    "/api/v1/health",
+    summary="Collector health",
+    responses={503: {"description": "degraded: the store is unreachable or the last write failed"}},
+)
+async def health(request: Request) -> JSONResponse:
+    """``ok`` (200) when VictoriaMetrics answers its health check and the last write (if any)
+    succeeded; ``degraded`` (503) otherwise."""
+    state = request.app.state
+    probe: ReachabilityProbe = state.probe
+    writer: VictoriaMetricsWriter = state.writer
+    result = await probe.check()
+    write = writer.status()
+    ok = result.reachable and write.last_write_ok is not False
+    body: dict[str, Any] = {
+        "status": "ok" if ok else "degraded",
+        "victoriametrics": {
+            "url": state.settings.victoriametrics.url,
+            "reachable": result.reachable,
+            "last_write_ok": write.last_write_ok,
+            "last_error": write.last_error if write.last_write_ok is False else result.error,
+        },
+        "version": state.version,
+    }
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+@router.get("/metrics", summary="The collector's own metrics (Prometheus text format)")
+async def metrics(request: Request) -> Response:
+    registry: SelfMetrics = request.app.state.metrics
+    return Response(registry.render(), media_type=EXPOSITION_CONTENT_TYPE)

@@ -1,0 +1,45 @@
+"""``POST /api/v1/ingest``: agents push msgpack frames here (see docs/protocol.md)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from collector.pipeline import IngestPipeline
+from shared.protocol import CONTENT_TYPE
+
+router = APIRouter(tags=["ingest"])
+
+_ERROR = {"description": "error", "content": {"application/json": {}}}
+
+
+@router.post(
+    "/api/v1/ingest",
+    status_code=204,
+    response_class=Response,
+    summary="Push one frame of samples",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+    responses={
+        204: {"description": "written (or already written earlier)"},
+        **{
+            code: {**_ERROR, "description": text}
+            for code, text in {
+                400: "not msgpack, corrupt compression or unsupported protocol version",
+                401: "missing or unknown bearer token",
+                413: "body or decompressed body over the limit",
+                415: "unsupported Content-Type or Content-Encoding",
+                422: "not a valid frame, or a policy refused it",
+                500: "the store refused lines the collector generated",
+                503: "overloaded or the store cannot take writes; see Retry-After",
+            }.items()
+        },
+    },
+)
+async def ingest(request: Request) -> Response:
+    pipeline: IngestPipeline = request.app.state.pipeline
+    await pipeline.ingest(request.headers, request.stream())
+    return Response(status_code=204)

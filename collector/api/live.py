@@ -1,0 +1,150 @@
+"""The live view, answered from memory: known hosts, current values, top processes.
+
+Host status: a host is expected to flush a frame every flush period (the span of its last
+frame's ticks plus its sampling interval). It is ``up`` while the last frame is at most
+``live.stale_after_flushes`` (3) periods old, ``stale`` after that, and ``down`` after
+``live.down_after_flushes`` (10) periods.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+import orjson
+from fastapi import APIRouter, Query, Request, Response
+
+from collector.current import (
+    PROCESS_CPU,
+    PROCESS_MEMORY,
+    CurrentStore,
+    HostSnapshot,
+    ProcessEntry,
+)
+from collector.errors import ApiError
+from collector.summary import summarise
+
+router = APIRouter(tags=["live"])
+
+
+def _success(data: Any) -> Response:
+    # orjson straight to bytes: a host can have thousands of series.
+    return Response(
+        orjson.dumps({"status": "success", "data": data}), media_type="application/json"
+    )
+
+
+def _store(request: Request) -> CurrentStore:
+    store: CurrentStore = request.app.state.current
+    return store
+
+
+@router.get("/api/v1/hosts", summary="Hosts that reported, with their status")
+async def hosts(request: Request) -> Response:
+    snapshots = _store(request).hosts(time.time())
+    return _success(
+        [
+            {
+                "host": h.host,
+                "agent_id": h.agent_id,
+                "last_seen": h.last_seen,
+                "interval_s": h.interval_s,
+                "status": h.status,
+            }
+            for h in snapshots
+        ]
+    )
+
+
+@router.get("/api/v1/metrics/current", summary="The newest value of every series, per host")
+async def current(
+    request: Request,
+    host: str | None = Query(None, description="one host; all hosts when absent"),
+) -> Response:
+    store = _store(request)
+    now = time.time()
+    if host is None:
+        snapshots = store.hosts(now)
+    else:
+        found = store.host(host, now)
+        if found is None:
+            raise ApiError(404, "not_found", f"unknown host '{host}': it has not reported")
+        snapshots = [found]
+    return _success([_current(s) for s in snapshots])
+
+
+def _current(snap: HostSnapshot) -> dict[str, Any]:
+    series: list[dict[str, Any]] = [
+        {"metric": p.metric, "labels": p.labels, "value": p.value, "rate": p.rate}
+        for p in snap.series
+    ]
+    if snap.processes is not None:
+        for proc in snap.processes.processes:
+            labels = {"pid": str(proc.pid), "name": proc.name, "user": proc.user}
+            for metric, value in (
+                (PROCESS_CPU, proc.cpu_usage_ratio),
+                (PROCESS_MEMORY, proc.resident_memory_bytes),
+            ):
+                if value is not None:
+                    series.append(
+                        {"metric": metric, "labels": labels, "value": value, "rate": None}
+                    )
+    series.sort(key=lambda s: (s["metric"], sorted(s["labels"].items())))
+    return {
+        "host": snap.host,
+        "timestamp": snap.newest_ms / 1000.0,
+        "interval_s": snap.interval_s,
+        "series": series,
+        "summary": summarise(snap.series),
+    }
+
+
+@router.get("/api/v1/metrics/processes", summary="The newest top-process snapshot of a host")
+async def processes(
+    request: Request,
+    host: str | None = Query(None, description="required when more than one host is known"),
+    limit: int = Query(10, ge=1, le=100),
+    sort: Literal["cpu", "memory"] = Query("cpu"),
+) -> Response:
+    store = _store(request)
+    now = time.time()
+    if host is None:
+        names = store.host_names(now)
+        if not names:
+            return _success([])
+        if len(names) > 1:
+            raise ApiError(
+                400,
+                "bad_data",
+                f"query parameter 'host' is required when several hosts are known: "
+                f"{_listing(names)}",
+            )
+        host = names[0]
+    snap = store.host(host, now)
+    if snap is None:
+        raise ApiError(404, "not_found", f"unknown host '{host}': it has not reported")
+    if snap.processes is None:
+        return _success([])
+
+    def key(entry: ProcessEntry) -> tuple[float, str]:
+        value = entry.cpu_usage_ratio if sort == "cpu" else entry.resident_memory_bytes
+        return (-(value if value is not None else float("-inf")), str(entry.pid))
+
+    ranked = sorted(snap.processes.processes, key=key)[:limit]
+    return _success(
+        [
+            {
+                "pid": p.pid,
+                "name": p.name,
+                "user": p.user,
+                "cpu_usage_ratio": p.cpu_usage_ratio,
+                "resident_memory_bytes": p.resident_memory_bytes,
+            }
+            for p in ranked
+        ]
+    )
+
+
+def _listing(names: list[str], shown: int = 20) -> str:
+    text = ", ".join(names[:shown])
+    return text if len(names) <= shown else f"{text} and {len(names) - shown} more"

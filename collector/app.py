@@ -1,0 +1,99 @@
+"""Build the collector's FastAPI application from its settings."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from collector import collector_version
+from collector.api import health, ingest, live, prom, query
+from collector.auth import BearerAuth, load_tokens
+from collector.config import Settings
+from collector.current import CurrentStore
+from collector.dedup import RecentFrames
+from collector.errors import install_error_handlers
+from collector.pipeline import IngestPipeline
+from collector.probe import ReachabilityProbe
+from collector.reader import VictoriaMetricsReader
+from collector.selfmetrics import SelfMetrics
+from collector.vmclient import VictoriaMetricsBackend, VictoriaMetricsClient
+from collector.writer import VictoriaMetricsWriter
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = None) -> FastAPI:
+    """The collector app. ``backend`` replaces the HTTP client to VictoriaMetrics' write and
+    health endpoints (tests pass a fake); queries always go through the reader.
+
+    ``app.state`` holds ``settings``, ``reader``, ``current`` (the live view), ``writer``,
+    ``metrics`` (the collector's own registry), ``pipeline``, ``probe`` and ``version``.
+    Raises ConfigError when the token file cannot be read.
+    """
+    vm = settings.victoriametrics
+    live_settings = settings.live
+    tokens = load_tokens(settings.auth)
+    auth = BearerAuth(tokens)
+    if not auth.enabled:
+        log.warning("no ingest token configured: any client can push frames (set auth.tokens)")
+
+    metrics = SelfMetrics()
+    client = backend or VictoriaMetricsClient(vm.url, vm.timeout_s, vm.health_timeout_s)
+    writer = VictoriaMetricsWriter(
+        client,
+        metrics,
+        batch_max_bytes=vm.write_batch_max_bytes,
+        max_delay_s=vm.write_max_delay_ms / 1000.0,
+        queue_max_bytes=vm.write_queue_max_bytes,
+    )
+    current = CurrentStore(
+        host_ttl_s=live_settings.host_ttl_s,
+        series_ttl_s=live_settings.series_ttl_s,
+        stale_after=live_settings.stale_after_flushes,
+        down_after=live_settings.down_after_flushes,
+    )
+    recent = RecentFrames(live_settings.dedup_frames_per_agent, live_settings.host_ttl_s)
+    metrics.track_hosts(lambda: len(current))
+    reader = VictoriaMetricsReader(base_url=vm.url, timeout_s=vm.timeout_s)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        writer.start()
+        try:
+            yield
+        finally:
+            # Write what is queued before going away; bounded by a few write timeouts.
+            await asyncio.to_thread(writer.close, max(5.0, 3 * vm.timeout_s))
+            client.close()
+            reader.close()
+
+    app = FastAPI(
+        title="hostvitals collector",
+        version=collector_version(),
+        summary="Receives host metrics from agents and answers queries about them.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.reader = reader
+    app.state.current = current
+    app.state.writer = writer
+    app.state.metrics = metrics
+    app.state.probe = ReachabilityProbe(client.ping, vm.health_cache_s)
+    app.state.version = collector_version()
+    app.state.pipeline = IngestPipeline(
+        auth=auth,
+        limits=settings.limits,
+        writer=writer,
+        current=current,
+        recent=recent,
+        metrics=metrics,
+        retry_after_s=vm.retry_after_s,
+    )
+    install_error_handlers(app)
+    for router in (ingest.router, health.router, live.router, query.router, prom.router):
+        app.include_router(router)
+    return app

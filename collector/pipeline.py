@@ -1,0 +1,177 @@
+"""The ingest path, from request headers and body stream to a written frame.
+
+auth -> content type and encoding -> bounded read -> bounded decompression -> decode ->
+already written? -> policy -> import lines -> group-committed write -> live view.
+Each refusal raises :class:`~collector.errors.IngestRejected` (the HTTP answer) and is
+counted by reason; nothing of a refused frame is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from collector import body
+from collector.auth import BearerAuth
+from collector.config import LimitsSettings
+from collector.current import CurrentStore
+from collector.dedup import RecentFrames
+from collector.errors import IngestRejected
+from collector.importlines import ImportLines, frame_to_import_lines
+from collector.selfmetrics import SelfMetrics
+from collector.validate import Policy, PolicyError, validate_frame
+from collector.writer import (
+    QueueFull,
+    VictoriaMetricsWriter,
+    WriterClosed,
+    WriteRejected,
+    WriteUnavailable,
+)
+from shared.codec import decode_frame
+from shared.errors import DecodeError, SchemaError, VersionError
+from shared.protocol import Frame
+
+# Bodies larger than this are decompressed, decoded and converted in a worker thread so the
+# event loop keeps serving other requests meanwhile.
+OFFLOAD_BYTES: Final = 64 * 1024
+QUEUE_FULL_RETRY_AFTER_S: Final = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to an accepted frame."""
+
+    host: str
+    samples: int
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    frame: Frame
+    lines: ImportLines | None  # None: already written
+
+
+def policy_from(limits: LimitsSettings) -> Policy:
+    return Policy(
+        max_series_per_frame=limits.max_series_per_frame,
+        max_samples_per_frame=limits.max_samples_per_frame,
+        max_label_value_length=limits.max_label_value_length,
+        max_sample_age_s=limits.max_sample_age_s,
+        max_future_skew_s=limits.max_future_skew_s,
+    )
+
+
+class IngestPipeline:
+    def __init__(
+        self,
+        *,
+        auth: BearerAuth,
+        limits: LimitsSettings,
+        writer: VictoriaMetricsWriter,
+        current: CurrentStore,
+        recent: RecentFrames,
+        metrics: SelfMetrics,
+        retry_after_s: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._auth = auth
+        self._limits = limits
+        self._policy = policy_from(limits)
+        self._writer = writer
+        self._current = current
+        self._recent = recent
+        self._metrics = metrics
+        self._retry_after = str(retry_after_s)
+        self._clock = clock
+
+    async def ingest(self, headers: Mapping[str, str], chunks: AsyncIterable[bytes]) -> Outcome:
+        """Accept one frame; raises IngestRejected with the answer to give otherwise."""
+        started = time.perf_counter()
+        try:
+            return await self._ingest(headers, chunks)
+        except IngestRejected as exc:
+            self._metrics.ingest_rejected.labels(exc.reason).inc()
+            raise
+        finally:
+            self._metrics.ingest_duration.observe(time.perf_counter() - started)
+
+    async def _ingest(self, headers: Mapping[str, str], chunks: AsyncIterable[bytes]) -> Outcome:
+        limits = self._limits
+        self._auth.check(headers.get("authorization"))
+        body.check_content_type(headers.get("content-type"))
+        encoding = body.parse_encoding(headers.get("content-encoding"))
+        body.check_content_length(headers.get("content-length"), limits.max_body_bytes)
+        raw = await body.read_limited(chunks, limits.max_body_bytes)
+        self._metrics.ingest_bytes.inc(len(raw))
+
+        now_ms = int(self._clock() * 1000)
+        if len(raw) > OFFLOAD_BYTES:
+            prepared = await asyncio.to_thread(self._prepare, raw, encoding, now_ms)
+        else:
+            prepared = self._prepare(raw, encoding, now_ms)
+        frame = prepared.frame
+        if prepared.lines is None:
+            self._metrics.ingest_duplicates.inc()
+            return Outcome(frame.host, 0, duplicate=True)
+
+        if prepared.lines.series:  # a frame of gaps only has nothing to write
+            await self._write(prepared.lines)
+        received_at = self._clock()
+        self._current.update(frame, received_at)
+        self._recent.remember(frame.agent_id, frame.host, frame.seq, received_at)
+        self._metrics.ingest_frames.inc()
+        self._metrics.samples_written.inc(prepared.lines.samples)
+        return Outcome(frame.host, prepared.lines.samples, duplicate=False)
+
+    def _prepare(self, raw: bytes, encoding: str, now_ms: int) -> _Prepared:
+        data = body.decompress(raw, encoding, self._limits.max_decompressed_bytes)
+        frame = decode(data)
+        if self._recent.seen(frame.agent_id, frame.host, frame.seq):
+            return _Prepared(frame, None)
+        try:
+            validate_frame(frame, self._policy, now_ms)
+        except PolicyError as exc:
+            raise IngestRejected(422, exc.reason, exc.message) from None
+        return _Prepared(frame, frame_to_import_lines(frame))
+
+    async def _write(self, lines: ImportLines) -> None:
+        retry = {"Retry-After": self._retry_after}
+        try:
+            future = self._writer.submit(lines.body)
+        except QueueFull as exc:
+            raise IngestRejected(
+                503,
+                "queue_full",
+                f"overloaded: {exc}; retry later",
+                headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER_S)},
+            ) from None
+        except WriterClosed as exc:
+            raise IngestRejected(503, "shutting_down", str(exc), headers=retry) from None
+        try:
+            await asyncio.wrap_future(future)
+        except WriteRejected as exc:
+            raise IngestRejected(
+                500, "vm_rejected", f"the collector produced lines the store refused: {exc}"
+            ) from None
+        except WriterClosed as exc:
+            raise IngestRejected(503, "shutting_down", str(exc), headers=retry) from None
+        except WriteUnavailable as exc:
+            raise IngestRejected(
+                503, "vm_unavailable", f"cannot write to the store: {exc}", headers=retry
+            ) from None
+
+
+def decode(data: bytes) -> Frame:
+    """``decode_frame`` with its errors turned into HTTP answers (400, 400, 422)."""
+    try:
+        return decode_frame(data)
+    except DecodeError as exc:
+        raise IngestRejected(400, "bad_msgpack", str(exc)) from None
+    except VersionError as exc:
+        raise IngestRejected(400, "unsupported_version", str(exc)) from None
+    except SchemaError as exc:
+        raise IngestRejected(422, "bad_schema", f"invalid frame: {exc}") from None

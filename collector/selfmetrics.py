@@ -1,0 +1,139 @@
+"""The collector's own metrics, in a registry of its own (one per app, no global registry)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+EXPOSITION_CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
+
+# Every reason an ingest can be refused, so each counter exists (at 0) from the start.
+REJECT_REASONS: Final = (
+    "unauthorized",
+    "unsupported_media_type",
+    "unsupported_encoding",
+    "bad_request",
+    "body_too_large",
+    "decompressed_too_large",
+    "bad_compression",
+    "bad_msgpack",
+    "unsupported_version",
+    "bad_schema",
+    "unknown_metric",
+    "label_set",
+    "reserved_label",
+    "label_value_too_long",
+    "too_many_series",
+    "too_many_samples",
+    "duplicate_series",
+    "too_old",
+    "too_far_in_future",
+    "queue_full",
+    "vm_unavailable",
+    "vm_rejected",
+    "shutting_down",
+)
+
+WRITE_RESULTS: Final = ("ok", "unavailable", "rejected")
+
+_LATENCY_BUCKETS: Final = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+
+
+class SelfMetrics:
+    """Counters, gauges and histograms describing ingest and writes."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.ingest_frames = Counter(
+            "hostvitals_collector_ingest_frames",
+            "Frames accepted and written to VictoriaMetrics.",
+            registry=r,
+        )
+        self.samples_written = Counter(
+            "hostvitals_collector_samples_written",
+            "Samples written to VictoriaMetrics.",
+            registry=r,
+        )
+        self.ingest_rejected = Counter(
+            "hostvitals_collector_ingest_rejected",
+            "Ingest requests answered with an error, by reason.",
+            ("reason",),
+            registry=r,
+        )
+        self.ingest_duplicates = Counter(
+            "hostvitals_collector_ingest_duplicates",
+            "Frames received again after they were written (acknowledged, not written twice).",
+            registry=r,
+        )
+        self.ingest_bytes = Counter(
+            "hostvitals_collector_ingest_received_bytes",
+            "Request body bytes received on the ingest endpoint, before decompression.",
+            registry=r,
+        )
+        self.ingest_duration = Histogram(
+            "hostvitals_collector_ingest_duration_seconds",
+            "Time from receiving an ingest request to answering it.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.vm_writes = Counter(
+            "hostvitals_collector_vm_writes",
+            "POST requests to VictoriaMetrics' import endpoint, by result.",
+            ("result",),
+            registry=r,
+        )
+        self.vm_write_frames = Counter(
+            "hostvitals_collector_vm_write_frames",
+            "Frames carried by import requests (frames per write shows the group commit).",
+            registry=r,
+        )
+        self.vm_write_bytes = Counter(
+            "hostvitals_collector_vm_write_bytes",
+            "Bytes sent to VictoriaMetrics' import endpoint.",
+            registry=r,
+        )
+        self.vm_write_duration = Histogram(
+            "hostvitals_collector_vm_write_duration_seconds",
+            "Duration of import requests to VictoriaMetrics.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.write_queue_bytes = Gauge(
+            "hostvitals_collector_write_queue_bytes",
+            "Bytes of import lines waiting to be written.",
+            registry=r,
+        )
+        self.hosts = Gauge(
+            "hostvitals_collector_hosts",
+            "Hosts in the live view.",
+            registry=r,
+        )
+        for reason in REJECT_REASONS:
+            self.ingest_rejected.labels(reason)
+        for result in WRITE_RESULTS:
+            self.vm_writes.labels(result)
+
+    def track_hosts(self, count: Callable[[], float]) -> None:
+        self.hosts.set_function(count)
+
+    def render(self) -> bytes:
+        """The registry in the Prometheus text exposition format."""
+        return generate_latest(self.registry)

@@ -1,0 +1,137 @@
+"""The collector's policy for a decoded frame: catalogue, label sets, limits, time window.
+
+Pure: the current time is passed in. The first violation raises :class:`PolicyError` and the
+whole frame is refused; nothing of a refused frame is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import MappingProxyType
+
+from shared.catalogue import CATALOGUE, HOST_LABEL
+from shared.protocol import Frame
+
+_LABEL_SETS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {name: frozenset(spec.labels) for name, spec in CATALOGUE.items()}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The limits a frame must respect (see ``limits`` in the configuration)."""
+
+    max_series_per_frame: int = 10_000
+    max_samples_per_frame: int = 200_000
+    max_label_value_length: int = 256
+    max_sample_age_s: int = 7 * 24 * 3600
+    max_future_skew_s: int = 300
+
+
+class PolicyError(ValueError):
+    """A frame breaks a policy; ``reason`` is a short label for counting."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def validate_frame(frame: Frame, policy: Policy, now_ms: int) -> int:
+    """Check ``frame`` against ``policy``; return its sample count."""
+    if len(frame.series) > policy.max_series_per_frame:
+        raise PolicyError(
+            "too_many_series",
+            f"frame has {len(frame.series)} series; the limit is {policy.max_series_per_frame}",
+        )
+    _check_window(frame.timestamps_ms, policy, now_ms)
+
+    max_len = policy.max_label_value_length
+    seen: set[tuple[str, frozenset[tuple[str, str]]]] = set()
+    samples = 0
+    for index, series in enumerate(frame.series):
+        where = f"series[{index}] {series.metric}"
+        expected = _LABEL_SETS.get(series.metric)
+        if expected is None:
+            raise PolicyError(
+                "unknown_metric",
+                f"{where}: unknown metric '{series.metric}' (not in the catalogue)",
+            )
+        labels = series.labels
+        if HOST_LABEL in labels:
+            raise PolicyError(
+                "reserved_label",
+                f"{where}: label '{HOST_LABEL}' is reserved; the collector sets it from the "
+                "frame's host",
+            )
+        if labels.keys() != expected:
+            raise PolicyError("label_set", f"{where}: {_label_mismatch(labels.keys(), expected)}")
+        for name, value in labels.items():
+            if len(value) > max_len:
+                raise PolicyError(
+                    "label_value_too_long",
+                    f"{where}: label '{name}' is {len(value)} characters long; the limit is "
+                    f"{max_len}",
+                )
+        key = (series.metric, frozenset(labels.items()))
+        if key in seen:
+            raise PolicyError(
+                "duplicate_series",
+                f"{where}: series {series.metric}{_render(labels)} appears more than once",
+            )
+        seen.add(key)
+        values = series.values
+        samples += len(values) - values.count(None)
+
+    if samples > policy.max_samples_per_frame:
+        raise PolicyError(
+            "too_many_samples",
+            f"frame has {samples} samples; the limit is {policy.max_samples_per_frame}",
+        )
+    return samples
+
+
+def _check_window(timestamps_ms: list[int], policy: Policy, now_ms: int) -> None:
+    oldest = now_ms - policy.max_sample_age_s * 1000
+    newest = now_ms + policy.max_future_skew_s * 1000
+    window = f"accepted window is {_iso(oldest)} .. {_iso(newest)} ({oldest} .. {newest} ms)"
+    # Ticks are strictly increasing (the codec checks it): the ends decide.
+    first, last = timestamps_ms[0], timestamps_ms[-1]
+    if first < oldest:
+        raise PolicyError("too_old", f"tick {first} ms ({_iso(first)}) is too old; the {window}")
+    if last > newest:
+        raise PolicyError(
+            "too_far_in_future",
+            f"tick {last} ms ({_iso(last)}) is too far in the future; the {window}",
+        )
+
+
+def _iso(ms: int) -> str:
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+    except (OverflowError, OSError, ValueError):
+        return "out of range"
+
+
+def _label_mismatch(got: Iterable[str], expected: frozenset[str]) -> str:
+    present = set(got)
+    problems = []
+    if missing := expected - present:
+        problems.append(f"missing {_names(missing)}")
+    if extra := present - expected:
+        problems.append(f"unexpected {_names(extra)}")
+    return (
+        f"labels {_names(present)} do not match the catalogue's {_names(expected)}: "
+        + ", ".join(problems)
+    )
+
+
+def _names(names: Iterable[str]) -> str:
+    return "{" + ", ".join(sorted(names)) + "}"
+
+
+def _render(labels: Mapping[str, str]) -> str:
+    inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    return "{" + inner + "}"

@@ -1,0 +1,54 @@
+"""Blocking HTTP calls to VictoriaMetrics' write and health endpoints (run off the event loop)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import requests
+
+
+class VictoriaMetricsBackend(Protocol):
+    """What the writer and the health probe need from VictoriaMetrics."""
+
+    def post_import(self, body: bytes) -> tuple[int, str]: ...
+
+    def ping(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class VictoriaMetricsClient:
+    """Imports JSON lines and checks ``/health``.
+
+    The writer thread uses :meth:`post_import` and the health probe :meth:`ping`; each has its
+    own ``requests.Session`` so the two never share one connection pool across threads.
+    """
+
+    def __init__(self, base_url: str, timeout_s: float, health_timeout_s: float = 1.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.health_timeout_s = health_timeout_s
+        self._write_session = requests.Session()
+        self._health_session = requests.Session()
+
+    def post_import(self, body: bytes) -> tuple[int, str]:
+        """POST to ``/api/v1/import``; returns status and body text. Raises on no answer."""
+        response = self._write_session.post(
+            f"{self.base_url}/api/v1/import",
+            data=body,
+            headers={"Content-Type": "application/stream+json"},
+            timeout=self.timeout_s,
+        )
+        return response.status_code, response.text
+
+    def ping(self) -> None:
+        """Raise unless ``/health`` answers 200 within the health timeout."""
+        response = self._health_session.get(
+            f"{self.base_url}/health", timeout=self.health_timeout_s
+        )
+        if response.status_code != 200:
+            raise requests.HTTPError(f"/health answered {response.status_code}")
+
+    def close(self) -> None:
+        self._write_session.close()
+        self._health_session.close()

@@ -1,0 +1,244 @@
+"""Group commit to VictoriaMetrics: concurrent ingests share import requests.
+
+Ingests :meth:`~VictoriaMetricsWriter.submit` their import lines and await the returned
+future. One background thread takes what has queued up (up to ``batch_max_bytes``, waiting at
+most ``max_delay_s`` for company after the first item) and POSTs it in one request. Every
+future in the batch then resolves together:
+
+- VictoriaMetrics answered 2xx: the result is ``None``, the lines are stored.
+- no answer (refused, timeout) or 5xx/429: :class:`WriteUnavailable`; the agent keeps the
+  frame and retries, so the ingest answers 503.
+- another 4xx: VictoriaMetrics refused lines the collector generated itself, which is a
+  collector bug. A batch of several frames is retried one frame at a time so only the
+  culprit fails, with :class:`WriteRejected` (the ingest answers 500).
+
+The queue is bounded by bytes: :class:`QueueFull` is raised at once when it is full (one item
+is always accepted into an empty queue, whatever its size). :meth:`close` stops accepting and
+drains what is queued.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Protocol
+
+from collector.selfmetrics import SelfMetrics
+
+log = logging.getLogger(__name__)
+
+
+class ImportTarget(Protocol):
+    def post_import(self, body: bytes) -> tuple[int, str]:
+        """POST import lines; return (status, body text); raise when there is no answer."""
+        ...
+
+
+class WriteError(Exception):
+    """A submitted write did not reach VictoriaMetrics."""
+
+
+class WriteUnavailable(WriteError):
+    """VictoriaMetrics cannot take writes right now; retrying later can succeed."""
+
+
+class WriteRejected(WriteError):
+    """VictoriaMetrics refused the lines (4xx); retrying the same lines cannot succeed."""
+
+
+class QueueFull(WriteUnavailable):
+    """The write queue holds its maximum of bytes."""
+
+
+class WriterClosed(WriteUnavailable):
+    """The writer is shutting down."""
+
+
+@dataclass(frozen=True, slots=True)
+class WriteStatus:
+    last_write_ok: bool | None
+    last_error: str | None
+    last_write_at: float | None
+
+
+@dataclass(slots=True)
+class _Item:
+    body: bytes
+    future: Future[None]
+
+
+class VictoriaMetricsWriter:
+    def __init__(
+        self,
+        target: ImportTarget,
+        metrics: SelfMetrics,
+        *,
+        batch_max_bytes: int,
+        max_delay_s: float,
+        queue_max_bytes: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._target = target
+        self._metrics = metrics
+        self._batch_max = batch_max_bytes
+        self._max_delay = max_delay_s
+        self._queue_max = queue_max_bytes
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._queue: deque[_Item] = deque()
+        self._queued_bytes = 0
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        self._status = WriteStatus(None, None, None)
+
+    def status(self) -> WriteStatus:
+        return self._status
+
+    @property
+    def queued_bytes(self) -> int:
+        return self._queued_bytes
+
+    def start(self) -> None:
+        with self._cond:
+            self._start_locked()
+
+    def _start_locked(self) -> None:
+        if self._thread is None and not self._closing:
+            self._thread = threading.Thread(
+                target=self._run, name="victoriametrics-writer", daemon=True
+            )
+            self._thread.start()
+
+    def submit(self, body: bytes) -> Future[None]:
+        """Queue ``body`` for writing; never blocks. Raises QueueFull or WriterClosed."""
+        future: Future[None] = Future()
+        with self._cond:
+            if self._closing:
+                raise WriterClosed("the collector is shutting down")
+            if self._queue and self._queued_bytes + len(body) > self._queue_max:
+                raise QueueFull(
+                    f"the write queue is full ({self._queued_bytes} of {self._queue_max} bytes)"
+                )
+            self._start_locked()
+            self._queue.append(_Item(body, future))
+            self._queued_bytes += len(body)
+            self._metrics.write_queue_bytes.set(self._queued_bytes)
+            self._cond.notify()
+        return future
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop accepting, write what is queued, and stop the thread (waits ``timeout``)."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        with self._cond:
+            leftovers = list(self._queue)
+            self._queue.clear()
+            self._queued_bytes = 0
+            self._metrics.write_queue_bytes.set(0)
+        for item in leftovers:
+            _resolve(item, WriterClosed("the collector shut down before the write"))
+
+    def _run(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            try:
+                self._write(batch)
+            except Exception as exc:  # never let the writer thread die
+                log.exception("writer failed on a batch")
+                for item in batch:
+                    _resolve(item, WriteUnavailable(f"internal writer error: {exc}"))
+
+    def _next_batch(self) -> list[_Item] | None:
+        with self._cond:
+            while not self._queue:
+                if self._closing:
+                    return None
+                self._cond.wait()
+            deadline = self._clock() + self._max_delay
+            while self._queued_bytes < self._batch_max and not self._closing:
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            batch: list[_Item] = []
+            size = 0
+            while self._queue and (not batch or size + len(self._queue[0].body) <= self._batch_max):
+                item = self._queue.popleft()
+                size += len(item.body)
+                # An ingest that went away (client gone) is not written: it was not acknowledged.
+                if item.future.set_running_or_notify_cancel():
+                    batch.append(item)
+            self._queued_bytes -= size
+            self._metrics.write_queue_bytes.set(self._queued_bytes)
+        return batch
+
+    def _write(self, batch: list[_Item]) -> None:
+        if not batch:
+            return
+        error = self._post(b"".join(item.body for item in batch), len(batch))
+        if isinstance(error, WriteRejected) and len(batch) > 1:
+            for item in batch:
+                _resolve(item, self._post(item.body, 1))
+            return
+        for item in batch:
+            _resolve(item, error)
+
+    def _post(self, body: bytes, frames: int) -> WriteError | None:
+        metrics = self._metrics
+        started = time.perf_counter()
+        error: WriteError | None
+        try:
+            status, text = self._target.post_import(body)
+        except Exception as exc:
+            error = WriteUnavailable(f"VictoriaMetrics is unreachable: {exc}")
+        else:
+            if 200 <= status < 300:
+                error = None
+            elif status >= 500 or status == 429:
+                error = WriteUnavailable(f"VictoriaMetrics answered {status}: {_excerpt(text)}")
+            else:
+                error = WriteRejected(
+                    f"VictoriaMetrics refused the import with {status}: {_excerpt(text)}"
+                )
+        metrics.vm_write_duration.observe(time.perf_counter() - started)
+        if error is None:
+            result = "ok"
+        elif isinstance(error, WriteRejected):
+            result = "rejected"
+        else:
+            result = "unavailable"
+        metrics.vm_writes.labels(result).inc()
+        metrics.vm_write_bytes.inc(len(body))
+        metrics.vm_write_frames.inc(frames)
+        if error is None:
+            self._status = WriteStatus(True, None, time.time())
+        else:
+            log.warning("write to VictoriaMetrics failed: %s", error)
+            self._status = WriteStatus(False, str(error), time.time())
+        return error
+
+
+def _resolve(item: _Item, error: BaseException | None) -> None:
+    future = item.future
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
+
+
+def _excerpt(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -1,0 +1,132 @@
+"""Body reading and decompression within limits."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+import zstandard
+
+from collector.body import (
+    check_content_length,
+    check_content_type,
+    decompress,
+    parse_encoding,
+    read_limited,
+)
+from collector.errors import IngestRejected
+
+PAYLOAD = os.urandom(20_000) * 3 + bytes(range(256)) * 400
+
+COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
+    "zstd": lambda data: zstandard.ZstdCompressor().compress(data),
+    "gzip": gzip.compress,
+}
+
+
+def status_of(call: Callable[[], object]) -> tuple[int, str, str]:
+    with pytest.raises(IngestRejected) as err:
+        call()
+    return err.value.status, err.value.reason, err.value.message
+
+
+@pytest.mark.parametrize(
+    "value", ["application/x-msgpack", "Application/X-Msgpack", "application/x-msgpack; v=1"]
+)
+def test_msgpack_content_type_is_accepted(value: str) -> None:
+    check_content_type(value)
+
+
+@pytest.mark.parametrize("value", [None, "", "application/json", "application/msgpack"])
+def test_other_content_types_are_415(value: str | None) -> None:
+    assert status_of(lambda: check_content_type(value))[:2] == (415, "unsupported_media_type")
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [(None, "identity"), ("", "identity"), ("ZSTD", "zstd"), ("gzip", "gzip"), ("x-gzip", "gzip")],
+)
+def test_known_encodings(header: str | None, expected: str) -> None:
+    assert parse_encoding(header) == expected
+
+
+@pytest.mark.parametrize("header", ["br", "deflate", "gzip, zstd"])
+def test_unknown_encodings_are_415_naming_the_supported_ones(header: str) -> None:
+    status, reason, message = status_of(lambda: parse_encoding(header))
+    assert (status, reason) == (415, "unsupported_encoding")
+    assert "supported: zstd, gzip, identity" in message
+
+
+def test_content_length() -> None:
+    check_content_length(None, 10)
+    check_content_length("10", 10)
+    assert status_of(lambda: check_content_length("11", 10))[:2] == (413, "body_too_large")
+    assert status_of(lambda: check_content_length("ten", 10))[0] == 400
+
+
+async def _chunks(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+async def test_read_limited_joins_chunks_up_to_the_limit() -> None:
+    assert await read_limited(_chunks(b"ab", b"", b"cd"), 4) == b"abcd"
+    with pytest.raises(IngestRejected) as err:
+        await read_limited(_chunks(b"ab", b"cd", b"e"), 4)
+    assert err.value.status == 413
+
+
+@pytest.mark.parametrize("encoding", list(COMPRESSORS))
+def test_round_trip(encoding: str) -> None:
+    packed = COMPRESSORS[encoding](PAYLOAD)
+    assert decompress(packed, encoding, len(PAYLOAD)) == PAYLOAD
+    assert decompress(packed + packed, encoding, 2 * len(PAYLOAD)) == PAYLOAD * 2
+
+
+def test_identity_is_untouched() -> None:
+    assert decompress(b"abc", "identity", 1) == b"abc"
+
+
+@pytest.mark.parametrize("encoding", list(COMPRESSORS))
+def test_output_one_byte_over_the_limit_is_413(encoding: str) -> None:
+    packed = COMPRESSORS[encoding](PAYLOAD)
+    status, reason, _ = status_of(lambda: decompress(packed, encoding, len(PAYLOAD) - 1))
+    assert (status, reason) == (413, "decompressed_too_large")
+
+
+@pytest.mark.parametrize("encoding", list(COMPRESSORS))
+def test_bomb_is_stopped_early(encoding: str) -> None:
+    # 32 MiB of zeros compress to a few dozen KiB; the limit stops it at 1 MiB.
+    zeros = b"\0" * (32 * 1024 * 1024)
+    packed = COMPRESSORS[encoding](zeros)
+    del zeros
+    status, _, message = status_of(lambda: decompress(packed, encoding, 1024 * 1024))
+    assert status == 413
+    assert "over the limit of 1048576 bytes" in message
+
+
+@pytest.mark.parametrize("encoding", list(COMPRESSORS))
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda b: b[: len(b) // 2],
+        lambda b: b[:-4],
+        lambda b: b"garbage" + b,
+        lambda b: b + b"trailing garbage",
+        lambda b: b"",
+    ],
+    ids=["half", "truncated", "garbage-before", "garbage-after", "empty"],
+)
+def test_corrupt_data_is_400(encoding: str, damage: Callable[[bytes], bytes]) -> None:
+    packed = damage(COMPRESSORS[encoding](PAYLOAD))
+    status, reason, message = status_of(lambda: decompress(packed, encoding, 10 * len(PAYLOAD)))
+    assert (status, reason) == (400, "bad_compression")
+    assert encoding in message
+
+
+def test_raw_deflate_is_not_gzip() -> None:
+    status, _, _ = status_of(lambda: decompress(zlib.compress(PAYLOAD), "gzip", len(PAYLOAD)))
+    assert status == 400

@@ -1,0 +1,246 @@
+"""Group commit: batching, failure fan-out, the bounded queue and draining on close."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+
+import pytest
+
+from collector.selfmetrics import SelfMetrics
+from collector.writer import (
+    QueueFull,
+    VictoriaMetricsWriter,
+    WriterClosed,
+    WriteRejected,
+    WriteUnavailable,
+)
+
+WAIT = 30.0
+
+
+class Target:
+    """Records bodies; the first POST can be held until released."""
+
+    def __init__(self, hold_first: bool = False) -> None:
+        self.posts: list[bytes] = []
+        self.status = 204
+        self.error: Exception | None = None
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        if not hold_first:
+            self.release.set()
+
+    def post_import(self, body: bytes) -> tuple[int, str]:
+        self.entered.set()
+        assert self.release.wait(WAIT)
+        self.posts.append(body)
+        if self.error is not None:
+            raise self.error
+        if b"bad" in body:
+            return 400, "cannot parse line"
+        return self.status, "" if self.status < 300 else "store says no"
+
+
+@pytest.fixture
+def metrics() -> SelfMetrics:
+    return SelfMetrics()
+
+
+def make(
+    target: Target,
+    metrics: SelfMetrics,
+    *,
+    batch_max: int = 1 << 20,
+    delay: float = 0.0,
+    queue_max: int = 1 << 20,
+) -> VictoriaMetricsWriter:
+    return VictoriaMetricsWriter(
+        target, metrics, batch_max_bytes=batch_max, max_delay_s=delay, queue_max_bytes=queue_max
+    )
+
+
+@pytest.fixture
+def writers() -> Iterator[list[VictoriaMetricsWriter]]:
+    made: list[VictoriaMetricsWriter] = []
+    yield made
+    for writer in made:
+        writer.close(WAIT)
+
+
+def writes(metrics: SelfMetrics, result: str) -> float:
+    value = metrics.registry.get_sample_value(
+        "hostvitals_collector_vm_writes_total", {"result": result}
+    )
+    assert value is not None
+    return value
+
+
+def results(futures: list[Future[None]]) -> list[BaseException | None]:
+    return [f.exception(WAIT) for f in futures]
+
+
+def test_items_queued_during_a_write_share_the_next_one(
+    metrics: SelfMetrics, writers: list[VictoriaMetricsWriter]
+) -> None:
+    target = Target(hold_first=True)
+    writer = make(target, metrics)
+    writers.append(writer)
+    first = writer.submit(b"a\n")
+    assert target.entered.wait(WAIT)
+    rest = [writer.submit(b"b\n"), writer.submit(b"c\n"), writer.submit(b"d\n")]
+    target.release.set()
+    assert results([first, *rest]) == [None] * 4
+    assert target.posts == [b"a\n", b"b\nc\nd\n"]
+    assert writes(metrics, "ok") == 2
+    assert metrics.registry.get_sample_value("hostvitals_collector_vm_write_frames_total") == 4
+    assert writer.status().last_write_ok is True
+
+
+def test_batch_is_sent_as_soon_as_it_is_full(
+    metrics: SelfMetrics, writers: list[VictoriaMetricsWriter]
+) -> None:
+    target = Target()
+    # A long delay: only reaching batch_max_bytes (or closing) sends the batch.
+    writer = make(target, metrics, batch_max=6, delay=WAIT)
+    writers.append(writer)
+    futures = [writer.submit(b"x\n"), writer.submit(b"y\n"), writer.submit(b"z\n")]
+    assert results(futures) == [None] * 3
+    assert target.posts == [b"x\ny\nz\n"]
+
+
+def test_batches_never_exceed_the_byte_limit(
+    metrics: SelfMetrics, writers: list[VictoriaMetricsWriter]
+) -> None:
+    target = Target(hold_first=True)
+    writer = make(target, metrics, batch_max=25)
+    writers.append(writer)
+    first = writer.submit(b"0" * 9 + b"\n")
+    assert target.entered.wait(WAIT)
+    rest = [writer.submit(bytes([65 + i]) * 9 + b"\n") for i in range(5)]
+    target.release.set()
+    assert results([first, *rest]) == [None] * 6
+    assert [len(p) for p in target.posts] == [10, 20, 20, 10]
+
+
+def test_a_single_item_larger_than_a_batch_is_still_written(
+    metrics: SelfMetrics, writers: list[VictoriaMetricsWriter]
+) -> None:
+    target = Target()
+    writer = make(target, metrics, batch_max=4, queue_max=4)
+    writers.append(writer)
+    assert writer.submit(b"0123456789\n").result(WAIT) is None
+    assert target.posts == [b"0123456789\n"]
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "says"),
+    [
+        (ConnectionError("refused"), 204, "unreachable: refused"),
+        (None, 503, "answered 503: store says no"),
+        (None, 429, "answered 429"),
+    ],
+)
+def test_store_trouble_fails_every_waiting_write_as_unavailable(
+    metrics: SelfMetrics,
+    writers: list[VictoriaMetricsWriter],
+    error: Exception | None,
+    status: int,
+    says: str,
+) -> None:
+    target = Target(hold_first=True)
+    target.error = error
+    target.status = status
+    writer = make(target, metrics)
+    writers.append(writer)
+    first = writer.submit(b"a\n")
+    assert target.entered.wait(WAIT)
+    second = writer.submit(b"b\n")
+    target.release.set()
+    for exc in results([first, second]):
+        assert isinstance(exc, WriteUnavailable)
+        assert says in str(exc)
+    state = writer.status()
+    assert state.last_write_ok is False
+    assert state.last_error is not None and says in state.last_error
+    assert writes(metrics, "unavailable") == 2
+
+
+def test_a_refused_batch_is_retried_frame_by_frame(
+    metrics: SelfMetrics, writers: list[VictoriaMetricsWriter]
+) -> None:
+    target = Target(hold_first=True)
+    writer = make(target, metrics)
+    writers.append(writer)
+    first = writer.submit(b"first\n")
+    assert target.entered.wait(WAIT)
+    good, bad = writer.submit(b"good\n"), writer.submit(b"bad\n")
+    target.release.set()
+    outcome = results([first, good, bad])
+    assert outcome[:2] == [None, None]
+    assert isinstance(outcome[2], WriteRejected)
+    assert "400" in str(outcome[2])
+    assert target.posts == [b"first\n", b"good\nbad\n", b"good\n", b"bad\n"]
+    assert writes(metrics, "rejected") == 2
+
+
+def test_queue_is_bounded_by_bytes(
+    metrics: SelfMetrics, writers: list[VictoriaMetricsWriter]
+) -> None:
+    target = Target(hold_first=True)
+    writer = make(target, metrics, queue_max=10)
+    writers.append(writer)
+    in_flight = writer.submit(b"a" * 100)  # taken by the thread: no longer queued
+    assert target.entered.wait(WAIT)
+    queued = writer.submit(b"b" * 8)
+    assert writer.queued_bytes == 8
+    with pytest.raises(QueueFull, match="write queue is full"):
+        writer.submit(b"c" * 3)
+    fits = writer.submit(b"d" * 2)
+    target.release.set()
+    assert results([in_flight, queued, fits]) == [None] * 3
+    assert metrics.registry.get_sample_value("hostvitals_collector_write_queue_bytes") == 0
+
+
+def test_close_drains_the_queue_then_refuses(
+    metrics: SelfMetrics, writers: list[VictoriaMetricsWriter]
+) -> None:
+    target = Target()
+    writer = make(target, metrics, batch_max=1 << 20, delay=WAIT)  # would wait long for more
+    pending = [writer.submit(b"x\n"), writer.submit(b"y\n")]
+    writer.close(WAIT)
+    assert all(f.done() for f in pending)
+    assert results(pending) == [None, None]
+    assert b"".join(target.posts) == b"x\ny\n"
+    with pytest.raises(WriterClosed):
+        writer.submit(b"z\n")
+
+
+def test_close_fails_what_it_could_not_write_in_time(metrics: SelfMetrics) -> None:
+    target = Target(hold_first=True)
+    writer = make(target, metrics)
+    stuck = writer.submit(b"a\n")
+    assert target.entered.wait(WAIT)
+    leftover = writer.submit(b"b\n")
+    writer.close(timeout=0.01)
+    assert isinstance(leftover.exception(WAIT), WriterClosed)
+    target.release.set()
+    assert stuck.exception(WAIT) is None
+    writer.close(WAIT)
+
+
+def test_cancelled_writes_are_skipped(
+    metrics: SelfMetrics, writers: list[VictoriaMetricsWriter]
+) -> None:
+    target = Target(hold_first=True)
+    writer = make(target, metrics)
+    writers.append(writer)
+    first = writer.submit(b"a\n")
+    assert target.entered.wait(WAIT)
+    gone = writer.submit(b"gone\n")
+    kept = writer.submit(b"kept\n")
+    assert gone.cancel()
+    target.release.set()
+    assert results([first, kept]) == [None, None]
+    assert target.posts == [b"a\n", b"kept\n"]
