@@ -9,6 +9,9 @@ When VictoriaMetrics cannot be reached the answer is a Prometheus-style 503 erro
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
@@ -59,40 +62,112 @@ async def _forward(request: Request, path: str) -> Response:
     return Response(body, status_code=status, media_type=content_type)
 
 
-@router.api_route("/query", methods=["GET", "POST"])
-async def prom_query(request: Request) -> Response:
-    """Instant query (Prometheus ``/api/v1/query``)."""
-    return await _forward(request, "/api/v1/query")
+_Param = tuple[str, bool, str]
+"""A forwarded query parameter: name, required, description."""
 
 
-@router.api_route("/query_range", methods=["GET", "POST"])
-async def prom_query_range(request: Request) -> Response:
-    """Range query (Prometheus ``/api/v1/query_range``)."""
-    return await _forward(request, "/api/v1/query_range")
+def _openapi(params: tuple[_Param, ...]) -> dict[str, Any]:
+    """OpenAPI text for query parameters that are forwarded rather than parsed here."""
+    return {
+        "parameters": [
+            {
+                "name": name,
+                "in": "query",
+                "required": required,
+                "schema": {"type": "string"},
+                "description": description,
+            }
+            for name, required, description in params
+        ]
+    }
 
 
-@router.api_route("/series", methods=["GET", "POST"])
-async def prom_series(request: Request) -> Response:
-    """Series matching ``match[]`` (Prometheus ``/api/v1/series``)."""
-    return await _forward(request, "/api/v1/series")
+@dataclass(frozen=True, slots=True)
+class _PassThrough:
+    path: str
+    operation: str
+    summary: str
+    params: tuple[_Param, ...]
 
 
-@router.api_route("/labels", methods=["GET", "POST"])
-async def prom_labels(request: Request) -> Response:
-    """Label names (Prometheus ``/api/v1/labels``)."""
-    return await _forward(request, "/api/v1/labels")
+_TIME = ("time", False, "Evaluation time: Unix seconds or RFC 3339; default now.")
+_START = ("start", False, "Range start: Unix seconds or RFC 3339.")
+_END = ("end", False, "Range end: Unix seconds or RFC 3339.")
+_MATCH = ("match[]", False, "Series selector; repeat the parameter for several.")
+_SERIES_PARAMS = (_MATCH, _START, _END)
+
+PASS_THROUGH: tuple[_PassThrough, ...] = (
+    _PassThrough(
+        "/query",
+        "prom_query",
+        "Instant query (Prometheus /api/v1/query)",
+        (("query", True, "PromQL/MetricsQL expression."), _TIME),
+    ),
+    _PassThrough(
+        "/query_range",
+        "prom_query_range",
+        "Range query (Prometheus /api/v1/query_range)",
+        (
+            ("query", True, "PromQL/MetricsQL expression."),
+            _START,
+            _END,
+            ("step", False, "Resolution: seconds or a duration such as 15s."),
+        ),
+    ),
+    _PassThrough(
+        "/series",
+        "prom_series",
+        "Series matching match[] (Prometheus /api/v1/series)",
+        _SERIES_PARAMS,
+    ),
+    _PassThrough(
+        "/labels",
+        "prom_labels",
+        "Label names (Prometheus /api/v1/labels)",
+        _SERIES_PARAMS,
+    ),
+    _PassThrough(
+        "/metadata",
+        "prom_metadata",
+        "Metric metadata (Prometheus /api/v1/metadata); Grafana's query editor asks for it",
+        (("metric", False, "Only this metric."),),
+    ),
+)
 
 
-@router.api_route("/label/{name}/values", methods=["GET", "POST"])
+def _endpoint(target: str) -> Callable[[Request], Awaitable[Response]]:
+    async def forward(request: Request) -> Response:
+        return await _forward(request, target)
+
+    return forward
+
+
+for _route in PASS_THROUGH:
+    for _method in ("GET", "POST"):
+        router.add_api_route(
+            _route.path,
+            _endpoint(f"/api/v1{_route.path}"),
+            methods=[_method],
+            operation_id=f"{_route.operation}_{_method.lower()}",
+            summary=_route.summary,
+            openapi_extra=_openapi(_route.params),
+        )
+
+
 async def prom_label_values(request: Request, name: str) -> Response:
     """Values of one label (Prometheus ``/api/v1/label/<name>/values``)."""
     return await _forward(request, f"/api/v1/label/{quote(name, safe='')}/values")
 
 
-@router.api_route("/metadata", methods=["GET", "POST"])
-async def prom_metadata(request: Request) -> Response:
-    """Metric metadata (Prometheus ``/api/v1/metadata``); Grafana's query editor asks for it."""
-    return await _forward(request, "/api/v1/metadata")
+for _method in ("GET", "POST"):
+    router.add_api_route(
+        "/label/{name}/values",
+        prom_label_values,
+        methods=[_method],
+        operation_id=f"prom_label_values_{_method.lower()}",
+        summary="Values of one label (Prometheus /api/v1/label/<name>/values)",
+        openapi_extra=_openapi(_SERIES_PARAMS),
+    )
 
 
 @router.get("/status/buildinfo")
