@@ -12,8 +12,10 @@ BIN=.venv/bin
 mkdir -p "$VAR/victoria-metrics" "$VAR/agent" "$VAR/log"
 
 pids=()
+stopping=""
 stop() {
     trap - INT TERM EXIT
+    stopping=1
     echo
     echo "stopping..."
     # The agent first, so it can flush its last frames to the collector.
@@ -69,4 +71,7 @@ hostvitals is running (logs in $VAR/log/):
 Press Ctrl-C to stop.
 MSG
 wait -n "${pids[@]}" || true
-echo "a component exited; see $VAR/log/" >&2
+if [ -z "$stopping" ]; then
+    echo "a component exited unexpectedly; see $VAR/log/" >&2
+    exit 1
+fi
