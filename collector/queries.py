@@ -73,21 +73,25 @@ def _ratio(expr: str) -> str:
 
 
 def _cpu(host: str | None, w: str) -> list[NamedQuery]:
-    idle = selector("node_cpu_seconds_total", host, mode="idle")
-    every_mode = selector("node_cpu_seconds_total", host)
+    # Shares of all CPU time rather than of wall time: the modes' counters never add up to
+    # exactly one second per second (jitter, time not in any mode), and the live summary
+    # computes the same shares.
+    idle = f"rate({selector('node_cpu_seconds_total', host, mode='idle')}[{w}])"
+    every = f"rate({selector('node_cpu_seconds_total', host)}[{w}])"
+
+    def share(part: str, by: str) -> str:
+        return f"sum by ({by}) ({part}) / sum by ({by}) ({every})"
+
     return [
-        NamedQuery("cpu_usage_ratio", _ratio(f"1 - avg by ({HOST_LABEL}) (rate({idle}[{w}]))")),
+        NamedQuery("cpu_usage_ratio", _ratio(f"1 - {share(idle, HOST_LABEL)}")),
         NamedQuery(
             "cpu_mode_ratio",
             _ratio(
-                f"sum by ({HOST_LABEL}, mode) (rate({every_mode}[{w}]))"
-                f" / on ({HOST_LABEL}) group_left count by ({HOST_LABEL}) ({idle})"
+                f"sum by ({HOST_LABEL}, mode) ({every})"
+                f" / on ({HOST_LABEL}) group_left sum by ({HOST_LABEL}) ({every})"
             ),
         ),
-        NamedQuery(
-            "cpu_core_usage_ratio",
-            _ratio(f"1 - sum by ({HOST_LABEL}, cpu) (rate({idle}[{w}]))"),
-        ),
+        NamedQuery("cpu_core_usage_ratio", _ratio(f"1 - {share(idle, f'{HOST_LABEL}, cpu')}")),
         NamedQuery("load1", selector("node_load1", host)),
         NamedQuery("load5", selector("node_load5", host)),
         NamedQuery("load15", selector("node_load15", host)),

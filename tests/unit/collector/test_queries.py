@@ -211,16 +211,18 @@ def test_sample_interval_widens_the_window() -> None:
 
 def test_cpu_expressions() -> None:
     by_name = {q.name: q.expr for q in family_queries("cpu", "h", 30)}
-    idle = 'node_cpu_seconds_total{host="h",mode="idle"}'
+    idle = 'rate(node_cpu_seconds_total{host="h",mode="idle"}[30s])'
+    every = 'rate(node_cpu_seconds_total{host="h"}[30s])'
     assert by_name["cpu_usage_ratio"] == (
-        f"clamp_min(clamp_max(1 - avg by (host) (rate({idle}[30s])), 1), 0)"
+        f"clamp_min(clamp_max(1 - sum by (host) ({idle}) / sum by (host) ({every}), 1), 0)"
     )
     assert by_name["cpu_mode_ratio"] == (
-        'clamp_min(clamp_max(sum by (host, mode) (rate(node_cpu_seconds_total{host="h"}[30s]))'
-        f" / on (host) group_left count by (host) ({idle}), 1), 0)"
+        f"clamp_min(clamp_max(sum by (host, mode) ({every})"
+        f" / on (host) group_left sum by (host) ({every}), 1), 0)"
     )
     assert by_name["cpu_core_usage_ratio"] == (
-        f"clamp_min(clamp_max(1 - sum by (host, cpu) (rate({idle}[30s])), 1), 0)"
+        "clamp_min(clamp_max("
+        f"1 - sum by (host, cpu) ({idle}) / sum by (host, cpu) ({every}), 1), 0)"
     )
     assert by_name["load15"] == 'node_load15{host="h"}'
 
