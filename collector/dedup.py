@@ -1,63 +1,103 @@
-"""Remember recently written frames so a frame sent again is acknowledged, not written twice.
+"""The ledger of written frames, so a frame sent again is acknowledged, not written twice.
 
-``(agent, seq)`` names a frame. An agent resends a frame whose acknowledgement it did not get
-(a crash, a lost answer); the collector answers 204 without writing it again. The host is part
-of the key too, so two machines cloned with the same agent id do not swallow each other's
-frames. Memory is bounded: at most ``per_agent`` sequence numbers per (agent, host), and
-agents not heard from for ``ttl_s`` are forgotten.
+``(agent, host, seq)`` names a frame: an agent resends a frame whose acknowledgement it did
+not get (a crash, a lost answer), or replays its spool, in any order. A frame is entered in
+the ledger after VictoriaMetrics accepted it; the ledger is persisted (see
+:mod:`collector.statedb`), so a restarted collector still recognises it. The host is part of
+the key so two machines cloned with the same agent id do not swallow each other's frames.
+
+The ledger is bounded: at most ``per_agent`` frames per (agent, host), the most recently
+written ones, and (agent, host) pairs not heard from for ``ttl_s`` are forgotten. A frame
+older than that is written again; VictoriaMetrics' ``-dedup.minScrapeInterval`` then stores
+its samples once, which is the last line of defence.
+
+Two copies arriving at the same moment are the pipeline's business (it lets the second wait
+for the first); the ledger only answers "already written?".
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
-from collections import deque
-from dataclasses import dataclass, field
+from typing import Final
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS written_frames (
+    id INTEGER PRIMARY KEY,
+    agent TEXT NOT NULL,
+    host TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    written_at REAL NOT NULL,
+    UNIQUE (agent, host, seq)
+);
+CREATE INDEX IF NOT EXISTS written_frames_at ON written_frames (written_at);
+CREATE INDEX IF NOT EXISTS written_frames_order ON written_frames (agent, host, id);
+"""
+
+# Trim the ledger to its bounds after this many new entries (and at least every minute).
+_SWEEP_EVERY: Final = 4096
 
 
-@dataclass(slots=True)
-class _AgentFrames:
-    seen: set[int] = field(default_factory=set)
-    order: deque[int] = field(default_factory=deque)
-    last_seen: float = 0.0
-
-
-class RecentFrames:
-    def __init__(self, per_agent: int, ttl_s: float) -> None:
+class FrameLedger:
+    def __init__(self, conn: sqlite3.Connection, per_agent: int, ttl_s: float) -> None:
+        self._conn = conn
         self._per_agent = per_agent
         self._ttl = ttl_s
-        self._agents: dict[tuple[str, str], _AgentFrames] = {}
         self._lock = threading.Lock()
+        self._since_sweep = 0
         self._next_sweep = 0.0
+        self._touched: set[tuple[str, str]] = set()
+        with self._lock:
+            conn.executescript(_SCHEMA)
 
     def __len__(self) -> int:
-        return len(self._agents)
+        with self._lock:
+            row = self._conn.execute("SELECT COUNT(*) FROM written_frames").fetchone()
+        return int(row[0])
 
     def seen(self, agent_id: str, host: str, seq: int) -> bool:
         with self._lock:
-            agent = self._agents.get((agent_id, host))
-            return agent is not None and seq in agent.seen
+            row = self._conn.execute(
+                "SELECT 1 FROM written_frames WHERE agent = ? AND host = ? AND seq = ?",
+                (agent_id, host, seq),
+            ).fetchone()
+        return row is not None
 
     def remember(self, agent_id: str, host: str, seq: int, now: float) -> None:
         if self._per_agent == 0:
             return
         with self._lock:
+            self._conn.execute(
+                "INSERT INTO written_frames (agent, host, seq, written_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (agent, host, seq) DO UPDATE SET written_at = excluded.written_at",
+                (agent_id, host, seq, now),
+            )
+            self._since_sweep += 1
+            self._touched.add((agent_id, host))
+            if self._since_sweep >= _SWEEP_EVERY or now >= self._next_sweep:
+                self._sweep(now)
+
+    def sweep(self, now: float) -> None:
+        """Trim to the bounds now (it also happens by itself as frames are remembered)."""
+        with self._lock:
             self._sweep(now)
-            key = (agent_id, host)
-            agent = self._agents.get(key)
-            if agent is None:
-                agent = self._agents[key] = _AgentFrames()
-            agent.last_seen = now
-            if seq in agent.seen:
-                return
-            agent.seen.add(seq)
-            agent.order.append(seq)
-            while len(agent.order) > self._per_agent:
-                agent.seen.discard(agent.order.popleft())
 
     def _sweep(self, now: float) -> None:
-        if now < self._next_sweep:
-            return
+        self._since_sweep = 0
         self._next_sweep = now + min(60.0, self._ttl)
-        cutoff = now - self._ttl
-        for key in [k for k, st in self._agents.items() if st.last_seen < cutoff]:
-            del self._agents[key]
+        conn = self._conn
+        conn.execute("BEGIN")
+        try:
+            conn.execute("DELETE FROM written_frames WHERE written_at < ?", (now - self._ttl,))
+            for agent_id, host in self._touched:
+                conn.execute(
+                    "DELETE FROM written_frames WHERE agent = ?1 AND host = ?2 AND id <= ("
+                    " SELECT id FROM written_frames WHERE agent = ?1 AND host = ?2"
+                    " ORDER BY id DESC LIMIT 1 OFFSET ?3)",
+                    (agent_id, host, self._per_agent),
+                )
+            self._touched.clear()
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")

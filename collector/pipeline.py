@@ -1,9 +1,15 @@
 """The ingest path, from request headers and body stream to a written frame.
 
 auth -> content type and encoding -> bounded read -> bounded decompression -> decode ->
-already written? -> policy -> import lines -> group-committed write -> live view.
+already written? -> policy and series budget -> import lines -> rollup buckets marked ->
+circuit breaker -> group-committed write -> ledger -> live view.
 Each refusal raises :class:`~collector.errors.IngestRejected` (the HTTP answer) and is
 counted by reason; nothing of a refused frame is written.
+
+Exactly-once effect: a frame already in the ledger is answered 204 without a write. Two
+copies of one frame arriving together: the second waits for the first and is then answered
+like a duplicate (or, if the first failed, tries the write itself). Across collector
+replicas, VictoriaMetrics' ``-dedup.minScrapeInterval`` stores a sample written twice once.
 """
 
 from __future__ import annotations
@@ -16,11 +22,15 @@ from typing import Final
 
 from collector import body
 from collector.auth import BearerAuth
+from collector.breaker import CircuitBreaker
+from collector.cardinality import SeriesBudget, series_key
 from collector.config import LimitsSettings
 from collector.current import CurrentStore
-from collector.dedup import RecentFrames
+from collector.dedup import FrameLedger
 from collector.errors import IngestRejected
 from collector.importlines import ImportLines, frame_to_import_lines
+from collector.rollupqueue import QueueFull as RollupQueueFull
+from collector.rollupqueue import RollupQueue
 from collector.selfmetrics import SelfMetrics
 from collector.validate import Policy, PolicyError, validate_frame
 from collector.writer import (
@@ -62,6 +72,7 @@ def policy_from(limits: LimitsSettings) -> Policy:
         max_label_value_length=limits.max_label_value_length,
         max_sample_age_s=limits.max_sample_age_s,
         max_future_skew_s=limits.max_future_skew_s,
+        max_labels_per_series=limits.max_labels_per_series,
     )
 
 
@@ -73,10 +84,13 @@ class IngestPipeline:
         limits: LimitsSettings,
         writer: VictoriaMetricsWriter,
         current: CurrentStore,
-        recent: RecentFrames,
+        recent: FrameLedger,
         metrics: SelfMetrics,
         retry_after_s: int,
         clock: Callable[[], float] = time.time,
+        budget: SeriesBudget | None = None,
+        breaker: CircuitBreaker | None = None,
+        rollups: RollupQueue | None = None,
     ) -> None:
         self._auth = auth
         self._limits = limits
@@ -87,6 +101,11 @@ class IngestPipeline:
         self._metrics = metrics
         self._retry_after = str(retry_after_s)
         self._clock = clock
+        self._budget = budget
+        self._breaker = breaker
+        self._rollups = rollups
+        # Frames being written right now, so a concurrent copy waits instead of writing.
+        self._inflight: dict[tuple[str, str, int], asyncio.Future[bool]] = {}
 
     async def ingest(self, headers: Mapping[str, str], chunks: AsyncIterable[bytes]) -> Outcome:
         """Accept one frame; raises IngestRejected with the answer to give otherwise."""
@@ -114,18 +133,37 @@ class IngestPipeline:
         else:
             prepared = self._prepare(raw, encoding, now_ms)
         frame = prepared.frame
-        if prepared.lines is None:
-            self._metrics.ingest_duplicates.inc()
-            return Outcome(frame.host, 0, duplicate=True)
-
-        if prepared.lines.series:  # a frame of gaps only has nothing to write
-            await self._write(prepared.lines)
-        received_at = self._clock()
+        lines = prepared.lines
+        if lines is None:
+            return self._duplicate(frame)
+        key = (frame.agent_id, frame.host, frame.seq)
+        while (pending := self._inflight.get(key)) is not None:
+            if await asyncio.shield(pending):
+                return self._duplicate(frame)
+        if self._recent.seen(*key):  # written while this copy was being decoded
+            return self._duplicate(frame)
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = done
+        try:
+            if lines.series:  # a frame of gaps only has nothing to write
+                await self._write(lines)
+            received_at = self._clock()
+            self._recent.remember(frame.agent_id, frame.host, frame.seq, received_at)
+        except BaseException:
+            done.set_result(False)
+            raise
+        else:
+            done.set_result(True)
+        finally:
+            del self._inflight[key]
         self._current.update(frame, received_at)
-        self._recent.remember(frame.agent_id, frame.host, frame.seq, received_at)
         self._metrics.ingest_frames.inc()
-        self._metrics.samples_written.inc(prepared.lines.samples)
-        return Outcome(frame.host, prepared.lines.samples, duplicate=False)
+        self._metrics.samples_written.inc(lines.samples)
+        return Outcome(frame.host, lines.samples, duplicate=False)
+
+    def _duplicate(self, frame: Frame) -> Outcome:
+        self._metrics.ingest_duplicates.inc()
+        return Outcome(frame.host, 0, duplicate=True)
 
     def _prepare(self, raw: bytes, encoding: str, now_ms: int) -> _Prepared:
         data = body.decompress(raw, encoding, self._limits.max_decompressed_bytes)
@@ -134,12 +172,37 @@ class IngestPipeline:
             return _Prepared(frame, None)
         try:
             validate_frame(frame, self._policy, now_ms)
+            if self._budget is not None:
+                keys = [series_key(x.metric, x.labels) for x in frame.series]
+                self._budget.admit(frame.agent_id, frame.host, keys, now_ms / 1000.0)
         except PolicyError as exc:
             raise IngestRejected(422, exc.reason, exc.message) from None
-        return _Prepared(frame, frame_to_import_lines(frame))
+        lines = frame_to_import_lines(frame)
+        if lines.series and self._rollups is not None:
+            # Before the write: a crash after it must still leave the buckets marked.
+            try:
+                self._rollups.mark(
+                    frame.host, frame.timestamps_ms[0], frame.timestamps_ms[-1], now_ms / 1000.0
+                )
+            except RollupQueueFull as exc:
+                raise IngestRejected(
+                    503,
+                    "rollup_queue_full",
+                    f"overloaded: {exc}; retry later",
+                    headers={"Retry-After": self._retry_after},
+                ) from None
+        return _Prepared(frame, lines)
 
     async def _write(self, lines: ImportLines) -> None:
         retry = {"Retry-After": self._retry_after}
+        if self._breaker is not None and (wait := self._breaker.admit()) is not None:
+            raise IngestRejected(
+                503,
+                "breaker_open",
+                "VictoriaMetrics is down or slow (circuit breaker open); keep the frame and "
+                f"retry in {wait}s",
+                headers={"Retry-After": str(wait)},
+            )
         try:
             future = self._writer.submit(lines.body)
         except QueueFull as exc:

@@ -28,6 +28,7 @@ class Policy:
     max_label_value_length: int = 256
     max_sample_age_s: int = 7 * 24 * 3600
     max_future_skew_s: int = 300
+    max_labels_per_series: int = 16
 
 
 class PolicyError(ValueError):
@@ -60,6 +61,11 @@ def validate_frame(frame: Frame, policy: Policy, now_ms: int) -> int:
                 f"{where}: unknown metric '{series.metric}' (not in the catalogue)",
             )
         labels = series.labels
+        if len(labels) > policy.max_labels_per_series:
+            raise PolicyError(
+                "too_many_labels",
+                f"{where}: {len(labels)} labels; the limit is {policy.max_labels_per_series}",
+            )
         if HOST_LABEL in labels:
             raise PolicyError(
                 "reserved_label",

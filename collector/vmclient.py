@@ -41,6 +41,23 @@ class VictoriaMetricsClient:
         )
         return response.status_code, response.text
 
+    def export(self, match: str, start_ms: int, end_ms: int) -> bytes:
+        """Raw samples of ``match`` with ``start_ms <= ts <= end_ms`` from ``/api/v1/export``.
+
+        Raises ``requests.RequestException`` when there is no answer or it is not a 200.
+        """
+        response = self._write_session.post(
+            f"{self.base_url}/api/v1/export",
+            data={
+                "match[]": match,
+                "start": f"{start_ms / 1000:.3f}",
+                "end": f"{end_ms / 1000:.3f}",
+            },
+            timeout=self.timeout_s,
+        )
+        response.raise_for_status()
+        return response.content
+
     def ping(self) -> None:
         """Raise unless ``/health`` answers 200 within the health timeout."""
         response = self._health_session.get(

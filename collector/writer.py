@@ -28,6 +28,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
 
+from collector.breaker import CircuitBreaker
 from collector.selfmetrics import SelfMetrics
 
 log = logging.getLogger(__name__)
@@ -82,8 +83,10 @@ class VictoriaMetricsWriter:
         max_delay_s: float,
         queue_max_bytes: int,
         clock: Callable[[], float] = time.monotonic,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self._target = target
+        self._breaker = breaker
         self._metrics = metrics
         self._batch_max = batch_max_bytes
         self._max_delay = max_delay_s
@@ -198,6 +201,9 @@ class VictoriaMetricsWriter:
         metrics = self._metrics
         started = time.perf_counter()
         error: WriteError | None
+        breaker = self._breaker
+        if breaker is not None:
+            breaker.write_started()
         try:
             status, text = self._target.post_import(body)
         except Exception as exc:
@@ -212,6 +218,9 @@ class VictoriaMetricsWriter:
                     f"VictoriaMetrics refused the import with {status}: {_excerpt(text)}"
                 )
         metrics.vm_write_duration.observe(time.perf_counter() - started)
+        if breaker is not None:
+            # Refused lines are the collector's bug, not a sign of the store's health.
+            breaker.write_finished(error is None or isinstance(error, WriteRejected))
         if error is None:
             result = "ok"
         elif isinstance(error, WriteRejected):

@@ -6,6 +6,10 @@ network. Each series in the answer has a ``name`` saying what the line is, its `
 its ``points`` as ``[unix_seconds, value]`` pairs, one per step. Points where the value is
 undefined (NaN, division by zero) are left out. VictoriaMetrics may align the grid to multiples
 of ``step`` so it can cache results: the first point can then be up to a step before ``start``.
+
+The answer comes from the finest retention tier whose retention still reaches ``start``
+(``resolution=raw|1m|5m|1h`` forces one); ``data.tier`` names it and ``data.resolution_s``
+gives its resolution (0 for raw samples). The step is at least that resolution.
 """
 
 from __future__ import annotations
@@ -17,15 +21,18 @@ import orjson
 from fastapi import APIRouter, Request, Response
 
 from collector.errors import ApiError
-from collector.queries import FAMILIES, family_queries
+from collector.queries import DEFAULT_SAMPLE_INTERVAL_S, FAMILIES, family_queries
 from collector.reader import (
     BackendError,
     BackendRejected,
     BackendUnavailable,
     VictoriaMetricsReader,
 )
+from collector.tiers import RAW, Tier, UnknownTier, choose
 from collector.timeparse import TimeRangeError, parse_range
 from shared.codec import MAX_HOST_LEN
+
+ONLY_RAW = Tier(RAW, "", 0, 2**62)
 
 router = APIRouter(prefix="/api/v1", tags=["history"])
 
@@ -66,11 +73,13 @@ def family_history(
     start: str | None = None,
     end: str | None = None,
     step: str | None = None,
+    resolution: str | None = None,
 ) -> Response:
     """Series of one family over ``[start, end]``, one point per ``step``.
 
     ``start``/``end``: Unix seconds or RFC 3339 (default: the last ``default_range_s``);
-    ``step``: seconds or a duration such as ``15s`` (default: about ``default_points`` points).
+    ``step``: seconds or a duration such as ``15s`` (default: about ``default_points`` points);
+    ``resolution``: ``auto`` (default) or a tier name, ``raw``, ``1m``, ``5m``, ``1h``.
     """
     if family not in FAMILIES:
         raise ApiError(
@@ -85,12 +94,13 @@ def family_history(
             f"invalid host: a host name has 1-{MAX_HOST_LEN} characters; omit host for every host",
         )
     limits: QueryLimits = request.app.state.settings.query
+    now = time.time()
     try:
         span = parse_range(
             start,
             end,
             step,
-            now=time.time(),
+            now=now,
             default_range_s=limits.default_range_s,
             default_points=limits.default_points,
             max_points=limits.max_points,
@@ -98,11 +108,23 @@ def family_history(
     except TimeRangeError as exc:
         raise ApiError(400, "bad_data", str(exc)) from None
 
-    reader: VictoriaMetricsReader = request.app.state.reader
+    # An app without retention tiers answers everything from its one VictoriaMetrics.
+    storage = getattr(request.app.state, "storage", None)
+    tiers = storage.tiers if storage is not None else (ONLY_RAW,)
+    try:
+        chosen = choose(tiers, span.start, span.step, now, resolution)
+    except UnknownTier as exc:
+        raise ApiError(400, "bad_data", str(exc)) from None
+    tier = chosen.tier
+    reader: VictoriaMetricsReader = (
+        request.app.state.reader if storage is None or tier.is_raw else storage.readers[tier.name]
+    )
+    query_step = chosen.step
+    interval = float(tier.resolution_s) if not tier.is_raw else DEFAULT_SAMPLE_INTERVAL_S
     series: list[dict[str, object]] = []
     try:
-        for named in family_queries(family, host, span.step):
-            found = reader.query_range(named.expr, span.start, span.end, span.step)
+        for named in family_queries(family, host, query_step, interval):
+            found = reader.query_range(named.expr, span.start, span.end, query_step)
             for one in sorted(found, key=lambda s: sorted(s.labels.items())):
                 if not one.points:
                     continue
@@ -117,7 +139,9 @@ def family_history(
                 "family": family,
                 "start": span.start,
                 "end": span.end,
-                "step": span.step,
+                "step": query_step,
+                "tier": tier.name,
+                "resolution_s": tier.resolution_s,
                 "series": series,
             },
         }

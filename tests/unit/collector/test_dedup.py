@@ -1,12 +1,19 @@
-"""Recently written frames, bounded per agent and in time."""
+"""The ledger of written frames: per (agent, host), bounded, and persisted across restarts."""
 
 from __future__ import annotations
 
-from collector.dedup import RecentFrames
+from pathlib import Path
+
+from collector import statedb
+from collector.dedup import FrameLedger
 
 
-def test_remembers_frames_per_agent() -> None:
-    recent = RecentFrames(per_agent=3, ttl_s=100)
+def ledger(per_agent: int = 3, ttl_s: float = 100, state_dir: Path | None = None) -> FrameLedger:
+    return FrameLedger(statedb.connect(state_dir), per_agent, ttl_s)
+
+
+def test_remembers_frames_per_agent_and_host() -> None:
+    recent = ledger()
     recent.remember("a", "h", 1, 0)
     assert recent.seen("a", "h", 1)
     assert not recent.seen("a", "h", 2)
@@ -15,24 +22,36 @@ def test_remembers_frames_per_agent() -> None:
     assert not recent.seen("a", "other-host", 1)
 
 
-def test_keeps_only_the_newest_per_agent() -> None:
-    recent = RecentFrames(per_agent=3, ttl_s=100)
-    for seq in range(5):
+def test_keeps_only_the_most_recently_written_per_agent() -> None:
+    recent = ledger(per_agent=3)
+    for seq in (4, 0, 3, 1, 2):  # a spool replayed out of order
         recent.remember("a", "h", seq, 0)
-    assert [recent.seen("a", "h", s) for s in range(5)] == [False, False, True, True, True]
+    recent.remember("b", "h", 9, 0)
+    recent.sweep(1)
+    assert [recent.seen("a", "h", s) for s in (4, 0, 3, 1, 2)] == [False, False, True, True, True]
+    assert recent.seen("b", "h", 9)
+    assert len(recent) == 4
 
 
-def test_forgets_quiet_agents() -> None:
-    recent = RecentFrames(per_agent=3, ttl_s=10)
+def test_forgets_frames_older_than_the_ttl() -> None:
+    recent = ledger(ttl_s=10)
     recent.remember("a", "h", 1, 0)
     recent.remember("b", "h", 1, 5)
     recent.remember("b", "h", 2, 12)
     assert not recent.seen("a", "h", 1)
     assert recent.seen("b", "h", 1)
-    assert len(recent) == 1
+    assert len(recent) == 2
+
+
+def test_survives_a_restart(tmp_path: Path) -> None:
+    first = ledger(state_dir=tmp_path)
+    first.remember("a", "h", 7, 0)
+    again = ledger(state_dir=tmp_path)  # a new process opening the same state directory
+    assert again.seen("a", "h", 7)
+    assert not again.seen("a", "h", 8)
 
 
 def test_zero_disables_it() -> None:
-    recent = RecentFrames(per_agent=0, ttl_s=10)
+    recent = ledger(per_agent=0, ttl_s=10)
     recent.remember("a", "h", 1, 0)
     assert not recent.seen("a", "h", 1)

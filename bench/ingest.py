@@ -1,0 +1,323 @@
+"""Ingest throughput: one collector process against a simulated fleet, side by side with vmagent.
+
+A load generator (this process) simulates a fleet of agents (default 2,000 agents x 150
+series, 10 one-second ticks per frame, the agent's default layout: columnar msgpack, zstd)
+and posts frames at a fixed rate (default 200,000 samples/s) to one collector process
+backed by a real VictoriaMetrics. It then sends the same samples, as import lines, to
+Debian's ``vmagent`` (``/api/v1/import``, remote-writing to its own VictoriaMetrics) at the
+same rate and concurrency. For each it prints the sustained samples/s acknowledged, p50/p99
+latency from sending a request to its answer, and the receiving process's CPU and RSS.
+
+vmagent acknowledges once the samples are in its own queue; the collector only after
+VictoriaMetrics accepted them (group commit), so the collector's latency includes a write.
+Target: the collector sustains >= 200,000 samples/s with p99 < 100 ms on 2 cores.
+
+    .venv/bin/python bench/ingest.py [--rate 200000] [--duration 20] [--no-malloc-trim]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import zstandard
+from common import Meter, console_script, print_table
+
+from collector.importlines import frame_to_import_lines
+from shared.codec import encode_frame
+from shared.protocol import Frame, Series
+from tests.support.frames import catalogue_series
+from tests.support.processes import (
+    ManagedProcess,
+    VictoriaMetrics,
+    free_port,
+    http_ok,
+    wait_until,
+)
+
+TICKS = 10
+
+
+def fleet_series(count: int) -> list[Series]:
+    """``count`` catalogue series with the agent's label sets (extra NICs beyond 88)."""
+    series = catalogue_series(TICKS)
+    extra = itertools.count()
+    while len(series) < count:
+        device = f"veth{next(extra)}"
+        for metric in ("node_network_receive_bytes_total", "node_network_transmit_bytes_total"):
+            series.append(Series(metric, {"device": device}, [float(i) for i in range(TICKS)]))
+    return series[:count]
+
+
+@dataclass
+class Fleet:
+    agents: int
+    series: int
+    _templates: list[Series] = field(init=False)
+    _seq: dict[int, int] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self._templates = fleet_series(self.series)
+
+    @property
+    def samples_per_frame(self) -> int:
+        return self.series * TICKS
+
+    def frame(self, n: int) -> Frame:
+        agent = n % self.agents
+        seq = self._seq[agent] = self._seq.get(agent, -1) + 1
+        end = int(time.time() * 1000)
+        ticks = [end - 1000 * (TICKS - 1 - i) for i in range(TICKS)]
+        return Frame(
+            agent_id=f"bench-{agent}",
+            host=f"bench-host-{agent}",
+            seq=seq,
+            sent_at_ms=end,
+            interval_s=1.0,
+            timestamps_ms=ticks,
+            series=self._templates,
+        )
+
+
+@dataclass
+class Result:
+    name: str
+    samples: int = 0
+    errors: int = 0
+    latencies: list[float] = field(default_factory=list)
+    elapsed: float = 0.0
+
+
+async def drive(
+    name: str,
+    url: str,
+    make_body: Callable[[int], tuple[bytes, dict[str, str]]],
+    samples_per_request: int,
+    rate: float,
+    duration: float,
+    concurrency: int,
+) -> Result:
+    """Open loop: request n is due at n / (rate / samples) s; at most ``concurrency`` open."""
+    result = Result(name)
+    per_s = rate / samples_per_request
+    total = int(per_s * duration)
+    slots = asyncio.Semaphore(concurrency)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one(n: int) -> None:
+            body, headers = make_body(n)
+            try:
+                started = time.perf_counter()
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    ok = response.status < 300
+                result.latencies.append(time.perf_counter() - started)
+                if ok:
+                    result.samples += samples_per_request
+                else:
+                    result.errors += 1
+            except aiohttp.ClientError:
+                result.errors += 1
+            finally:
+                slots.release()
+
+        tasks = []
+        start = time.perf_counter()
+        for n in range(total):
+            delay = start + n / per_s - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await slots.acquire()
+            tasks.append(asyncio.create_task(one(n)))
+        await asyncio.gather(*tasks)
+        result.elapsed = time.perf_counter() - start
+    return result
+
+
+async def measured(
+    meter: Meter,
+    name: str,
+    url: str,
+    make_body: Callable[[int], tuple[bytes, dict[str, str]]],
+    samples_per_request: int,
+    args: argparse.Namespace,
+) -> Result:
+    """``drive`` while reading the receiver's CPU and RSS once a second."""
+
+    async def sample() -> None:
+        while True:
+            meter.read()
+            await asyncio.sleep(1.0)
+
+    sampler = asyncio.create_task(sample())
+    try:
+        return await drive(
+            name, url, make_body, samples_per_request, args.rate, args.duration, args.concurrency
+        )
+    finally:
+        sampler.cancel()
+        meter.read()
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return (
+        statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+        if len(values) > 1
+        else values[0]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--agents", type=int, default=2000)
+    parser.add_argument("--series", type=int, default=150)
+    parser.add_argument("--rate", type=float, default=200_000, help="samples/s offered")
+    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument(
+        "--no-malloc-trim",
+        action="store_true",
+        help="run the collector without MALLOC_TRIM_THRESHOLD_",
+    )
+    args = parser.parse_args()
+
+    fleet = Fleet(args.agents, args.series)
+    zstd = zstandard.ZstdCompressor(level=3)
+    # Frames are built ahead of time so the generator's own CPU does not limit the rate.
+    count = int(args.rate / fleet.samples_per_frame * args.duration) + 1
+    print(f"building {count} frames of {fleet.samples_per_frame} samples...", flush=True)
+    frames = [fleet.frame(n) for n in range(count)]
+    collector_bodies = [zstd.compress(encode_frame(f)) for f in frames]
+    vmagent_bodies = [frame_to_import_lines(f).body for f in frames]
+
+    with tempfile.TemporaryDirectory(prefix="hostvitals-bench-ingest-") as tmp:
+        root = Path(tmp)
+        raw = VictoriaMetrics(data_dir=root / "vm", extra_args=("-dedup.minScrapeInterval=1ms",))
+        peer_vm = VictoriaMetrics(
+            data_dir=root / "vm-peer", extra_args=("-dedup.minScrapeInterval=1ms",)
+        )
+        procs: list[ManagedProcess] = []
+        results: list[tuple[Result, Meter]] = []
+        try:
+            raw.start()
+            peer_vm.start()
+            port = free_port()
+            env = {
+                "HOSTVITALS__VICTORIAMETRICS__URL": raw.url,
+                "HOSTVITALS__STATE__DIR": str(root / "collector"),
+                "HOSTVITALS__TIERS__ROLLUPS": "[]",
+                "HOSTVITALS__SERVER__LOG_LEVEL": "warning",
+                "HOSTVITALS__LIMITS__MAX_SERIES_PER_AGENT": str(max(10_000, args.series)),
+            }
+            if not args.no_malloc_trim:
+                env["MALLOC_TRIM_THRESHOLD_"] = "268435456"
+            collector = ManagedProcess(
+                [console_script("hostvitals-collector"), "--port", str(port)],
+                root / "collector.log",
+                env=env,
+            )
+            collector.start()
+            procs.append(collector)
+            wait_until(http_ok(f"http://127.0.0.1:{port}/api/v1/health"), 30, "collector")
+
+            agent_port = free_port()
+            vmagent = ManagedProcess(
+                [
+                    "vmagent",
+                    f"-remoteWrite.url={peer_vm.url}/api/v1/write",
+                    f"-remoteWrite.tmpDataPath={root / 'vmagent'}",
+                    f"-httpListenAddr=127.0.0.1:{agent_port}",
+                    "-loggerLevel=ERROR",
+                ],
+                root / "vmagent.log",
+            )
+            vmagent.start()
+            procs.append(vmagent)
+            wait_until(http_ok(f"http://127.0.0.1:{agent_port}/health"), 30, "vmagent")
+
+            collector_headers = {
+                "Content-Type": "application/x-msgpack",
+                "Content-Encoding": "zstd",
+            }
+            runs = [
+                (
+                    "collector",
+                    collector,
+                    f"http://127.0.0.1:{port}/api/v1/ingest",
+                    lambda n: (collector_bodies[n % count], collector_headers),
+                ),
+                (
+                    "vmagent",
+                    vmagent,
+                    f"http://127.0.0.1:{agent_port}/api/v1/import",
+                    lambda n: (vmagent_bodies[n % count], {}),
+                ),
+            ]
+            for name, proc, url, make_body in runs:
+                meter = Meter(name, proc.pid, window_s=2.0)
+                print(
+                    f"{name}: {args.rate:,.0f} samples/s offered for {args.duration:g} s...",
+                    flush=True,
+                )
+
+                result = asyncio.run(
+                    measured(meter, name, url, make_body, fleet.samples_per_frame, args)
+                )
+                results.append((result, meter))
+                if not proc.running():
+                    raise SystemExit(f"{name} exited:\n{proc.log_tail()}")
+        finally:
+            for proc in reversed(procs):
+                proc.stop()
+            peer_vm.stop()
+            raw.stop()
+
+    rows = []
+    for result, meter in results:
+        rows.append(
+            (
+                result.name,
+                f"{result.samples / result.elapsed:,.0f}",
+                str(result.errors),
+                f"{1000 * percentile(result.latencies, 50):.1f}",
+                f"{1000 * percentile(result.latencies, 99):.1f}",
+                f"{meter.cpu_percent_overall():.0f}",
+                f"{meter.rss_peak_mb():.0f}",
+            )
+        )
+    print()
+    print_table(
+        rows,
+        (
+            "receiver",
+            "samples/s acked",
+            "errors",
+            "p50 ms",
+            "p99 ms",
+            "CPU % of a core",
+            "RSS MB peak",
+        ),
+    )
+    (ours, our_meter), (peer, peer_meter) = results
+    print()
+    rate_ratio = (ours.samples / ours.elapsed) / (peer.samples / peer.elapsed)
+    cpu_ratio = our_meter.cpu_percent_overall() / peer_meter.cpu_percent_overall()
+    print(f"collector rate / vmagent rate: {rate_ratio:.2f}")
+    print(f"collector CPU / vmagent CPU:   {cpu_ratio:.2f}")
+    print(f"MALLOC_TRIM_THRESHOLD_ set:    {not args.no_malloc_trim}")
+    print("target: collector >= 200,000 samples/s with p99 < 100 ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""The collector's small SQLite database for state that must survive a restart.
+
+One file, ``collector.sqlite3`` in ``state.dir``, in WAL mode: the ledger of written frames
+(:mod:`collector.dedup`) and the queue of rollup buckets (:mod:`collector.rollupqueue`) each
+open their own connection to it. Without a directory the state lives in memory and is lost
+with the process (tests, throwaway runs).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Final
+
+FILE_NAME: Final = "collector.sqlite3"
+
+
+def connect(state_dir: Path | None) -> sqlite3.Connection:
+    """A connection usable from any thread (callers serialise access with their own lock)."""
+    if state_dir is None:
+        conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+    else:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            state_dir / FILE_NAME, check_same_thread=False, isolation_level=None, timeout=30.0
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        # A commit survives a crash of the process; only a power loss can take the last
+        # transactions back, and then VictoriaMetrics' own dedup keeps a re-sent frame single.
+        conn.execute("PRAGMA synchronous=NORMAL")
+    return conn

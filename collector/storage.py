@@ -1,0 +1,104 @@
+"""The parts behind exactly-once ingest and the retention tiers, built from the settings.
+
+:func:`build_storage` opens the state database and makes the frame ledger, the per-agent
+series budget, the circuit breaker, the rollup queue and job, and one reader per tier.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from prometheus_client import Gauge
+
+from collector import statedb
+from collector.breaker import BreakerState, CircuitBreaker
+from collector.cardinality import SeriesBudget
+from collector.config import Settings
+from collector.dedup import FrameLedger
+from collector.reader import VictoriaMetricsReader
+from collector.rollupjob import RollupJob, RollupMetrics
+from collector.rollupqueue import RollupQueue
+from collector.selfmetrics import SelfMetrics
+from collector.tiers import Tier, tiers_from
+from collector.vmclient import VictoriaMetricsClient
+
+
+@dataclass(slots=True)
+class Storage:
+    tiers: tuple[Tier, ...]
+    ledger: FrameLedger
+    budget: SeriesBudget
+    breaker: CircuitBreaker
+    rollups: RollupQueue | None
+    job: RollupJob | None
+    readers: dict[str, VictoriaMetricsReader]  # rollup tiers by name (raw: the app's reader)
+    _conns: list[sqlite3.Connection]
+    _clients: list[VictoriaMetricsClient]
+
+    def start(self) -> None:
+        if self.job is not None:
+            self.job.start()
+
+    def close(self, timeout: float) -> None:
+        if self.job is not None:
+            self.job.stop(timeout)
+        for client in self._clients:
+            client.close()
+        for reader in self.readers.values():
+            reader.close()
+        for conn in self._conns:
+            conn.close()
+
+
+def build_storage(settings: Settings, metrics: SelfMetrics) -> Storage:
+    vm = settings.victoriametrics
+    cfg = settings.tiers
+    tiers = tiers_from(settings)
+    state_dir = settings.state.dir
+    ledger_conn = statedb.connect(state_dir)
+    ledger = FrameLedger(
+        ledger_conn, settings.live.dedup_frames_per_agent, settings.live.host_ttl_s
+    )
+    budget = SeriesBudget(settings.limits.max_series_per_agent, settings.live.series_ttl_s)
+    state = Gauge(
+        "hostvitals_collector_breaker_state",
+        "Circuit breaker in front of VictoriaMetrics writes: 0 closed, 1 open, 2 half-open.",
+        registry=metrics.registry,
+    )
+    b = settings.breaker
+    breaker = CircuitBreaker(
+        failure_threshold=b.failure_threshold,
+        open_s=b.open_s,
+        half_open_max_requests=b.half_open_max_requests,
+        slow_write_s=b.slow_write_s,
+        on_change=lambda s: state.set(int(s)),
+    )
+    state.set(int(BreakerState.CLOSED))
+    conns = [ledger_conn]
+    clients: list[VictoriaMetricsClient] = []
+    readers: dict[str, VictoriaMetricsReader] = {}
+    queue: RollupQueue | None = None
+    job: RollupJob | None = None
+    if cfg.rollups:
+        queue_conn = statedb.connect(state_dir)
+        conns.append(queue_conn)
+        queue = RollupQueue(
+            queue_conn, tiers, settle_s=cfg.settle_s, max_pending=cfg.max_pending_buckets
+        )
+        raw_client = VictoriaMetricsClient(vm.url, vm.timeout_s)
+        clients.append(raw_client)
+        targets = {}
+        for tier in tiers[1:]:
+            targets[tier.name] = client = VictoriaMetricsClient(tier.url, vm.timeout_s)
+            clients.append(client)
+            readers[tier.name] = VictoriaMetricsReader(base_url=tier.url, timeout_s=vm.timeout_s)
+        job = RollupJob(
+            queue,
+            raw_client,
+            tiers,
+            targets,
+            RollupMetrics(metrics.registry),
+            interval_s=cfg.rollup_interval_s,
+        )
+    return Storage(tiers, ledger, budget, breaker, queue, job, readers, conns, clients)

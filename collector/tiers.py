@@ -1,0 +1,75 @@
+"""Retention tiers: which VictoriaMetrics instance holds which resolution for how long.
+
+The raw tier is ``victoriametrics.url`` (samples as the agents took them); each rollup tier
+is its own instance holding one sample per series per bucket (see :mod:`collector.rollup`).
+A range query goes to the finest tier whose retention still reaches back to its start, and
+its step is raised to at least that tier's resolution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from collector.config import Settings
+
+RAW: Final = "raw"
+DAY_S: Final = 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    name: str
+    url: str
+    resolution_s: int  # 0 for raw: the agents' own interval
+    retention_s: int
+
+    @property
+    def is_raw(self) -> bool:
+        return self.resolution_s == 0
+
+    @property
+    def width_ms(self) -> int:
+        return self.resolution_s * 1000
+
+    def buckets(self, first_ms: int, last_ms: int) -> range:
+        """Start times (ms) of the buckets holding ticks ``first_ms .. last_ms``."""
+        width = self.width_ms
+        return range(first_ms // width * width, last_ms + 1, width)
+
+
+def tiers_from(settings: Settings) -> tuple[Tier, ...]:
+    """Raw first, then the rollup tiers from finest to coarsest."""
+    cfg = settings.tiers
+    raw = Tier(RAW, settings.victoriametrics.url, 0, cfg.raw_retention_days * DAY_S)
+    rollups = (Tier(t.name, t.url, t.resolution_s, t.retention_days * DAY_S) for t in cfg.rollups)
+    return (raw, *rollups)
+
+
+class UnknownTier(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    tier: Tier
+    step: float
+
+
+def choose(
+    tiers: Sequence[Tier], start: float, step: float, now: float, resolution: str | None
+) -> Choice:
+    """The tier for a range query starting at ``start`` (Unix seconds), and the step to use.
+
+    ``resolution`` names a tier (``raw``, ``1m``...) to force it; None or ``auto`` picks the
+    finest tier whose retention covers ``start`` (the coarsest when none does).
+    """
+    if resolution is not None and resolution != "auto":
+        tier = next((t for t in tiers if t.name == resolution), None)
+        if tier is None:
+            names = ", ".join(["auto", *(t.name for t in tiers)])
+            raise UnknownTier(f"unknown resolution {resolution!r}; valid: {names}")
+    else:
+        tier = next((t for t in tiers if start >= now - t.retention_s), tiers[-1])
+    return Choice(tier, max(step, float(tier.resolution_s)))
