@@ -1,0 +1,188 @@
+"""Live updates for the dashboard as server-sent events: ``GET /api/v1/stream``.
+
+Without ``host`` the stream carries ``fleet`` events (the body of ``GET /api/v1/fleet``); with
+``host`` it carries ``host`` events: that host's fleet row (``null`` while it is unknown) and
+its top processes. The live view is checked every ``ui.stream_interval_s`` and an event is sent
+only when its content changed (a status turning stale or down is a change), with a keep-alive
+comment in between. Every event's data is ``{"now": <server time>, "data": ...}``.
+
+Streams are bounded: at most ``ui.max_streams`` are open at once; more are answered 503 with
+``Retry-After``, and counted in ``hostvitals_collector_streams_rejected_total``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Final
+
+import orjson
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.sse import format_sse_event
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from starlette.background import BackgroundTask
+from starlette.responses import StreamingResponse
+
+from collector.config import UiSettings
+from collector.current import CurrentStore
+from collector.errors import ApiError
+from collector.fleet import fleet_row, top_processes
+from shared.codec import MAX_HOST_LEN
+
+router = APIRouter(tags=["live"])
+
+KEEPALIVE_S: Final = 10.0
+RETRY_MS: Final = 2000
+PROCESSES_SHOWN: Final = 15
+Snapshot = Callable[[float], tuple[str, Any]]
+"""Given the current time, the event name and its data."""
+
+
+class StreamSlot:
+    """One open stream; ``release`` may be called any number of times."""
+
+    def __init__(self, slots: StreamSlots) -> None:
+        self._slots = slots
+        self._released = False
+
+    def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._slots._give_back()
+
+
+class StreamSlots:
+    """Counts open streams against a limit; the counts are exported as metrics."""
+
+    def __init__(self, limit: int, registry: CollectorRegistry) -> None:
+        self.limit = limit
+        self._open = 0
+        self._lock = threading.Lock()
+        self.opened = Counter(
+            "hostvitals_collector_streams_opened",
+            "Live dashboard streams opened.",
+            registry=registry,
+        )
+        self.rejected = Counter(
+            "hostvitals_collector_streams_rejected",
+            "Live dashboard streams refused because ui.max_streams were open.",
+            registry=registry,
+        )
+        self.open_streams = Gauge(
+            "hostvitals_collector_streams_open",
+            "Live dashboard streams open now.",
+            registry=registry,
+        )
+        self.open_streams.set_function(lambda: self._open)
+
+    @property
+    def open(self) -> int:
+        return self._open
+
+    def acquire(self) -> StreamSlot | None:
+        with self._lock:
+            if self._open >= self.limit:
+                self.rejected.inc()
+                return None
+            self._open += 1
+        self.opened.inc()
+        return StreamSlot(self)
+
+    def _give_back(self) -> None:
+        with self._lock:
+            self._open -= 1
+
+
+async def live_events(
+    snapshot: Snapshot,
+    *,
+    interval_s: float,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    keepalive_s: float = KEEPALIVE_S,
+) -> AsyncIterator[bytes]:
+    """Server-sent events: ``snapshot`` each ``interval_s``, sent when its data changed."""
+    yield format_sse_event(retry=RETRY_MS, comment="hostvitals live stream")
+    last: bytes | None = None
+    quiet_since = clock()
+    while True:
+        now = clock()
+        name, data = snapshot(now)
+        payload = orjson.dumps(data)
+        if payload != last:
+            last = payload
+            quiet_since = now
+            body = b'{"now":' + orjson.dumps(now) + b',"data":' + payload + b"}"
+            yield format_sse_event(event=name, data_str=body.decode())
+        elif now - quiet_since >= keepalive_s:
+            quiet_since = now
+            yield format_sse_event(comment="keep-alive")
+        await sleep(interval_s)
+
+
+def fleet_snapshot(store: CurrentStore) -> Snapshot:
+    def snap(now: float) -> tuple[str, Any]:
+        return "fleet", {"hosts": [fleet_row(s) for s in store.hosts(now)]}
+
+    return snap
+
+
+def host_snapshot(store: CurrentStore, host: str) -> Snapshot:
+    def snap(now: float) -> tuple[str, Any]:
+        found = store.host(host, now)
+        if found is None:
+            return "host", {"host": host, "row": None, "processes": []}
+        return "host", {
+            "host": host,
+            "row": fleet_row(found),
+            "processes": top_processes(found, PROCESSES_SHOWN),
+        }
+
+    return snap
+
+
+async def _guarded(events: AsyncIterator[bytes], slot: StreamSlot) -> AsyncIterator[bytes]:
+    try:
+        async for event in events:
+            yield event
+    finally:
+        slot.release()
+
+
+@router.get(
+    "/api/v1/stream",
+    summary="Live updates as server-sent events (fleet, or one host)",
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream(
+    request: Request,
+    host: str | None = Query(
+        None,
+        min_length=1,
+        max_length=MAX_HOST_LEN,
+        description="one host's row and top processes; the whole fleet when absent",
+    ),
+) -> Response:
+    settings: UiSettings = request.app.state.settings.ui
+    slots: StreamSlots = request.app.state.streams
+    store: CurrentStore = request.app.state.current
+    slot = slots.acquire()
+    if slot is None:
+        raise ApiError(
+            503,
+            "unavailable",
+            f"too many live streams are open ({slots.limit}, ui.max_streams); "
+            "close a dashboard tab or raise the limit",
+            headers={"Retry-After": "5"},
+        )
+    snapshot = fleet_snapshot(store) if host is None else host_snapshot(store, host)
+    events = live_events(snapshot, interval_s=settings.stream_interval_s)
+    return StreamingResponse(
+        _guarded(events, slot),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        # Also when the stream never started (the client left before the first event).
+        background=BackgroundTask(slot.release),
+    )

@@ -1,0 +1,118 @@
+"""The fleet view: one row per host with its status, headline numbers and agent health.
+
+Rows come from the live view (memory), so they are cheap enough to compute once a second per
+dashboard. The sparklines of the fleet page come from VictoriaMetrics through
+:func:`fleet_queries`: one expression per headline number, every host at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Final
+
+from collector.current import HostSnapshot, SeriesPoint
+from collector.queries import NamedQuery, rate_window, selector
+from collector.summary import summarise
+from shared.catalogue import HOST_LABEL
+
+AGENT_GAUGES: Final = {
+    "spool_bytes": "hostvitals_agent_spool_bytes",
+    "spool_frames": "hostvitals_agent_spool_frames",
+    "resident_memory_bytes": "hostvitals_agent_resident_memory_bytes",
+}
+AGENT_COUNTERS: Final = {
+    "dropped_samples": "hostvitals_agent_dropped_samples_total",
+    "send_errors": "hostvitals_agent_send_errors_total",
+    "sampler_errors": "hostvitals_agent_sampler_errors_total",
+}
+AGENT_CPU: Final = "hostvitals_agent_cpu_seconds_total"
+
+
+def agent_health(points: Iterable[SeriesPoint]) -> dict[str, float | None]:
+    """The agent's own numbers: spool backlog, drops and errors (totals and rates per second).
+
+    A number is ``None`` when the agent does not report it (or, for a rate, not yet).
+    """
+    by_metric: dict[str, list[SeriesPoint]] = {}
+    for point in points:
+        by_metric.setdefault(point.metric, []).append(point)
+    out: dict[str, float | None] = {}
+    for key, metric in AGENT_GAUGES.items():
+        found = by_metric.get(metric)
+        out[key] = float(sum(p.value for p in found)) if found else None
+    for key, metric in AGENT_COUNTERS.items():
+        found = by_metric.get(metric)
+        out[f"{key}_total"] = float(sum(p.value for p in found)) if found else None
+        rates = [p.rate for p in found or () if p.rate is not None]
+        out[f"{key}_per_second"] = sum(rates) if rates else None
+    cpu = [p.rate for p in by_metric.get(AGENT_CPU, ()) if p.rate is not None]
+    out["cpu_usage_ratio"] = sum(cpu) if cpu else None
+    return out
+
+
+def fleet_row(snap: HostSnapshot) -> dict[str, Any]:
+    """One host of the fleet table, as the API answers it."""
+    return {
+        "host": snap.host,
+        "agent_id": snap.agent_id,
+        "status": snap.status,
+        "last_seen": snap.last_seen,
+        "timestamp": snap.newest_ms / 1000.0,
+        "interval_s": snap.interval_s,
+        "flush_period_s": snap.flush_period_s,
+        "summary": summarise(snap.series),
+        "agent": agent_health(snap.series),
+    }
+
+
+def fleet_queries(step: float) -> tuple[NamedQuery, ...]:
+    """Per-host headline numbers over time, for every host (sparklines)."""
+    w = rate_window(step)
+    idle = f"rate({selector('node_cpu_seconds_total', None, mode='idle')}[{w}])"
+    every = f"rate(node_cpu_seconds_total[{w}])"
+    size = selector("node_filesystem_size_bytes", None)
+    free = selector("node_filesystem_free_bytes", None)
+    avail = selector("node_filesystem_avail_bytes", None)
+    used = f"({size} - {free})"
+    network = '{__name__=~"node_network_(receive|transmit)_bytes_total"}'
+    return (
+        NamedQuery(
+            "cpu_usage_ratio",
+            # A share of all CPU time, as the host page and the live summary compute it.
+            f"clamp_min(clamp_max(1 - sum by ({HOST_LABEL}) ({idle})"
+            f" / sum by ({HOST_LABEL}) ({every}), 1), 0)",
+        ),
+        NamedQuery(
+            "memory_used_ratio",
+            "1 - node_memory_MemAvailable_bytes / (node_memory_MemTotal_bytes > 0)",
+        ),
+        # As df counts it, like the live summary: used / (used + available to users).
+        NamedQuery(
+            "filesystem_max_used_ratio",
+            f"max by ({HOST_LABEL}) ({used} / (({used} + {avail}) > 0))",
+        ),
+        NamedQuery(
+            "network_bytes_per_second",
+            f"sum by ({HOST_LABEL}) (rate({network}[{w}]))",
+        ),
+    )
+
+
+def top_processes(snap: HostSnapshot, limit: int) -> list[dict[str, Any]]:
+    """The newest top-process snapshot of a host, busiest first (as the processes API)."""
+    if snap.processes is None:
+        return []
+    ranked = sorted(
+        snap.processes.processes,
+        key=lambda p: (-(p.cpu_usage_ratio if p.cpu_usage_ratio is not None else -1.0), str(p.pid)),
+    )
+    return [
+        {
+            "pid": p.pid,
+            "name": p.name,
+            "user": p.user,
+            "cpu_usage_ratio": p.cpu_usage_ratio,
+            "resident_memory_bytes": p.resident_memory_bytes,
+        }
+        for p in ranked[:limit]
+    ]

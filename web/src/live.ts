@@ -1,0 +1,62 @@
+// Server-sent live updates (GET /api/v1/stream). EventSource reconnects by itself after a
+// dropped connection; when the server refuses the stream (busy, restarting) we retry with a
+// bounded, jittered backoff.
+
+export interface LiveMessage<T> {
+  now: number;
+  data: T;
+}
+
+export type LiveState = "connecting" | "live" | "reconnecting";
+
+export function subscribe<T>(
+  params: Record<string, string>,
+  event: string,
+  onMessage: (message: LiveMessage<T>, receivedAt: number) => void,
+  onState: (state: LiveState) => void,
+): () => void {
+  let source: EventSource | null = null;
+  let retryTimer: number | undefined;
+  let failures = 0;
+  let closed = false;
+
+  const open = () => {
+    if (closed) return;
+    const url = new URL("/api/v1/stream", window.location.origin);
+    for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
+    onState(failures ? "reconnecting" : "connecting");
+    const es = new EventSource(url);
+    source = es;
+    es.addEventListener("open", () => {
+      failures = 0;
+      onState("live");
+    });
+    es.addEventListener(event, (e) => {
+      try {
+        onMessage(JSON.parse((e as MessageEvent<string>).data) as LiveMessage<T>, Date.now() / 1000);
+      } catch (err) {
+        console.warn("ignoring a malformed live event", err);
+      }
+    });
+    es.addEventListener("error", () => {
+      onState("reconnecting");
+      if (es.readyState === EventSource.CLOSED) {
+        failures += 1;
+        const base = Math.min(30_000, 1000 * 2 ** Math.min(failures, 5));
+        retryTimer = window.setTimeout(open, base / 2 + Math.random() * (base / 2));
+      }
+    });
+  };
+  open();
+  return () => {
+    closed = true;
+    if (retryTimer !== undefined) window.clearTimeout(retryTimer);
+    source?.close();
+  };
+}
+
+/** Renders the connection state into `el` (a small badge). */
+export function showState(el: HTMLElement, state: LiveState): void {
+  el.dataset.state = state;
+  el.textContent = state === "live" ? "live" : state === "connecting" ? "connecting…" : "reconnecting…";
+}

@@ -1,0 +1,70 @@
+// The dashboard's entry: navigation, theme, and the page the path names.
+import "./style.css";
+import { uiInfo, type UiInfo } from "./api";
+import { byId, h } from "./dom";
+import { explorePage } from "./pages/explore";
+import { fleetPage } from "./pages/fleet";
+import { hostPage } from "./pages/host";
+import { setupTheme } from "./theme";
+
+export type Page = (main: HTMLElement, info: UiInfo) => void;
+
+interface Route {
+  pattern: RegExp;
+  page: (match: RegExpMatchArray) => Page;
+  nav: string | null;
+}
+
+const ROUTES: Route[] = [
+  { pattern: /^\/$/, page: () => fleetPage, nav: "/" },
+  { pattern: /^\/hosts\/([^/]+)$/, page: (m) => hostPage(decodeURIComponent(m[1])), nav: "/" },
+  { pattern: /^\/explore$/, page: () => explorePage, nav: "/explore" },
+];
+
+interface NavItem {
+  href: string;
+  label: string;
+  /** Shown only when the collector offers it (see GET /api/v1/ui). */
+  when?: (info: UiInfo) => boolean;
+}
+
+const NAV: NavItem[] = [
+  { href: "/", label: "Fleet" },
+  { href: "/explore", label: "Explore" },
+  // Alerts and SLOs: their pages plug in here once the collector serves /api/v1/alerts.
+  { href: "/api/v1/alerts", label: "Alerts", when: (info) => info.features.alerts },
+  { href: "/docs", label: "API" },
+];
+
+function renderNav(info: UiInfo, current: string | null): void {
+  const list = byId("nav");
+  for (const item of NAV) {
+    if (item.when && !item.when(info)) continue;
+    const link = h("a", { href: item.href, text: item.label });
+    if (item.href === current) link.setAttribute("aria-current", "page");
+    list.appendChild(h("li", {}, link));
+  }
+}
+
+async function start(): Promise<void> {
+  setupTheme(byId<HTMLButtonElement>("theme"));
+  const main = byId("main");
+  const path = window.location.pathname.replace(/\/+$/, "") || "/";
+  const route = ROUTES.map((r) => ({ r, m: path.match(r.pattern) })).find((x) => x.m);
+  let info: UiInfo;
+  try {
+    info = await uiInfo();
+  } catch (err) {
+    main.appendChild(h("p", { class: "error-text", role: "alert", text: `Cannot load the dashboard: ${String(err)}` }));
+    return;
+  }
+  renderNav(info, route?.r.nav ?? null);
+  if (!route?.m) {
+    main.appendChild(h("h1", { text: "Not found" }));
+    main.appendChild(h("p", {}, "No page here. ", h("a", { href: "/", text: "Go to the fleet" }), "."));
+    return;
+  }
+  route.r.page(route.m)(main, info);
+}
+
+void start();
