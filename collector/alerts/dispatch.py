@@ -1,0 +1,230 @@
+"""From alerts to notifications: mute, group, decide when each notifier hears of a group.
+
+Alertmanager's model, per notifier and per group (``group_by`` labels, alertname and host by
+default): the first notification goes out ``group_wait_s`` after the group appeared; a
+change (a new firing alert, a resolved one) goes out at most every ``group_interval_s``; an
+unchanged firing group is repeated every ``repeat_interval_s``. What each notifier was told
+is the notification log; it is saved with the alert state, so a restart does not notify again.
+
+Muted alerts are left out: those matched by an active silence, and those inhibited by a
+firing alert of higher severity with the same ``inhibit_equal`` labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from collector.alerts.model import Alert, Severity
+from collector.alerts.notifiers.base import AlertView, Notification
+from collector.alerts.settings import AlertsSettings
+from collector.alerts.silences import Silences
+
+
+@dataclass(slots=True)
+class LogEntry:
+    """What one notifier was last told about one group."""
+
+    firing: set[str] = field(default_factory=set)
+    resolved: set[str] = field(default_factory=set)
+    sent_at: float = 0.0
+    retry_at: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "firing": sorted(self.firing),
+            "resolved": sorted(self.resolved),
+            "sent_at": self.sent_at,
+            "retry_at": self.retry_at,
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> LogEntry:
+        return cls(
+            set(doc.get("firing", ())),
+            set(doc.get("resolved", ())),
+            float(doc.get("sent_at", 0.0)),
+            float(doc.get("retry_at", 0.0)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """How the dispatcher sees a notifier."""
+
+    name: str
+    severities: frozenset[Severity]
+    send_resolved: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    notifier: str
+    group_key: str
+    notification: Notification
+    firing: frozenset[str]
+    resolved: frozenset[str]
+
+
+def inhibited(alerts: Iterable[Alert], equal: Iterable[str]) -> set[str]:
+    """Fingerprints of firing alerts that a more severe firing alert inhibits."""
+    keys = tuple(equal)
+    best: dict[tuple[str, ...], int] = {}
+    firing = [a for a in alerts if a.state == "firing"]
+    for alert in firing:
+        key = tuple(alert.labels.get(k, "") for k in keys)
+        rank = alert.severity.rank
+        best[key] = min(best.get(key, rank), rank)
+    return {
+        a.fingerprint
+        for a in firing
+        if best[tuple(a.labels.get(k, "") for k in keys)] < a.severity.rank
+    }
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        settings: AlertsSettings,
+        targets: Iterable[Target],
+        silences: Silences,
+        generator_url: Callable[[Alert], str],
+    ) -> None:
+        self._s = settings
+        self._targets = {t.name: t for t in targets}
+        self._silences = silences
+        self._generator_url = generator_url
+        self.log: dict[str, dict[str, LogEntry]] = {name: {} for name in self._targets}
+        self.group_first_seen: dict[str, float] = {}
+        self._in_flight: set[tuple[str, str]] = set()
+
+    def group_key(self, labels: Mapping[str, str]) -> str:
+        return ",".join(f"{k}={labels.get(k, '')}" for k in self._s.group_by)
+
+    def muted(self, alerts: Iterable[Alert], now: float) -> dict[str, str]:
+        """Fingerprint -> why (``silenced`` or ``inhibited``) for every muted alert."""
+        alerts = list(alerts)
+        out = {fp: "inhibited" for fp in inhibited(alerts, self._s.inhibit_equal)}
+        for alert in alerts:
+            if self._silences.muted_by(alert.labels, now):
+                out[alert.fingerprint] = "silenced"
+        return out
+
+    def plan(self, alerts: Iterable[Alert], now: float) -> list[Job]:
+        """The notifications due now. Each is in flight until :meth:`done` is called."""
+        alerts = [a for a in alerts if a.state in ("firing", "resolved")]
+        muted = self.muted(alerts, now)
+        groups: dict[str, list[Alert]] = {}
+        for alert in alerts:
+            if alert.fingerprint in muted:
+                continue
+            groups.setdefault(self.group_key(alert.labels), []).append(alert)
+        for key in groups:
+            if any(a.state == "firing" for a in groups[key]):
+                self.group_first_seen.setdefault(key, now)
+        for key in list(self.group_first_seen):
+            if key not in groups:
+                del self.group_first_seen[key]
+        jobs = []
+        for name, target in self._targets.items():
+            log = self.log[name]
+            for key, members in groups.items():
+                if (name, key) in self._in_flight:
+                    continue
+                job = self._job(target, key, members, log.get(key), now)
+                if job is not None:
+                    self._in_flight.add((name, key))
+                    jobs.append(job)
+            for key in [k for k in log if k not in groups and (name, k) not in self._in_flight]:
+                del log[key]  # nothing left to say about the group
+        return jobs
+
+    def _job(
+        self, target: Target, key: str, members: list[Alert], entry: LogEntry | None, now: float
+    ) -> Job | None:
+        mine = [a for a in members if a.severity in target.severities]
+        firing = {a.fingerprint for a in mine if a.state == "firing"}
+        told = entry.firing if entry is not None else set()
+        resolved = {a.fingerprint for a in mine if a.state == "resolved" and a.fingerprint in told}
+        if entry is not None and now < entry.retry_at:
+            return None
+        if entry is None:
+            if not firing or now - self.group_first_seen.get(key, now) < self._s.group_wait_s:
+                return None
+        else:
+            new_resolved = resolved - entry.resolved
+            changed = bool(firing - entry.firing) or bool(new_resolved)
+            since = now - entry.sent_at
+            due = (changed and since >= self._s.group_interval_s) or (
+                bool(firing) and since >= self._s.repeat_interval_s
+            )
+            if not due:
+                return None
+            if not firing and not (target.send_resolved and new_resolved):
+                entry.firing = set()
+                entry.resolved |= new_resolved
+                return None
+        shown = [
+            a
+            for a in mine
+            if a.fingerprint in firing or (target.send_resolved and a.fingerprint in resolved)
+        ]
+        notification = Notification(
+            receiver=target.name,
+            group_key=key,
+            group_labels={k: shown[0].labels.get(k, "") for k in self._s.group_by},
+            alerts=tuple(self._view(a) for a in shown),
+            external_url=self._s.external_url,
+        )
+        return Job(target.name, key, notification, frozenset(firing), frozenset(resolved))
+
+    def _view(self, alert: Alert) -> AlertView:
+        return AlertView(
+            status=alert.state,
+            labels=dict(alert.labels),
+            annotations=dict(alert.annotations),
+            starts_at=alert.fired_at or alert.active_at,
+            ends_at=alert.resolved_at if alert.state == "resolved" else None,
+            fingerprint=alert.fingerprint,
+            value=alert.value,
+            generator_url=self._generator_url(alert),
+        )
+
+    def done(self, job: Job, delivered: bool, now: float) -> None:
+        """Record the outcome of ``job``: the log on success, a later retry on failure."""
+        self._in_flight.discard((job.notifier, job.group_key))
+        log = self.log.setdefault(job.notifier, {})
+        entry = log.get(job.group_key)
+        if not delivered:
+            if entry is None:
+                entry = log[job.group_key] = LogEntry()
+            entry.retry_at = now + max(self._s.group_interval_s, 1.0)
+            return
+        if entry is None:
+            entry = log[job.group_key] = LogEntry()
+        entry.firing = set(job.firing)
+        entry.resolved |= set(job.resolved)
+        entry.sent_at = now
+        entry.retry_at = 0.0
+
+    def release(self, job: Job) -> None:
+        """Forget that ``job`` is in flight without recording anything (it was dropped)."""
+        self._in_flight.discard((job.notifier, job.group_key))
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "log": {
+                name: {key: entry.to_json() for key, entry in entries.items()}
+                for name, entries in self.log.items()
+            },
+            "group_first_seen": dict(self.group_first_seen),
+        }
+
+    def load(self, doc: Mapping[str, Any]) -> None:
+        for name, entries in dict(doc.get("log", {})).items():
+            if name in self._targets:
+                self.log[name] = {k: LogEntry.from_json(v) for k, v in dict(entries).items()}
+        self.group_first_seen.update(
+            {str(k): float(v) for k, v in dict(doc.get("group_first_seen", {})).items()}
+        )

@@ -1,0 +1,369 @@
+"""The alert engine: evaluates rules on an interval and hands notifications to the workers.
+
+One asyncio task. Queries run in a worker thread (the reader is blocking); state changes,
+dispatch and the API's reads all happen on the event loop, so they never race. A rule whose
+query fails keeps its alerts as they were and shows the error. State is saved after every
+evaluation that changed something and after every delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from prometheus_client import Counter, Histogram
+
+from collector.alerts import slo_status
+from collector.alerts.delivery import DeliveryMetrics, DeliveryWorker
+from collector.alerts.dispatch import Dispatcher, Job, Target
+from collector.alerts.model import Alert, Rule
+from collector.alerts.notifiers import Notifier, build_notifier
+from collector.alerts.objectives import Objective, objectives
+from collector.alerts.rules import RuleGroup, build_rule_groups
+from collector.alerts.selfscrape import SELF_JOB, FreshnessTracker, import_lines
+from collector.alerts.settings import AlertsSettings, SlosSettings
+from collector.alerts.silences import Silences
+from collector.alerts.state import Sample, step
+from collector.alerts.store import StateFile, alert_from_json, alert_to_json
+from collector.current import CurrentStore, HostSnapshot
+from collector.reader import InstantSample
+from collector.selfmetrics import SelfMetrics
+
+log = logging.getLogger(__name__)
+
+
+class Querier(Protocol):
+    def query(self, query: str, time: float | None = None) -> list[InstantSample]: ...
+
+
+class Submitter(Protocol):
+    def submit(self, body: bytes) -> Future[None]: ...
+
+
+@dataclass(slots=True)
+class RuleStatus:
+    health: str = "unknown"
+    last_error: str = ""
+    last_evaluation: float | None = None
+    evaluation_time: float = 0.0
+
+
+@dataclass(slots=True)
+class HostSeen:
+    last_seen: float
+    flush_period_s: float
+
+
+class AlertEngine:
+    def __init__(
+        self,
+        alerts: AlertsSettings,
+        slos: SlosSettings,
+        *,
+        querier: Querier,
+        current: CurrentStore,
+        metrics: SelfMetrics,
+        writer: Submitter | None = None,
+        instance: str = "",
+        host_ttl_s: float = 86_400.0,
+        state_path: Path | None = None,
+        clock: Callable[[], float] = time.time,
+        notifiers: list[Notifier] | None = None,
+    ) -> None:
+        self.settings = alerts
+        self.slo_settings = slos
+        self._querier = querier
+        self._current = current
+        self._metrics = metrics
+        self._writer = writer
+        self._instance = instance
+        self._host_ttl = host_ttl_s
+        self._clock = clock
+        self.objectives: list[Objective] = objectives(slos)
+        self.groups: list[RuleGroup] = build_rule_groups(
+            alerts, self.objectives, slos.budget_alert_ratio, slos.threshold_step_s
+        )
+        self.rules: dict[str, Rule] = {r.id: r for g in self.groups for r in g.rules}
+        self.alerts: dict[str, dict[str, Alert]] = {rid: {} for rid in self.rules}
+        self.status: dict[str, RuleStatus] = {rid: RuleStatus() for rid in self.rules}
+        self.group_evaluated: dict[str, tuple[float, float]] = {}
+        self.hosts: dict[str, HostSeen] = {}
+        self.silences = Silences(alerts.max_silences)
+        self.slo_reports: dict[str, dict[str, Any]] = {}
+        self._file = StateFile(state_path)
+        built = (
+            notifiers if notifiers is not None else [build_notifier(n) for n in alerts.notifiers]
+        )
+        self._delivery_metrics = DeliveryMetrics(metrics.registry)
+        self.workers = {
+            n.name: DeliveryWorker(
+                n,
+                self._delivery_metrics,
+                attempts=alerts.delivery_attempts,
+                backoff_s=alerts.delivery_backoff_s,
+                backoff_max_s=alerts.delivery_backoff_max_s,
+                queue_size=alerts.delivery_queue_size,
+                on_done=self._delivered,
+                clock=clock,
+            )
+            for n in built
+        }
+        self.dispatcher = Dispatcher(
+            alerts,
+            [
+                Target(n.name, frozenset(n.settings.severities), n.settings.send_resolved)
+                for n in built
+            ],
+            self.silences,
+            self._generator_url,
+        )
+        r = metrics.registry
+        self._evaluations = Counter(
+            "hostvitals_collector_rule_evaluations",
+            "Rule evaluations, by result (ok, error).",
+            ("result",),
+            registry=r,
+        )
+        self._eval_duration = Histogram(
+            "hostvitals_collector_rule_evaluation_duration_seconds",
+            "Time to evaluate every rule once.",
+            registry=r,
+        )
+        self._self_writes = Counter(
+            "hostvitals_collector_self_metrics_writes",
+            "Writes of the collector's own metrics to VictoriaMetrics, by result.",
+            ("result",),
+            registry=r,
+        )
+        for result in ("ok", "error"):
+            self._evaluations.labels(result)
+            self._self_writes.labels(result)
+        self._freshness = FreshnessTracker()
+        self._dirty = False
+        self._task: asyncio.Task[None] | None = None
+        self._next_eval = 0.0
+        self._next_slo = 0.0
+        self._next_self = 0.0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def load(self) -> None:
+        doc = self._file.load()
+        try:
+            for item in doc.get("alerts", []):
+                alert = alert_from_json(item)
+                if alert.rule_id in self.alerts:
+                    self.alerts[alert.rule_id][alert.fingerprint] = alert
+            for name, seen in dict(doc.get("hosts", {})).items():
+                self.hosts[str(name)] = HostSeen(float(seen[0]), float(seen[1]))
+            self.silences.load(list(doc.get("silences", [])))
+            self.dispatcher.load(dict(doc.get("dispatch", {})))
+        except (KeyError, TypeError, ValueError) as exc:
+            log.error("alert state partly unreadable (%s); continuing with what was read", exc)
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "alerts": [alert_to_json(a) for per in self.alerts.values() for a in per.values()],
+            "hosts": {h: [s.last_seen, s.flush_period_s] for h, s in self.hosts.items()},
+            "silences": self.silences.dump(),
+            "dispatch": self.dispatcher.dump(),
+        }
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.load)
+        if not self.settings.enabled:
+            return
+        # The first write of the collector's own metrics waits one interval.
+        self._next_self = self._clock() + self.slo_settings.self_metrics_interval_s
+        for worker in self.workers.values():
+            worker.start()
+        self._task = asyncio.create_task(self._run(), name="alert-engine")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for worker in self.workers.values():
+            await worker.stop()
+        await self.save()
+
+    async def save(self) -> None:
+        self._dirty = False
+        try:
+            await asyncio.to_thread(self._file.save, self.dump())
+        except OSError as exc:
+            self._dirty = True
+            log.error("cannot save alert state to %s: %s", self._file.path, exc)
+
+    def mark_dirty(self) -> None:
+        self._dirty = True
+
+    async def _run(self) -> None:
+        tick = min(1.0, self.settings.evaluation_interval_s)
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # never let one bad tick stop alerting
+                log.exception("alert engine tick failed")
+            await asyncio.sleep(tick)
+
+    async def tick(self) -> None:
+        now = self._clock()
+        hosts: list[HostSnapshot] | None = None
+        if now >= self._next_eval:
+            self._next_eval = now + self.settings.evaluation_interval_s
+            hosts = self._current.hosts(now)
+            await self.evaluate(now, hosts)
+        if now >= self._next_slo and self.objectives:
+            self._next_slo = now + self.slo_settings.evaluation_interval_s
+            await self.evaluate_slos(now)
+        if now >= self._next_self and self._writer is not None:
+            self._next_self = now + self.slo_settings.self_metrics_interval_s
+            await self.write_self_metrics(hosts if hosts is not None else self._current.hosts(now))
+        self.dispatch(self._clock())
+        if self._dirty:
+            await self.save()
+
+    # -- evaluation ----------------------------------------------------------------------------
+
+    def _query_all(self, rules: list[Rule], now: float) -> dict[str, list[Sample] | Exception]:
+        out: dict[str, list[Sample] | Exception] = {}
+        for rule in rules:
+            started = time.perf_counter()
+            try:
+                query = rule.expr if rule.kind == "threshold" else rule.condition()
+                result = self._querier.query(query, now)
+                out[rule.id] = [Sample(s.labels, s.value) for s in result if math.isfinite(s.value)]
+            except Exception as exc:
+                out[rule.id] = exc
+            self.status[rule.id].evaluation_time = time.perf_counter() - started
+        return out
+
+    def _host_down(self, rule: Rule, hosts: list[HostSnapshot], now: float) -> list[Sample]:
+        for h in hosts:
+            self.hosts[h.host] = HostSeen(h.last_seen, h.flush_period_s)
+        for name in [n for n, s in self.hosts.items() if now - s.last_seen > self._host_ttl]:
+            del self.hosts[name]
+        return [
+            Sample({"host": name}, round(now - seen.last_seen, 3))
+            for name, seen in sorted(self.hosts.items())
+            if now - seen.last_seen > rule.after_flushes * seen.flush_period_s
+        ]
+
+    async def evaluate(self, now: float, hosts: list[HostSnapshot]) -> None:
+        started = time.perf_counter()
+        queried = [r for r in self.rules.values() if r.kind != "host_down"]
+        results = await asyncio.to_thread(self._query_all, queried, now)
+        for rule in self.rules.values():
+            status = self.status[rule.id]
+            status.last_evaluation = now
+            if rule.kind == "host_down":
+                samples: list[Sample] | Exception = self._host_down(rule, hosts, now)
+                status.evaluation_time = 0.0
+            else:
+                samples = results[rule.id]
+            if isinstance(samples, Exception):
+                status.health, status.last_error = "err", str(samples)
+                self._evaluations.labels("error").inc()
+                continue
+            status.health, status.last_error = "ok", ""
+            self._evaluations.labels("ok").inc()
+            changed = step(
+                rule, self.alerts[rule.id], samples, now, self.settings.resolved_retention_s
+            )
+            for alert in changed:
+                log.info("alert %s %s %s", alert.labels.get("alertname"), alert.state, alert.labels)
+            if changed:
+                self._dirty = True
+        elapsed = time.perf_counter() - started
+        self._eval_duration.observe(elapsed)
+        for group in self.groups:
+            self.group_evaluated[group.name] = (now, elapsed)
+        if any(r.kind == "host_down" for r in self.rules.values()):
+            self._dirty = True  # host last-seen times move on
+
+    async def evaluate_slos(self, now: float) -> None:
+        def run() -> dict[str, dict[str, Any]]:
+            out = {}
+            for objective in self.objectives:
+                windows = slo_status.windows_of(objective)
+                reports = [
+                    slo_status.measure(
+                        self._querier, ind, windows, self.slo_settings.threshold_step_s, now
+                    )
+                    for ind in objective.indicators
+                ]
+                out[objective.name] = slo_status.report(objective, reports, now)
+            return out
+
+        self.slo_reports = await asyncio.to_thread(run)
+
+    async def write_self_metrics(self, hosts: list[HostSnapshot]) -> None:
+        assert self._writer is not None
+        for delay in self._freshness.delays(hosts):
+            self._metrics.freshness.observe(delay)
+        labels = {"job": SELF_JOB, "instance": self._instance}
+        body = import_lines(self._metrics.registry, labels, int(self._clock() * 1000))
+        if not body:
+            return
+        try:
+            await asyncio.wrap_future(self._writer.submit(body))
+        except Exception as exc:
+            self._self_writes.labels("error").inc()
+            log.warning("cannot write the collector's own metrics: %s", exc)
+        else:
+            self._self_writes.labels("ok").inc()
+
+    # -- notifications -------------------------------------------------------------------------
+
+    def all_alerts(self) -> list[Alert]:
+        return [a for per in self.alerts.values() for a in per.values()]
+
+    def dispatch(self, now: float) -> None:
+        for job in self.dispatcher.plan(self.all_alerts(), now):
+            if not self.workers[job.notifier].submit(job):
+                self.dispatcher.release(job)
+
+    def _delivered(self, job: Job, delivered: bool) -> None:
+        self.dispatcher.done(job, delivered, self._clock())
+        self._dirty = True
+
+    def _generator_url(self, alert: Alert) -> str:
+        return f"{self.settings.external_url}/api/v1/rules?rule_id={alert.rule_id}"
+
+
+def build_engine(
+    settings: Any,
+    *,
+    querier: Querier,
+    current: CurrentStore,
+    metrics: SelfMetrics,
+    writer: Submitter | None,
+) -> AlertEngine:
+    """The engine for the collector's settings (a ``collector.config.Settings``)."""
+    state_dir: Path | None = settings.state.dir
+    if state_dir is None and settings.alerts.enabled:
+        log.warning("state.dir is not set: alert state and silences are lost on restart")
+    return AlertEngine(
+        settings.alerts,
+        settings.slos,
+        querier=querier,
+        current=current,
+        metrics=metrics,
+        writer=writer,
+        instance=f"{settings.server.host}:{settings.server.port}",
+        host_ttl_s=settings.live.host_ttl_s,
+        state_path=None if state_dir is None else Path(state_dir) / "alerts.json",
+    )

@@ -1,0 +1,249 @@
+"""The rule set: built-in host rules, configured rules and the SLOs' burn-rate rules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from collector.alerts.model import Rule, Severity, format_number
+from collector.alerts.objectives import Objective
+from collector.alerts.settings import AlertsSettings, DefaultRulesSettings, RuleSettings
+from collector.alerts.slo import BURN_ALERTS, duration_text, error_budget
+
+HOSTS_GROUP: Final = "hostvitals-hosts"
+USER_GROUP: Final = "user"
+SLO_GROUP_PREFIX: Final = "slo-"
+HOST_DOWN: Final = "HostDown"
+HOST_DOWN_LOOKBACK: Final = "1d"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleGroup:
+    name: str
+    rules: tuple[Rule, ...]
+
+
+def promql_string(text: str) -> str:
+    """``text`` as a double-quoted PromQL string literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def default_rules(d: DefaultRulesSettings) -> list[Rule]:
+    window = duration_text(d.rate_window_s)
+    fs = f"fstype!~{promql_string(d.ignored_fstypes)}"
+    margin = d.clear_margin_percent
+    idle = f'rate(node_cpu_seconds_total{{mode="idle"}}[{window}])'
+    down_s = max(1, round(d.host_down_after_flushes * d.host_down_export_flush_period_s))
+    rules = [
+        Rule(
+            id=f"{HOSTS_GROUP}/HighCPU",
+            group=HOSTS_GROUP,
+            name="HighCPU",
+            kind="threshold",
+            expr=f"100 * (1 - avg by (host) ({idle}))",
+            op=">",
+            threshold=d.cpu_percent,
+            clear_threshold=max(0.0, d.cpu_percent - margin),
+            for_s=d.cpu_for_s,
+            severity=Severity.HIGH,
+            annotations={
+                "summary": "CPU busy on {{ $labels.host }}",
+                "description": (
+                    "CPU use on {{ $labels.host }} is {{ $value }} %, above {{ $threshold }} %."
+                ),
+            },
+        ),
+        Rule(
+            id=f"{HOSTS_GROUP}/HighMemory",
+            group=HOSTS_GROUP,
+            name="HighMemory",
+            kind="threshold",
+            expr=(
+                "100 * (1 - max by (host) (node_memory_MemAvailable_bytes) "
+                "/ max by (host) (node_memory_MemTotal_bytes))"
+            ),
+            op=">",
+            threshold=d.memory_percent,
+            clear_threshold=max(0.0, d.memory_percent - margin),
+            for_s=d.memory_for_s,
+            severity=Severity.HIGH,
+            annotations={
+                "summary": "Memory nearly full on {{ $labels.host }}",
+                "description": (
+                    "Memory use on {{ $labels.host }} is {{ $value }} %, above {{ $threshold }} %."
+                ),
+            },
+        ),
+        Rule(
+            id=f"{HOSTS_GROUP}/DiskSpace",
+            group=HOSTS_GROUP,
+            name="DiskSpace",
+            kind="threshold",
+            expr=(
+                f"100 * (1 - node_filesystem_avail_bytes{{{fs}}} "
+                f"/ node_filesystem_size_bytes{{{fs}}})"
+            ),
+            op=">",
+            threshold=d.disk_percent,
+            clear_threshold=max(0.0, d.disk_percent - margin),
+            for_s=d.disk_for_s,
+            severity=Severity.HIGH,
+            annotations={
+                "summary": "Disk {{ $labels.mountpoint }} filling up on {{ $labels.host }}",
+                "description": (
+                    "{{ $labels.mountpoint }} on {{ $labels.host }} is {{ $value }} % full, "
+                    "above {{ $threshold }} %."
+                ),
+            },
+        ),
+        Rule(
+            id=f"{HOSTS_GROUP}/{HOST_DOWN}",
+            group=HOSTS_GROUP,
+            name=HOST_DOWN,
+            kind="host_down",
+            # For export: hosts seen in the last day but not within the down delay.
+            expr=(
+                f"max by (host) (max_over_time(node_cpu_count[{HOST_DOWN_LOOKBACK}])) "
+                f"unless max by (host) (max_over_time(node_cpu_count[{duration_text(down_s)}]))"
+            ),
+            after_flushes=d.host_down_after_flushes,
+            severity=Severity.CRITICAL,
+            annotations={
+                "summary": "{{ $labels.host }} stopped reporting",
+                "description": (
+                    "No frame from {{ $labels.host }} for {{ $value }} s "
+                    f"(down after {format_number(d.host_down_after_flushes)} flush periods)."
+                ),
+            },
+        ),
+        Rule(
+            id=f"{HOSTS_GROUP}/AgentUnhealthy",
+            group=HOSTS_GROUP,
+            name="AgentUnhealthy",
+            kind="promql",
+            expr=(
+                "(sum by (host) (increase(hostvitals_agent_dropped_samples_total[10m])) > 0) "
+                "or (max by (host) (hostvitals_agent_spool_frames) > 0 "
+                "and max by (host) (deriv(hostvitals_agent_spool_frames[10m])) > 0)"
+            ),
+            for_s=d.agent_unhealthy_for_s,
+            severity=Severity.MEDIUM,
+            annotations={
+                "summary": "hostvitals agent on {{ $labels.host }} is falling behind",
+                "description": (
+                    "The agent on {{ $labels.host }} is dropping samples or its spool keeps "
+                    "growing ({{ $value }})."
+                ),
+            },
+        ),
+    ]
+    return [r for r in rules if r.name not in d.disabled]
+
+
+def user_rule(spec: RuleSettings, rule_id: str) -> Rule:
+    return Rule(
+        id=rule_id,
+        group=USER_GROUP,
+        name=spec.name,
+        kind="threshold" if spec.op is not None else "promql",
+        expr=spec.expr,
+        op=spec.op,
+        threshold=spec.threshold,
+        clear_threshold=spec.clear_threshold,
+        for_s=spec.for_s,
+        keep_firing_for_s=spec.keep_firing_for_s,
+        severity=spec.severity,
+        labels=dict(spec.labels),
+        annotations=dict(spec.annotations),
+    )
+
+
+def slo_rules(objective: Objective, budget_alert_ratio: float, step_s: int) -> list[Rule]:
+    """Per indicator: the three multi-window burn-rate alerts and the budget-spent alert."""
+    group = SLO_GROUP_PREFIX + objective.name
+    budget = error_budget(objective.target)
+    rules: list[Rule] = []
+    for indicator in objective.indicators:
+        base = {"slo": objective.name, "indicator": indicator.name, **objective.labels}
+        for alert in BURN_ALERTS:
+            rate = alert.burn_rate(objective.window_s)
+            bound = format_number(round(rate * budget, 12))
+            long_q = indicator.error_ratio(alert.long_s, step_s)
+            short_q = indicator.error_ratio(alert.short_s, step_s)
+            long_w, short_w = duration_text(alert.long_s), duration_text(alert.short_s)
+            rules.append(
+                Rule(
+                    id=f"{group}/{indicator.name}/burn-{long_w}",
+                    group=group,
+                    name="SLOErrorBudgetBurn",
+                    kind="promql",
+                    expr=f"({long_q}) > {bound} and ({short_q}) > {bound}",
+                    severity=alert.severity,
+                    labels={**base, "long_window": long_w, "short_window": short_w},
+                    annotations={
+                        "summary": f"SLO {objective.name} is burning its error budget",
+                        "description": (
+                            f"{indicator.name}: error ratio over {long_w} and {short_w} above "
+                            f"{rate:g}x the budget ({bound}); at this pace "
+                            f"{alert.budget_share:.0%} of the budget goes within {long_w} "
+                            f"({alert.action})."
+                        ),
+                    },
+                )
+            )
+        spent = budget_alert_ratio * budget
+        window = objective.window_s
+        rules.append(
+            Rule(
+                id=f"{group}/{indicator.name}/budget",
+                group=group,
+                name="SLOErrorBudgetConsumed",
+                kind="promql",
+                expr=(
+                    f"({indicator.error_ratio(window, step_s)}) > {format_number(round(spent, 12))}"
+                ),
+                severity=Severity.MEDIUM,
+                labels=base,
+                annotations={
+                    "summary": (
+                        f"SLO {objective.name} spent {budget_alert_ratio:.0%} of its error budget"
+                    ),
+                    "description": (
+                        f"{indicator.name}: the error ratio over {duration_text(window)} is "
+                        "{{ $value }}, more than "
+                        f"{budget_alert_ratio:.0%} of the budget ({1 - objective.target:.4g})."
+                    ),
+                },
+            )
+        )
+    return rules
+
+
+def build_rule_groups(
+    settings: AlertsSettings,
+    slo_objectives: Sequence[Objective] = (),
+    budget_alert_ratio: float = 0.5,
+    step_s: int = 60,
+) -> list[RuleGroup]:
+    user: list[Rule] = []
+    seen: dict[str, int] = {}
+    for spec in settings.rules:
+        n = seen[spec.name] = seen.get(spec.name, 0) + 1
+        suffix = "" if n == 1 else f"#{n}"
+        user.append(user_rule(spec, f"{USER_GROUP}/{spec.name}{suffix}"))
+    overridden = {r.name for r in user}
+    defaults = (
+        [r for r in default_rules(settings.default_rules) if r.name not in overridden]
+        if settings.default_rules.enabled
+        else []
+    )
+    groups = []
+    if defaults:
+        groups.append(RuleGroup(HOSTS_GROUP, tuple(defaults)))
+    if user:
+        groups.append(RuleGroup(USER_GROUP, tuple(user)))
+    for objective in slo_objectives:
+        rules = slo_rules(objective, budget_alert_ratio, step_s)
+        groups.append(RuleGroup(SLO_GROUP_PREFIX + objective.name, tuple(rules)))
+    return groups

@@ -1,0 +1,90 @@
+"""Alert state on disk: alerts, the notification log, silences and known hosts, as JSON.
+
+Written to a temporary file, flushed to disk and renamed over the old one, so a crash
+leaves either the old or the new state. A file that cannot be read is set aside as
+``<name>.corrupt`` and the collector starts with empty state rather than not at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Final
+
+from collector.alerts.model import Alert
+
+log = logging.getLogger(__name__)
+VERSION: Final = 1
+
+
+class StateFile:
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+
+    def load(self) -> dict[str, Any]:
+        if self.path is None or not self.path.exists():
+            return {}
+        try:
+            doc = json.loads(self.path.read_text(encoding="utf-8"))
+            if not isinstance(doc, dict) or doc.get("version") != VERSION:
+                raise ValueError(f"not a version {VERSION} alert state")
+        except (OSError, ValueError) as exc:
+            aside = self.path.with_name(self.path.name + ".corrupt")
+            log.error("alert state %s unreadable (%s); moved to %s", self.path, exc, aside)
+            with contextlib.suppress(OSError):
+                os.replace(self.path, aside)
+            return {}
+        return doc
+
+    def save(self, doc: dict[str, Any]) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = json.dumps({"version": VERSION, **doc}, separators=(",", ":")).encode()
+        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def alert_to_json(alert: Alert) -> dict[str, Any]:
+    return {
+        "rule_id": alert.rule_id,
+        "fingerprint": alert.fingerprint,
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "state": alert.state,
+        "active_at": alert.active_at,
+        "value": alert.value,
+        "last_true_at": alert.last_true_at,
+        "fired_at": alert.fired_at,
+        "resolved_at": alert.resolved_at,
+    }
+
+
+def alert_from_json(doc: dict[str, Any]) -> Alert:
+    state = doc["state"]
+    if state not in ("pending", "firing", "resolved"):
+        raise ValueError(f"unknown alert state {state!r}")
+    return Alert(
+        rule_id=str(doc["rule_id"]),
+        fingerprint=str(doc["fingerprint"]),
+        labels={str(k): str(v) for k, v in doc["labels"].items()},
+        annotations={str(k): str(v) for k, v in doc["annotations"].items()},
+        state=state,
+        active_at=float(doc["active_at"]),
+        value=float(doc["value"]),
+        last_true_at=float(doc["last_true_at"]),
+        fired_at=None if doc.get("fired_at") is None else float(doc["fired_at"]),
+        resolved_at=None if doc.get("resolved_at") is None else float(doc["resolved_at"]),
+    )
