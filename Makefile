@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := victoria-metrics prometheus-node-exporter
 STAMP := $(VENV)/.installed
 
-.PHONY: help deps system-deps venv run test unit integration e2e lint format bench clean
+.PHONY: help deps system-deps venv web run test unit integration e2e lint format bench clean
 
 help:
 	@echo "make run    install what is missing, start VictoriaMetrics, the collector and an agent"
@@ -23,7 +23,10 @@ system-deps:
 	@missing=""; \
 	command -v victoria-metrics >/dev/null || missing="$$missing victoria-metrics"; \
 	command -v prometheus-node-exporter >/dev/null || missing="$$missing prometheus-node-exporter"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && \
@@ -38,7 +41,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@
 
-run: deps
+# The dashboard (web/) is built into collector/static/ when its sources changed.
+WEB_STAMP := collector/static/.built
+WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/build.mjs web/tsconfig.json
+
+web: $(WEB_STAMP)
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+$(WEB_STAMP): web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && npm run build
+	touch $@
+
+run: deps web
 	@deploy/local/run.sh
 
 lint: venv
@@ -50,7 +66,7 @@ format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: deps lint
+test: deps lint web
 	$(BIN)/pytest
 
 unit: venv
@@ -62,8 +78,11 @@ integration: deps
 e2e: deps
 	$(BIN)/pytest tests/e2e
 
-bench: deps
+bench: deps web
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
 	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) var build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf web/node_modules collector/static

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["agent_footprint.py"]
+BENCHMARKS = ["agent_footprint.py", "api_latency.py", "ingest.py"]
 
 
 def main() -> int:

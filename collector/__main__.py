@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from collector import collector_version
+from collector.alerts.cli import add_rules_command, run_rules_command
 from collector.config import ConfigError, Settings, load_settings
 
 EXIT_CONFIG = 2
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser("serve", help="run the HTTP server (the default)")
     _add_serve_options(serve, suppress=True)
+    add_rules_command(commands)
     return parser
 
 
@@ -73,6 +75,8 @@ def serve(settings: Settings) -> None:
         loop="auto",  # uvloop when installed
         http="auto",  # httptools when installed
         server_header=False,
+        # Live dashboard streams stay open until cut; do not wait for them forever.
+        timeout_graceful_shutdown=settings.server.shutdown_timeout_s,
     )
 
 
@@ -84,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             level=settings.server.log_level.upper(),
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
+        if args.command == "rules":
+            return run_rules_command(args, settings)
         serve(settings)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)

@@ -10,16 +10,19 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from collector import collector_version
-from collector.api import health, ingest, live, prom, query
+from collector.alerts.engine import build_engine
+from collector.api import alerts as alerts_api
+from collector.api import fleet, health, ingest, live, prom, query, stream, ui
+from collector.api.stream import StreamSlots
 from collector.auth import BearerAuth, load_tokens
 from collector.config import Settings
 from collector.current import CurrentStore
-from collector.dedup import RecentFrames
 from collector.errors import install_error_handlers
 from collector.pipeline import IngestPipeline
 from collector.probe import ReachabilityProbe
 from collector.reader import VictoriaMetricsReader
 from collector.selfmetrics import SelfMetrics
+from collector.storage import build_storage
 from collector.vmclient import VictoriaMetricsBackend, VictoriaMetricsClient
 from collector.writer import VictoriaMetricsWriter
 
@@ -42,6 +45,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         log.warning("no ingest token configured: any client can push frames (set auth.tokens)")
 
     metrics = SelfMetrics()
+    storage = build_storage(settings, metrics)
     client = backend or VictoriaMetricsClient(vm.url, vm.timeout_s, vm.health_timeout_s)
     writer = VictoriaMetricsWriter(
         client,
@@ -49,6 +53,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         batch_max_bytes=vm.write_batch_max_bytes,
         max_delay_s=vm.write_max_delay_ms / 1000.0,
         queue_max_bytes=vm.write_queue_max_bytes,
+        breaker=storage.breaker,
     )
     current = CurrentStore(
         host_ttl_s=live_settings.host_ttl_s,
@@ -56,20 +61,26 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         stale_after=live_settings.stale_after_flushes,
         down_after=live_settings.down_after_flushes,
     )
-    recent = RecentFrames(live_settings.dedup_frames_per_agent, live_settings.host_ttl_s)
     metrics.track_hosts(lambda: len(current))
     reader = VictoriaMetricsReader(base_url=vm.url, timeout_s=vm.timeout_s)
+    alert_engine = build_engine(
+        settings, querier=reader, current=current, metrics=metrics, writer=writer
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         writer.start()
+        storage.start()
+        await alert_engine.start()
         try:
             yield
         finally:
+            await alert_engine.stop()
             # Write what is queued before going away; bounded by a few write timeouts.
             await asyncio.to_thread(writer.close, max(5.0, 3 * vm.timeout_s))
             client.close()
             reader.close()
+            await asyncio.to_thread(storage.close, max(5.0, 3 * vm.timeout_s))
 
     app = FastAPI(
         title="hostvitals collector",
@@ -79,21 +90,38 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     )
     app.state.settings = settings
     app.state.reader = reader
+    app.state.alerts = alert_engine
+    app.state.storage = storage
     app.state.current = current
     app.state.writer = writer
     app.state.metrics = metrics
     app.state.probe = ReachabilityProbe(client.ping, vm.health_cache_s)
     app.state.version = collector_version()
+    app.state.streams = StreamSlots(settings.ui.max_streams, metrics.registry)
     app.state.pipeline = IngestPipeline(
         auth=auth,
         limits=settings.limits,
         writer=writer,
         current=current,
-        recent=recent,
+        recent=storage.ledger,
+        budget=storage.budget,
+        breaker=storage.breaker,
+        rollups=storage.rollups,
         metrics=metrics,
         retry_after_s=vm.retry_after_s,
     )
     install_error_handlers(app)
-    for router in (ingest.router, health.router, live.router, query.router, prom.router):
+    # The live, fleet and stream routes stay before the history API's /metrics/{family}.
+    for router in (
+        ingest.router,
+        health.router,
+        live.router,
+        fleet.router,
+        stream.router,
+        query.router,
+        prom.router,
+        ui.router,
+    ):
         app.include_router(router)
+    app.include_router(alerts_api.router)
     return app

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from collector.alerts.settings import AlertsSettings, SlosSettings
+
 CONFIG_ENV = "HOSTVITALS_CONFIG"
 ENV_PREFIX = "HOSTVITALS__"
 DEFAULT_CONFIG_PATH = Path("config/config.yaml")
@@ -39,6 +41,8 @@ class ServerSettings(_Section):
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     workers: int = 1
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    # Open requests (live dashboard streams never end by themselves) get this long at shutdown.
+    shutdown_timeout_s: Annotated[int, Field(ge=1, le=3600)] = 5
 
     @field_validator("workers")
     @classmethod
@@ -91,8 +95,10 @@ class LimitsSettings(_Section):
     max_series_per_frame: Annotated[int, Field(gt=0)] = 10_000
     max_samples_per_frame: Annotated[int, Field(gt=0)] = 200_000
     max_label_value_length: Annotated[int, Field(gt=0)] = 256
-    max_sample_age_s: Annotated[int, Field(gt=0)] = 7 * 24 * 3600
+    max_sample_age_s: Annotated[int, Field(gt=0)] = 23 * 3600
     max_future_skew_s: Annotated[int, Field(ge=0)] = 300
+    max_labels_per_series: Annotated[int, Field(gt=0, le=1000)] = 16
+    max_series_per_agent: Annotated[int, Field(gt=0)] = 10_000
 
 
 class QuerySettings(_Section):
@@ -124,6 +130,81 @@ class LiveSettings(_Section):
         return self
 
 
+class UiSettings(_Section):
+    """The dashboard and its live stream (``GET /api/v1/stream``)."""
+
+    stream_interval_s: Annotated[float, Field(ge=0.1, le=60)] = 1.0
+    max_streams: Annotated[int, Field(ge=1, le=10_000)] = 64
+
+
+class StateSettings(_Section):
+    """Where the collector keeps what must survive a restart (dedupe ledger, rollup queue)."""
+
+    dir: Path | None = None
+
+
+class BreakerSettings(_Section):
+    """The circuit breaker in front of VictoriaMetrics writes."""
+
+    failure_threshold: Annotated[int, Field(ge=1, le=1000)] = 3
+    open_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    half_open_max_requests: Annotated[int, Field(ge=1, le=10_000)] = 8
+    slow_write_s: Annotated[float, Field(gt=0)] = 2.0
+
+
+class RollupTierSettings(_Section):
+    """One downsampled tier: its own VictoriaMetrics instance."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9]{1,16}$")]
+    url: str
+    resolution_s: Annotated[int, Field(ge=1, le=86_400)]
+    retention_days: Annotated[int, Field(ge=1, le=36_500)]
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return VictoriaMetricsSettings._http_url(value)
+
+
+def _default_rollup_tiers() -> list[RollupTierSettings]:
+    return [
+        RollupTierSettings(
+            name="1m", url="http://127.0.0.1:8429", resolution_s=60, retention_days=7
+        ),
+        RollupTierSettings(
+            name="5m", url="http://127.0.0.1:8430", resolution_s=300, retention_days=30
+        ),
+        RollupTierSettings(
+            name="1h", url="http://127.0.0.1:8431", resolution_s=3600, retention_days=365
+        ),
+    ]
+
+
+class TiersSettings(_Section):
+    """Retention tiers: raw at ``victoriametrics.url``, then the rollup instances."""
+
+    raw_retention_days: Annotated[int, Field(ge=1, le=36_500)] = 1
+    rollups: list[RollupTierSettings] = Field(default_factory=_default_rollup_tiers)
+    rollup_interval_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    settle_s: Annotated[float, Field(ge=0, le=3600)] = 5.0
+    max_pending_buckets: Annotated[int, Field(ge=1)] = 1_000_000
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TiersSettings:
+        names = [t.name for t in self.rollups]
+        if "raw" in names or len(set(names)) != len(names):
+            raise ValueError("rollup tier names must be unique and not 'raw'")
+        prev_res, prev_ret = 0, self.raw_retention_days
+        for tier in self.rollups:
+            if tier.resolution_s <= prev_res or tier.retention_days < prev_ret:
+                raise ValueError(
+                    "rollup tiers must go from finer to coarser resolution with retention that "
+                    "does not shrink"
+                )
+            prev_res, prev_ret = tier.resolution_s, tier.retention_days
+        return self
+
+
 class Settings(_Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
@@ -131,6 +212,24 @@ class Settings(_Section):
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     query: QuerySettings = Field(default_factory=QuerySettings)
     live: LiveSettings = Field(default_factory=LiveSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
+    tiers: TiersSettings = Field(default_factory=TiersSettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
+    slos: SlosSettings = Field(default_factory=SlosSettings)
+
+    @model_validator(mode="after")
+    def _window_within_raw_retention(self) -> Settings:
+        # Rollups are computed from the raw tier: a sample it has already expired would be
+        # accepted but never counted, so the accepted window must stay inside its retention.
+        horizon = self.tiers.raw_retention_days * 86_400 - 3600
+        if self.tiers.rollups and self.limits.max_sample_age_s > horizon:
+            raise ValueError(
+                f"limits.max_sample_age_s ({self.limits.max_sample_age_s}) must be at most "
+                f"{horizon}: one hour less than tiers.raw_retention_days"
+            )
+        return self
 
 
 def load_settings(

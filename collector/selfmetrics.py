@@ -55,6 +55,8 @@ _LATENCY_BUCKETS: Final = (
     10.0,
 )
 
+_FRESHNESS_BUCKETS: Final = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+
 
 class SelfMetrics:
     """Counters, gauges and histograms describing ingest and writes."""
@@ -119,6 +121,13 @@ class SelfMetrics:
         self.write_queue_bytes = Gauge(
             "hostvitals_collector_write_queue_bytes",
             "Bytes of import lines waiting to be written.",
+            registry=r,
+        )
+        self.freshness = Histogram(
+            "hostvitals_collector_freshness_seconds",
+            "Delay from the newest tick of a frame to its write being acknowledged "
+            "(observed once per host and frame when the collector's metrics are written).",
+            buckets=_FRESHNESS_BUCKETS,
             registry=r,
         )
         self.hosts = Gauge(

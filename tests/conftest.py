@@ -23,3 +23,30 @@ def victoria_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Victo
         yield vm
     finally:
         vm.stop()
+
+
+# name, resolution (s), retention: the rollup tiers of the shipped configuration.
+ROLLUP_TIERS = (("1m", 60, "7d"), ("5m", 300, "30d"), ("1h", 3600, "365d"))
+
+
+@pytest.fixture(scope="session")
+def vm_tiers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, VictoriaMetrics]]:
+    """One real VictoriaMetrics per rollup tier, started as deployed (own retention, and
+    -dedup.minScrapeInterval set to the tier's resolution). The raw tier is ``victoria_metrics``.
+    """
+    root: Path = tmp_path_factory.mktemp("vm-tiers")
+    tiers = {
+        name: VictoriaMetrics(
+            data_dir=root / name / "data",
+            retention=retention,
+            extra_args=(f"-dedup.minScrapeInterval={resolution}s",),
+        )
+        for name, resolution, retention in ROLLUP_TIERS
+    }
+    try:
+        for vm in tiers.values():
+            vm.start()
+        yield tiers
+    finally:
+        for vm in tiers.values():
+            vm.stop()

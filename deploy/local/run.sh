@@ -5,11 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 VM_PORT=${VM_PORT:-8428}
+# Rollup tiers (config/config.yaml's tiers section): name:port:retention:resolution.
+TIERS=("1m:8429:7d:60s" "5m:8430:30d:300s" "1h:8431:365d:3600s")
 COLLECTOR_PORT=${COLLECTOR_PORT:-8000}
 INTERVAL=${INTERVAL:-1}
 VAR=${VAR:-var}
 BIN=.venv/bin
-mkdir -p "$VAR/victoria-metrics" "$VAR/agent" "$VAR/log"
+mkdir -p "$VAR/victoria-metrics" "$VAR/agent" "$VAR/log" "$VAR/collector"
 
 pids=()
 stopping=""
@@ -38,7 +40,7 @@ wait_http() {
     exit 1
 }
 
-for port in "$VM_PORT" "$COLLECTOR_PORT"; do
+for port in "$VM_PORT" "$COLLECTOR_PORT" 8429 8430 8431; do
     if port_busy "$port"; then
         echo "port $port is in use; set VM_PORT / COLLECTOR_PORT to free ports" >&2
         trap - EXIT
@@ -47,12 +49,21 @@ for port in "$VM_PORT" "$COLLECTOR_PORT"; do
 done
 
 victoria-metrics -storageDataPath="$VAR/victoria-metrics" -httpListenAddr="127.0.0.1:$VM_PORT" \
-    -retentionPeriod=1y -dedup.minScrapeInterval=1ms \
+    -retentionPeriod=1d -dedup.minScrapeInterval=1ms \
     >"$VAR/log/victoria-metrics.log" 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$VM_PORT/health" VictoriaMetrics
+# One VictoriaMetrics per rollup tier, deduplicating at the tier's resolution.
+for tier in "${TIERS[@]}"; do
+    IFS=: read -r name port retention dedup <<<"$tier"
+    victoria-metrics -storageDataPath="$VAR/victoria-metrics-$name" \
+        -httpListenAddr="127.0.0.1:$port" -retentionPeriod="$retention" \
+        -dedup.minScrapeInterval="$dedup" >"$VAR/log/victoria-metrics-$name.log" 2>&1 &
+    pids+=($!)
+    wait_http "http://127.0.0.1:$port/health" "VictoriaMetrics ($name tier)"
+done
 
-HOSTVITALS__VICTORIAMETRICS__URL="http://127.0.0.1:$VM_PORT" \
+HOSTVITALS__VICTORIAMETRICS__URL="http://127.0.0.1:$VM_PORT" HOSTVITALS__STATE__DIR="$VAR/collector" \
     "$BIN/hostvitals-collector" --port "$COLLECTOR_PORT" >"$VAR/log/collector.log" 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$COLLECTOR_PORT/api/v1/health" collector
