@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from collector import collector_version
 from collector.alerts.engine import build_engine
 from collector.api import alerts as alerts_api
-from collector.api import fleet, health, ingest, live, prom, query, stream, ui
+from collector.api import docs, fleet, health, ingest, live, prom, query, stream, ui
 from collector.api.stream import StreamSlots
 from collector.auth import BearerAuth, load_tokens
 from collector.config import Settings
@@ -87,6 +87,8 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         version=collector_version(),
         summary="Receives host metrics from agents and answers queries about them.",
         lifespan=lifespan,
+        docs_url=None,  # served by collector.api.docs from local files, not a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.reader = reader
@@ -121,6 +123,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         query.router,
         prom.router,
         ui.router,
+        docs.router,
     ):
         app.include_router(router)
     app.include_router(alerts_api.router)

@@ -2,7 +2,7 @@
 // Usage: node build.mjs [--outdir DIR]
 import { build } from "esbuild";
 import { createHash } from "node:crypto";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -45,4 +45,12 @@ const page = template
   .replace("%STYLE%", `/assets/${style}`)
   .replace("%ICON%", `/assets/${iconName}`);
 await writeFile(join(outdir, "index.html"), page);
-console.log(`dashboard built into ${outdir}: ${outputs.join(", ")}`);
+
+// The API reference page (/docs) uses Swagger UI from the same lock file, served locally.
+const swaggerSrc = join(here, "node_modules", "swagger-ui-dist");
+const swaggerOut = join(outdir, "swagger");
+await mkdir(swaggerOut, { recursive: true });
+for (const name of ["swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"]) {
+  await copyFile(join(swaggerSrc, name), join(swaggerOut, name));
+}
+console.log(`dashboard built into ${outdir}: ${outputs.join(", ")}, swagger/`);

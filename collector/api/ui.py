@@ -54,30 +54,30 @@ def _page(static_dir: Path) -> Response:
     return FileResponse(index, media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
 
 
-def _static_dir(request: Request) -> Path:
+def static_dir(request: Request) -> Path:
     found = getattr(request.app.state, "static_dir", None)
     return found if isinstance(found, Path) else STATIC_DIR
 
 
 @router.get("/", include_in_schema=False)
 async def fleet_page(request: Request) -> Response:
-    return _page(_static_dir(request))
+    return _page(static_dir(request))
 
 
 @router.get("/hosts/{host}", include_in_schema=False)
 async def host_page(request: Request, host: str) -> Response:
-    return _page(_static_dir(request))
+    return _page(static_dir(request))
 
 
 @router.get("/explore", include_in_schema=False)
 async def explore_page(request: Request) -> Response:
-    return _page(_static_dir(request))
+    return _page(static_dir(request))
 
 
 @router.get("/assets/{name}", include_in_schema=False)
 async def asset(request: Request, name: str) -> Response:
     suffix = Path(name).suffix
-    path = _static_dir(request) / "assets" / name
+    path = static_dir(request) / "assets" / name
     if not _ASSET_NAME.fullmatch(name) or suffix not in _ASSET_TYPES or not path.is_file():
         raise ApiError(404, "not_found", f"no dashboard asset named {name!r}")
     return FileResponse(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from fastapi.routing import APIRoute
 
 from collector.app import create_app
@@ -31,9 +34,24 @@ def test_pass_through_endpoints_list_their_parameters() -> None:
     assert {"host", "start", "end", "step"} <= params("/api/v1/metrics/{family}", "get")
 
 
-async def test_docs_page_is_served() -> None:
-    async with serving(settings(), FakeVictoriaMetrics()) as (_app, client):
+async def test_docs_page_uses_only_local_assets(tmp_path: Path) -> None:
+    async with serving(settings(), FakeVictoriaMetrics()) as (app, client):
+        app.state.static_dir = tmp_path
         page = await client.get("/docs")
         assert page.status_code == 200
         assert "swagger" in page.text.lower()
+        assert not re.search(r"(src|href)=['\"]https?://", page.text), "loads from elsewhere"
+        assert "/swagger/swagger-ui-bundle.js" in page.text
         assert (await client.get("/openapi.json")).status_code == 200
+
+        not_built = await client.get("/swagger/swagger-ui-bundle.js")
+        assert not_built.status_code == 503
+        assert "make web" in not_built.json()["error"]
+
+        (tmp_path / "swagger").mkdir()
+        (tmp_path / "swagger" / "swagger-ui.css").write_text("body {}")
+        css = await client.get("/swagger/swagger-ui.css")
+        assert css.status_code == 200
+        assert css.headers["content-type"].startswith("text/css")
+        assert (await client.get("/swagger/..%2Fsecret")).status_code == 404
+        assert (await client.get("/swagger/other.js")).status_code == 404
