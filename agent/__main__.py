@@ -8,11 +8,12 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from agent.config import LOG_LEVELS, AgentConfig, ConfigError, load_config
+from agent.spool.errors import SpoolError
 from agent.state import StateError
 
 log = logging.getLogger("agent")
@@ -65,17 +66,28 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
         return runner.run(coroutine)
 
 
-async def serve(config: AgentConfig) -> int:
-    """Run until SIGTERM or SIGINT, then flush and exit."""
+async def serve(config: AgentConfig, reload: Callable[[], AgentConfig] | None = None) -> int:
+    """Run until SIGTERM or SIGINT, then spool what is pending and exit; SIGHUP reloads the
+    configuration with ``reload``.
+    """
     from agent.app import Agent  # the sending side is not needed for --once
     from agent.state import StateStore
+    from agent.systemd import Notifier
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    with StateStore(config.state_dir) as state:
-        await Agent(config, state).run(stop)
+    notifier = Notifier.from_environ()
+    try:
+        with StateStore(config.state_dir) as state:
+            agent = Agent(config, state, notifier=notifier, load_config=reload)
+            loop.add_signal_handler(signal.SIGHUP, agent.request_reload)
+            await agent.run(stop)
+    finally:
+        loop.remove_signal_handler(signal.SIGHUP)
+        if notifier is not None:
+            notifier.close()
     return 0
 
 
@@ -92,8 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from agent.once import run_once
 
             return run(run_once(config))
-        return run(serve(config))
-    except StateError as exc:
+
+        def reload() -> AgentConfig:
+            return load_config(args.config, environ=os.environ, flags=vars(args))
+
+        return run(serve(config, reload))
+    except (StateError, SpoolError) as exc:
         log.error("%s", exc)
         return 1
     except KeyboardInterrupt:  # Ctrl-C during --once; the service handles SIGINT itself

@@ -1,24 +1,47 @@
-"""Wires the agent together and runs it: tick, sample, batch, queue, send; flush on stop."""
+"""Wires the agent together and runs it: tick, sample, batch, journal, spool, send.
+
+Per tick: the samplers run (off the loop), the rows join the open frame and are journaled
+(``agent.journal``); a frame that closes is appended to the spool (``agent.outbox``) and
+handed to the sender, and only then is its journal released. So a frame is on disk from the
+moment its first sample is taken until the collector acknowledged it.
+
+On stop (SIGTERM) the open frame is closed into the spool, the spool is fsynced, the sender
+gets a few seconds to deliver the newest frames, and what is left stays in the spool for the
+next run. SIGHUP reloads the configuration between ticks (see ``Agent.reload``).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from agent.batcher import Batcher
-from agent.config import AgentConfig
-from agent.outbox import FrameQueue, MemoryQueue
+from agent.config import AgentConfig, ConfigError
+from agent.journal import JOURNAL_DIR, Journal
+from agent.outbox import SPOOL_DIR, Outbox, SpoolSettings
 from agent.registry import Registry
+from agent.samplers.agent_self import AgentSelfSampler
+from agent.samplers.base import NO_LABELS, Row
 from agent.sampling import COLLECT_SHARE, build_samplers
 from agent.sender import Sender, SenderSettings
+from agent.spool import FsyncPolicy, RecordId
 from agent.state import StateError, StateStore
+from agent.systemd import Notifier
 from agent.throttle import Throttle
 from agent.ticker import Ticker
+from shared.codec import encode_frame
+from shared.protocol import Frame
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_SEND_TIMEOUT_S = 5.0
-"""How long the last attempt to deliver queued frames may take on stop."""
+SHUTDOWN_SEND_TIMEOUT_S = 3.0
+"""How long the last attempt to deliver the newest frames may take on stop."""
+
+ConfigLoader = Callable[[], AgentConfig]
 
 
 def sender_settings(config: AgentConfig) -> SenderSettings:
@@ -27,12 +50,41 @@ def sender_settings(config: AgentConfig) -> SenderSettings:
         token=config.token,
         compression=config.compression,
         request_timeout_s=config.request_timeout,
+        catchup_rate=config.catchup_rate,
+        catchup_jitter_s=config.catchup_jitter,
+        backoff_max_s=config.retry_backoff_max,
     )
 
 
+def spool_settings(config: AgentConfig) -> SpoolSettings:
+    return SpoolSettings(
+        max_bytes=config.spool_max_bytes,
+        max_age_s=config.spool_max_age,
+        fsync=FsyncPolicy(config.spool_fsync),
+        fsync_interval_s=config.spool_fsync_interval,
+    )
+
+
+def journal_policy(config: AgentConfig) -> FsyncPolicy:
+    """The journal is written every tick: it is fsynced only under the ``always`` policy.
+
+    Its records survive a crash of the agent either way (they are written straight to the
+    file); on power loss, under ``interval`` and ``never``, the ticks of the open frame that
+    the kernel had not written back yet are lost.
+    """
+    return FsyncPolicy.ALWAYS if config.spool_fsync == "always" else FsyncPolicy.NEVER
+
+
+@dataclass(frozen=True, slots=True)
+class _Spooled:
+    record_id: RecordId
+    data: bytes
+    sample_count: int
+
+
 class Agent:
-    """The running agent. ``run(stop)`` returns after ``stop`` is set and the last frame is
-    handed to the collector (or the shutdown timeout passed).
+    """The running agent. ``run(stop)`` returns after ``stop`` is set and the open frame is
+    in the spool.
     """
 
     def __init__(
@@ -40,44 +92,81 @@ class Agent:
         config: AgentConfig,
         state: StateStore,
         *,
-        queue: FrameQueue | None = None,
         ticker: Ticker | None = None,
+        notifier: Notifier | None = None,
+        load_config: ConfigLoader | None = None,
     ) -> None:
         self.config = config
+        self.state = state
         self.agent_id = state.agent_id
+        self.outbox = Outbox(state.directory / SPOOL_DIR, spool_settings(config))
+        self._journal_syncs = journal_policy(config) is not FsyncPolicy.NEVER
+        self.journal = Journal(
+            state.directory / JOURNAL_DIR, journal_policy(config), config.spool_fsync_interval
+        )
+        self.sender = Sender(sender_settings(config), self.outbox)
+        self.ticker = ticker or Ticker(config.interval)
+        self._notifier = notifier
+        self._load_config = load_config
+        self._lock = asyncio.Lock()
+        self._reloading: asyncio.Task[None] | None = None
+        self._throttle = Throttle()
+        self._skipped_ticks = 0
+        self._beat = time.monotonic()
+        self.registry, self._agent_self = self._build_registry(config)
+        self.batcher = self._build_batcher(config)
+
+    # -- assembly -------------------------------------------------------------------------
+
+    def _build_registry(self, config: AgentConfig) -> tuple[Registry, AgentSelfSampler | None]:
         scheduled, agent_self = build_samplers(config)
-        self.registry = Registry(scheduled)
-        self.queue = queue if queue is not None else MemoryQueue(config.queue_max_bytes)
-        self.sender = Sender(sender_settings(config), self.queue)
+        registry = Registry(scheduled)
         if agent_self is not None:
-            agent_self.add_source(self.registry.stats_rows)
+            agent_self.add_source(registry.stats_rows)
             agent_self.add_source(self.sender.stats_rows)
-        self.batcher = Batcher(
-            agent_id=state.agent_id,
+            agent_self.add_source(self._stats_rows)
+        return registry, agent_self
+
+    def _build_batcher(self, config: AgentConfig) -> Batcher:
+        return Batcher(
+            agent_id=self.agent_id,
             host=config.host,
             interval_s=config.interval,
             flush_interval_s=config.flush_interval,
             max_samples=config.max_samples_per_frame,
-            next_seq=state.next_seq,
+            next_seq=self.state.next_seq,
         )
-        self.ticker = ticker or Ticker(config.interval)
-        self._throttle = Throttle()
+
+    def _stats_rows(self) -> list[Row]:
+        corrupt = self.outbox.counts().corrupt_records + self.journal.corrupt_records()
+        return [
+            ("hostvitals_agent_ticks_skipped_total", NO_LABELS, self._skipped_ticks),
+            ("hostvitals_agent_spool_corrupt_total", NO_LABELS, corrupt),
+        ]
+
+    # -- running --------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
+        await self._replay_journal()
         log.info(
-            "agent %s started: host %s, interval %g s, collectors %s",
+            "agent %s started: host %s, interval %g s, collectors %s, spool %s",
             self.agent_id,
             self.config.host,
             self.config.interval,
             ", ".join(self.config.collector_urls),
+            self.outbox.directory,
         )
+        self._notify("READY=1", "STATUS=sampling")
         ticking = asyncio.create_task(self._tick_loop(), name="hostvitals-ticks")
         sending = asyncio.create_task(self.sender.run(), name="hostvitals-sender")
         stopping = asyncio.create_task(stop.wait(), name="hostvitals-stop")
-        tasks = (ticking, sending, stopping)
+        tasks = [ticking, sending, stopping]
+        if self._notifier is not None and self._notifier.watchdog_s:
+            tasks.append(asyncio.create_task(self._watchdog(), name="hostvitals-watchdog"))
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self._notify("STOPPING=1", "STATUS=stopping: spooling the open frame")
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -86,44 +175,197 @@ class Agent:
             if task in done and not task.cancelled() and (exc := task.exception()) is not None:
                 raise exc
 
+    def request_reload(self) -> None:
+        """Reload the configuration between ticks (the SIGHUP handler)."""
+        if self._reloading is None or self._reloading.done():
+            self._reloading = asyncio.create_task(self.reload(), name="hostvitals-reload")
+
     async def _tick_loop(self) -> None:
-        timeout = self.config.interval * COLLECT_SHARE
         while True:
-            skipped = self.ticker.skipped
-            tick = await self.ticker.wait()
-            if self.ticker.skipped > skipped:
+            self._beat = time.monotonic()
+            ticker = self.ticker
+            skipped = ticker.skipped
+            tick = await ticker.wait()
+            async with self._lock:
+                if ticker is not self.ticker:  # the interval changed while waiting
+                    continue
+                await self._take(tick, ticker.skipped - skipped)
+
+    async def _take(self, tick: int, skipped: int) -> None:
+        if skipped:
+            self._skipped_ticks += skipped
+            self._throttle.log(
+                log,
+                logging.WARNING,
+                "skipped",
+                "skipped %d ticks (host suspended or agent starved of CPU)",
+                skipped,
+            )
+        rows = await self.registry.collect(tick, self.config.interval * COLLECT_SHARE)
+        self._adapt_frame_span()
+        try:
+            frames = self.batcher.add(tick, rows)
+        except StateError as exc:
+            self._throttle.log(log, logging.ERROR, "seq", "frame dropped: %s", exc)
+            return
+        journaled = self.batcher.open_seq if self.batcher.holds(tick) else None
+        if frames or self._journal_syncs:
+            spooled = await asyncio.to_thread(self._persist, frames, journaled, tick, rows)
+            self._offer(spooled)
+        else:  # a plain write, no fsync: cheaper than a trip to a worker thread
+            self._persist(frames, journaled, tick, rows)
+
+    def _adapt_frame_span(self) -> None:
+        """While the collector is unreachable, build longer frames: fewer, larger requests
+        when the backlog is sent.
+        """
+        span = (
+            self.config.flush_interval if self.sender.healthy else self.config.outage_flush_interval
+        )
+        if self.batcher.flush_interval_s != span:
+            self.batcher.flush_interval_s = span
+
+    def _persist(
+        self, frames: list[Frame], journaled: int | None, tick: int, rows: list[Row]
+    ) -> list[_Spooled]:
+        """Journal the tick, spool closed frames, release their journal (worker thread)."""
+        if journaled is not None:
+            self.journal.record(journaled, self.config.host, self.config.interval, tick, rows)
+        spooled = self._spool(frames)
+        self.journal.release(self.batcher.open_seq)
+        return spooled
+
+    def _spool(self, frames: list[Frame]) -> list[_Spooled]:
+        out: list[_Spooled] = []
+        for frame in frames:
+            data = encode_frame(frame)
+            count = frame.sample_count()
+            record_id = self.outbox.append_now(data, count)
+            if record_id is not None:
+                out.append(_Spooled(record_id, data, count))
+        return out
+
+    def _offer(self, spooled: list[_Spooled]) -> None:
+        for item in spooled:
+            self.sender.offer(item.record_id, item.data, item.sample_count)
+
+    async def _replay_journal(self) -> None:
+        frames = await asyncio.to_thread(self.journal.replay, self.agent_id)
+        if frames:
+            await asyncio.to_thread(self._spool, frames)  # sent by the backlog lane
+
+    async def _watchdog(self) -> None:
+        assert self._notifier is not None and self._notifier.watchdog_s
+        period = self._notifier.watchdog_s / 2
+        while True:
+            stale = time.monotonic() - self._beat
+            if stale <= max(3 * self.config.interval, 2 * self._notifier.watchdog_s):
+                self._notifier.notify("WATCHDOG=1")
+            else:
                 self._throttle.log(
-                    log,
-                    logging.WARNING,
-                    "skipped",
-                    "skipped %d ticks (host suspended or agent starved of CPU)",
-                    self.ticker.skipped - skipped,
+                    log, logging.ERROR, "watchdog", "no tick for %.0f s; not pinging", stale
                 )
-            rows = await self.registry.collect(tick, timeout)
-            try:
-                frames = self.batcher.add(tick, rows)
-            except StateError as exc:
-                self._throttle.log(log, logging.ERROR, "seq", "frame dropped: %s", exc)
-                continue
-            for frame in frames:
-                self.sender.submit(frame)
+            await asyncio.sleep(period)
+
+    def _notify(self, *assignments: str) -> None:
+        if self._notifier is not None:
+            self._notifier.notify(*assignments)
+
+    # -- reload ---------------------------------------------------------------------------
+
+    async def reload(self) -> None:
+        """Re-read the configuration and apply what can change while running.
+
+        Live: interval, flush settings, samplers, host, collector URLs, token, compression,
+        request timeout, catch-up pacing and the log level. The open frame is first closed into
+        the spool, so nothing is lost. The state directory and the spool settings need a
+        restart; a change to them is logged and ignored. A configuration that does not load
+        is logged and the running one kept.
+        """
+        if self._load_config is None:
+            return
+        async with self._lock:
+            await self._reload()
+
+    async def _reload(self) -> None:
+        assert self._load_config is not None
+        self._notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
+        try:
+            new = self._load_config()
+        except ConfigError as exc:
+            log.error("reload failed, keeping the running configuration: %s", exc)
+            self._notify("READY=1", "STATUS=reload failed; running the previous configuration")
+            return
+        old = self.config
+        kept = {
+            key: getattr(old, key)
+            for key in (
+                "state_dir",
+                "spool_max_bytes",
+                "spool_max_age",
+                "spool_fsync",
+                "spool_fsync_interval",
+            )
+            if getattr(new, key) != getattr(old, key)
+        }
+        if kept:
+            log.warning("%s change only on restart; keeping the running values", ", ".join(kept))
+            new = dataclasses.replace(new, **kept)
+        logging.getLogger().setLevel(new.log_level.upper())
+        frame = self._flush_batcher()
+        if frame is not None:
+            self._offer(await asyncio.to_thread(self._spool_and_release, frame))
+        self.config = new
+        self.batcher = self._build_batcher(new)
+        if new.interval != old.interval:
+            self.ticker = Ticker(new.interval)
+        if new.samplers != old.samplers:
+            self.registry.close()
+            self.registry, self._agent_self = self._build_registry(new)
+        settings = sender_settings(new)
+        if settings != self.sender.settings:
+            self.sender.reconfigure(settings)
+        log.info(
+            "configuration reloaded: interval %g s, collectors %s",
+            new.interval,
+            ", ".join(new.collector_urls),
+        )
+        self._notify("READY=1", "STATUS=sampling")
+
+    def _flush_batcher(self) -> Frame | None:
+        try:
+            return self.batcher.flush()
+        except StateError as exc:
+            log.error("frame dropped: %s", exc)
+            return None
+
+    def _spool_and_release(self, frame: Frame) -> list[_Spooled]:
+        spooled = self._spool([frame])
+        self.journal.release(None)
+        return spooled
+
+    # -- stop -----------------------------------------------------------------------------
 
     async def _shutdown(self) -> None:
+        if self._reloading is not None:
+            self._reloading.cancel()
+            await asyncio.gather(self._reloading, return_exceptions=True)
+        frame = self._flush_batcher()
         try:
-            frame = self.batcher.flush()
-        except StateError as exc:
-            log.error("last frame dropped: %s", exc)
-            frame = None
-        if frame is not None:
-            self.sender.submit(frame)
-        if len(self.queue):
-            delivered = await self.sender.drain(SHUTDOWN_SEND_TIMEOUT_S)
-            if not delivered:
-                log.warning(
-                    "stopping with %d frames (%d bytes) not delivered",
-                    len(self.queue),
-                    self.queue.size_bytes,
+            if frame is not None:
+                self._offer(await asyncio.to_thread(self._spool_and_release, frame))
+            await self.outbox.flush()
+            if not await self.sender.drain(SHUTDOWN_SEND_TIMEOUT_S):
+                counts = self.outbox.counts()
+                log.info(
+                    "stopping with %d frames (%d bytes) in the spool; they are sent on the "
+                    "next start",
+                    counts.pending_frames,
+                    counts.pending_bytes,
                 )
-        await self.sender.close()
-        self.registry.close()
+        finally:
+            await self.sender.close()
+            self.registry.close()
+            self.outbox.close()
+            self.journal.close()
         log.info("agent stopped")

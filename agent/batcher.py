@@ -4,6 +4,11 @@ A frame has one list of tick timestamps and, per series, one value per tick (Non
 series had no sample at that tick). A frame is closed when it spans ``flush_interval`` seconds
 or holds ``max_samples`` samples, whichever comes first, and when the clock steps backwards
 (tick times in a frame must increase).
+
+A frame's sequence number is taken when its first sample arrives, so the ticks of an open frame
+can be journaled under the number the frame will carry (see ``agent.journal``): a frame
+rebuilt from the journal after a crash has the same number, and the collector recognises it
+if the original was sent.
 """
 
 from __future__ import annotations
@@ -87,6 +92,7 @@ class Batcher:
         self._ts: list[int] = []
         self._series: dict[SeriesKey, list[Value]] = {}
         self._samples = 0
+        self._seq: int | None = None
         self.invalid_rows = 0
         """Rows dropped because their series is not in the catalogue."""
         self.nonfinite_values = 0
@@ -103,6 +109,26 @@ class Batcher:
     @property
     def ticks(self) -> int:
         return len(self._ts)
+
+    def holds(self, ts_ms: int) -> bool:
+        """Whether the open frame's newest tick is ``ts_ms``."""
+        return bool(self._ts) and self._ts[-1] == ts_ms
+
+    @property
+    def open_seq(self) -> int | None:
+        """The sequence number of the open frame; None when no frame is open."""
+        return self._seq
+
+    @property
+    def flush_interval_s(self) -> float:
+        return self._flush_ms / 1000
+
+    @flush_interval_s.setter
+    def flush_interval_s(self, seconds: float) -> None:
+        """Change how long frames span from now on (the open frame included)."""
+        if seconds < self._interval_s:
+            raise ValueError("flush_interval_s must be at least interval_s")
+        self._flush_ms = round(seconds * 1000)
 
     def add(self, ts_ms: int, rows: Iterable[Row]) -> list[Frame]:
         """Add one tick's rows; return the frames this closed, oldest first."""
@@ -151,19 +177,21 @@ class Batcher:
             if len(column) == n:
                 column.append(None)
         self._samples += added
+        if added and self._seq is None:
+            try:
+                self._seq = self._next_seq()
+            except Exception:
+                self.lost_samples += self._samples
+                self._ts, self._series, self._samples = [], {}, 0
+                raise
 
     def _close(self) -> list[Frame]:
         if not self._ts:
             return []
-        ts, series, samples = self._ts, self._series, self._samples
-        self._ts, self._series, self._samples = [], {}, 0
-        if samples == 0:
+        ts, series, samples, seq = self._ts, self._series, self._samples, self._seq
+        self._ts, self._series, self._samples, self._seq = [], {}, 0, None
+        if samples == 0 or seq is None:
             return []
-        try:
-            seq = self._next_seq()
-        except Exception:
-            self.lost_samples += samples
-            raise
         return [
             Frame(
                 agent_id=self._agent_id,

@@ -32,6 +32,7 @@ ENV_NESTING = "__"
 DEFAULT_STATE_DIR = Path("/var/lib/hostvitals-agent")
 DEFAULT_COLLECTOR_URL = "http://127.0.0.1:8000"
 COMPRESSIONS = ("zstd", "gzip", "none")
+FSYNC_POLICIES = ("always", "interval", "never")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 SIMPLE_SAMPLERS = ("cpu", "load", "memory", "disk", "agent")
 ALL_SAMPLERS = (*SIMPLE_SAMPLERS, "filesystem", "network", "processes")
@@ -78,7 +79,14 @@ class AgentConfig:
     state_dir: Path = DEFAULT_STATE_DIR
     flush_interval: float = 10.0
     max_samples_per_frame: int = 20_000
-    queue_max_bytes: int = 16 * 2**20
+    spool_max_bytes: int = 256 * 2**20
+    spool_max_age: float = 7 * 86400.0
+    spool_fsync: str = "interval"
+    spool_fsync_interval: float = 1.0
+    outage_flush_interval: float = 60.0
+    catchup_rate: float = 20.0
+    catchup_jitter: float = 30.0
+    retry_backoff_max: float = 30.0
     compression: str = "zstd"
     request_timeout: float = 10.0
     log_level: str = "info"
@@ -227,7 +235,14 @@ _KEYS: dict[str, Parser] = {
     "state_dir": _path,
     "flush_interval": _number(1, 3600),
     "max_samples_per_frame": _integer(1, 1_000_000),
-    "queue_max_bytes": _integer(64 * 1024, 2**30),
+    "spool_max_bytes": _integer(16 * 1024, 2**40),
+    "spool_max_age": _number(60, 366 * 86400),
+    "spool_fsync": _choice(FSYNC_POLICIES),
+    "spool_fsync_interval": _number(0.01, 3600),
+    "outage_flush_interval": _number(1, 3600),
+    "catchup_rate": _number(0.2, 10_000),
+    "catchup_jitter": _number(0, 3600),
+    "retry_backoff_max": _number(1, 3600),
     "compression": _choice(COMPRESSIONS),
     "request_timeout": _number(1, 120),
     "log_level": _choice(LOG_LEVELS),
@@ -394,7 +409,16 @@ def load_config(
         state_dir=get("state_dir", defaults.state_dir),
         flush_interval=flush_interval,
         max_samples_per_frame=get("max_samples_per_frame", defaults.max_samples_per_frame),
-        queue_max_bytes=get("queue_max_bytes", defaults.queue_max_bytes),
+        spool_max_bytes=get("spool_max_bytes", defaults.spool_max_bytes),
+        spool_max_age=get("spool_max_age", defaults.spool_max_age),
+        spool_fsync=get("spool_fsync", defaults.spool_fsync),
+        spool_fsync_interval=get("spool_fsync_interval", defaults.spool_fsync_interval),
+        outage_flush_interval=max(
+            flush_interval, get("outage_flush_interval", defaults.outage_flush_interval)
+        ),
+        catchup_rate=get("catchup_rate", defaults.catchup_rate),
+        catchup_jitter=get("catchup_jitter", defaults.catchup_jitter),
+        retry_backoff_max=get("retry_backoff_max", defaults.retry_backoff_max),
         compression=get("compression", defaults.compression),
         request_timeout=get("request_timeout", defaults.request_timeout),
         log_level=get("log_level", defaults.log_level),

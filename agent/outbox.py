@@ -1,97 +1,165 @@
-"""Where encoded frames wait for the collector.
+"""Where encoded frames wait for the collector: the on-disk spool, seen from asyncio.
 
-The sender talks to a ``FrameQueue``: ``put`` a frame, ``peek`` at the oldest, ``ack`` it once
-it is delivered (or given up on). ``MemoryQueue`` is the bounded in-memory implementation:
-when it is full the oldest frames are dropped and their samples counted. An on-disk spool with
-the same shape can take its place.
+Every frame is appended to the spool (``<state_dir>/spool``) before anything tries to send
+it, and leaves it only when it was delivered or given up on. Spool calls may fsync, so they
+run in a worker thread. When the spool is full or a frame is older than the age bound, the
+spool drops the oldest frames; the outbox counts their samples by reason and logs a warning
+at most once a minute.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections import deque
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+
+from agent.spool import FsyncPolicy, Record, RecordId, Spool
+from agent.throttle import Throttle
+
+log = logging.getLogger(__name__)
+
+SPOOL_DIR = "spool"
 
 
 @dataclass(frozen=True, slots=True)
-class QueuedFrame:
-    data: bytes
-    """The encoded frame (msgpack, uncompressed)."""
-    sample_count: int
-    key: object
-    """Identifies the entry for ``ack``; opaque, meaningful only to the queue that issued it."""
+class SpoolSettings:
+    max_bytes: int = 256 * 2**20
+    max_age_s: float = 7 * 86400
+    fsync: FsyncPolicy = FsyncPolicy.INTERVAL
+    fsync_interval_s: float = 1.0
+    segment_bytes: int = 4 * 2**20
 
 
-class FrameQueue(Protocol):
-    def put(self, data: bytes, sample_count: int) -> None:
-        """Append a frame; may drop the oldest frames to stay within bounds."""
-
-    def peek(self) -> QueuedFrame | None:
-        """The oldest frame not yet acknowledged, left in place."""
-
-    def ack(self, frame: QueuedFrame) -> None:
-        """Remove a frame returned by ``peek``; a frame already dropped is ignored."""
-
-    def __len__(self) -> int:
-        """Frames waiting."""
-
-    @property
-    def size_bytes(self) -> int:
-        """Bytes of frames waiting."""
-
-    @property
-    def dropped_samples(self) -> int:
-        """Samples of frames dropped because the queue was full, over its life."""
+@dataclass(frozen=True, slots=True)
+class OutboxCounts:
+    pending_frames: int
+    pending_bytes: int
+    full_samples: int
+    """Samples of frames dropped because the spool was full."""
+    expired_samples: int
+    """Samples of frames dropped because they were older than the age bound."""
+    corrupt_records: int
+    """Damaged spans skipped (a torn tail after a crash, a flipped byte)."""
 
 
-class MemoryQueue:
-    """A FIFO bounded by total bytes that drops the oldest frames on overflow."""
+class Outbox:
+    """A thread-safe facade over the spool with drop accounting; async methods for the loop."""
 
-    def __init__(self, max_bytes: int) -> None:
-        if max_bytes < 1:
-            raise ValueError("max_bytes must be positive")
-        self._max_bytes = max_bytes
-        self._items: deque[QueuedFrame] = deque()
-        self._bytes = 0
-        self._dropped_samples = 0
-        self._dropped_frames = 0
-        self._keys = itertools.count()
+    def __init__(
+        self, directory: Path, settings: SpoolSettings, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.directory = directory
+        self._spool = Spool(
+            directory,
+            max_bytes=settings.max_bytes,
+            max_age_s=settings.max_age_s,
+            segment_bytes=min(settings.segment_bytes, max(settings.max_bytes // 4, 4096)),
+            fsync=settings.fsync,
+            fsync_interval_s=settings.fsync_interval_s,
+            clock=clock,
+        )
+        self._throttle = Throttle()
+        self._lock = threading.Lock()
+        self._seen_dropped = (0, 0)
+        self._oversized_samples = 0
+        stats = self._spool.stats()
+        if stats.corrupt_records:
+            log.warning(
+                "spool %s: skipped %d damaged record span(s) (%d bytes) left by a crash or "
+                "disk error; the records around them are kept",
+                directory,
+                stats.corrupt_records,
+                stats.corrupt_bytes,
+            )
 
-    def put(self, data: bytes, sample_count: int) -> None:
-        if len(data) > self._max_bytes:  # could never fit: drop it rather than empty the queue
-            self._drop(sample_count)
-            return
-        while self._items and self._bytes + len(data) > self._max_bytes:
-            oldest = self._items.popleft()
-            self._bytes -= len(oldest.data)
-            self._drop(oldest.sample_count)
-        self._items.append(QueuedFrame(data, sample_count, next(self._keys)))
-        self._bytes += len(data)
+    # -- blocking calls (any thread) ------------------------------------------------------
 
-    def peek(self) -> QueuedFrame | None:
-        return self._items[0] if self._items else None
+    def append_now(self, data: bytes, sample_count: int) -> RecordId | None:
+        """Append a frame; None if it can never fit in the spool (dropped and counted)."""
+        try:
+            record_id = self._spool.append(data, sample_count)
+        except ValueError:
+            self._note_oversized(len(data), sample_count)
+            return None
+        self._check_drops()
+        return record_id
 
-    def ack(self, frame: QueuedFrame) -> None:
-        if self._items and self._items[0].key == frame.key:
-            self._items.popleft()
-            self._bytes -= len(frame.data)
+    def counts(self) -> OutboxCounts:
+        stats = self._spool.stats()
+        with self._lock:
+            oversized = self._oversized_samples
+        return OutboxCounts(
+            pending_frames=stats.pending_records,
+            pending_bytes=stats.pending_bytes,
+            full_samples=stats.dropped_weight - stats.expired_weight + oversized,
+            expired_samples=stats.expired_weight,
+            corrupt_records=stats.corrupt_records,
+        )
 
-    def __len__(self) -> int:
-        return len(self._items)
+    def gone(self, record_id: RecordId) -> bool:
+        """Whether a record is no longer in the spool (delivered, or dropped by a bound)."""
+        return record_id < self._spool.head_id()
 
-    @property
-    def size_bytes(self) -> int:
-        return self._bytes
+    def flush_now(self) -> None:
+        self._spool.flush()
 
-    @property
-    def dropped_samples(self) -> int:
-        return self._dropped_samples
+    def close(self) -> None:
+        self._spool.close()
 
-    @property
-    def dropped_frames(self) -> int:
-        return self._dropped_frames
+    # -- async calls (event loop) ---------------------------------------------------------
 
-    def _drop(self, sample_count: int) -> None:
-        self._dropped_samples += sample_count
-        self._dropped_frames += 1
+    async def append(self, data: bytes, sample_count: int) -> RecordId | None:
+        return await asyncio.to_thread(self.append_now, data, sample_count)
+
+    async def peek(self, max_records: int, max_bytes: int) -> list[Record]:
+        return await asyncio.to_thread(self._spool.peek, max_records, max_bytes)
+
+    async def ack(self, record_id: RecordId) -> None:
+        await asyncio.to_thread(self._spool.ack, record_id)
+
+    async def flush(self) -> None:
+        await asyncio.to_thread(self._spool.flush)
+
+    # -- drop accounting ------------------------------------------------------------------
+
+    def _note_oversized(self, size: int, sample_count: int) -> None:
+        with self._lock:
+            self._oversized_samples += sample_count
+        self._throttle.log(
+            log,
+            logging.WARNING,
+            "oversized",
+            "dropped a frame of %d bytes (%d samples): larger than the whole spool",
+            size,
+            sample_count,
+        )
+
+    def _check_drops(self) -> None:
+        stats = self._spool.stats()
+        with self._lock:
+            before_full, before_expired = self._seen_dropped
+            full = stats.dropped_weight - stats.expired_weight
+            self._seen_dropped = (full, stats.expired_weight)
+        if full > before_full:
+            self._throttle.log(
+                log,
+                logging.WARNING,
+                "full",
+                "spool %s is full: dropped the oldest frames, %d samples so far "
+                "(collector unreachable for too long? raise spool_max_bytes)",
+                self.directory,
+                full,
+            )
+        if stats.expired_weight > before_expired:
+            self._throttle.log(
+                log,
+                logging.WARNING,
+                "expired",
+                "spool %s: dropped frames older than spool_max_age, %d samples so far",
+                self.directory,
+                stats.expired_weight,
+            )

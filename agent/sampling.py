@@ -16,6 +16,11 @@ from agent.samplers.processes import ProcessesSampler
 COLLECT_SHARE = 0.8
 """Share of the interval the samplers get before a tick goes on without the slow ones."""
 
+TICK_GROUP = "tick"
+"""The cheap per-tick samplers run one after the other in one job (see ``Registry``); the
+filesystem sampler (statvfs may hang on a dead mount) and the process table run on their own.
+"""
+
 
 def build_samplers(config: AgentConfig) -> tuple[list[Scheduled], AgentSelfSampler | None]:
     """The enabled samplers in catalogue order, and the agent's own sampler to feed stats to."""
@@ -23,13 +28,13 @@ def build_samplers(config: AgentConfig) -> tuple[list[Scheduled], AgentSelfSampl
     settings = config.samplers
     scheduled: list[Scheduled] = []
     if "cpu" in enabled:
-        scheduled.append(Scheduled(CpuSampler()))
+        scheduled.append(Scheduled(CpuSampler(), group=TICK_GROUP))
     if "load" in enabled:
-        scheduled.append(Scheduled(LoadSampler()))
+        scheduled.append(Scheduled(LoadSampler(), group=TICK_GROUP))
     if "memory" in enabled:
-        scheduled.append(Scheduled(MemorySampler()))
+        scheduled.append(Scheduled(MemorySampler(), group=TICK_GROUP))
     if "disk" in enabled:
-        scheduled.append(Scheduled(DiskSampler()))
+        scheduled.append(Scheduled(DiskSampler(), group=TICK_GROUP))
     if "filesystem" in enabled:
         fs = settings.filesystem
         sampler = FilesystemSampler(
@@ -40,11 +45,14 @@ def build_samplers(config: AgentConfig) -> tuple[list[Scheduled], AgentSelfSampl
         scheduled.append(Scheduled(sampler))
     if "network" in enabled:
         network = NetworkSampler(include_loopback=settings.network.include_loopback)
-        scheduled.append(Scheduled(network))
+        scheduled.append(Scheduled(network, group=TICK_GROUP))
     if "processes" in enabled:
         processes = ProcessesSampler(top_n=settings.processes.top_n)
         scheduled.append(Scheduled(processes, every_s=settings.processes.interval))
     agent_self = AgentSelfSampler() if "agent" in enabled else None
     if agent_self is not None:
-        scheduled.append(Scheduled(agent_self))
+        scheduled.append(Scheduled(agent_self, group=TICK_GROUP))
+        for entry in scheduled:
+            if isinstance(entry.sampler, FilesystemSampler):
+                agent_self.add_source(entry.sampler.stats_rows)
     return scheduled, agent_self

@@ -34,6 +34,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=120.0, help="seconds measured")
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds before measuring")
+    parser.add_argument(
+        "--no-compression",
+        dest="compression",
+        action="store_false",
+        help="skip measuring the compression of real frames afterwards",
+    )
     args = parser.parse_args()
 
     for binary in ("victoria-metrics", "vmagent", "prometheus-node-exporter"):
@@ -145,6 +151,64 @@ def main() -> None:
         f"{meters[0].rss_peak_mb() / meters[1].rss_peak_mb():.2f}"
     )
     print("target: agent CPU <= 0.5 x node_exporter, agent RSS < 40 MB")
+    if args.compression:
+        compression_figures()
+
+
+def compression_figures(ticks: int = 10) -> None:
+    """Sizes of real frames (this host's default samplers, ``ticks`` ticks 1 s apart) raw,
+    gzip-compressed and zstd-compressed, as the agent would send them.
+    """
+    import asyncio
+    import gzip
+
+    import zstandard
+
+    from agent.batcher import Batcher
+    from agent.config import load_config
+    from agent.registry import Registry
+    from agent.sampling import build_samplers
+    from shared.codec import encode_frame
+
+    config = load_config(None, environ={}, flags={"host": "bench-host"})
+    scheduled, agent_self = build_samplers(config)
+    registry = Registry(scheduled)
+    if agent_self is not None:
+        agent_self.add_source(registry.stats_rows)
+    batcher = Batcher(
+        agent_id="00000000-0000-4000-8000-000000000000",
+        host="bench-host",
+        interval_s=1.0,
+        flush_interval_s=float(ticks + 1),
+        max_samples=10**6,
+        next_seq=lambda: 0,
+    )
+
+    async def sample() -> None:
+        start = int(time.time()) * 1000
+        for i in range(ticks):
+            batcher.add(start + 1000 * i, await registry.collect(start + 1000 * i, 1.0, force=True))
+            await asyncio.sleep(1)
+
+    print(f"\ncompression of a real frame ({ticks} ticks of the default samplers)...")
+    asyncio.run(sample())
+    registry.close()
+    frame = batcher.flush()
+    assert frame is not None
+    raw = encode_frame(frame)
+    zstd = zstandard.ZstdCompressor(level=3)
+    rows = [("none", str(len(raw)), "100.0", "-")]
+    for name, compress in (
+        ("gzip level 6", lambda data: gzip.compress(data, compresslevel=6, mtime=0)),
+        ("zstd level 3", zstd.compress),
+    ):
+        started = time.process_time()
+        for _ in range(50):
+            body = compress(raw)
+        cpu_ms = (time.process_time() - started) / 50 * 1000
+        rows.append((name, str(len(body)), f"{100 * len(body) / len(raw):.1f}", f"{cpu_ms:.3f}"))
+    print(f"{len(frame.series)} series, {frame.sample_count()} samples")
+    print_table(rows, ("encoding", "bytes", "% of raw", "CPU ms per frame"))
 
 
 if __name__ == "__main__":

@@ -293,6 +293,14 @@ _SPECS: tuple[MetricSpec, ...] = (
         ("reason",),
         "agent",
     ),
+    MetricSpec(
+        "hostvitals_agent_spool_corrupt_total",
+        _C,
+        "records",
+        "Damaged spans (torn or altered records) the agent's spool and journal skipped.",
+        (),
+        "agent",
+    ),
 )
 
 CATALOGUE: Mapping[str, MetricSpec] = MappingProxyType({s.name: s for s in _SPECS})

@@ -149,6 +149,10 @@ class StatvfsGuard:
                     future.set_result(result)
 
 
+MAX_UNREADABLE_MOUNTS = 256
+"""Mount points the unreadable counter keeps apart; bounds the series it can create."""
+
+
 class FilesystemSampler:
     name = "filesystem"
 
@@ -167,6 +171,8 @@ class FilesystemSampler:
         self._throttle = Throttle()
         self.skipped_mounts = 0
         """Mounts skipped because statvfs failed or hung, over the sampler's life."""
+        self._unreadable: dict[str, int] = {}
+        self._unreadable_lock = threading.Lock()
 
     def collect(self) -> list[Row]:
         mounts = select_mounts(
@@ -178,6 +184,10 @@ class FilesystemSampler:
                 st = self._guard.stat(mount.mountpoint)
             except (OSError, MountHungError) as exc:
                 self.skipped_mounts += 1
+                with self._unreadable_lock:
+                    count = self._unreadable.get(mount.mountpoint)
+                    if count is not None or len(self._unreadable) < MAX_UNREADABLE_MOUNTS:
+                        self._unreadable[mount.mountpoint] = (count or 0) + 1
                 self._throttle.log(
                     log,
                     logging.WARNING,
@@ -189,3 +199,12 @@ class FilesystemSampler:
                 continue
             rows.extend(rows_from_statvfs(mount, st))
         return rows
+
+    def stats_rows(self) -> list[Row]:
+        """``hostvitals_agent_filesystem_unreadable_total`` for every mount that failed."""
+        with self._unreadable_lock:
+            counts = list(self._unreadable.items())
+        return [
+            ("hostvitals_agent_filesystem_unreadable_total", labels(mountpoint=mount), count)
+            for mount, count in counts
+        ]

@@ -100,6 +100,9 @@ class Spool:
 
         self._dropped_records = 0
         self._dropped_weight = 0
+        self._expired_records = 0
+        self._expired_weight = 0
+        self._expiring = False
         self._corrupt_records = 0
         self._corrupt_bytes = 0
 
@@ -121,8 +124,8 @@ class Spool:
 
     # -- public API ---------------------------------------------------------------------------
 
-    def append(self, payload: bytes | bytearray | memoryview, weight: int = 1) -> None:
-        """Add a record at the tail; never waits for the consumer.
+    def append(self, payload: bytes | bytearray | memoryview, weight: int = 1) -> RecordId:
+        """Add a record at the tail and return its id; never waits for the consumer.
 
         To stay within ``max_bytes`` the oldest records are dropped (and counted) first.
         Raises ValueError for a record that could never fit (header plus payload larger than
@@ -146,11 +149,13 @@ class Spool:
             segment = self._segments[-1]
             if segment.size > 0 and segment.size + size > self._segment_bytes:
                 segment = self._roll()
+            record_id = RecordId(segment.index, segment.size)
             self._write(segment, encode_record(data, weight, now))
             segment.records += 1
             segment.weight += weight
             segment.newest = max(segment.newest, now)
             self._finish()
+            return record_id
 
     def peek(self, max_records: int = 1, max_bytes: int | None = None) -> list[Record]:
         """The oldest pending records, oldest first, without removing them.
@@ -215,6 +220,14 @@ class Spool:
                 self._consume_head(record, dropped=False)
             self._finish()
 
+    def head_id(self) -> RecordId:
+        """Where the pending records begin: every record with a smaller id is gone (consumed
+        or dropped).
+        """
+        with self._lock:
+            self._check_open()
+            return self._read_id()
+
     def stats(self) -> SpoolStats:
         """Current counters; applies the age bound first. Usable after close()."""
         with self._lock:
@@ -226,6 +239,8 @@ class Spool:
                 pending_bytes=sum(s.size for s in self._segments) - self._read_offset,
                 dropped_records=self._dropped_records,
                 dropped_weight=self._dropped_weight,
+                expired_records=self._expired_records,
+                expired_weight=self._expired_weight,
                 corrupt_records=self._corrupt_records,
                 corrupt_bytes=self._corrupt_bytes,
             )
@@ -484,6 +499,13 @@ class Spool:
 
     def _expire(self, now: float) -> None:
         """Drop records older than ``max_age_s``, oldest first."""
+        self._expiring = True
+        try:
+            self._expire_old(now)
+        finally:
+            self._expiring = False
+
+    def _expire_old(self, now: float) -> None:
         while True:
             head = self._segments[0]
             if len(self._segments) > 1 and now - head.newest > self._max_age_s:
@@ -498,6 +520,9 @@ class Spool:
     def _count_dropped(self, records: int, weight: int) -> None:
         self._dropped_records += records
         self._dropped_weight += weight
+        if self._expiring:
+            self._expired_records += records
+            self._expired_weight += weight
 
     def _count_corrupt(self, size: int) -> None:
         self._corrupt_records += 1

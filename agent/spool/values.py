@@ -39,7 +39,8 @@ class SpoolStats:
     ``pending_*`` describe what is on disk and not yet acknowledged (bytes include headers and
     any damaged bytes still waiting to be skipped). The other counters start at zero when the
     spool is opened: ``dropped_*`` count intact records removed by the size or age bound,
-    ``corrupt_*`` count damaged spans skipped (one span may have held several records).
+    ``expired_*`` the part of those removed by the age bound, ``corrupt_*`` count damaged
+    spans skipped (one span may have held several records).
     """
 
     pending_records: int
@@ -48,3 +49,5 @@ class SpoolStats:
     dropped_weight: int
     corrupt_records: int
     corrupt_bytes: int
+    expired_records: int = 0
+    expired_weight: int = 0

@@ -43,12 +43,17 @@ StartAgent = Callable[..., ManagedProcess]
 def start_collector(tmp_path: Path, victoria_metrics: VictoriaMetrics) -> Iterator[StartCollector]:
     started: list[ManagedProcess] = []
 
-    def start(port: int | None = None, env: dict[str, str] | None = None) -> Collector:
+    def start(
+        port: int | None = None, env: dict[str, str] | None = None, vm_url: str | None = None
+    ) -> Collector:
         port = port or free_port()
         proc = ManagedProcess(
             [console_script("hostvitals-collector"), "--port", str(port)],
             tmp_path / f"collector-{port}.log",
-            env={"HOSTVITALS__VICTORIAMETRICS__URL": victoria_metrics.url, **(env or {})},
+            env={
+                "HOSTVITALS__VICTORIAMETRICS__URL": vm_url or victoria_metrics.url,
+                **(env or {}),
+            },
         )
         proc.start()
         started.append(proc)

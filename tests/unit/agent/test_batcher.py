@@ -135,8 +135,23 @@ def test_sequence_numbers_are_taken_only_for_frames_that_go_out() -> None:
 
     batcher = make(next_seq=next_seq, flush_interval_s=1.0)
     batcher.add(0, [])
-    batcher.add(1000, [("node_load1", (), 1.0)])
+    batcher.add(1000, [("no_such_metric", (), 1.0)])
+    assert taken == []
+    assert batcher.open_seq is None
+    (frame,) = batcher.add(2000, [("node_load1", (), 1.0)])
     assert taken == [0]
+    assert frame.seq == 0
+
+
+def test_the_sequence_number_is_known_while_the_frame_is_open() -> None:
+    batcher = make(next_seq=iter(range(7, 100)).__next__, flush_interval_s=3.0)
+    assert batcher.open_seq is None
+    batcher.add(0, [("node_load1", (), 1.0)])
+    assert batcher.open_seq == 7
+    batcher.add(1000, [("node_load1", (), 2.0)])
+    frame = batcher.flush()
+    assert frame is not None and frame.seq == 7
+    assert batcher.open_seq is None
 
 
 def test_rows_outside_the_catalogue_and_non_finite_values_are_dropped() -> None:
@@ -174,7 +189,8 @@ def test_when_no_sequence_number_can_be_reserved_the_frame_is_dropped_and_counte
         raise StateError("disk full")
 
     batcher = make(next_seq=broken, flush_interval_s=2.0)
-    batcher.add(0, [("node_load1", (), 1.0)])
+    with pytest.raises(StateError):
+        batcher.add(0, [("node_load1", (), 1.0)])
     with pytest.raises(StateError):
         batcher.add(1000, [("node_load1", (), 1.0)])
     assert batcher.lost_samples == 2

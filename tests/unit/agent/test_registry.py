@@ -91,6 +91,8 @@ async def test_each_run_is_timed(close_after: list[Registry]) -> None:
         ("hostvitals_agent_sampler_errors_total", (("sampler", "load"),)): 0,
         ("hostvitals_agent_sampler_duration_seconds", (("sampler", "broken"),)): 0.5,
         ("hostvitals_agent_sampler_errors_total", (("sampler", "broken"),)): 1,
+        ("hostvitals_agent_sampler_missed_total", (("sampler", "load"),)): 0,
+        ("hostvitals_agent_sampler_missed_total", (("sampler", "broken"),)): 0,
     }
 
 

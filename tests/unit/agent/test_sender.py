@@ -1,21 +1,24 @@
-"""The sender against a real local HTTP server (aiohttp's test server on 127.0.0.1)."""
+"""The sender against a real local HTTP server (aiohttp's test server on 127.0.0.1) and a real
+spool in a temporary directory."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from agent.outbox import MemoryQueue
+from agent.outbox import Outbox, SpoolSettings
 from agent.sender import Sender, SenderSettings
-from shared.codec import decode_frame
+from shared.codec import decode_frame, encode_frame
 from shared.protocol import CONTENT_TYPE, Frame, Series
 
 
@@ -89,38 +92,63 @@ class Sleeps:
 @dataclass
 class Rig:
     sender: Sender
-    queue: MemoryQueue
+    outbox: Outbox
     sleeps: Sleeps
+
+    def submit(self, item: Frame) -> None:
+        """What the agent does with a closed frame: spool it, then offer it to the sender."""
+        data = encode_frame(item)
+        record_id = self.outbox.append_now(data, item.sample_count())
+        assert record_id is not None
+        self.sender.offer(record_id, data, item.sample_count())
+
+    def spool(self, item: Frame) -> None:
+        """A frame left in the spool by an earlier run (the backlog lane sends it)."""
+        self.outbox.append_now(encode_frame(item), item.sample_count())
+
+    @property
+    def pending(self) -> int:
+        return self.outbox.counts().pending_frames
 
 
 @pytest.fixture
-async def make_sender() -> AsyncIterator[Callable[..., Rig]]:
-    made: list[Sender] = []
+async def make_sender(tmp_path: Path) -> AsyncIterator[Callable[..., Rig]]:
+    made: list[Rig] = []
 
     def make(
         *urls: str,
         clock: Callable[[], float] | None = None,
-        queue_bytes: int = 1 << 20,
+        spool_bytes: int = 1 << 20,
+        sleep: Callable[[float], Any] | None = None,
         **settings: Any,
     ) -> Rig:
         settings.setdefault("compression", "none")
-        queue = MemoryQueue(queue_bytes)
+        settings.setdefault("catchup_jitter_s", 0.0)
+        outbox = Outbox(tmp_path / f"spool-{len(made)}", SpoolSettings(max_bytes=spool_bytes))
         sleeps = Sleeps()
         extra: dict[str, Any] = {"clock": clock} if clock else {}
-        sender = Sender(SenderSettings(urls=urls, **settings), queue, sleep=sleeps, **extra)
-        made.append(sender)
-        return Rig(sender, queue, sleeps)
+        sender = Sender(
+            SenderSettings(urls=urls, **settings),
+            outbox,
+            sleep=sleep or sleeps,
+            rng=random.Random(7),
+            **extra,
+        )
+        rig = Rig(sender, outbox, sleeps)
+        made.append(rig)
+        return rig
 
     yield make
-    for sender in made:
-        await sender.close()
+    for rig in made:
+        await rig.sender.close()
+        rig.outbox.close()
 
 
 async def run_until_empty(rig: Rig, timeout: float = 10.0) -> None:
     task = asyncio.create_task(rig.sender.run())
     try:
         async with asyncio.timeout(timeout):
-            while len(rig.queue):
+            while rig.pending:
                 await asyncio.sleep(0.01)
     finally:
         task.cancel()
@@ -131,13 +159,13 @@ def stats(sender: Sender) -> dict[tuple[str, tuple[tuple[str, str], ...]], Any]:
     return {(metric, labels): value for metric, labels, value in sender.stats_rows()}
 
 
-async def test_204_delivers_with_the_right_headers(
+async def test_204_delivers_with_the_right_headers_and_empties_the_spool(
     collector: FakeCollector, make_sender: Callable[..., Rig]
 ) -> None:
     rig = make_sender(collector.url, token="s3cret")
-    rig.sender.submit(frame(seq=5))
-    await rig.sender.deliver_head()
-    assert len(rig.queue) == 0
+    rig.submit(frame(seq=5))
+    assert rig.pending == 1  # on disk before any attempt
+    await run_until_empty(rig)
     headers, _ = collector.requests[0]
     assert headers["Content-Type"] == CONTENT_TYPE
     assert headers["Authorization"] == "Bearer s3cret"
@@ -151,8 +179,8 @@ async def test_gzip_body_and_no_token_header_without_a_token(
     collector: FakeCollector, make_sender: Callable[..., Rig]
 ) -> None:
     rig = make_sender(collector.url, compression="gzip")
-    rig.sender.submit(frame())
-    await rig.sender.deliver_head()
+    rig.submit(frame())
+    await run_until_empty(rig)
     headers, _ = collector.requests[0]
     assert headers["Content-Encoding"] == "gzip"
     assert "Authorization" not in headers
@@ -164,8 +192,8 @@ async def test_422_drops_the_frame_counts_and_logs_the_reason(
 ) -> None:
     collector.script = [(422, {}, '{"status":"error","error":"unknown metric node_foo"}')]
     rig = make_sender(collector.url)
-    rig.sender.submit(frame(seq=1, samples=4))
-    rig.sender.submit(frame(seq=2))
+    rig.submit(frame(seq=1, samples=4))
+    rig.submit(frame(seq=2))
     with caplog.at_level(logging.ERROR, logger="agent.sender"):
         await run_until_empty(rig)
     assert [f.seq for f in collector.frames()] == [1, 2]  # the bad one is not retried
@@ -177,16 +205,44 @@ async def test_422_drops_the_frame_counts_and_logs_the_reason(
     assert rig.sleeps.waits == []
 
 
-async def test_503_with_retry_after_waits_that_long_then_delivers(
-    collector: FakeCollector, make_sender: Callable[..., Rig]
+@pytest.mark.parametrize("status", [400, 413, 415, 422])
+async def test_frames_the_collector_can_never_take_are_dropped_not_retried(
+    status: int, collector: FakeCollector, make_sender: Callable[..., Rig]
 ) -> None:
-    collector.script = [(503, {"Retry-After": "7"}, "storage unavailable")]
+    collector.script = [(status, {}, "no")]
     rig = make_sender(collector.url)
-    rig.sender.submit(frame())
+    rig.submit(frame(seq=1, samples=2))
+    await run_until_empty(rig)
+    assert len(collector.requests) == 1
+    assert rig.sender.rejected_samples == 2
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_throttling_with_retry_after_waits_that_long_then_delivers(
+    status: int, collector: FakeCollector, make_sender: Callable[..., Rig]
+) -> None:
+    collector.script = [(status, {"Retry-After": "7"}, "slow down")]
+    rig = make_sender(collector.url)
+    rig.submit(frame())
     await run_until_empty(rig)
     assert rig.sleeps.waits == [7.0]
     assert len(collector.requests) == 2
     assert rig.sender.send_errors()["throttled"] == 1
+    assert rig.sender.frames_sent == 1
+
+
+async def test_retry_after_as_an_http_date_and_without_a_header(
+    collector: FakeCollector, make_sender: Callable[..., Rig]
+) -> None:
+    collector.script = [
+        (503, {"Retry-After": "Thu, 01 Jan 1970 00:00:00 GMT"}, ""),  # in the past: at once
+        (429, {}, ""),  # no header: exponential backoff
+    ]
+    rig = make_sender(collector.url, backoff_initial_s=1.0)
+    rig.submit(frame())
+    await run_until_empty(rig)
+    assert rig.sleeps.waits[0] == pytest.approx(0.1)  # the floor, so a loop cannot spin
+    assert 0.0 <= rig.sleeps.waits[1] <= 2.0
     assert rig.sender.frames_sent == 1
 
 
@@ -195,7 +251,7 @@ async def test_500_then_204_backs_off_with_jitter_then_delivers(
 ) -> None:
     collector.script = [(500, {}, "boom"), (500, {}, "boom"), (500, {}, "boom")]
     rig = make_sender(collector.url, backoff_initial_s=1.0, backoff_max_s=60.0)
-    rig.sender.submit(frame())
+    rig.submit(frame())
     await run_until_empty(rig)
     assert len(rig.sleeps.waits) == 3
     # full jitter: each wait is drawn from [0, 1 * 2**n], capped
@@ -208,7 +264,7 @@ async def test_500_then_204_backs_off_with_jitter_then_delivers(
 async def test_backoff_is_capped(collector: FakeCollector, make_sender: Callable[..., Rig]) -> None:
     collector.script = [(502, {}, "")] * 12
     rig = make_sender(collector.url, backoff_initial_s=1.0, backoff_max_s=4.0)
-    rig.sender.submit(frame())
+    rig.submit(frame())
     await run_until_empty(rig)
     assert len(rig.sleeps.waits) == 12
     assert max(rig.sleeps.waits) <= 4.0
@@ -219,7 +275,7 @@ async def test_401_keeps_the_frame_and_backs_off(
 ) -> None:
     collector.script = [(401, {}, "bad token"), (403, {}, "bad token")]
     rig = make_sender(collector.url, token="old")
-    rig.sender.submit(frame())
+    rig.submit(frame())
     await run_until_empty(rig)
     assert len(rig.sleeps.waits) == 2
     assert rig.sender.send_errors()["unauthorized"] == 2
@@ -234,19 +290,19 @@ async def test_fails_over_to_the_next_collector_and_returns_to_the_first(
     rig = make_sender(collector.url, collector.url + "/", clock=lambda: now[0])
     # first URL answers 500 for the first frame; the second URL (same server) takes it
     collector.script = [(500, {}, "down"), (204, {}, ""), (204, {}, "")]
-    rig.sender.submit(frame(seq=1))
-    await rig.sender.deliver_head()
-    assert len(collector.requests) == 2 and len(rig.queue) == 0
+    rig.submit(frame(seq=1))
+    await run_until_empty(rig)
+    assert len(collector.requests) == 2
     # the next frame goes straight to the second one: no request to the first
-    rig.sender.submit(frame(seq=2))
-    await rig.sender.deliver_head()
+    rig.submit(frame(seq=2))
+    await run_until_empty(rig)
     assert len(collector.requests) == 3
     # after the recheck period the first one is tried again and, healthy, used again
     now[0] = 31.0
-    rig.sender.submit(frame(seq=3))
-    rig.sender.submit(frame(seq=4))
-    await rig.sender.deliver_head()
-    await rig.sender.deliver_head()
+    collector.script = [(204, {}, ""), (204, {}, "")]
+    rig.submit(frame(seq=3))
+    rig.submit(frame(seq=4))
+    await run_until_empty(rig)
     assert len(collector.requests) == 5
     assert rig.sender.frames_sent == 4
     assert rig.sleeps.waits == []
@@ -256,8 +312,8 @@ async def test_connection_refused_moves_on_to_the_next_collector(
     collector: FakeCollector, make_sender: Callable[..., Rig]
 ) -> None:
     rig = make_sender(closed_port_url(), collector.url)
-    rig.sender.submit(frame())
-    await rig.sender.deliver_head()
+    rig.submit(frame())
+    await run_until_empty(rig)
     assert rig.sender.frames_sent == 1
     assert rig.sender.send_errors()["connection"] == 1
 
@@ -266,28 +322,37 @@ async def test_drain_is_one_bounded_attempt(
     collector: FakeCollector, make_sender: Callable[..., Rig]
 ) -> None:
     down = make_sender(closed_port_url())
-    down.sender.submit(frame())
+    down.submit(frame())
     assert await down.sender.drain(5.0) is False
-    assert len(down.queue) == 1 and down.sleeps.waits == []
+    assert down.pending == 1 and down.sleeps.waits == []
 
     up = make_sender(collector.url)
     for seq in range(3):
-        up.sender.submit(frame(seq=seq))
+        up.submit(frame(seq=seq))
     assert await up.sender.drain(5.0) is True
     assert [f.seq for f in collector.frames()] == [0, 1, 2]
+    assert up.pending == 0  # acknowledged in the spool too
 
 
-async def test_a_full_queue_drops_the_oldest_and_reports_it(
-    make_sender: Callable[..., Rig],
+async def test_a_full_spool_drops_the_oldest_and_counts_every_sample(
+    make_sender: Callable[..., Rig], caplog: pytest.LogCaptureFixture
 ) -> None:
-    rig = make_sender(closed_port_url(), queue_bytes=300)
-    for seq in range(5):
-        rig.sender.submit(frame(seq=seq, samples=2))
+    one = len(encode_frame(frame(samples=2))) + 28
+    rig = make_sender(closed_port_url(), spool_bytes=max(3 * one, 65536))
+    big = frame(samples=400)
+    size = len(encode_frame(big)) + 28
+    fits = rig.outbox.counts()  # empty
+    assert fits.pending_frames == 0
+    with caplog.at_level(logging.WARNING, logger="agent.outbox"):
+        for seq in range(2 * 65536 // size + 2):
+            rig.submit(frame(seq=seq, samples=400))
     counters = stats(rig.sender)
-    dropped = counters[("hostvitals_agent_dropped_samples_total", (("reason", "queue_full"),))]
-    assert dropped == rig.queue.dropped_samples > 0
-    assert counters[("hostvitals_agent_spool_frames", ())] == len(rig.queue) < 5
-    assert counters[("hostvitals_agent_spool_bytes", ())] == rig.queue.size_bytes <= 300
+    pending = counters[("hostvitals_agent_spool_frames", ())]
+    submitted = 2 * 65536 // size + 2
+    dropped = counters[("hostvitals_agent_dropped_samples_total", (("reason", "spool_full"),))]
+    assert dropped == (submitted - pending) * 400 > 0
+    assert counters[("hostvitals_agent_spool_bytes", ())] <= 65536
+    assert caplog.text.count("is full") == 1  # once a minute, not once per drop
 
 
 async def test_a_collector_that_does_not_answer_in_time_counts_as_timeout(
@@ -295,8 +360,109 @@ async def test_a_collector_that_does_not_answer_in_time_counts_as_timeout(
 ) -> None:
     collector.script = [(0, {}, "")]  # 0: answer late
     rig = make_sender(collector.url, request_timeout_s=0.1)
-    rig.sender.submit(frame())
+    rig.submit(frame())
     await run_until_empty(rig)
     assert rig.sender.send_errors()["timeout"] == 1
     assert len(rig.sleeps.waits) == 1
     assert rig.sender.frames_sent == 1
+
+
+async def test_a_backlog_goes_out_oldest_first_after_a_jittered_start(
+    collector: FakeCollector, make_sender: Callable[..., Rig]
+) -> None:
+    rig = make_sender(collector.url, catchup_jitter_s=30.0)
+    for seq in range(10):
+        rig.spool(frame(seq=seq))
+    await run_until_empty(rig)
+    assert [f.seq for f in collector.frames()] == list(range(10))
+    jitter = rig.sleeps.waits[0]
+    assert 0.0 <= jitter <= 30.0
+    assert jitter == random.Random(7).uniform(0, 30.0)
+
+
+async def test_fresh_frames_are_not_stuck_behind_the_backlog(
+    collector: FakeCollector, make_sender: Callable[..., Rig]
+) -> None:
+    # real sleeps: the backlog is paced at 20 frames/s, so 30 frames take about 1.5 s
+    rig = make_sender(collector.url, catchup_rate=20.0, sleep=asyncio.sleep)
+    for seq in range(30):
+        rig.spool(frame(seq=seq))
+    task = asyncio.create_task(rig.sender.run())
+    try:
+        async with asyncio.timeout(10):
+            while len(collector.requests) < 3:
+                await asyncio.sleep(0.01)
+            rig.submit(frame(seq=100))
+            while rig.pending:
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    seqs = [f.seq for f in collector.frames()]
+    assert sorted(seqs) == [*range(30), 100]  # each frame exactly once
+    assert seqs.index(100) < seqs.index(29)  # the fresh one did not wait for the backlog
+    backlog = [s for s in seqs if s != 100]
+    assert backlog == sorted(backlog)
+
+
+async def test_throttling_halves_the_catch_up_rate_which_then_recovers(
+    collector: FakeCollector, make_sender: Callable[..., Rig]
+) -> None:
+    collector.script = [(429, {"Retry-After": "1"}, ""), (429, {"Retry-After": "1"}, "")]
+    rig = make_sender(collector.url, catchup_rate=16.0)
+    for seq in range(3):
+        rig.spool(frame(seq=seq))
+    task = asyncio.create_task(rig.sender.run())
+    rates: list[float] = []
+    try:
+        async with asyncio.timeout(10):
+            while rig.pending:
+                rates.append(rig.sender.catchup_rate)
+                await asyncio.sleep(0)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert min(rates) == 4.0  # halved twice
+    assert rig.sender.catchup_rate > 4.0  # and climbing again as frames went through
+    assert [f.seq for f in collector.frames()] == [0, 0, 0, 1, 2]
+
+
+async def test_when_the_fresh_lane_is_full_the_oldest_frame_falls_back_to_the_backlog(
+    collector: FakeCollector, make_sender: Callable[..., Rig]
+) -> None:
+    rig = make_sender(collector.url, fresh_frames=2)
+    for seq in range(5):
+        rig.submit(frame(seq=seq))
+    await run_until_empty(rig)
+    assert sorted(f.seq for f in collector.frames()) == [0, 1, 2, 3, 4]
+    assert len(collector.requests) == 5  # none sent twice
+
+
+async def test_the_collector_coming_back_wakes_the_backlog_early(
+    collector: FakeCollector, make_sender: Callable[..., Rig]
+) -> None:
+    # the backlog lane is in a long backoff when the fresh lane gets through
+    collector.script = [(500, {}, "")]
+    waits: list[float] = []
+    never = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if seconds > 5:  # a long backoff: only the fresh lane's success ends it
+            await never.wait()
+        await asyncio.sleep(0)
+
+    rig = make_sender(collector.url, sleep=sleep, backoff_initial_s=100.0, backoff_max_s=100.0)
+    rig.spool(frame(seq=1))
+    task = asyncio.create_task(rig.sender.run())
+    try:
+        async with asyncio.timeout(10):
+            while not collector.requests:
+                await asyncio.sleep(0.01)
+            rig.submit(frame(seq=2))
+            while rig.pending:
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert sorted(f.seq for f in collector.frames()) == [1, 1, 2]

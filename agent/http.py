@@ -1,0 +1,102 @@
+"""A small blocking HTTP/1.1 client for posting frames, run in a worker thread.
+
+The standard library's ``http.client`` keeps one persistent connection per collector, which is
+all the agent needs and costs a fraction of the memory of an asyncio HTTP stack. Callers run
+``post`` through ``asyncio.to_thread``; one ``Poster`` must not be used by two threads at once
+(each delivery lane owns its own).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import ssl
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+MAX_BODY_READ = 512
+"""Bytes of an answer body kept (for log messages); the rest is read and discarded."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: str
+    retry_after: str | None
+
+
+class Unreachable(Exception):
+    """No HTTP answer: connection refused or reset, DNS failure, TLS failure or timeout."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+class Poster:
+    """POSTs to a fixed set of URLs over persistent connections, one per URL."""
+
+    def __init__(self, urls: tuple[str, ...], timeout_s: float) -> None:
+        self._targets = [urlsplit(url) for url in urls]
+        self._timeout = timeout_s
+        self._connections: dict[int, http.client.HTTPConnection] = {}
+        self._tls: ssl.SSLContext | None = None
+
+    def post(self, index: int, body: bytes, headers: dict[str, str]) -> Answer:
+        """Send ``body`` to URL ``index``; an Answer for any HTTP status, else Unreachable.
+
+        A request on a kept-alive connection that the server has since closed is retried once
+        on a fresh connection; frames are idempotent (the collector deduplicates them).
+        """
+        for attempt in (0, 1):
+            reused = index in self._connections
+            conn = self._connection(index)
+            try:
+                conn.request("POST", self._path(index), body=body, headers=headers)
+                response = conn.getresponse()
+                raw = response.read()
+            except TimeoutError as exc:
+                self._drop(index)
+                raise Unreachable("timeout", f"no answer within {self._timeout:g} s") from exc
+            except (http.client.HTTPException, OSError) as exc:
+                self._drop(index)
+                if reused and attempt == 0:
+                    continue
+                raise Unreachable("connection", f"{type(exc).__name__}: {exc}") from exc
+            if response.will_close:
+                self._drop(index)
+            return Answer(
+                response.status,
+                raw[:MAX_BODY_READ].decode("utf-8", "replace"),
+                response.getheader("Retry-After"),
+            )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        for index in list(self._connections):
+            self._drop(index)
+
+    def _path(self, index: int) -> str:
+        return self._targets[index].path or "/"
+
+    def _connection(self, index: int) -> http.client.HTTPConnection:
+        conn = self._connections.get(index)
+        if conn is None:
+            target = self._targets[index]
+            host = target.hostname or "localhost"
+            if target.scheme == "https":
+                if self._tls is None:
+                    self._tls = ssl.create_default_context()
+                conn = http.client.HTTPSConnection(
+                    host, target.port, timeout=self._timeout, context=self._tls
+                )
+            else:
+                conn = http.client.HTTPConnection(host, target.port, timeout=self._timeout)
+            self._connections[index] = conn
+        return conn
+
+    def _drop(self, index: int) -> None:
+        conn = self._connections.pop(index, None)
+        if conn is not None:
+            with contextlib.suppress(OSError):
+                conn.close()
