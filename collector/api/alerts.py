@@ -8,6 +8,7 @@ Grafana and other Prometheus clients can read them. Silences follow Alertmanager
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime
 from typing import Annotated, Any
@@ -16,6 +17,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from collector.alerts.burndown import burn_down
 from collector.alerts.engine import AlertEngine
 from collector.alerts.model import Alert, Rule
 from collector.alerts.notifiers.base import rfc3339
@@ -257,3 +259,24 @@ async def slos(request: Request) -> JSONResponse:
 async def one_slo(request: Request, name: str) -> Response:
     engine = _engine(request)
     return _success(_slo_doc(engine, name))
+
+
+@router.get("/slos/{name}/burndown", summary="Remaining error budget over the SLO's window")
+async def slo_burndown(request: Request, name: str, points: str = "300") -> Response:
+    """The share of the window's error budget left at each of up to ``points`` (2-2000)
+    steps across the window, per indicator and for the SLO (its worst indicator)."""
+    engine = _engine(request)
+    objective = next((o for o in engine.objectives if o.name == name), None)
+    if objective is None:
+        raise ApiError(404, "not_found", f"no SLO named {name!r}")
+    try:
+        count = int(points)
+    except ValueError:
+        count = 0
+    if not 2 <= count <= 2000:
+        raise ApiError(400, "bad_data", f"points must be a whole number from 2 to 2000: {points!r}")
+    step_s = engine.slo_settings.threshold_step_s
+    doc = await asyncio.to_thread(
+        burn_down, request.app.state.reader, objective, time.time(), count, step_s
+    )
+    return _success(doc)

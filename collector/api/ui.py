@@ -1,9 +1,10 @@
 """The dashboard: its pages, its built assets, and what the pages ask the server about itself.
 
-The pages (``/``, ``/hosts/<host>``, ``/explore``) are one HTML document that the script in
-``/assets/`` turns into the page the path names; they use only the public API. The assets are
-built from ``web/`` into ``collector/static/`` (``make web``); asset names carry a content
-hash, so they are cached for good while the document itself is always revalidated.
+The pages (``/``, ``/hosts/<host>``, ``/explore``, ``/alerts``, ``/slos``) are one HTML
+document that the script in ``/assets/`` turns into the page the path names; they use only
+the public API. The assets are built from ``web/`` into ``collector/static/`` (``make web``);
+asset names carry a content hash, so they are cached for good while the document itself is
+always revalidated.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ _PAGE_HEADERS: Final = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
-ALERTS_PATH: Final = "/api/v1/alerts"
 
 
 def _page(static_dir: Path) -> Response:
@@ -74,6 +74,16 @@ async def explore_page(request: Request) -> Response:
     return _page(static_dir(request))
 
 
+@router.get("/alerts", include_in_schema=False)
+async def alerts_page(request: Request) -> Response:
+    return _page(static_dir(request))
+
+
+@router.get("/slos", include_in_schema=False)
+async def slos_page(request: Request) -> Response:
+    return _page(static_dir(request))
+
+
 @router.get("/assets/{name}", include_in_schema=False)
 async def asset(request: Request, name: str) -> Response:
     suffix = Path(name).suffix
@@ -94,10 +104,11 @@ async def asset(request: Request, name: str) -> Response:
 async def ui_info(request: Request) -> JSONResponse:
     """Features present in this collector and the limits the pages follow."""
     settings = request.app.state.settings
-    paths = {getattr(route, "path", "") for route in request.app.routes}
+    # The alerting API (/api/v1/alerts, /slos...) answers when the collector runs an engine.
+    alerting = getattr(request.app.state, "alerts", None) is not None
     data: dict[str, Any] = {
         "version": request.app.state.version,
-        "features": {"alerts": ALERTS_PATH in paths},
+        "features": {"alerts": alerting},
         "query": {"max_points": settings.query.max_points},
         "live": {
             "stale_after_flushes": settings.live.stale_after_flushes,

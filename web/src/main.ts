@@ -1,10 +1,13 @@
 // The dashboard's entry: navigation, theme, and the page the path names.
 import "./style.css";
+import { showFiringCount } from "./alertcount";
 import { uiInfo, type UiInfo } from "./api";
 import { byId, h } from "./dom";
+import { alertsPage } from "./pages/alerts";
 import { explorePage } from "./pages/explore";
 import { fleetPage } from "./pages/fleet";
 import { hostPage } from "./pages/host";
+import { slosPage } from "./pages/slos";
 import { setupTheme } from "./theme";
 
 export type Page = (main: HTMLElement, info: UiInfo) => void;
@@ -19,6 +22,8 @@ const ROUTES: Route[] = [
   { pattern: /^\/$/, page: () => fleetPage, nav: "/" },
   { pattern: /^\/hosts\/([^/]+)$/, page: (m) => hostPage(decodeURIComponent(m[1])), nav: "/" },
   { pattern: /^\/explore$/, page: () => explorePage, nav: "/explore" },
+  { pattern: /^\/alerts$/, page: () => alertsPage, nav: "/alerts" },
+  { pattern: /^\/slos$/, page: () => slosPage, nav: "/slos" },
 ];
 
 interface NavItem {
@@ -31,8 +36,8 @@ interface NavItem {
 const NAV: NavItem[] = [
   { href: "/", label: "Fleet" },
   { href: "/explore", label: "Explore" },
-  // Alerts and SLOs: their pages plug in here once the collector serves /api/v1/alerts.
-  { href: "/api/v1/alerts", label: "Alerts", when: (info) => info.features.alerts },
+  { href: "/alerts", label: "Alerts", when: (info) => info.features.alerts },
+  { href: "/slos", label: "SLOs", when: (info) => info.features.alerts },
   { href: "/docs", label: "API" },
 ];
 
@@ -42,6 +47,7 @@ function renderNav(info: UiInfo, current: string | null): void {
     if (item.when && !item.when(info)) continue;
     const link = h("a", { href: item.href, text: item.label });
     if (item.href === current) link.setAttribute("aria-current", "page");
+    if (item.href === "/alerts") showFiringCount(link);
     list.appendChild(h("li", {}, link));
   }
 }

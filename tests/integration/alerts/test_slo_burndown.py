@@ -1,0 +1,75 @@
+"""The SLO burn-down endpoint against a real VictoriaMetrics."""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+
+import pytest
+
+from tests.integration.alerts.test_alerts_api import GOOD, TOTAL, import_counter
+from tests.support.collector_app import serving, settings
+from tests.support.processes import VictoriaMetrics
+
+pytestmark = pytest.mark.integration
+
+
+async def test_burn_down_follows_the_spent_budget(victoria_metrics: VictoriaMetrics) -> None:
+    slo = f"bd-{uuid.uuid4().hex[:6]}"
+    now = int(time.time())
+    start = now - 3 * 86_400 - 7200
+    total, good, points_total, points_good = 0.0, 0.0, [], []
+    for t in range(start, now + 1, 60):
+        total += 1000
+        good += 1000 if t < now - 3600 else 980  # 2 % errors in the last hour
+        points_total.append((t * 1000, total))
+        points_good.append((t * 1000, good))
+    import_counter(victoria_metrics, TOTAL, {"slo": slo}, points_total)
+    import_counter(victoria_metrics, GOOD, {"slo": slo}, points_good)
+    victoria_metrics.flush()
+    app_settings = settings(
+        victoriametrics={"url": victoria_metrics.url},
+        slos={
+            "builtin": False,
+            "objectives": [
+                {
+                    "name": slo,
+                    "target": 0.999,
+                    "window_s": 7 * 86_400,
+                    "indicators": [
+                        {
+                            "name": "requests",
+                            "good": f'sum(increase({GOOD}{{slo="{slo}"}}[$window]))',
+                            "total": f'sum(increase({TOTAL}{{slo="{slo}"}}[$window]))',
+                        }
+                    ],
+                }
+            ],
+        },
+    )
+    async with serving(app_settings) as (_app, client):
+        answer = await client.get(f"/api/v1/slos/{slo}/burndown", params={"points": 168})
+        assert answer.status_code == 200, answer.text
+        doc = answer.json()["data"]
+        assert doc["step"] == 3600 and doc["window_s"] == 7 * 86_400
+        (ind,) = doc["indicators"]
+        assert ind["error"] is None
+        line = doc["remaining"]
+        assert line == ind["remaining"]
+        # The line starts where the data starts (74 h ago), not at the window's start.
+        assert line[0][0] >= start and line[0][0] - start < 2 * 3600
+        assert line[-1][0] <= now + 1
+        values = [v for _, v in line]
+        assert all(a >= b for a, b in itertools.pairwise(values))
+        # Untouched until the last hour...
+        assert all(v == pytest.approx(1.0) for t, v in line if t < now - 2 * 3600)
+        # ...which spent 1,200 of the 4,440 errors that 74 h of 1,000 requests a minute allow.
+        assert values[-1] == pytest.approx(1 - 20 / 74, rel=0.03)
+
+        bad = await client.get(f"/api/v1/slos/{slo}/burndown", params={"points": "many"})
+        assert bad.status_code == 400 and "points" in bad.json()["error"]
+        bad = await client.get(f"/api/v1/slos/{slo}/burndown", params={"points": 1})
+        assert bad.status_code == 400
+        missing = await client.get("/api/v1/slos/nope/burndown")
+        assert missing.status_code == 404 and "nope" in missing.json()["error"]
