@@ -15,6 +15,7 @@ from collector.api import alerts as alerts_api
 from collector.api import docs, fleet, health, ingest, live, prom, query, stream, ui
 from collector.api.stream import StreamSlots
 from collector.auth import BearerAuth, load_tokens
+from collector.coldpath import accepted_limits
 from collector.config import Settings
 from collector.current import CurrentStore
 from collector.errors import install_error_handlers
@@ -102,13 +103,14 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.state.streams = StreamSlots(settings.ui.max_streams, metrics.registry)
     app.state.pipeline = IngestPipeline(
         auth=auth,
-        limits=settings.limits,
+        limits=accepted_limits(settings),
         writer=writer,
         current=current,
         recent=storage.ledger,
         budget=storage.budget,
         breaker=storage.breaker,
         rollups=storage.rollups,
+        cold=storage.cold,
         metrics=metrics,
         retry_after_s=vm.retry_after_s,
     )

@@ -95,7 +95,8 @@ class LimitsSettings(_Section):
     max_series_per_frame: Annotated[int, Field(gt=0)] = 10_000
     max_samples_per_frame: Annotated[int, Field(gt=0)] = 200_000
     max_label_value_length: Annotated[int, Field(gt=0)] = 256
-    max_sample_age_s: Annotated[int, Field(gt=0)] = 23 * 3600
+    # The agent's spool keeps 7 days; the hour on top covers its send delay.
+    max_sample_age_s: Annotated[int, Field(gt=0)] = 7 * 86_400 + 3600
     max_future_skew_s: Annotated[int, Field(ge=0)] = 300
     max_labels_per_series: Annotated[int, Field(gt=0, le=1000)] = 16
     max_series_per_agent: Annotated[int, Field(gt=0)] = 10_000
@@ -188,6 +189,12 @@ class TiersSettings(_Section):
     rollup_interval_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
     settle_s: Annotated[float, Field(ge=0, le=3600)] = 5.0
     max_pending_buckets: Annotated[int, Field(ge=1)] = 1_000_000
+    # The cold path (collector/coldpath.py): ticks older than raw retention minus this margin
+    # go straight into the rollup tiers, kept as partial aggregates until complete.
+    cold_margin_s: Annotated[int, Field(ge=60)] = 3600
+    cold_grace_s: Annotated[float, Field(ge=0)] = 900.0
+    cold_idle_s: Annotated[float, Field(gt=0)] = 86_400.0
+    cold_max_partials: Annotated[int, Field(ge=1)] = 1_000_000
 
     @model_validator(mode="after")
     def _ordered(self) -> TiersSettings:
@@ -221,14 +228,19 @@ class Settings(_Section):
 
     @model_validator(mode="after")
     def _window_within_raw_retention(self) -> Settings:
-        # Rollups are computed from the raw tier: a sample it has already expired would be
-        # accepted but never counted, so the accepted window must stay inside its retention.
-        horizon = self.tiers.raw_retention_days * 86_400 - 3600
-        if self.tiers.rollups and self.limits.max_sample_age_s > horizon:
-            raise ValueError(
-                f"limits.max_sample_age_s ({self.limits.max_sample_age_s}) must be at most "
-                f"{horizon}: one hour less than tiers.raw_retention_days"
-            )
+        # Ticks older than the raw tier's horizon go to the rollup tiers directly (the cold
+        # path), so the accepted window may reach back as far as the coarsest tier keeps.
+        # Without rollup tiers the window is cut at the raw horizon (see coldpath.py).
+        tiers = self.tiers
+        if tiers.cold_margin_s >= tiers.raw_retention_days * 86_400:
+            raise ValueError("tiers.cold_margin_s must be less than tiers.raw_retention_days")
+        if tiers.rollups:
+            oldest = tiers.rollups[-1].retention_days * 86_400 - tiers.cold_margin_s
+            if self.limits.max_sample_age_s > oldest:
+                raise ValueError(
+                    f"limits.max_sample_age_s ({self.limits.max_sample_age_s}) must be at most "
+                    f"{oldest}: the coarsest tier's retention less tiers.cold_margin_s"
+                )
         return self
 
 

@@ -24,6 +24,7 @@ from collector import body
 from collector.auth import BearerAuth
 from collector.breaker import CircuitBreaker
 from collector.cardinality import SeriesBudget, series_key
+from collector.coldpath import ColdPath, ColdUnavailable
 from collector.config import LimitsSettings
 from collector.current import CurrentStore
 from collector.dedup import FrameLedger
@@ -63,6 +64,7 @@ class Outcome:
 class _Prepared:
     frame: Frame
     lines: ImportLines | None  # None: already written
+    cold: bool = False  # has ticks for buckets past the raw tier's horizon (coldpath.py)
 
 
 def policy_from(limits: LimitsSettings) -> Policy:
@@ -91,6 +93,7 @@ class IngestPipeline:
         budget: SeriesBudget | None = None,
         breaker: CircuitBreaker | None = None,
         rollups: RollupQueue | None = None,
+        cold: ColdPath | None = None,
     ) -> None:
         self._auth = auth
         self._limits = limits
@@ -104,6 +107,7 @@ class IngestPipeline:
         self._budget = budget
         self._breaker = breaker
         self._rollups = rollups
+        self._cold = cold
         # Frames being written right now, so a concurrent copy waits instead of writing.
         self._inflight: dict[tuple[str, str, int], asyncio.Future[bool]] = {}
 
@@ -145,6 +149,7 @@ class IngestPipeline:
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._inflight[key] = done
         try:
+            cold_samples = await self._apply_cold(frame, now_ms) if prepared.cold else 0
             if lines.series:  # a frame of gaps only has nothing to write
                 await self._write(lines)
             received_at = self._clock()
@@ -159,7 +164,7 @@ class IngestPipeline:
         self._current.update(frame, received_at)
         self._metrics.ingest_frames.inc()
         self._metrics.samples_written.inc(lines.samples)
-        return Outcome(frame.host, lines.samples, duplicate=False)
+        return Outcome(frame.host, lines.samples + cold_samples, duplicate=False)
 
     def _duplicate(self, frame: Frame) -> Outcome:
         self._metrics.ingest_duplicates.inc()
@@ -177,12 +182,22 @@ class IngestPipeline:
                 self._budget.admit(frame.agent_id, frame.host, keys, now_ms / 1000.0)
         except PolicyError as exc:
             raise IngestRejected(422, exc.reason, exc.message) from None
-        lines = frame_to_import_lines(frame)
-        if lines.series and self._rollups is not None:
+        hot: Frame | None = frame
+        since_ms: int | None = None
+        cold = self._cold is not None and self._cold.involves(frame, now_ms)
+        if cold and self._cold is not None:  # ticks past the raw horizon go the cold path
+            part = self._cold.split(frame, now_ms)
+            hot, since_ms = part.hot, part.since_ms
+        lines = frame_to_import_lines(hot) if hot is not None else ImportLines(b"", 0, 0)
+        if hot is not None and lines.series and self._rollups is not None:
             # Before the write: a crash after it must still leave the buckets marked.
             try:
                 self._rollups.mark(
-                    frame.host, frame.timestamps_ms[0], frame.timestamps_ms[-1], now_ms / 1000.0
+                    frame.host,
+                    hot.timestamps_ms[0],
+                    hot.timestamps_ms[-1],
+                    now_ms / 1000.0,
+                    since_ms=since_ms,
                 )
             except RollupQueueFull as exc:
                 raise IngestRejected(
@@ -191,7 +206,19 @@ class IngestPipeline:
                     f"overloaded: {exc}; retry later",
                     headers={"Retry-After": self._retry_after},
                 ) from None
-        return _Prepared(frame, lines)
+        return _Prepared(frame, lines, cold)
+
+    async def _apply_cold(self, frame: Frame, now_ms: int) -> int:
+        assert self._cold is not None
+        try:
+            return await asyncio.to_thread(self._cold.apply, frame, now_ms)
+        except ColdUnavailable as exc:
+            raise IngestRejected(
+                503,
+                "cold_unavailable",
+                f"cannot write late samples to the rollup tiers: {exc}",
+                headers={"Retry-After": self._retry_after},
+            ) from None
 
     async def _write(self, lines: ImportLines) -> None:
         retry = {"Retry-After": self._retry_after}

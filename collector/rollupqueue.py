@@ -63,15 +63,21 @@ class RollupQueue:
     def __len__(self) -> int:
         return self._size
 
-    def mark(self, host: str, first_ms: int, last_ms: int, now: float) -> None:
+    def mark(
+        self, host: str, first_ms: int, last_ms: int, now: float, since_ms: int | None = None
+    ) -> None:
         """Mark the buckets holding ticks ``first_ms .. last_ms`` of ``host``.
 
-        Raises QueueFull (nothing marked) when the queue is at its bound.
+        Buckets starting before ``since_ms`` are left out: they belong to the cold path
+        (:mod:`collector.coldpath`). Raises QueueFull (nothing marked) when the queue is at
+        its bound.
         """
         rows = []
         for tier in self._tiers:
             width = tier.width_ms
             for bucket in tier.buckets(first_ms, last_ms):
+                if since_ms is not None and bucket < since_ms:
+                    continue
                 due = max(now, (bucket + width) / 1000.0) + self._settle
                 rows.append((tier.name, host, bucket, due))
         if not rows:

@@ -1,7 +1,8 @@
 """The parts behind exactly-once ingest and the retention tiers, built from the settings.
 
 :func:`build_storage` opens the state database and makes the frame ledger, the per-agent
-series budget, the circuit breaker, the rollup queue and job, and one reader per tier.
+series budget, the circuit breaker, the rollup queue and job, the cold path for ticks past
+the raw tier's horizon, and one reader per tier.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from prometheus_client import Gauge
 from collector import statedb
 from collector.breaker import BreakerState, CircuitBreaker
 from collector.cardinality import SeriesBudget
+from collector.coldpath import ColdMetrics, ColdPath
 from collector.config import Settings
 from collector.dedup import FrameLedger
+from collector.partials import PartialStore
 from collector.reader import VictoriaMetricsReader
 from collector.rollupjob import RollupJob, RollupMetrics
 from collector.rollupqueue import RollupQueue
@@ -35,6 +38,7 @@ class Storage:
     readers: dict[str, VictoriaMetricsReader]  # rollup tiers by name (raw: the app's reader)
     _conns: list[sqlite3.Connection]
     _clients: list[VictoriaMetricsClient]
+    cold: ColdPath | None = None
 
     def start(self) -> None:
         if self.job is not None:
@@ -80,6 +84,7 @@ def build_storage(settings: Settings, metrics: SelfMetrics) -> Storage:
     readers: dict[str, VictoriaMetricsReader] = {}
     queue: RollupQueue | None = None
     job: RollupJob | None = None
+    cold: ColdPath | None = None
     if cfg.rollups:
         queue_conn = statedb.connect(state_dir)
         conns.append(queue_conn)
@@ -101,4 +106,21 @@ def build_storage(settings: Settings, metrics: SelfMetrics) -> Storage:
             RollupMetrics(metrics.registry),
             interval_s=cfg.rollup_interval_s,
         )
-    return Storage(tiers, ledger, budget, breaker, queue, job, readers, conns, clients)
+        cold_conn = statedb.connect(state_dir)
+        conns.append(cold_conn)
+        cold_targets = {}
+        for tier in tiers[1:]:  # own clients: the cold path runs outside the job's thread
+            cold_targets[tier.name] = client = VictoriaMetricsClient(tier.url, vm.timeout_s)
+            clients.append(client)
+        cold = ColdPath(
+            PartialStore(cold_conn),
+            tiers,
+            cold_targets,
+            ColdMetrics(metrics.registry),
+            raw_retention_s=tiers[0].retention_s,
+            margin_s=cfg.cold_margin_s,
+            grace_s=cfg.cold_grace_s,
+            idle_s=cfg.cold_idle_s,
+            max_partials=cfg.cold_max_partials,
+        )
+    return Storage(tiers, ledger, budget, breaker, queue, job, readers, conns, clients, cold)

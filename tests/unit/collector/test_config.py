@@ -32,7 +32,7 @@ def test_defaults_are_what_the_query_side_expects() -> None:
     assert (s.server.host, s.server.port, s.server.workers) == ("127.0.0.1", 8000, 1)
     assert s.limits.max_body_bytes == 8 * 1024 * 1024
     assert s.limits.max_decompressed_bytes == 64 * 1024 * 1024
-    assert s.limits.max_sample_age_s == 23 * 3600  # inside the raw tier's 1 day
+    assert s.limits.max_sample_age_s == 7 * 86400 + 3600  # the agent spool, plus an hour
     assert s.auth.tokens == []
 
 
