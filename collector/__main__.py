@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -14,6 +15,8 @@ from collector.alerts.cli import add_rules_command, run_rules_command
 from collector.config import ConfigError, Settings, load_settings
 
 EXIT_CONFIG = 2
+GC_THRESHOLD_YOUNG = 50_000
+GC_THRESHOLD_OLDER = 20
 
 
 def _port(text: str) -> int:
@@ -67,6 +70,7 @@ def serve(settings: Settings) -> None:
     from collector.app import create_app
 
     app = create_app(settings)
+    tune_gc()
     uvicorn.run(
         app,
         host=settings.server.host,
@@ -78,6 +82,21 @@ def serve(settings: Settings) -> None:
         # Live dashboard streams stay open until cut; do not wait for them forever.
         timeout_graceful_shutdown=settings.server.shutdown_timeout_s,
     )
+
+
+def tune_gc() -> None:
+    """Make the cyclic garbage collector run less often (a startup-time process setting).
+
+    The live view and the series budget keep hundreds of thousands of small objects for a
+    fleet; with the default thresholds (700, 10, 10) the collector walks all of them again and
+    again while frames arrive, which cost about a third of the ingest CPU and put
+    multi-millisecond pauses into every request. The ingest path makes few reference cycles,
+    so collecting young objects every 50,000 allocations loses nothing. Objects alive after
+    startup (modules, the app) are frozen out of all collections.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD_YOUNG, GC_THRESHOLD_OLDER, GC_THRESHOLD_OLDER)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,11 +14,13 @@ gives its resolution (0 for raw samples). The step is at least that resolution.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Protocol
 
 import orjson
 from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from collector.errors import ApiError
 from collector.queries import DEFAULT_SAMPLE_INTERVAL_S, FAMILIES, family_queries
@@ -66,7 +68,7 @@ def json_response(payload: object) -> Response:
 
 
 @router.get("/metrics/{family}")
-def family_history(
+async def family_history(
     request: Request,
     family: str,
     host: str | None = None,
@@ -121,17 +123,25 @@ def family_history(
     )
     query_step = chosen.step
     interval = float(tier.resolution_s) if not tier.is_raw else DEFAULT_SAMPLE_INTERVAL_S
-    series: list[dict[str, object]] = []
+    named_queries = family_queries(family, host, query_step, interval)
+    # The family's queries are independent: send them all at once (each in a worker thread,
+    # the reader is blocking) so the answer takes as long as the slowest, not their sum.
     try:
-        for named in family_queries(family, host, query_step, interval):
-            found = reader.query_range(named.expr, span.start, span.end, query_step)
-            for one in sorted(found, key=lambda s: sorted(s.labels.items())):
-                if not one.points:
-                    continue
-                labels = {k: v for k, v in one.labels.items() if k != "__name__"}
-                series.append({"name": named.name, "labels": labels, "points": one.points})
+        results = await asyncio.gather(
+            *(
+                run_in_threadpool(reader.query_range, named.expr, span.start, span.end, query_step)
+                for named in named_queries
+            )
+        )
     except BackendError as exc:
         raise backend_error(exc) from None
+    series: list[dict[str, object]] = []
+    for named, found in zip(named_queries, results, strict=True):
+        for one in sorted(found, key=lambda s: sorted(s.labels.items())):
+            if not one.points:
+                continue
+            labels = {k: v for k, v in one.labels.items() if k != "__name__"}
+            series.append({"name": named.name, "labels": labels, "points": one.points})
     return json_response(
         {
             "status": "success",
