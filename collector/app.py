@@ -13,6 +13,7 @@ from collector import collector_version
 from collector.alerts.engine import build_engine
 from collector.api import alerts as alerts_api
 from collector.api import docs, fleet, health, ingest, live, prom, query, stream, ui
+from collector.api.live import CurrentCache
 from collector.api.stream import StreamSlots
 from collector.auth import BearerAuth, load_tokens
 from collector.coldpath import accepted_limits
@@ -96,6 +97,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.state.alerts = alert_engine
     app.state.storage = storage
     app.state.current = current
+    app.state.current_cache = CurrentCache()
     app.state.writer = writer
     app.state.metrics = metrics
     app.state.probe = ReachabilityProbe(client.ping, vm.health_cache_s)

@@ -102,15 +102,23 @@ class CurrentStore:
         self._hosts: dict[str, _Host] = {}
         self._lock = threading.Lock()
         self._next_sweep = 0.0
+        self._version = 0
 
     def __len__(self) -> int:
         return len(self._hosts)
+
+    @property
+    def version(self) -> int:
+        """Grows with every folded frame: a view built at one version stays true until the
+        next (apart from series and hosts expiring, which takes minutes)."""
+        return self._version
 
     def update(self, frame: Frame, received_at: float) -> None:
         """Fold a written frame into the live view; ``received_at`` is wall-clock seconds."""
         timestamps = frame.timestamps_ms
         span_s = (timestamps[-1] - timestamps[0]) / 1000.0
         with self._lock:
+            self._version += 1
             self._sweep(received_at)
             state = self._hosts.get(frame.host)
             if state is None:

@@ -9,6 +9,7 @@ frame's ticks plus its sampling interval). It is ``up`` while the last frame is 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
@@ -32,6 +33,31 @@ def _success(data: Any) -> Response:
     return Response(
         orjson.dumps({"status": "success", "data": data}), media_type="application/json"
     )
+
+
+@dataclass
+class CurrentCache:
+    """Encoded ``/current`` answers, reused until the live view changes or ``max_age_s`` passes.
+
+    Dashboards poll ``/current`` far more often than frames arrive; encoding every series of a
+    host for each poll was most of the endpoint's cost. The age bound keeps expiry of old
+    series and hosts visible within a second. Bounded: cleared when it holds too many hosts.
+    """
+
+    max_age_s: float = 1.0
+    max_entries: int = 1024
+    _entries: dict[str | None, tuple[int, float, bytes]] = field(default_factory=dict)
+
+    def get(self, host: str | None, version: int, now: float) -> bytes | None:
+        entry = self._entries.get(host)
+        if entry is None or entry[0] != version or now - entry[1] > self.max_age_s:
+            return None
+        return entry[2]
+
+    def put(self, host: str | None, version: int, now: float, body: bytes) -> None:
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[host] = (version, now, body)
 
 
 def _store(request: Request) -> CurrentStore:
@@ -62,15 +88,21 @@ async def current(
     host: str | None = Query(None, description="one host; all hosts when absent"),
 ) -> Response:
     store = _store(request)
+    cache: CurrentCache = request.app.state.current_cache
     now = time.time()
-    if host is None:
-        snapshots = store.hosts(now)
-    else:
-        found = store.host(host, now)
-        if found is None:
-            raise ApiError(404, "not_found", f"unknown host '{host}': it has not reported")
-        snapshots = [found]
-    return _success([_current(s) for s in snapshots])
+    version = store.version  # read before the snapshot: a newer frame invalidates this entry
+    body = cache.get(host, version, now)
+    if body is None:
+        if host is None:
+            snapshots = store.hosts(now)
+        else:
+            found = store.host(host, now)
+            if found is None:
+                raise ApiError(404, "not_found", f"unknown host '{host}': it has not reported")
+            snapshots = [found]
+        body = orjson.dumps({"status": "success", "data": [_current(s) for s in snapshots]})
+        cache.put(host, version, now, body)
+    return Response(body, media_type="application/json")
 
 
 def _current(snap: HostSnapshot) -> dict[str, Any]:

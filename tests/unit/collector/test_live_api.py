@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from collector.api.live import CurrentCache
 from shared.codec import encode_frame
 from tests.support.collector_app import msgpack_headers, running
 from tests.support.frames import catalogue_frame, ticks_ending_now
@@ -160,3 +161,34 @@ async def test_unknown_route_uses_the_error_shape() -> None:
     assert "/api/v1/nothing-here" in response.json()["error"]
     assert wrong_method.status_code == 405
     assert wrong_method.json()["status"] == "error"
+
+
+async def test_current_answers_the_newest_frame_right_away_despite_its_cache() -> None:
+    async with running() as (_app, client, _vm):
+        first = await push(client, "live-cache", ticks=2)
+        (before,) = await get(client, "/api/v1/metrics/current", host="live-cache")
+        (again,) = await get(client, "/api/v1/metrics/current", host="live-cache")
+        assert again == before
+        later = [t + 5000 for t in first]
+        frame = catalogue_frame("live-cache", later, seq=1)
+        response = await client.post(
+            "/api/v1/ingest", content=encode_frame(frame), headers=msgpack_headers()
+        )
+        assert response.status_code == 204
+        (after,) = await get(client, "/api/v1/metrics/current", host="live-cache")
+        everyone = await get(client, "/api/v1/metrics/current")
+    assert after["timestamp"] == later[-1] / 1000 > before["timestamp"]
+    assert [s["timestamp"] for s in everyone if s["host"] == "live-cache"] == [later[-1] / 1000]
+
+
+def test_current_cache_hits_only_for_the_same_version_and_age() -> None:
+    cache = CurrentCache(max_age_s=1.0, max_entries=2)
+    cache.put("a", 7, 100.0, b"seven")
+    assert cache.get("a", 7, 100.5) == b"seven"
+    assert cache.get("a", 8, 100.5) is None  # a frame arrived since
+    assert cache.get("a", 7, 101.5) is None  # too old: expiry must show within a second
+    assert cache.get(None, 7, 100.5) is None
+    cache.put(None, 7, 100.0, b"all")
+    cache.put("b", 7, 100.0, b"b")  # a third host: the cache starts over
+    assert cache.get("a", 7, 100.1) is None
+    assert cache.get("b", 7, 100.1) == b"b"
