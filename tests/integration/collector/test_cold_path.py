@@ -119,7 +119,14 @@ def assert_tiers_hold(
     samples = frame_to_import_lines(frame).body
     for name, vm in tiers.items():
         want = expected_from_raw(samples, RESOLUTION_S[name] * 1000)
-        got = newest_revisions(export(vm, frame.host, start_ms, end_ms), RESOLUTION_S[name])
+        # VictoriaMetrics registers new series in its per-day index in the background, so
+        # freshly written old-dated series can take a moment to become searchable.
+        deadline = time.monotonic() + 10
+        while True:
+            got = newest_revisions(export(vm, frame.host, start_ms, end_ms), RESOLUTION_S[name])
+            if got.keys() == want.keys() or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         assert got.keys() == want.keys(), f"tier {name}: series or buckets differ"
         for row, value in want.items():
             # VictoriaMetrics keeps about 12 significant decimal digits of a value.
