@@ -3,44 +3,17 @@ SLO reports computed from real series."""
 
 from __future__ import annotations
 
-import time
-import uuid
-
-import orjson
 import pytest
-import requests
 
+from tests.integration.alerts.slo_data import GOOD, TOTAL, seed_two_percent_errors_last_hour
 from tests.support.collector_app import serving, settings
 from tests.support.processes import VictoriaMetrics
 
 pytestmark = pytest.mark.integration
-GOOD, TOTAL = "test_requests_good_total", "test_requests_total"
-
-
-def import_counter(
-    vm: VictoriaMetrics, name: str, labels: dict[str, str], points: list[tuple[int, float]]
-) -> None:
-    line = {
-        "metric": {"__name__": name, **labels},
-        "values": [v for _, v in points],
-        "timestamps": [t for t, _ in points],
-    }
-    requests.post(f"{vm.url}/api/v1/import", data=orjson.dumps(line), timeout=10).raise_for_status()
 
 
 async def test_rules_alerts_silences_and_slo_report(victoria_metrics: VictoriaMetrics) -> None:
-    slo = f"api-{uuid.uuid4().hex[:6]}"
-    now = int(time.time())
-    start = now - 3 * 86_400 - 7200
-    total, good, points_total, points_good = 0.0, 0.0, [], []
-    for t in range(start, now + 1, 60):
-        total += 1000
-        good += 1000 if t < now - 3600 else 980  # 2 % errors in the last hour
-        points_total.append((t * 1000, total))
-        points_good.append((t * 1000, good))
-    import_counter(victoria_metrics, TOTAL, {"slo": slo}, points_total)
-    import_counter(victoria_metrics, GOOD, {"slo": slo}, points_good)
-    victoria_metrics.flush()
+    slo, _start, now = seed_two_percent_errors_last_hour(victoria_metrics, "api")
 
     app_settings = settings(
         victoriametrics={"url": victoria_metrics.url},

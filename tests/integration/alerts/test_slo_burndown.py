@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import itertools
-import time
-import uuid
 
 import pytest
 
-from tests.integration.alerts.test_alerts_api import GOOD, TOTAL, import_counter
+from tests.integration.alerts.slo_data import GOOD, TOTAL, seed_two_percent_errors_last_hour
 from tests.support.collector_app import serving, settings
 from tests.support.processes import VictoriaMetrics
 
@@ -16,18 +14,7 @@ pytestmark = pytest.mark.integration
 
 
 async def test_burn_down_follows_the_spent_budget(victoria_metrics: VictoriaMetrics) -> None:
-    slo = f"bd-{uuid.uuid4().hex[:6]}"
-    now = int(time.time())
-    start = now - 3 * 86_400 - 7200
-    total, good, points_total, points_good = 0.0, 0.0, [], []
-    for t in range(start, now + 1, 60):
-        total += 1000
-        good += 1000 if t < now - 3600 else 980  # 2 % errors in the last hour
-        points_total.append((t * 1000, total))
-        points_good.append((t * 1000, good))
-    import_counter(victoria_metrics, TOTAL, {"slo": slo}, points_total)
-    import_counter(victoria_metrics, GOOD, {"slo": slo}, points_good)
-    victoria_metrics.flush()
+    slo, start, now = seed_two_percent_errors_last_hour(victoria_metrics, "bd")
     app_settings = settings(
         victoriametrics={"url": victoria_metrics.url},
         slos={
