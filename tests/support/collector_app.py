@@ -5,14 +5,17 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import orjson
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from collector.app import create_app
 from collector.config import Settings
+from collector.errors import install_error_handlers
+from collector.reader import VictoriaMetricsReader
 from collector.vmclient import VictoriaMetricsBackend
 
 
@@ -80,3 +83,19 @@ async def running(
 
 def msgpack_headers(**extra: str) -> dict[str, str]:
     return {"Content-Type": "application/x-msgpack", **extra}
+
+
+def router_app(router: APIRouter, reader: VictoriaMetricsReader) -> FastAPI:
+    """A bare app with one query router, its error handlers, a reader and the query settings."""
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(router)
+    app.state.reader = reader
+    app.state.settings = SimpleNamespace(
+        query=SimpleNamespace(default_range_s=3600, max_points=11_000, default_points=300)
+    )
+    return app
+
+
+def asgi_client(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://collector")

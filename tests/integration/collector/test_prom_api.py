@@ -6,7 +6,6 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,8 +15,8 @@ import requests
 from fastapi import FastAPI
 
 from collector.api import prom
-from collector.errors import install_error_handlers
 from collector.reader import VictoriaMetricsReader
+from tests.support.collector_app import asgi_client, router_app
 from tests.support.processes import VictoriaMetrics, free_port
 
 pytestmark = pytest.mark.integration
@@ -25,21 +24,6 @@ pytestmark = pytest.mark.integration
 RUN = uuid.uuid4().hex[:8]
 FORM = "application/x-www-form-urlencoded"
 Pairs = list[tuple[str, str]]
-
-
-def make_app(reader: VictoriaMetricsReader) -> FastAPI:
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(prom.router)
-    app.state.reader = reader
-    app.state.settings = SimpleNamespace(
-        query=SimpleNamespace(default_range_s=3600, max_points=11_000, default_points=300)
-    )
-    return app
-
-
-def asgi_client(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://collector")
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +67,7 @@ def host(victoria_metrics: VictoriaMetrics, first: int) -> str:
 @pytest.fixture(scope="module")
 def app(victoria_metrics: VictoriaMetrics) -> Iterator[FastAPI]:
     reader = VictoriaMetricsReader(victoria_metrics.url, timeout_s=10)
-    yield make_app(reader)
+    yield router_app(prom.router, reader)
     reader.close()
 
 
@@ -306,7 +290,7 @@ async def test_unreachable_victoria_metrics_is_a_prometheus_503(method: str, pat
     url = f"http://127.0.0.1:{free_port()}"
     reader = VictoriaMetricsReader(url, timeout_s=2)
     body = b"query=1" if method == "POST" else None
-    async with asgi_client(make_app(reader)) as dead:
+    async with asgi_client(router_app(prom.router, reader)) as dead:
         response = await dead.request(method, path, content=body, headers={"Content-Type": FORM})
     assert response.status_code == 503, response.text
     body = response.json()

@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -24,8 +23,8 @@ import requests
 from fastapi import FastAPI
 
 from collector.api import query as query_api
-from collector.errors import install_error_handlers
 from collector.reader import BackendRejected, VictoriaMetricsReader
+from tests.support.collector_app import asgi_client, router_app
 from tests.support.processes import VictoriaMetrics, free_port
 
 pytestmark = pytest.mark.integration
@@ -186,25 +185,10 @@ def hosts(victoria_metrics: VictoriaMetrics, window: Window) -> Hosts:
     return chosen
 
 
-def make_app(reader: VictoriaMetricsReader) -> FastAPI:
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(query_api.router)
-    app.state.reader = reader
-    app.state.settings = SimpleNamespace(
-        query=SimpleNamespace(default_range_s=3600, max_points=11_000, default_points=300)
-    )
-    return app
-
-
-def asgi_client(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://collector")
-
-
 @pytest.fixture(scope="module")
 def app(victoria_metrics: VictoriaMetrics) -> Iterator[FastAPI]:
     reader = VictoriaMetricsReader(victoria_metrics.url, timeout_s=10)
-    yield make_app(reader)
+    yield router_app(query_api.router, reader)
     reader.close()
 
 
@@ -471,7 +455,7 @@ async def test_bad_parameters_are_400(
 async def test_unreachable_victoria_metrics_is_503() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     reader = VictoriaMetricsReader(url, timeout_s=2)
-    async with asgi_client(make_app(reader)) as dead:
+    async with asgi_client(router_app(query_api.router, reader)) as dead:
         response = await dead.get("/api/v1/metrics/memory", params={"host": "any"})
     body = response.json()
     assert response.status_code == 503, body
@@ -487,7 +471,7 @@ async def test_victoria_metrics_that_does_not_answer_in_time_is_503() -> None:
         listener.listen()
         url = f"http://127.0.0.1:{listener.getsockname()[1]}"
         reader = VictoriaMetricsReader(url, timeout_s=0.2)
-        async with asgi_client(make_app(reader)) as slow:
+        async with asgi_client(router_app(query_api.router, reader)) as slow:
             response = await slow.get("/api/v1/metrics/cpu")
     assert response.status_code == 503, response.text
     assert (
@@ -644,7 +628,7 @@ async def test_victoria_metrics_failures_map_to_clear_errors(
     canned.canned = (status, body)
     host, port = canned.server_address[:2]
     reader = VictoriaMetricsReader(f"http://{host!s}:{port}", timeout_s=5)
-    async with asgi_client(make_app(reader)) as odd:
+    async with asgi_client(router_app(query_api.router, reader)) as odd:
         response = await odd.get("/api/v1/metrics/memory", params={"host": "any"})
     reader.close()
     assert response.status_code == expected_status, response.text
