@@ -131,11 +131,14 @@ class SmtpReceiver:
             "hostname": "127.0.0.1",
             "port": self.port,
             "authenticator": _Login(self.user, self.password),
-            "auth_require_tls": True,
         }
         if implicit_tls:
+            # The whole connection is TLS; aiosmtpd only knows about TLS it negotiated itself
+            # (STARTTLS), so its default of requiring TLS for AUTH would hide AUTH here.
             kwargs["ssl_context"] = context
+            kwargs["auth_require_tls"] = False
         else:
+            kwargs["auth_require_tls"] = True
             kwargs["tls_context"] = context
             kwargs["require_starttls"] = True
         self.controller = Controller(self.mailbox, **kwargs)
