@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from collector.current import HostSnapshot, SeriesPoint
-from collector.queries import NamedQuery, rate_window, selector
+from collector.queries import NamedQuery, cpu_usage_ratio, rate_window, selector
 from collector.summary import summarise
 from shared.catalogue import HOST_LABEL
 
@@ -68,20 +68,14 @@ def fleet_row(snap: HostSnapshot) -> dict[str, Any]:
 def fleet_queries(step: float) -> tuple[NamedQuery, ...]:
     """Per-host headline numbers over time, for every host (sparklines)."""
     w = rate_window(step)
-    idle = f"rate({selector('node_cpu_seconds_total', None, mode='idle')}[{w}])"
-    every = f"rate(node_cpu_seconds_total[{w}])"
     size = selector("node_filesystem_size_bytes", None)
     free = selector("node_filesystem_free_bytes", None)
     avail = selector("node_filesystem_avail_bytes", None)
     used = f"({size} - {free})"
     network = '{__name__=~"node_network_(receive|transmit)_bytes_total"}'
     return (
-        NamedQuery(
-            "cpu_usage_ratio",
-            # A share of all CPU time, as the host page and the live summary compute it.
-            f"clamp_min(clamp_max(1 - sum by ({HOST_LABEL}) ({idle})"
-            f" / sum by ({HOST_LABEL}) ({every}), 1), 0)",
-        ),
+        # A share of all CPU time, as the host page and the live summary compute it.
+        NamedQuery("cpu_usage_ratio", cpu_usage_ratio(None, w)),
         NamedQuery(
             "memory_used_ratio",
             "1 - node_memory_MemAvailable_bytes / (node_memory_MemTotal_bytes > 0)",

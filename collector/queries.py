@@ -72,18 +72,28 @@ def _ratio(expr: str) -> str:
     return f"clamp_min(clamp_max({expr}, 1), 0)"
 
 
-def _cpu(host: str | None, w: str) -> list[NamedQuery]:
-    # Shares of all CPU time rather than of wall time: the modes' counters never add up to
-    # exactly one second per second (jitter, time not in any mode), and the live summary
-    # computes the same shares.
-    idle = f"rate({selector('node_cpu_seconds_total', host, mode='idle')}[{w}])"
+def _cpu_share(host: str | None, w: str, by: str, mode: str | None) -> str:
+    """The share of all CPU time spent in ``mode`` (every mode when None), per ``by``.
+
+    Shares of all CPU time rather than of wall time: the modes' counters never add up to
+    exactly one second per second (jitter, time not in any mode), and the live summary
+    computes the same shares.
+    """
     every = f"rate({selector('node_cpu_seconds_total', host)}[{w}])"
+    part = f"rate({selector('node_cpu_seconds_total', host, mode=mode)}[{w}])" if mode else every
+    return f"sum by ({by}) ({part}) / sum by ({by}) ({every})"
 
-    def share(part: str, by: str) -> str:
-        return f"sum by ({by}) ({part}) / sum by ({by}) ({every})"
 
+def cpu_usage_ratio(host: str | None, w: str, by: str = HOST_LABEL) -> str:
+    """Busy CPU (everything but idle) as a ratio in [0, 1], per ``by``: the one definition
+    the history, the fleet view and the CPU alert share."""
+    return _ratio(f"1 - {_cpu_share(host, w, by, 'idle')}")
+
+
+def _cpu(host: str | None, w: str) -> list[NamedQuery]:
+    every = f"rate({selector('node_cpu_seconds_total', host)}[{w}])"
     return [
-        NamedQuery("cpu_usage_ratio", _ratio(f"1 - {share(idle, HOST_LABEL)}")),
+        NamedQuery("cpu_usage_ratio", cpu_usage_ratio(host, w)),
         NamedQuery(
             "cpu_mode_ratio",
             _ratio(
@@ -91,7 +101,7 @@ def _cpu(host: str | None, w: str) -> list[NamedQuery]:
                 f" / on ({HOST_LABEL}) group_left sum by ({HOST_LABEL}) ({every})"
             ),
         ),
-        NamedQuery("cpu_core_usage_ratio", _ratio(f"1 - {share(idle, f'{HOST_LABEL}, cpu')}")),
+        NamedQuery("cpu_core_usage_ratio", cpu_usage_ratio(host, w, f"{HOST_LABEL}, cpu")),
         NamedQuery("load1", selector("node_load1", host)),
         NamedQuery("load5", selector("node_load5", host)),
         NamedQuery("load15", selector("node_load15", host)),

@@ -10,6 +10,7 @@ from collector.alerts.model import Rule, Severity, format_number
 from collector.alerts.objectives import Objective
 from collector.alerts.settings import AlertsSettings, DefaultRulesSettings, RuleSettings
 from collector.alerts.slo import BURN_ALERTS, duration_text, error_budget
+from collector.queries import cpu_usage_ratio, quote
 
 HOSTS_GROUP: Final = "hostvitals-hosts"
 USER_GROUP: Final = "user"
@@ -24,16 +25,10 @@ class RuleGroup:
     rules: tuple[Rule, ...]
 
 
-def promql_string(text: str) -> str:
-    """``text`` as a double-quoted PromQL string literal."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def default_rules(d: DefaultRulesSettings) -> list[Rule]:
     window = duration_text(d.rate_window_s)
-    fs = f"fstype!~{promql_string(d.ignored_fstypes)}"
+    fs = f"fstype!~{quote(d.ignored_fstypes)}"
     margin = d.clear_margin_percent
-    idle = f'rate(node_cpu_seconds_total{{mode="idle"}}[{window}])'
     down_s = max(1, round(d.host_down_after_flushes * d.host_down_export_flush_period_s))
     rules = [
         Rule(
@@ -41,7 +36,7 @@ def default_rules(d: DefaultRulesSettings) -> list[Rule]:
             group=HOSTS_GROUP,
             name="HighCPU",
             kind="threshold",
-            expr=f"100 * (1 - avg by (host) ({idle}))",
+            expr=f"100 * {cpu_usage_ratio(None, window)}",
             op=">",
             threshold=d.cpu_percent,
             clear_threshold=max(0.0, d.cpu_percent - margin),
