@@ -148,8 +148,15 @@ def test_range_picker_changes_the_step_with_the_range(
     for key in ("15m", "24h", "7d", "1y"):
         before = int(page.locator("main").get_attribute("data-loaded") or 0)
         if key != "15m":
+            shown = page.locator("#step").get_attribute("data-step")
             page.locator(f'button[data-range="{key}"]').click()
             wait_loaded(page, before + 1)
+            # A live refresh of the previous range can also bump the load counter; the new
+            # range has been drawn once the step shown is no longer the previous one.
+            page.wait_for_function(
+                "old => document.querySelector('#step').dataset.step !== old",
+                arg=shown,
+            )
         expect(page.locator(f'button[data-range="{key}"]')).to_have_attribute(
             "aria-pressed", "true"
         )
