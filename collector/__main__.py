@@ -76,6 +76,7 @@ def serve(settings: Settings) -> None:
         host=settings.server.host,
         port=settings.server.port,
         log_level=settings.server.log_level,
+        access_log=settings.server.access_log,
         loop="auto",  # uvloop when installed
         http="auto",  # httptools when installed
         server_header=False,

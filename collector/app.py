@@ -22,6 +22,7 @@ from collector.current import CurrentStore
 from collector.errors import install_error_handlers
 from collector.pipeline import IngestPipeline
 from collector.probe import ReachabilityProbe
+from collector.querycache import QueryCache
 from collector.reader import VictoriaMetricsReader
 from collector.selfmetrics import SelfMetrics
 from collector.storage import build_storage
@@ -98,6 +99,9 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.state.storage = storage
     app.state.current = current
     app.state.current_cache = CurrentCache()
+    app.state.query_cache = QueryCache(
+        settings.query.cache_ttl_s, settings.query.cache_max_bytes, metrics.registry
+    )
     app.state.writer = writer
     app.state.metrics = metrics
     app.state.probe = ReachabilityProbe(client.ping, vm.health_cache_s)

@@ -4,7 +4,9 @@ Grafana, vmalert and promtool can use the collector as a Prometheus data source.
 ``query``, ``query_range``, ``series``, ``labels``, ``label/<name>/values`` and ``metadata``
 go to VictoriaMetrics unchanged, GET or POST (form-encoded), with repeated keys such as
 ``match[]`` kept in order; VictoriaMetrics' status and JSON body come back as they are.
-When VictoriaMetrics cannot be reached the answer is a Prometheus-style 503 error.
+When VictoriaMetrics cannot be reached the answer is a Prometheus-style 503 error. Range
+queries are answered from the query cache when an identical one was answered within
+``query.cache_ttl_s`` (``nocache=1`` skips it and is passed on, as VictoriaMetrics knows it).
 """
 
 from __future__ import annotations
@@ -12,19 +14,23 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from collector.api.query import backend_error, json_response
 from collector.errors import ApiError
+from collector.querycache import Answer, QueryCache
 from collector.reader import FORM_CONTENT_TYPE, BackendError, VictoriaMetricsReader
 
 router = APIRouter(prefix="/api/v1", tags=["prometheus"])
 
 MAX_FORM_BYTES = 1 << 20
 """Largest POST body accepted: queries and match[] lists, not data."""
+
+CACHED_PATH = "/api/v1/query_range"
+"""Answers of this path go through the query cache (``nocache=1`` skips it, as in VM)."""
 
 PROMETHEUS_API_VERSION = "2.24.0"
 """The Prometheus API version VictoriaMetrics emulates (newer releases report it as theirs)."""
@@ -53,13 +59,25 @@ async def _forward(request: Request, path: str) -> Response:
     reader: VictoriaMetricsReader = request.app.state.reader
     form = await _form(request) if request.method == "POST" else None
     params = request.query_params.multi_items()
-    try:
-        status, body, content_type = await run_in_threadpool(
-            reader.forward, path, params, request.method, form
-        )
-    except BackendError as exc:
-        raise backend_error(exc) from None
-    return Response(body, status_code=status, media_type=content_type)
+
+    async def send() -> Answer:
+        try:
+            status, body, content_type = await run_in_threadpool(
+                reader.forward, path, params, request.method, form
+            )
+        except BackendError as exc:
+            raise backend_error(exc) from None
+        return Answer(status, body, content_type)
+
+    if path == CACHED_PATH:
+        # Range queries name their whole window, so identical ones may share an answer.
+        cache: QueryCache = request.app.state.query_cache
+        fields = params + (parse_qsl(form.decode("latin-1")) if form else [])
+        key = ("prom", tuple(sorted(fields)))
+        answer = await cache.get(key, send, bypass=("nocache", "1") in fields)
+    else:
+        answer = await send()
+    return Response(answer.body, status_code=answer.status, media_type=answer.media_type)
 
 
 _Param = tuple[str, bool, str]

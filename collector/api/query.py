@@ -4,8 +4,10 @@
 network. Each series in the answer has a ``name`` saying what the line is, its ``labels``
 (always ``host``, plus ``cpu``, ``mode``, ``device``, ``mountpoint``... as the line needs) and
 its ``points`` as ``[unix_seconds, value]`` pairs, one per step. Points where the value is
-undefined (NaN, division by zero) are left out. VictoriaMetrics may align the grid to multiples
-of ``step`` so it can cache results: the first point can then be up to a step before ``start``.
+undefined (NaN, division by zero) are left out. ``start`` is rounded down and ``end`` up to a
+whole multiple of ``step`` (as VictoriaMetrics does for its own cache), and the answer says which
+window it covers: every screen showing the same range within one step asks the same question and
+shares one answer from the query cache (``query.cache_ttl_s``; ``nocache=1`` skips it).
 
 The answer comes from the finest retention tier whose retention still reaches ``start``
 (``resolution=raw|1m|5m|1h`` forces one); ``data.tier`` names it and ``data.resolution_s``
@@ -15,6 +17,7 @@ gives its resolution (0 for raw samples). The step is at least that resolution.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Protocol
 
@@ -24,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from collector.errors import ApiError
 from collector.queries import DEFAULT_SAMPLE_INTERVAL_S, FAMILIES, family_queries
+from collector.querycache import Answer, QueryCache
 from collector.reader import (
     BackendError,
     BackendRejected,
@@ -76,12 +80,14 @@ async def family_history(
     end: str | None = None,
     step: str | None = None,
     resolution: str | None = None,
+    nocache: bool = False,
 ) -> Response:
     """Series of one family over ``[start, end]``, one point per ``step``.
 
     ``start``/``end``: Unix seconds or RFC 3339 (default: the last ``default_range_s``);
     ``step``: seconds or a duration such as ``15s`` (default: about ``default_points`` points);
-    ``resolution``: ``auto`` (default) or a tier name, ``raw``, ``1m``, ``5m``, ``1h``.
+    ``resolution``: ``auto`` (default) or a tier name, ``raw``, ``1m``, ``5m``, ``1h``;
+    ``nocache``: ``1`` to compute the answer afresh instead of taking it from the query cache.
     """
     if family not in FAMILIES:
         raise ApiError(
@@ -122,37 +128,44 @@ async def family_history(
         request.app.state.reader if storage is None or tier.is_raw else storage.readers[tier.name]
     )
     query_step = chosen.step
+    # Whole steps, as VictoriaMetrics aligns them for its own cache: every screen showing
+    # this window within one step asks the same question and shares one answer.
+    start_s = math.floor(span.start / query_step) * query_step
+    end_s = math.ceil(span.end / query_step) * query_step
     interval = float(tier.resolution_s) if not tier.is_raw else DEFAULT_SAMPLE_INTERVAL_S
     named_queries = family_queries(family, host, query_step, interval)
-    # The family's queries are independent: send them all at once (each in a worker thread,
-    # the reader is blocking) so the answer takes as long as the slowest, not their sum.
-    try:
-        results = await asyncio.gather(
-            *(
-                run_in_threadpool(reader.query_range, named.expr, span.start, span.end, query_step)
-                for named in named_queries
+
+    async def compute() -> Answer:
+        # The family's queries are independent: send them all at once (each in a worker
+        # thread, the reader is blocking) so the answer takes as long as the slowest.
+        try:
+            results = await asyncio.gather(
+                *(
+                    run_in_threadpool(reader.query_range, named.expr, start_s, end_s, query_step)
+                    for named in named_queries
+                )
             )
-        )
-    except BackendError as exc:
-        raise backend_error(exc) from None
-    series: list[dict[str, object]] = []
-    for named, found in zip(named_queries, results, strict=True):
-        for one in sorted(found, key=lambda s: sorted(s.labels.items())):
-            if not one.points:
-                continue
-            labels = {k: v for k, v in one.labels.items() if k != "__name__"}
-            series.append({"name": named.name, "labels": labels, "points": one.points})
-    return json_response(
-        {
-            "status": "success",
-            "data": {
-                "family": family,
-                "start": span.start,
-                "end": span.end,
-                "step": query_step,
-                "tier": tier.name,
-                "resolution_s": tier.resolution_s,
-                "series": series,
-            },
+        except BackendError as exc:
+            raise backend_error(exc) from None
+        series: list[dict[str, object]] = []
+        for named, found in zip(named_queries, results, strict=True):
+            for one in sorted(found, key=lambda s: sorted(s.labels.items())):
+                if not one.points:
+                    continue
+                labels = {k: v for k, v in one.labels.items() if k != "__name__"}
+                series.append({"name": named.name, "labels": labels, "points": one.points})
+        data = {
+            "family": family,
+            "start": start_s,
+            "end": end_s,
+            "step": query_step,
+            "tier": tier.name,
+            "resolution_s": tier.resolution_s,
+            "series": series,
         }
-    )
+        return Answer(200, orjson.dumps({"status": "success", "data": data}))
+
+    cache: QueryCache = request.app.state.query_cache
+    key = ("family", family, host, tier.name, start_s, end_s, query_step)
+    answer = await cache.get(key, compute, bypass=nocache)
+    return Response(answer.body, status_code=answer.status, media_type=answer.media_type)

@@ -11,10 +11,12 @@ from typing import Any
 import httpx
 import orjson
 from fastapi import APIRouter, FastAPI
+from prometheus_client import CollectorRegistry
 
 from collector.app import create_app
-from collector.config import Settings
+from collector.config import QuerySettings, Settings
 from collector.errors import install_error_handlers
+from collector.querycache import QueryCache
 from collector.reader import VictoriaMetricsReader
 from collector.vmclient import VictoriaMetricsBackend
 
@@ -86,13 +88,16 @@ def msgpack_headers(**extra: str) -> dict[str, str]:
 
 
 def router_app(router: APIRouter, reader: VictoriaMetricsReader) -> FastAPI:
-    """A bare app with one query router, its error handlers, a reader and the query settings."""
+    """A bare app with one query router, its error handlers, a reader, the query settings and
+    a query cache, all as the collector's defaults have them."""
     app = FastAPI()
     install_error_handlers(app)
     app.include_router(router)
     app.state.reader = reader
-    app.state.settings = SimpleNamespace(
-        query=SimpleNamespace(default_range_s=3600, max_points=11_000, default_points=300)
+    query = QuerySettings()
+    app.state.settings = SimpleNamespace(query=query)
+    app.state.query_cache = QueryCache(
+        query.cache_ttl_s, query.cache_max_bytes, CollectorRegistry()
     )
     return app
 

@@ -143,6 +143,45 @@ async def test_range_query(
     assert rates == {"eth0": {1000.0}, "eth1": {2000.0}}
 
 
+def cache_counts(app: FastAPI) -> tuple[float, float]:
+    """Query cache (hits, misses) as /metrics reports them."""
+    cache = app.state.query_cache
+    hits, misses = (c.collect()[0].samples[0].value for c in (cache.hits, cache.misses))
+    return hits, misses
+
+
+async def test_identical_range_queries_share_an_answer_and_nocache_skips_it(
+    app: FastAPI, client: httpx.AsyncClient, host: str, first: int
+) -> None:
+    pairs = [
+        ("query", f"max_over_time({series_selector(host, 'node_load1')}[1m])"),
+        ("start", str(first + 10)),
+        ("end", str(first + 90)),
+        ("step", "20s"),
+    ]
+    before = cache_counts(app)
+    got = await client.get("/api/v1/query_range", params=pairs)
+    # The same question again, by GET with the parameters in another order and by POST.
+    again = await client.get("/api/v1/query_range", params=pairs[::-1])
+    posted = await client.post(
+        "/api/v1/query_range", content=urlencode(pairs).encode(), headers={"Content-Type": FORM}
+    )
+    assert got.status_code == 200 and got.content == again.content == posted.content
+    assert cache_counts(app) == (before[0] + 2, before[1] + 1)
+    skipped = await client.get("/api/v1/query_range", params=[*pairs, ("nocache", "1")])
+    assert skipped.json() == got.json()
+    assert cache_counts(app) == (before[0] + 2, before[1] + 2)
+
+
+async def test_failed_range_queries_are_not_kept(app: FastAPI, client: httpx.AsyncClient) -> None:
+    pairs = [("query", "rate(("), ("start", "0"), ("end", "60"), ("step", "15")]
+    hits, misses = cache_counts(app)
+    for _ in range(2):
+        response = await client.get("/api/v1/query_range", params=pairs)
+        assert response.status_code == 422
+    assert cache_counts(app) == (hits, misses + 2)
+
+
 async def test_post_form_and_query_string_together(
     client: httpx.AsyncClient, victoria_metrics: VictoriaMetrics, host: str, first: int
 ) -> None:

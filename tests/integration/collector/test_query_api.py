@@ -21,8 +21,10 @@ import httpx
 import pytest
 import requests
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from collector.api import query as query_api
+from collector.querycache import QueryCache
 from collector.reader import BackendRejected, VictoriaMetricsReader
 from tests.support.collector_app import asgi_client, router_app
 from tests.support.processes import VictoriaMetrics, free_port
@@ -310,16 +312,18 @@ async def test_network(
 async def test_every_step_has_a_point(
     client: httpx.AsyncClient, hosts: Hosts, window: Window, step: float
 ) -> None:
-    # VictoriaMetrics may move the grid to multiples of step (to cache it): up to a step early.
+    # The window is widened to whole steps, so every screen asking within a step shares it.
     for family in ("cpu", "memory", "disk", "network"):
         for host in (hosts.main, hosts.jitter):
             data = await history(client, family, host=host, **span(window, step))
+            assert data["start"] % step == 0 and data["end"] % step == 0
+            assert window.start - step < data["start"] <= window.start
+            assert window.end <= data["end"] < window.end + step
             assert data["series"]
             for line in data["series"]:
                 stamps = [t for t, _ in line["points"]]
                 where = (host, line["name"], line["labels"])
-                assert window.start - step < stamps[0] <= window.start, where
-                assert window.end - step < stamps[-1] <= window.end, where
+                assert (stamps[0], stamps[-1]) == (data["start"], data["end"]), where
                 gaps = {b - a for a, b in itertools.pairwise(stamps)}
                 assert gaps == ({step} if len(stamps) > 1 else set()), where
 
@@ -388,9 +392,9 @@ async def test_unknown_host_has_no_series(client: httpx.AsyncClient, window: Win
 async def test_defaults_are_the_last_hour(client: httpx.AsyncClient, hosts: Hosts) -> None:
     before = time.time()
     data = await history(client, "memory", host=hosts.main)
-    assert before <= data["end"] <= time.time()
-    assert data["end"] - data["start"] == pytest.approx(3600)
     assert data["step"] == 12
+    assert before <= data["end"] < time.time() + 12
+    assert data["end"] - data["start"] in (3600, 3612)
     assert only_value(data, "memory_total_bytes", hosts.main) == 8 * GIB
 
 
@@ -409,7 +413,8 @@ async def test_rfc3339_and_durations(
         step="1m",
     )
     by_number = await history(client, "network", host=hosts.main, **span(window, 60))
-    assert (by_text["start"], by_text["end"], by_text["step"]) == (window.start, window.end, 60)
+    aligned = (window.start // 60 * 60, -(-window.end // 60) * 60, 60)
+    assert (by_text["start"], by_text["end"], by_text["step"]) == aligned
     assert by_text["series"] == by_number["series"]
 
 
@@ -635,3 +640,50 @@ async def test_victoria_metrics_failures_map_to_clear_errors(
     answer = response.json()
     assert answer["errorType"] == expected_type
     assert fragment in answer["error"]
+
+
+# -- the query cache ------------------------------------------------------------------------
+
+
+async def test_screens_asking_within_one_step_share_one_answer(
+    app: FastAPI, client: httpx.AsyncClient, hosts: Hosts, window: Window
+) -> None:
+    cache = app.state.query_cache
+    params = {"host": hosts.main, "end": window.end, "step": 60}
+    first = await client.get("/api/v1/metrics/memory", params={**params, "start": window.start})
+    hits = len(cache), cache.hits.collect()[0].samples[0].value
+    # Another screen, a moment later: other seconds within the same whole steps, same bytes.
+    start, end = window.start // 60 * 60 + 1, -(-window.end // 60) * 60 - 1
+    later = await client.get(
+        "/api/v1/metrics/memory", params={**params, "start": start, "end": end}
+    )
+    assert later.content == first.content
+    assert (len(cache), cache.hits.collect()[0].samples[0].value) == (hits[0], hits[1] + 1)
+
+
+async def test_a_cached_answer_lags_new_samples_until_nocache_or_expiry(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    victoria_metrics: VictoriaMetrics,
+    window: Window,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A time to live no slow machine outlasts, so "still cached" cannot be luck.
+    monkeypatch.setattr(app.state, "query_cache", QueryCache(3600, 1 << 20, CollectorRegistry()))
+    late = f"ql-{RUN}"
+    params = {"host": late, "start": window.start, "end": window.end, "step": 60}
+    assert (await history(client, "memory", **params))["series"] == []
+    stamps = [(window.first + i) * 1000 for i in range(SAMPLES)]
+    lines = host_lines(late, stamps, 1.0, swap=False)
+    response = requests.post(
+        f"{victoria_metrics.url}/api/v1/import", data="\n".join(lines).encode(), timeout=30
+    )
+    assert response.status_code == 204, response.text
+    victoria_metrics.flush()
+    # Within the cache's time to live the empty answer is still the answer...
+    assert (await history(client, "memory", **params))["series"] == []
+    # ...nocache=1 asks VictoriaMetrics afresh, and so does everyone once the answer expires.
+    fresh = await history(client, "memory", **params, nocache=1)
+    assert only_value(fresh, "memory_total_bytes", late) == 8 * GIB
+    app.state.query_cache.clear()
+    assert (await history(client, "memory", **params))["series"] == fresh["series"]
