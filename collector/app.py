@@ -55,6 +55,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         metrics,
         batch_max_bytes=vm.write_batch_max_bytes,
         max_delay_s=vm.write_max_delay_ms / 1000.0,
+        concurrency=vm.write_concurrency,
         queue_max_bytes=vm.write_queue_max_bytes,
         breaker=storage.breaker,
     )

@@ -77,6 +77,7 @@ class VictoriaMetricsSettings(_Section):
     timeout_s: Annotated[float, Field(gt=0)] = 10.0
     write_batch_max_bytes: Annotated[int, Field(gt=0, le=32 * MiB)] = 4 * MiB
     write_max_delay_ms: Annotated[int, Field(ge=0, le=10_000)] = 10
+    write_concurrency: Annotated[int, Field(ge=1, le=64)] = 4
     write_queue_max_bytes: Annotated[int, Field(gt=0)] = 64 * MiB
     retry_after_s: Annotated[int, Field(ge=1, le=3600)] = 5
     health_timeout_s: Annotated[float, Field(gt=0)] = 1.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Protocol
 
 import requests
@@ -20,16 +21,30 @@ class VictoriaMetricsBackend(Protocol):
 class VictoriaMetricsClient:
     """Imports JSON lines and checks ``/health``.
 
-    The writer thread uses :meth:`post_import` and the health probe :meth:`ping`; each has its
-    own ``requests.Session`` so the two never share one connection pool across threads.
+    ``requests.Session`` is not documented as thread-safe, so every thread that writes or
+    exports (the writer's threads, rollup jobs) gets a session of its own, kept for its next
+    calls; the health probe has its own too.
     """
 
     def __init__(self, base_url: str, timeout_s: float, health_timeout_s: float = 1.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.health_timeout_s = health_timeout_s
-        self._write_session = requests.Session()
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
         self._health_session = requests.Session()
+
+    @property
+    def _write_session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.trust_env = False  # no proxy or ~/.netrc lookups on every call
+            with self._sessions_lock:
+                self._sessions.append(session)
+            self._local.session = session
+        return session
 
     def post_import(self, body: bytes) -> tuple[int, str]:
         """POST to ``/api/v1/import``; returns status and body text. Raises on no answer."""
@@ -67,5 +82,8 @@ class VictoriaMetricsClient:
             raise requests.HTTPError(f"/health answered {response.status_code}")
 
     def close(self) -> None:
-        self._write_session.close()
+        with self._sessions_lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
         self._health_session.close()

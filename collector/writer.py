@@ -1,9 +1,12 @@
 """Group commit to VictoriaMetrics: concurrent ingests share import requests.
 
 Ingests :meth:`~VictoriaMetricsWriter.submit` their import lines and await the returned
-future. One background thread takes what has queued up (up to ``batch_max_bytes``, waiting at
+future. A background thread takes what has queued up (up to ``batch_max_bytes``, waiting at
 most ``max_delay_s`` for company after the first item) and POSTs it in one request. Every
-future in the batch then resolves together:
+future in the batch then resolves together. ``concurrency`` threads do this side by side, so
+one slow import (VictoriaMetrics merging parts, a pause of its own) holds up only its batch
+while the next batches go out through the other threads; what queues up during the writes
+forms the next batches, so the batches grow with the load:
 
 - VictoriaMetrics answered 2xx: the result is ``None``, the lines are stored.
 - no answer (refused, timeout) or 5xx/429: :class:`WriteUnavailable`; the agent keeps the
@@ -84,7 +87,11 @@ class VictoriaMetricsWriter:
         queue_max_bytes: int,
         clock: Callable[[], float] = time.monotonic,
         breaker: CircuitBreaker | None = None,
+        concurrency: int = 1,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+        self._concurrency = concurrency
         self._target = target
         self._breaker = breaker
         self._metrics = metrics
@@ -96,7 +103,7 @@ class VictoriaMetricsWriter:
         self._queue: deque[_Item] = deque()
         self._queued_bytes = 0
         self._closing = False
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._status = WriteStatus(None, None, None)
 
     def status(self) -> WriteStatus:
@@ -111,11 +118,14 @@ class VictoriaMetricsWriter:
             self._start_locked()
 
     def _start_locked(self) -> None:
-        if self._thread is None and not self._closing:
-            self._thread = threading.Thread(
-                target=self._run, name="victoriametrics-writer", daemon=True
+        if self._threads or self._closing:
+            return
+        for n in range(self._concurrency):
+            thread = threading.Thread(
+                target=self._run, name=f"victoriametrics-writer-{n}", daemon=True
             )
-            self._thread.start()
+            thread.start()
+            self._threads.append(thread)
 
     def submit(self, body: bytes) -> Future[None]:
         """Queue ``body`` for writing; never blocks. Raises QueueFull or WriterClosed."""
@@ -135,13 +145,14 @@ class VictoriaMetricsWriter:
         return future
 
     def close(self, timeout: float | None = None) -> None:
-        """Stop accepting, write what is queued, and stop the thread (waits ``timeout``)."""
+        """Stop accepting, write what is queued, and stop the threads (waits ``timeout``)."""
         with self._cond:
             self._closing = True
             self._cond.notify_all()
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
+            threads = list(self._threads)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in threads:
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         with self._cond:
             leftovers = list(self._queue)
             self._queue.clear()

@@ -224,14 +224,16 @@ class AlertEngine:
         hosts: list[HostSnapshot] | None = None
         if now >= self._next_eval:
             self._next_eval = now + self.settings.evaluation_interval_s
-            hosts = self._current.hosts(now)
+            hosts = self._current.hosts(now, series=False)
             await self.evaluate(now, hosts)
         if now >= self._next_slo and self.objectives:
             self._next_slo = now + self.slo_settings.evaluation_interval_s
             await self.evaluate_slos(now)
         if now >= self._next_self and self._writer is not None:
             self._next_self = now + self.slo_settings.self_metrics_interval_s
-            await self.write_self_metrics(hosts if hosts is not None else self._current.hosts(now))
+            if hosts is None:
+                hosts = self._current.hosts(now, series=False)
+            await self.write_self_metrics(hosts)
         self.dispatch(self._clock())
         if self._dirty:
             await self.save()

@@ -182,3 +182,22 @@ def test_agent_id_follows_the_newest_frame() -> None:
     store.update(frame([Series("node_load1", {}, [1])], [T0 + 1000], agent="new-agent"), NOW)
     (snap,) = store.hosts(NOW)
     assert snap.agent_id == "new-agent"
+
+
+def test_a_status_listing_has_every_host_and_no_series() -> None:
+    store = CurrentStore()
+    for name, when in (("web-2", T0 + 2000), ("web-1", T0)):
+        series = [Series("node_load1", {}, [1]), process(CPU, "1", "init", [0.1])]
+        store.update(frame(series, [when], host=name), NOW + 1)
+    full = store.hosts(NOW + 1)
+    light = store.hosts(NOW + 1, series=False)
+    assert [h.host for h in light] == [h.host for h in full] == ["web-1", "web-2"]
+    for a, b in zip(light, full, strict=True):
+        assert (a.last_seen, a.flush_period_s, a.newest_ms, a.status) == (
+            b.last_seen,
+            b.flush_period_s,
+            b.newest_ms,
+            b.status,
+        )
+        assert (a.series, a.processes) == ((), None)
+        assert b.series and b.processes is not None

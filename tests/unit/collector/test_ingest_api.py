@@ -450,7 +450,7 @@ class BlockingVictoriaMetrics(FakeVictoriaMetrics):
 async def test_full_write_queue_answers_503_with_retry_after() -> None:
     fake = BlockingVictoriaMetrics()
     bodies = [encode_frame(frame(seq=i)) for i in range(3)]
-    app_settings = settings(victoriametrics={"write_queue_max_bytes": 1})
+    app_settings = settings(victoriametrics={"write_queue_max_bytes": 1, "write_concurrency": 1})
     async with running(app_settings, backend=fake) as (app, client, _vm):
 
         def post(body: bytes) -> asyncio.Task[httpx.Response]:

@@ -244,3 +244,47 @@ def test_cancelled_writes_are_skipped(
     target.release.set()
     assert results([first, kept]) == [None, None]
     assert target.posts == [b"a\n", b"kept\n"]
+
+
+class HeldByBody(Target):
+    """Holds every POST whose body contains ``slow`` until released; others pass at once."""
+
+    def post_import(self, body: bytes) -> tuple[int, str]:
+        if b"slow" in body:
+            self.entered.set()
+            assert self.release.wait(WAIT)
+        self.posts.append(body)
+        return 204, ""
+
+
+def test_a_slow_write_holds_up_only_its_own_batch(
+    metrics: SelfMetrics, writers: list[VictoriaMetricsWriter]
+) -> None:
+    target = HeldByBody()
+    target.release.clear()
+    writer = VictoriaMetricsWriter(
+        target,
+        metrics,
+        batch_max_bytes=1 << 20,
+        max_delay_s=0.0,
+        queue_max_bytes=1 << 20,
+        concurrency=2,
+    )
+    writers.append(writer)
+    slow = writer.submit(b"slow\n")
+    assert target.entered.wait(WAIT)
+    fast = [writer.submit(f"fast-{n}\n".encode()) for n in range(3)]
+    for future in fast:
+        assert future.result(WAIT) is None  # written by the other thread meanwhile
+    assert not slow.done()
+    target.release.set()
+    assert slow.result(WAIT) is None
+    assert target.posts[-1] == b"slow\n"  # stored last: it was the one held
+    assert b"".join(target.posts).count(b"fast") == 3
+
+
+def test_concurrency_must_be_positive(metrics: SelfMetrics) -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        VictoriaMetricsWriter(
+            Target(), metrics, batch_max_bytes=1, max_delay_s=0, queue_max_bytes=1, concurrency=0
+        )
