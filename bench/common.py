@@ -29,18 +29,23 @@ class Meter:
     name: str
     pid: int
     window_s: float = 10.0
-    _proc: psutil.Process = field(init=False)
+    also: tuple[int, ...] = ()  # more processes counted as one (replicas of a service)
+    _procs: list[psutil.Process] = field(init=False)
     _cpu: list[tuple[float, float]] = field(default_factory=list, init=False)
     _rss: list[int] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
-        self._proc = psutil.Process(self.pid)
+        self._procs = [psutil.Process(pid) for pid in (self.pid, *self.also)]
 
     def read(self) -> None:
-        with self._proc.oneshot():
-            times = self._proc.cpu_times()
-            self._cpu.append((time.monotonic(), times.user + times.system))
-            self._rss.append(self._proc.memory_info().rss)
+        cpu, rss = 0.0, 0
+        for proc in self._procs:
+            with proc.oneshot():
+                times = proc.cpu_times()
+                cpu += times.user + times.system
+                rss += proc.memory_info().rss
+        self._cpu.append((time.monotonic(), cpu))
+        self._rss.append(rss)
 
     def cpu_percent_windows(self) -> list[float]:
         """CPU use in % of one core over consecutive windows of ``window_s``."""

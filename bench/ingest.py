@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import aiohttp
 import zstandard
@@ -91,6 +92,15 @@ class Fleet:
         )
 
 
+class Run(NamedTuple):
+    """One receiver under load: its processes, where frame n goes and what it carries."""
+
+    name: str
+    receivers: list[ManagedProcess]
+    url_for: Callable[[int], str]
+    make_body: Callable[[int], tuple[bytes, dict[str, str]]]
+
+
 @dataclass
 class Result:
     name: str
@@ -102,7 +112,7 @@ class Result:
 
 async def drive(
     name: str,
-    url: str,
+    url_for: Callable[[int], str],
     make_body: Callable[[int], tuple[bytes, dict[str, str]]],
     samples_per_request: int,
     rate: float,
@@ -121,7 +131,7 @@ async def drive(
             body, headers = make_body(n)
             try:
                 started = time.perf_counter()
-                async with session.post(url, data=body, headers=headers) as response:
+                async with session.post(url_for(n), data=body, headers=headers) as response:
                     await response.read()
                     ok = response.status < 300
                 result.latencies.append(time.perf_counter() - started)
@@ -150,7 +160,7 @@ async def drive(
 async def measured(
     meter: Meter,
     name: str,
-    url: str,
+    url_for: Callable[[int], str],
     make_body: Callable[[int], tuple[bytes, dict[str, str]]],
     samples_per_request: int,
     args: argparse.Namespace,
@@ -166,7 +176,7 @@ async def measured(
     sampler = asyncio.create_task(sample())
     try:
         return await drive(
-            name, url, make_body, samples_per_request, args.rate, bodies, args.concurrency
+            name, url_for, make_body, samples_per_request, args.rate, bodies, args.concurrency
         )
     finally:
         sampler.cancel()
@@ -190,6 +200,13 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200_000, help="samples/s offered")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of the steady run")
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--no-peer", action="store_true", help="skip the vmagent runs")
+    parser.add_argument(
+        "--collectors",
+        type=int,
+        default=1,
+        help="collector replicas sharing the fleet (each agent sticks to one)",
+    )
     parser.add_argument(
         "--no-malloc-trim",
         action="store_true",
@@ -197,6 +214,9 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    if args.collectors < 1:
+        parser.error("--collectors must be at least 1")
+    collector_name = "collector" if args.collectors == 1 else f"collector x{args.collectors}"
     fleet = Fleet(args.agents, args.series)
     zstd = zstandard.ZstdCompressor(level=3)
     # Frames are built ahead of time so the generator's own CPU does not limit the rate.
@@ -229,59 +249,72 @@ def main() -> None:
         try:
             raw.start()
             peer_vm.start()
-            port = free_port()
-            env = {
-                "HOSTVITALS__VICTORIAMETRICS__URL": raw.url,
-                "HOSTVITALS__STATE__DIR": str(root / "collector"),
-                "HOSTVITALS__TIERS__ROLLUPS": "[]",
-                "HOSTVITALS__SERVER__LOG_LEVEL": "warning",
-                "HOSTVITALS__LIMITS__MAX_SERIES_PER_AGENT": str(max(10_000, args.series)),
-            }
-            if not args.no_malloc_trim:
-                env["MALLOC_TRIM_THRESHOLD_"] = "268435456"
-            collector = ManagedProcess(
-                [console_script("hostvitals-collector"), "--port", str(port)],
-                root / "collector.log",
-                env=env,
-            )
-            collector.start()
-            procs.append(collector)
-            wait_until(http_ok(f"http://127.0.0.1:{port}/api/v1/health"), 30, "collector")
+            ports = [free_port() for _ in range(args.collectors)]
+            collectors = []
+            for n, port in enumerate(ports):
+                env = {
+                    "HOSTVITALS__VICTORIAMETRICS__URL": raw.url,
+                    "HOSTVITALS__STATE__DIR": str(root / f"collector-{n}"),
+                    "HOSTVITALS__TIERS__ROLLUPS": "[]",
+                    "HOSTVITALS__SERVER__LOG_LEVEL": "warning",
+                    "HOSTVITALS__LIMITS__MAX_SERIES_PER_AGENT": str(max(10_000, args.series)),
+                }
+                if not args.no_malloc_trim:
+                    env["MALLOC_TRIM_THRESHOLD_"] = "268435456"
+                collector = ManagedProcess(
+                    [console_script("hostvitals-collector"), "--port", str(port)],
+                    root / f"collector-{n}.log",
+                    env=env,
+                )
+                collector.start()
+                procs.append(collector)
+                collectors.append(collector)
+            for port in ports:
+                wait_until(http_ok(f"http://127.0.0.1:{port}/api/v1/health"), 30, "collector")
+            ingest_urls = [f"http://127.0.0.1:{port}/api/v1/ingest" for port in ports]
 
-            agent_port = free_port()
-            vmagent = ManagedProcess(
-                [
-                    "vmagent",
-                    f"-remoteWrite.url={peer_vm.url}/api/v1/write",
-                    f"-remoteWrite.tmpDataPath={root / 'vmagent'}",
-                    f"-httpListenAddr=127.0.0.1:{agent_port}",
-                    "-loggerLevel=ERROR",
-                ],
-                root / "vmagent.log",
-            )
-            vmagent.start()
-            procs.append(vmagent)
-            wait_until(http_ok(f"http://127.0.0.1:{agent_port}/health"), 30, "vmagent")
+            runs: list[Run] = []
+            if not args.no_peer:
+                agent_port = free_port()
+                vmagent = ManagedProcess(
+                    [
+                        "vmagent",
+                        f"-remoteWrite.url={peer_vm.url}/api/v1/write",
+                        f"-remoteWrite.tmpDataPath={root / 'vmagent'}",
+                        f"-httpListenAddr=127.0.0.1:{agent_port}",
+                        "-loggerLevel=ERROR",
+                    ],
+                    root / "vmagent.log",
+                )
+                vmagent.start()
+                procs.append(vmagent)
+                wait_until(http_ok(f"http://127.0.0.1:{agent_port}/health"), 30, "vmagent")
+                vmagent_url = f"http://127.0.0.1:{agent_port}/api/v1/import"
+                runs.append(
+                    Run(
+                        "vmagent",
+                        [vmagent],
+                        lambda n: vmagent_url,
+                        lambda n: (vmagent_bodies[n % count], {}),
+                    )
+                )
 
             collector_headers = {
                 "Content-Type": "application/x-msgpack",
                 "Content-Encoding": "zstd",
             }
-            runs = [
-                (
-                    "collector",
-                    collector,
-                    f"http://127.0.0.1:{port}/api/v1/ingest",
+            # An agent always reaches the same replica, as behind a load balancer that keeps
+            # its connection; frame n comes from agent n % agents.
+            runs.insert(
+                0,
+                Run(
+                    collector_name,
+                    collectors,
+                    lambda n: ingest_urls[(n % args.agents) % len(ingest_urls)],
                     lambda n: (collector_bodies[n % count], collector_headers),
                 ),
-                (
-                    "vmagent",
-                    vmagent,
-                    f"http://127.0.0.1:{agent_port}/api/v1/import",
-                    lambda n: (vmagent_bodies[n % count], {}),
-                ),
-            ]
-            for name, proc, url, make_body in runs:
+            )
+            for name, receivers, url_for, make_body in runs:
                 for phase, bodies in (("first contact", first_contact), ("steady", steady)):
                     seconds = len(bodies) * fleet.samples_per_frame / args.rate
                     print(
@@ -289,12 +322,13 @@ def main() -> None:
                         f"offered for {seconds:.0f} s...",
                         flush=True,
                     )
-                    meter = Meter(name, proc.pid, window_s=2.0)
+                    pids = [p.pid for p in receivers]
+                    meter = Meter(name, pids[0], window_s=2.0, also=tuple(pids[1:]))
                     result = asyncio.run(
                         measured(
                             meter,
                             f"{name}, {phase}",
-                            url,
+                            url_for,
                             make_body,
                             fleet.samples_per_frame,
                             args,
@@ -302,8 +336,9 @@ def main() -> None:
                         )
                     )
                     results.append((result, meter))
-                    if not proc.running():
-                        raise SystemExit(f"{name} exited:\n{proc.log_tail()}")
+                    for proc in receivers:
+                        if not proc.running():
+                            raise SystemExit(f"{name} exited:\n{proc.log_tail()}")
         finally:
             for proc in reversed(procs):
                 proc.stop()
@@ -336,12 +371,13 @@ def main() -> None:
             "RSS MB peak",
         ),
     )
-    _, (ours, our_meter), _, (peer, peer_meter) = results
     print()
-    rate_ratio = (ours.samples / ours.elapsed) / (peer.samples / peer.elapsed)
-    cpu_ratio = our_meter.cpu_percent_overall() / peer_meter.cpu_percent_overall()
-    print(f"steady: collector rate / vmagent rate: {rate_ratio:.2f}")
-    print(f"steady: collector CPU / vmagent CPU:   {cpu_ratio:.2f}")
+    if len(results) == 4:
+        _, (ours, our_meter), _, (peer, peer_meter) = results
+        rate_ratio = (ours.samples / ours.elapsed) / (peer.samples / peer.elapsed)
+        cpu_ratio = our_meter.cpu_percent_overall() / peer_meter.cpu_percent_overall()
+        print(f"steady: collector rate / vmagent rate: {rate_ratio:.2f}")
+        print(f"steady: collector CPU / vmagent CPU:   {cpu_ratio:.2f}")
     print(f"MALLOC_TRIM_THRESHOLD_ set:    {not args.no_malloc_trim}")
     print("target: collector >= 200,000 samples/s with p99 < 100 ms")
 

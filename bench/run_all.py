@@ -7,15 +7,25 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["agent_footprint.py", "api_latency.py", "ingest.py"]
+# Ingest scaling: past one process's ceiling (about 600,000 samples/s here), one collector
+# against two replicas sharing the same fleet and offered rate.
+SCALING = ["--rate", "800000", "--agents", "4000", "--duration", "15", "--no-peer"]
+BENCHMARKS: list[tuple[str, list[str]]] = [
+    ("agent_footprint.py", []),
+    ("api_latency.py", []),
+    ("ingest.py", []),
+    ("ingest.py", [*SCALING, "--collectors", "1"]),
+    ("ingest.py", [*SCALING, "--collectors", "2"]),
+]
 
 
 def main() -> int:
     failed = []
-    for name in BENCHMARKS:
-        print(f"\n=== {name} ===", flush=True)
-        if subprocess.run([sys.executable, str(HERE / name), *sys.argv[1:]]).returncode:
-            failed.append(name)
+    for name, args in BENCHMARKS:
+        title = " ".join([name, *args])
+        print(f"\n=== {title} ===", flush=True)
+        if subprocess.run([sys.executable, str(HERE / name), *args, *sys.argv[1:]]).returncode:
+            failed.append(title)
     if failed:
         print(f"\nfailed: {', '.join(failed)}")
     return 1 if failed else 0
