@@ -24,8 +24,10 @@ from collector.pipeline import IngestPipeline
 from collector.probe import ReachabilityProbe
 from collector.querycache import QueryCache
 from collector.reader import VictoriaMetricsReader
+from collector.resend import RestartWatch
 from collector.selfmetrics import SelfMetrics
-from collector.storage import build_storage
+from collector.storage import build_storage, recent_writes
+from collector.tiers import RAW
 from collector.vmclient import VictoriaMetricsBackend, VictoriaMetricsClient
 from collector.writer import VictoriaMetricsWriter
 
@@ -49,7 +51,17 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
 
     metrics = SelfMetrics()
     storage = build_storage(settings, metrics)
-    client = backend or VictoriaMetricsClient(vm.url, vm.timeout_s, vm.health_timeout_s)
+    client: VictoriaMetricsBackend
+    raw_watch: RestartWatch | None = None
+    if backend is None:
+        recent = recent_writes(vm)
+        client = real = VictoriaMetricsClient(
+            vm.url, vm.timeout_s, vm.health_timeout_s, recent=recent
+        )
+        if recent is not None:
+            raw_watch = RestartWatch(RAW, real, recent, metrics.resend, vm.restart_check_interval_s)
+    else:
+        client = backend
     writer = VictoriaMetricsWriter(
         client,
         metrics,
@@ -75,11 +87,15 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         writer.start()
         storage.start()
+        if raw_watch is not None:
+            raw_watch.start()
         await alert_engine.start()
         try:
             yield
         finally:
             await alert_engine.stop()
+            if raw_watch is not None:
+                await asyncio.to_thread(raw_watch.stop, 5.0)
             # Write what is queued before going away; bounded by a few write timeouts.
             await asyncio.to_thread(writer.close, max(5.0, 3 * vm.timeout_s))
             client.close()

@@ -82,6 +82,12 @@ class VictoriaMetricsSettings(_Section):
     retry_after_s: Annotated[int, Field(ge=1, le=3600)] = 5
     health_timeout_s: Annotated[float, Field(gt=0)] = 1.0
     health_cache_s: Annotated[float, Field(ge=0)] = 1.0
+    # Writes of the last resend_window_s seconds are kept (compressed, within resend_max_bytes)
+    # and written again when VictoriaMetrics restarts: it acknowledges rows seconds before they
+    # are on disk. 0 turns it off. The restart check runs every restart_check_interval_s.
+    resend_window_s: Annotated[float, Field(ge=0, le=600)] = 15.0
+    resend_max_bytes: Annotated[int, Field(ge=1 * MiB)] = 64 * MiB
+    restart_check_interval_s: Annotated[float, Field(gt=0, le=60)] = 2.0
 
     @field_validator("url")
     @classmethod

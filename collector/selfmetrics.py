@@ -8,6 +8,8 @@ from typing import Final
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from collector.resend import ResendMetrics
+
 EXPOSITION_CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 
 # Every reason an ingest can be refused, so each counter exists (at 0) from the start.
@@ -64,6 +66,7 @@ class SelfMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        self.resend = ResendMetrics(r)
         self.ingest_frames = Counter(
             "hostvitals_collector_ingest_frames",
             "Frames accepted and written to VictoriaMetrics.",

@@ -8,7 +8,7 @@ the raw tier's horizon, and one reader per tier.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import Gauge
 
@@ -16,10 +16,11 @@ from collector import statedb
 from collector.breaker import BreakerState, CircuitBreaker
 from collector.cardinality import SeriesBudget
 from collector.coldpath import ColdMetrics, ColdPath
-from collector.config import Settings
+from collector.config import Settings, VictoriaMetricsSettings
 from collector.dedup import FrameLedger
 from collector.partials import PartialStore
 from collector.reader import VictoriaMetricsReader
+from collector.resend import RecentWrites, RestartWatch
 from collector.rollupjob import RollupJob, RollupMetrics
 from collector.rollupqueue import RollupQueue
 from collector.selfmetrics import SelfMetrics
@@ -39,12 +40,17 @@ class Storage:
     _conns: list[sqlite3.Connection]
     _clients: list[VictoriaMetricsClient]
     cold: ColdPath | None = None
+    watches: list[RestartWatch] = field(default_factory=list)  # one per rollup tier
 
     def start(self) -> None:
         if self.job is not None:
             self.job.start()
+        for watch in self.watches:
+            watch.start()
 
     def close(self, timeout: float) -> None:
+        for watch in self.watches:
+            watch.stop(timeout)
         if self.job is not None:
             self.job.stop(timeout)
         for client in self._clients:
@@ -85,6 +91,7 @@ def build_storage(settings: Settings, metrics: SelfMetrics) -> Storage:
     queue: RollupQueue | None = None
     job: RollupJob | None = None
     cold: ColdPath | None = None
+    watches: list[RestartWatch] = []
     if cfg.rollups:
         queue_conn = statedb.connect(state_dir)
         conns.append(queue_conn)
@@ -94,10 +101,20 @@ def build_storage(settings: Settings, metrics: SelfMetrics) -> Storage:
         raw_client = VictoriaMetricsClient(vm.url, vm.timeout_s)
         clients.append(raw_client)
         targets = {}
+        kept: dict[str, RecentWrites | None] = {}
         for tier in tiers[1:]:
-            targets[tier.name] = client = VictoriaMetricsClient(tier.url, vm.timeout_s)
+            kept[tier.name] = recent = recent_writes(vm)
+            targets[tier.name] = client = VictoriaMetricsClient(
+                tier.url, vm.timeout_s, vm.health_timeout_s, recent=recent
+            )
             clients.append(client)
             readers[tier.name] = VictoriaMetricsReader(base_url=tier.url, timeout_s=vm.timeout_s)
+            if recent is not None:
+                watches.append(
+                    RestartWatch(
+                        tier.name, client, recent, metrics.resend, vm.restart_check_interval_s
+                    )
+                )
         job = RollupJob(
             queue,
             raw_client,
@@ -110,7 +127,9 @@ def build_storage(settings: Settings, metrics: SelfMetrics) -> Storage:
         conns.append(cold_conn)
         cold_targets = {}
         for tier in tiers[1:]:  # own clients: the cold path runs outside the job's thread
-            cold_targets[tier.name] = client = VictoriaMetricsClient(tier.url, vm.timeout_s)
+            cold_targets[tier.name] = client = VictoriaMetricsClient(
+                tier.url, vm.timeout_s, recent=kept[tier.name]
+            )
             clients.append(client)
         cold = ColdPath(
             PartialStore(cold_conn),
@@ -123,4 +142,13 @@ def build_storage(settings: Settings, metrics: SelfMetrics) -> Storage:
             idle_s=cfg.cold_idle_s,
             max_partials=cfg.cold_max_partials,
         )
-    return Storage(tiers, ledger, budget, breaker, queue, job, readers, conns, clients, cold)
+    return Storage(
+        tiers, ledger, budget, breaker, queue, job, readers, conns, clients, cold, watches
+    )
+
+
+def recent_writes(vm: VictoriaMetricsSettings) -> RecentWrites | None:
+    """Where one VictoriaMetrics' recent writes are kept for a re-send (None: turned off)."""
+    if vm.resend_window_s <= 0:
+        return None
+    return RecentWrites(vm.resend_window_s, vm.resend_max_bytes)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import threading
-from typing import Protocol
+from typing import Final, Protocol
 
 import requests
+
+from collector.resend import RecentWrites
+
+START_TIME_METRICS: Final = ("vm_app_start_timestamp", "process_start_time_seconds")
 
 
 class VictoriaMetricsBackend(Protocol):
@@ -26,8 +30,15 @@ class VictoriaMetricsClient:
     calls; the health probe has its own too.
     """
 
-    def __init__(self, base_url: str, timeout_s: float, health_timeout_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        timeout_s: float,
+        health_timeout_s: float = 1.0,
+        recent: RecentWrites | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.recent = recent  # successful imports are kept here for a re-send (resend.py)
         self.timeout_s = timeout_s
         self.health_timeout_s = health_timeout_s
         self._local = threading.local()
@@ -54,7 +65,24 @@ class VictoriaMetricsClient:
             headers={"Content-Type": "application/stream+json"},
             timeout=self.timeout_s,
         )
+        if self.recent is not None and 200 <= response.status_code < 300:
+            self.recent.add(body)
         return response.status_code, response.text
+
+    def start_time(self) -> float:
+        """When this VictoriaMetrics process started (Unix seconds), from its ``/metrics``.
+
+        Raises when it cannot be asked or does not say.
+        """
+        response = self._health_session.get(
+            f"{self.base_url}/metrics", timeout=self.health_timeout_s
+        )
+        response.raise_for_status()
+        for line in response.text.splitlines():
+            name, _, value = line.partition(" ")
+            if name in START_TIME_METRICS:
+                return float(value)
+        raise ValueError(f"{self.base_url}/metrics has no {' or '.join(START_TIME_METRICS)}")
 
     def export(self, match: str, start_ms: int, end_ms: int) -> bytes:
         """Raw samples of ``match`` with ``start_ms <= ts <= end_ms`` from ``/api/v1/export``.

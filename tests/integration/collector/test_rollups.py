@@ -173,6 +173,10 @@ async def test_rollups_equal_raw_and_a_late_frame_repairs_its_buckets(
             await post(client, frame)
         run_rollups(app, victoria_metrics)
         assert_tiers_match_raw(victoria_metrics, vm_tiers, host, start)
+        # Each tier keeps its recent rollup writes, to write them again if it restarts.
+        watches = app.state.storage.watches
+        assert [w.target for w in watches] == list(vm_tiers)
+        assert all(len(w.recent) > 0 for w in watches)
 
         await post(client, late)  # an agent replaying its spool, hours late
         run_rollups(app, victoria_metrics)
