@@ -11,7 +11,13 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from collector.current import HostSnapshot, SeriesPoint
-from collector.queries import NamedQuery, cpu_usage_ratio, rate_window, selector
+from collector.queries import (
+    DEFAULT_SAMPLE_INTERVAL_S,
+    NamedQuery,
+    cpu_usage_ratio,
+    rate_window,
+    selector,
+)
 from collector.summary import summarise
 from shared.catalogue import HOST_LABEL
 
@@ -65,9 +71,11 @@ def fleet_row(snap: HostSnapshot) -> dict[str, Any]:
     }
 
 
-def fleet_queries(step: float) -> tuple[NamedQuery, ...]:
+def fleet_queries(
+    step: float, sample_interval_s: float = DEFAULT_SAMPLE_INTERVAL_S
+) -> tuple[NamedQuery, ...]:
     """Per-host headline numbers over time, for every host (sparklines)."""
-    w = rate_window(step)
+    w = rate_window(step, sample_interval_s)
     size = selector("node_filesystem_size_bytes", None)
     free = selector("node_filesystem_free_bytes", None)
     avail = selector("node_filesystem_avail_bytes", None)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import orjson
@@ -26,7 +27,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from collector.errors import ApiError
-from collector.queries import DEFAULT_SAMPLE_INTERVAL_S, FAMILIES, family_queries
+from collector.queries import DEFAULT_SAMPLE_INTERVAL_S, FAMILIES, NamedQuery, family_queries
 from collector.querycache import Answer, QueryCache
 from collector.reader import (
     BackendError,
@@ -101,6 +102,38 @@ async def family_history(
             "bad_data",
             f"invalid host: a host name has 1-{MAX_HOST_LEN} characters; omit host for every host",
         )
+    return await tiered_range(
+        request,
+        ("family", family, host),
+        lambda step, interval: family_queries(family, host, step, interval),
+        start=start,
+        end=end,
+        step=step,
+        resolution=resolution,
+        nocache=nocache,
+        extra={"family": family},
+    )
+
+
+QueryBuilder = Callable[[float, float], Sequence[NamedQuery]]
+"""The named queries of an answer for a step and a sample interval (seconds)."""
+
+
+async def tiered_range(
+    request: Request,
+    key: tuple[object, ...],
+    build: QueryBuilder,
+    *,
+    start: str | None,
+    end: str | None,
+    step: str | None,
+    resolution: str | None,
+    nocache: bool,
+    extra: dict[str, object],
+) -> Response:
+    """A history answer: the range parsed, the tier chosen, the window widened to whole
+    steps, the queries sent together, and the answer kept in the query cache under ``key``
+    plus the tier and window. ``extra`` fields go into ``data`` beside the window and tier."""
     limits: QueryLimits = request.app.state.settings.query
     now = time.time()
     try:
@@ -133,11 +166,11 @@ async def family_history(
     start_s = math.floor(span.start / query_step) * query_step
     end_s = math.ceil(span.end / query_step) * query_step
     interval = float(tier.resolution_s) if not tier.is_raw else DEFAULT_SAMPLE_INTERVAL_S
-    named_queries = family_queries(family, host, query_step, interval)
+    named_queries = build(query_step, interval)
 
     async def compute() -> Answer:
-        # The family's queries are independent: send them all at once (each in a worker
-        # thread, the reader is blocking) so the answer takes as long as the slowest.
+        # The queries are independent: send them all at once (each in a worker thread, the
+        # reader is blocking) so the answer takes as long as the slowest, not their sum.
         try:
             results = await asyncio.gather(
                 *(
@@ -155,7 +188,7 @@ async def family_history(
                 labels = {k: v for k, v in one.labels.items() if k != "__name__"}
                 series.append({"name": named.name, "labels": labels, "points": one.points})
         data = {
-            "family": family,
+            **extra,
             "start": start_s,
             "end": end_s,
             "step": query_step,
@@ -166,6 +199,6 @@ async def family_history(
         return Answer(200, orjson.dumps({"status": "success", "data": data}))
 
     cache: QueryCache = request.app.state.query_cache
-    key = ("family", family, host, tier.name, start_s, end_s, query_step)
-    answer = await cache.get(key, compute, bypass=nocache)
+    full_key = (*key, tier.name, start_s, end_s, query_step)
+    answer = await cache.get(full_key, compute, bypass=nocache)
     return Response(answer.body, status_code=answer.status, media_type=answer.media_type)
