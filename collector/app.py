@@ -16,6 +16,7 @@ from collector.api import docs, fleet, health, ingest, live, prom, query, stream
 from collector.api.live import CurrentCache
 from collector.api.stream import StreamSlots
 from collector.auth import BearerAuth, load_tokens
+from collector.cluster import Cluster
 from collector.coldpath import accepted_limits
 from collector.config import Settings
 from collector.current import CurrentStore
@@ -79,8 +80,19 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     )
     metrics.track_hosts(lambda: len(current))
     reader = VictoriaMetricsReader(base_url=vm.url, timeout_s=vm.timeout_s)
+    cluster = Cluster(
+        settings.cluster.peers,
+        timeout_s=settings.cluster.peer_timeout_s,
+        cache_s=settings.cluster.peer_cache_s,
+        registry=metrics.registry,
+    )
     alert_engine = build_engine(
-        settings, querier=reader, current=current, metrics=metrics, writer=writer
+        settings,
+        querier=reader,
+        current=current,
+        metrics=metrics,
+        writer=writer,
+        cluster=cluster,
     )
 
     @asynccontextmanager
@@ -94,6 +106,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
             yield
         finally:
             await alert_engine.stop()
+            await cluster.close()
             if raw_watch is not None:
                 await asyncio.to_thread(raw_watch.stop, 5.0)
             # Write what is queued before going away; bounded by a few write timeouts.
@@ -112,6 +125,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     )
     app.state.settings = settings
     app.state.reader = reader
+    app.state.cluster = cluster
     app.state.alerts = alert_engine
     app.state.storage = storage
     app.state.current = current

@@ -152,6 +152,23 @@ class UiSettings(_Section):
     max_streams: Annotated[int, Field(ge=1, le=10_000)] = 64
 
 
+class ClusterSettings(_Section):
+    """Replicas sharing a fleet behind a load balancer (see collector/cluster.py)."""
+
+    peers: list[str] = Field(default_factory=list)
+    peer_timeout_s: Annotated[float, Field(gt=0, le=30)] = 1.0
+    peer_cache_s: Annotated[float, Field(ge=0, le=60)] = 1.0
+
+    @field_validator("peers")
+    @classmethod
+    def _http_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"peers must be http(s)://host:port URLs, not {url!r}")
+        return value
+
+
 class StateSettings(_Section):
     """Where the collector keeps what must survive a restart (dedupe ledger, rollup queue)."""
 
@@ -235,6 +252,7 @@ class Settings(_Section):
     live: LiveSettings = Field(default_factory=LiveSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
     state: StateSettings = Field(default_factory=StateSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     tiers: TiersSettings = Field(default_factory=TiersSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)

@@ -33,6 +33,7 @@ from collector.alerts.settings import AlertsSettings, SlosSettings
 from collector.alerts.silences import Silences
 from collector.alerts.state import Sample, step
 from collector.alerts.store import StateFile, alert_from_json, alert_to_json
+from collector.cluster import Cluster, merge_snapshots
 from collector.current import CurrentStore, HostSnapshot
 from collector.reader import InstantSample
 from collector.selfmetrics import SelfMetrics
@@ -77,8 +78,10 @@ class AlertEngine:
         state_path: Path | None = None,
         clock: Callable[[], float] = time.time,
         notifiers: list[Notifier] | None = None,
+        cluster: Cluster | None = None,
     ) -> None:
         self.settings = alerts
+        self._cluster = cluster
         self.slo_settings = slos
         self._querier = querier
         self._current = current
@@ -225,7 +228,7 @@ class AlertEngine:
         if now >= self._next_eval:
             self._next_eval = now + self.settings.evaluation_interval_s
             hosts = self._current.hosts(now, series=False)
-            await self.evaluate(now, hosts)
+            await self.evaluate(now, await self._with_peers(hosts))
         if now >= self._next_slo and self.objectives:
             self._next_slo = now + self.slo_settings.evaluation_interval_s
             await self.evaluate_slos(now)
@@ -237,6 +240,14 @@ class AlertEngine:
         self.dispatch(self._clock())
         if self._dirty:
             await self.save()
+
+    async def _with_peers(self, hosts: list[HostSnapshot]) -> list[HostSnapshot]:
+        """This replica's hosts and its peers' (for HostDown: a host that moved to another
+        replica is not down)."""
+        cluster = self._cluster
+        if cluster is None or not cluster.enabled:
+            return hosts
+        return merge_snapshots(hosts, await cluster.gather("/api/v1/hosts"))
 
     # -- evaluation ----------------------------------------------------------------------------
 
@@ -353,6 +364,7 @@ def build_engine(
     current: CurrentStore,
     metrics: SelfMetrics,
     writer: Submitter | None,
+    cluster: Cluster | None = None,
 ) -> AlertEngine:
     """The engine for the collector's settings (a ``collector.config.Settings``)."""
     state_dir: Path | None = settings.state.dir
@@ -368,4 +380,5 @@ def build_engine(
         instance=f"{settings.server.host}:{settings.server.port}",
         host_ttl_s=settings.live.host_ttl_s,
         state_path=None if state_dir is None else Path(state_dir) / "alerts.json",
+        cluster=cluster,
     )

@@ -14,7 +14,9 @@ from typing import Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
+from collector.api.live import SCOPE, Scope
 from collector.api.query import json_response, tiered_range
+from collector.cluster import INSTANCE_HEADER, SCOPE_LOCAL, Cluster, Row, newest_per_host
 from collector.current import CurrentStore
 from collector.fleet import fleet_queries, fleet_row
 
@@ -25,11 +27,27 @@ router = APIRouter(prefix="/api/v1", tags=["fleet"])
 async def fleet(
     request: Request,
     status: Literal["up", "stale", "down"] | None = Query(None, description="only these hosts"),
+    scope: Scope = SCOPE,
 ) -> Response:
     store: CurrentStore = request.app.state.current
+    cluster: Cluster = request.app.state.cluster
     now = time.time()
-    rows = [fleet_row(s) for s in store.hosts(now) if status is None or s.status == status]
-    return json_response({"status": "success", "data": {"now": now, "hosts": rows}})
+    rows = await fleet_rows(store, cluster if scope != SCOPE_LOCAL else None, now)
+    if status is not None:
+        rows = [row for row in rows if row.get("status") == status]
+    response = json_response({"status": "success", "data": {"now": now, "hosts": rows}})
+    response.headers[INSTANCE_HEADER] = cluster.instance
+    return response
+
+
+async def fleet_rows(store: CurrentStore, cluster: Cluster | None, now: float) -> list[Row]:
+    """The fleet table: this replica's hosts, and its peers' when there are peers."""
+    rows = [fleet_row(s) for s in store.hosts(now)]
+    if cluster is None or not cluster.enabled:
+        return rows
+    answers = await cluster.gather("/api/v1/fleet")
+    theirs = [data.get("hosts", []) for data in answers if isinstance(data, dict)]
+    return newest_per_host([rows, *theirs])
 
 
 @router.get("/fleet/history", summary="Headline numbers of every host over a time range")

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
+from collector.cluster import INSTANCE_HEADER, SCOPE_LOCAL, Cluster, newest_per_host
 from collector.current import (
     PROCESS_CPU,
     PROCESS_MEMORY,
@@ -28,11 +29,33 @@ from collector.summary import summarise
 router = APIRouter(tags=["live"])
 
 
-def _success(data: Any) -> Response:
+Scope = Literal["cluster", "local"]
+SCOPE = Query(
+    "cluster",
+    description="cluster: every replica's hosts (cluster.peers); local: this replica's own",
+)
+
+
+def _success(data: Any, request: Request | None = None) -> Response:
     # orjson straight to bytes: a host can have thousands of series.
-    return Response(
+    response = Response(
         orjson.dumps({"status": "success", "data": data}), media_type="application/json"
     )
+    if request is not None:
+        _mark(response, request)
+    return response
+
+
+def _mark(response: Response, request: Request) -> None:
+    """Say which replica answered: one that finds itself among its peers stops asking."""
+    cluster: Cluster = request.app.state.cluster
+    response.headers[INSTANCE_HEADER] = cluster.instance
+
+
+def _cluster(request: Request, scope: str) -> Cluster | None:
+    """The peers to ask as well, or None (no peers, or a peer asking for this view only)."""
+    cluster: Cluster = request.app.state.cluster
+    return cluster if cluster.enabled and scope != SCOPE_LOCAL else None
 
 
 @dataclass
@@ -66,27 +89,35 @@ def _store(request: Request) -> CurrentStore:
 
 
 @router.get("/api/v1/hosts", summary="Hosts that reported, with their status")
-async def hosts(request: Request) -> Response:
-    snapshots = _store(request).hosts(time.time())
-    return _success(
-        [
-            {
-                "host": h.host,
-                "agent_id": h.agent_id,
-                "last_seen": h.last_seen,
-                "interval_s": h.interval_s,
-                "status": h.status,
-            }
-            for h in snapshots
-        ]
-    )
+async def hosts(request: Request, scope: Scope = SCOPE) -> Response:
+    rows = [host_row(h) for h in _store(request).hosts(time.time(), series=False)]
+    cluster = _cluster(request, scope)
+    if cluster is not None:
+        rows = newest_per_host([rows, *await cluster.gather("/api/v1/hosts")])
+    return _success(rows, request)
+
+
+def host_row(h: HostSnapshot) -> dict[str, Any]:
+    return {
+        "host": h.host,
+        "agent_id": h.agent_id,
+        "last_seen": h.last_seen,
+        "interval_s": h.interval_s,
+        "flush_period_s": h.flush_period_s,
+        "timestamp": h.newest_ms / 1000.0,
+        "status": h.status,
+    }
 
 
 @router.get("/api/v1/metrics/current", summary="The newest value of every series, per host")
 async def current(
     request: Request,
     host: str | None = Query(None, description="one host; all hosts when absent"),
+    scope: Scope = SCOPE,
 ) -> Response:
+    cluster = _cluster(request, scope)
+    if cluster is not None:
+        return await _current_of_cluster(request, cluster, host)
     store = _store(request)
     cache: CurrentCache = request.app.state.current_cache
     now = time.time()
@@ -102,7 +133,27 @@ async def current(
             snapshots = [found]
         body = orjson.dumps({"status": "success", "data": [_current(s) for s in snapshots]})
         cache.put(host, version, now, body)
-    return Response(body, media_type="application/json")
+    response = Response(body, media_type="application/json")
+    _mark(response, request)
+    return response
+
+
+async def _current_of_cluster(request: Request, cluster: Cluster, host: str | None) -> Response:
+    store = _store(request)
+    now = time.time()
+    if host is None:
+        local = [_current(s) for s in store.hosts(now)]
+        peers = await cluster.gather("/api/v1/metrics/current")
+        return _success(newest_per_host([local, *peers], newest="timestamp"))
+    found = store.host(host, now)
+    peer = await cluster.owner(host, found.last_seen if found is not None else None)
+    if peer is not None:
+        data = await cluster.ask(peer, "/api/v1/metrics/current", {"host": host})
+        if isinstance(data, list):
+            return _success(data)
+    if found is None:
+        raise ApiError(404, "not_found", f"unknown host '{host}': it has not reported")
+    return _success([_current(found)])
 
 
 def _current(snap: HostSnapshot) -> dict[str, Any]:
@@ -137,11 +188,16 @@ async def processes(
     host: str | None = Query(None, description="required when more than one host is known"),
     limit: int = Query(10, ge=1, le=100),
     sort: Literal["cpu", "memory"] = Query("cpu"),
+    scope: Scope = SCOPE,
 ) -> Response:
     store = _store(request)
     now = time.time()
+    cluster = _cluster(request, scope)
     if host is None:
         names = store.host_names(now)
+        if cluster is not None:
+            theirs = newest_per_host(await cluster.gather("/api/v1/hosts"))
+            names = sorted({*names, *(row["host"] for row in theirs)})
         if not names:
             return _success([])
         if len(names) > 1:
@@ -153,6 +209,13 @@ async def processes(
             )
         host = names[0]
     snap = store.host(host, now)
+    if cluster is not None:
+        peer = await cluster.owner(host, snap.last_seen if snap is not None else None)
+        if peer is not None:
+            params = {"host": host, "limit": str(limit), "sort": sort}
+            data = await cluster.ask(peer, "/api/v1/metrics/processes", params)
+            if isinstance(data, list):
+                return _success(data)
     if snap is None:
         raise ApiError(404, "not_found", f"unknown host '{host}': it has not reported")
     if snap.processes is None:
@@ -173,7 +236,8 @@ async def processes(
                 "resident_memory_bytes": p.resident_memory_bytes,
             }
             for p in ranked
-        ]
+        ],
+        request,
     )
 
 

@@ -25,6 +25,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 
+from collector.api.fleet import fleet_rows
+from collector.cluster import Cluster
 from collector.config import UiSettings
 from collector.current import CurrentStore
 from collector.errors import ApiError
@@ -36,7 +38,7 @@ router = APIRouter(tags=["live"])
 KEEPALIVE_S: Final = 10.0
 RETRY_MS: Final = 2000
 PROCESSES_SHOWN: Final = 15
-Snapshot = Callable[[float], tuple[str, Any]]
+Snapshot = Callable[[float], Awaitable[tuple[str, Any]]]
 """Given the current time, the event name and its data."""
 
 
@@ -109,7 +111,7 @@ async def live_events(
     quiet_since = clock()
     while True:
         now = clock()
-        name, data = snapshot(now)
+        name, data = await snapshot(now)
         payload = orjson.dumps(data)
         if payload != last:
             last = payload
@@ -122,16 +124,20 @@ async def live_events(
         await sleep(interval_s)
 
 
-def fleet_snapshot(store: CurrentStore) -> Snapshot:
-    def snap(now: float) -> tuple[str, Any]:
-        return "fleet", {"hosts": [fleet_row(s) for s in store.hosts(now)]}
+def fleet_snapshot(store: CurrentStore, cluster: Cluster) -> Snapshot:
+    async def snap(now: float) -> tuple[str, Any]:
+        return "fleet", {"hosts": await fleet_rows(store, cluster, now)}
 
     return snap
 
 
-def host_snapshot(store: CurrentStore, host: str) -> Snapshot:
-    def snap(now: float) -> tuple[str, Any]:
+def host_snapshot(store: CurrentStore, cluster: Cluster, host: str) -> Snapshot:
+    async def snap(now: float) -> tuple[str, Any]:
         found = store.host(host, now)
+        if cluster.enabled:
+            peer = await cluster.owner(host, found.last_seen if found is not None else None)
+            if peer is not None:
+                return "host", await _peer_host(cluster, peer, host)
         if found is None:
             return "host", {"host": host, "row": None, "processes": []}
         return "host", {
@@ -141,6 +147,23 @@ def host_snapshot(store: CurrentStore, host: str) -> Snapshot:
         }
 
     return snap
+
+
+async def _peer_host(cluster: Cluster, peer: str, host: str) -> dict[str, Any]:
+    """A host's row and top processes from the peer that heard from it last."""
+    fleet, processes = await asyncio.gather(
+        cluster.ask(peer, "/api/v1/fleet", {}),
+        cluster.ask(
+            peer, "/api/v1/metrics/processes", {"host": host, "limit": str(PROCESSES_SHOWN)}
+        ),
+    )
+    rows = fleet.get("hosts", []) if isinstance(fleet, dict) else []
+    row = next((r for r in rows if isinstance(r, dict) and r.get("host") == host), None)
+    return {
+        "host": host,
+        "row": row,
+        "processes": processes if isinstance(processes, list) else [],
+    }
 
 
 async def _guarded(events: AsyncIterator[bytes], slot: StreamSlot) -> AsyncIterator[bytes]:
@@ -177,7 +200,10 @@ async def stream(
             "close a dashboard tab or raise the limit",
             headers={"Retry-After": "5"},
         )
-    snapshot = fleet_snapshot(store) if host is None else host_snapshot(store, host)
+    cluster: Cluster = request.app.state.cluster
+    snapshot = (
+        fleet_snapshot(store, cluster) if host is None else host_snapshot(store, cluster, host)
+    )
     events = live_events(snapshot, interval_s=settings.stream_interval_s)
     return StreamingResponse(
         _guarded(events, slot),

@@ -36,7 +36,7 @@ async def test_events_are_sent_when_the_snapshot_changes_with_keepalives_between
     fake = FakeTime()
     values = iter([1, 1, 2, 2, 2, 2, 2, 3])
 
-    def snapshot(now: float) -> tuple[str, Any]:
+    async def snapshot(now: float) -> tuple[str, Any]:
         return "fleet", {"value": next(values), "at": None}
 
     events = live_events(

@@ -1,0 +1,194 @@
+"""Replicas that share a fleet, each answering for all of it.
+
+Replicas scale ingest out: agents reach them through a load balancer, and each replica keeps
+the live view (hosts, newest values, top processes) of the frames it received itself. With
+``cluster.peers`` listing the replicas' URLs, the live answers (``/api/v1/hosts``,
+``/api/v1/fleet``, ``/api/v1/metrics/current``, ``/api/v1/metrics/processes``, the live
+stream) and the HostDown rule combine a replica's own view with its peers': for every host,
+the replica that heard from it last answers. Peers are asked for their own view only
+(``scope=local``), concurrently, with a short timeout, and each answer is reused for
+``cluster.peer_cache_s`` so a hundred open dashboards cost one request per peer and period.
+
+The list may name the replica itself (one list for all of them): every replica answers with
+its instance id in ``X-Hostvitals-Instance`` and ignores its own. A peer that does not answer
+is left out of the answer and counted; it never fails a request.
+
+History, Prometheus queries and rollups need none of this: all replicas write to and read
+from the same VictoriaMetrics instances.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final
+
+import aiohttp
+import orjson
+from prometheus_client import CollectorRegistry, Counter
+
+from collector.current import HostSnapshot
+
+log = logging.getLogger(__name__)
+
+INSTANCE_HEADER: Final = "X-Hostvitals-Instance"
+SCOPE_LOCAL: Final = "local"
+
+Row = dict[str, Any]
+
+
+class Cluster:
+    """This replica's peers, asked for their own live view."""
+
+    def __init__(
+        self,
+        peers: Iterable[str],
+        *,
+        timeout_s: float = 1.0,
+        cache_s: float = 1.0,
+        registry: CollectorRegistry | None = None,
+        instance: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.instance = instance or uuid.uuid4().hex
+        self.peers = [p.rstrip("/") for p in peers]
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._cache_s = cache_s
+        self._clock = clock
+        self._session: aiohttp.ClientSession | None = None
+        self._self_urls: set[str] = set()
+        self._cache: dict[tuple[str, str, tuple[tuple[str, str], ...]], tuple[float, Any]] = {}
+        self._inflight: dict[tuple[str, str, tuple[tuple[str, str], ...]], asyncio.Task[Any]] = {}
+        self.errors = Counter(
+            "hostvitals_collector_peer_errors_total",
+            "Requests to peer replicas that failed (no answer in time, an error status, or "
+            "an answer that is not a live view); the peer is left out of that answer.",
+            ["peer"],
+            registry=registry,
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.peers)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def others(self) -> list[str]:
+        """The peers that are not this replica (as far as it has found out)."""
+        return [p for p in self.peers if p not in self._self_urls]
+
+    async def gather(self, path: str, params: Mapping[str, str] | None = None) -> list[Any]:
+        """The ``data`` of every other peer's answer to ``GET path?params&scope=local``."""
+        query = tuple(sorted({**(params or {}), "scope": SCOPE_LOCAL}.items()))
+        answers = await asyncio.gather(*(self._cached(p, path, query) for p in self.others()))
+        return [a for a in answers if a is not None]
+
+    async def ask(self, peer: str, path: str, params: Mapping[str, str]) -> Any:
+        """One peer's ``data`` for ``GET path?params&scope=local`` (None when it failed)."""
+        query = tuple(sorted({**params, "scope": SCOPE_LOCAL}.items()))
+        return await self._cached(peer, path, query)
+
+    async def owner(self, host: str, local_last_seen: float | None) -> str | None:
+        """The peer that heard from ``host`` last, or None when this replica did (or nobody)."""
+        peers = self.others()
+        answers = await asyncio.gather(*(self.ask(p, "/api/v1/hosts", {}) for p in peers))
+        best: tuple[float, str] | None = None
+        for peer, rows in zip(peers, answers, strict=True):
+            for row in rows if isinstance(rows, list) else ():
+                if isinstance(row, dict) and row.get("host") == host:
+                    when = row.get("last_seen")
+                    if isinstance(when, int | float) and (best is None or when > best[0]):
+                        best = (float(when), peer)
+        if best is None or (local_last_seen is not None and local_last_seen >= best[0]):
+            return None
+        return best[1]
+
+    async def _cached(self, peer: str, path: str, query: tuple[tuple[str, str], ...]) -> Any:
+        key = (peer, path, query)
+        kept = self._cache.get(key)
+        now = self._clock()
+        if kept is not None and now - kept[0] < self._cache_s:
+            return kept[1]
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._fetch(peer, path, query))
+            self._inflight[key] = task
+            task.add_done_callback(lambda _t: self._inflight.pop(key, None))
+        data = await asyncio.shield(task)
+        if len(self._cache) > 4096:
+            self._cache.clear()
+        self._cache[key] = (self._clock(), data)
+        return data
+
+    async def _fetch(self, peer: str, path: str, query: tuple[tuple[str, str], ...]) -> Any:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        try:
+            async with self._session.get(peer + path, params=list(query)) as response:
+                if response.headers.get(INSTANCE_HEADER) == self.instance:
+                    self._self_urls.add(peer)  # this replica itself, listed among the peers
+                    return None
+                body = await response.read()
+                if response.status != 200:
+                    raise ValueError(f"{path} answered {response.status}")
+            doc = orjson.loads(body)
+            if not (isinstance(doc, dict) and doc.get("status") == "success" and "data" in doc):
+                raise ValueError(f"{path} answered something that is not a live view")
+            return doc["data"]
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            self.errors.labels(peer).inc()
+            log.warning("peer %s left out of a live answer: %s", peer, exc or type(exc).__name__)
+            return None
+
+
+def newest_per_host(
+    groups: Iterable[Iterable[Any]], newest: str = "last_seen", key: str = "host"
+) -> list[Row]:
+    """Rows of several replicas, one per host: the one with the biggest ``newest``, by host.
+
+    Rows that are not objects with a string ``key`` and a number ``newest`` are left out (a
+    peer running another version must not break the answer).
+    """
+    chosen: dict[str, Row] = {}
+    for rows in groups:
+        for row in rows:
+            if not isinstance(row, dict):
+                continue
+            name, when = row.get(key), row.get(newest)
+            if not isinstance(name, str) or not isinstance(when, int | float):
+                continue
+            held = chosen.get(name)
+            if held is None or when > held[newest]:
+                chosen[name] = row
+    return [chosen[name] for name in sorted(chosen)]
+
+
+def merge_snapshots(local: list[HostSnapshot], peers: Iterable[Any]) -> list[HostSnapshot]:
+    """This replica's host snapshots and its peers' ``/api/v1/hosts`` rows, the newest per
+    host; the peers' hosts come without series (what a status check needs)."""
+    by_host = {h.host: h for h in local}
+    for row in newest_per_host(peers):
+        held = by_host.get(row["host"])
+        if held is not None and held.last_seen >= row["last_seen"]:
+            continue
+        try:
+            by_host[row["host"]] = HostSnapshot(
+                host=row["host"],
+                agent_id=str(row.get("agent_id", "")),
+                last_seen=float(row["last_seen"]),
+                interval_s=float(row["interval_s"]),
+                flush_period_s=float(row["flush_period_s"]),
+                newest_ms=int(float(row["timestamp"]) * 1000),
+                status=row["status"] if row.get("status") in ("up", "stale", "down") else "up",
+                series=(),
+                processes=None,
+            )
+        except (KeyError, TypeError, ValueError):
+            continue  # a peer of another version: left out
+    return [by_host[name] for name in sorted(by_host)]

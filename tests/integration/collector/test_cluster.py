@@ -1,0 +1,150 @@
+"""Two collector replicas behind a load balancer: either one answers for the whole fleet.
+
+Real ``hostvitals-collector`` processes on one VictoriaMetrics, each listing both replicas
+(itself included) in ``cluster.peers``. Host A's agent reaches replica 1, host B's replica
+2, and host C moves from replica 1 to replica 2 (its connection was balanced elsewhere).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import orjson
+import pytest
+import requests
+
+from shared.codec import encode_frame
+from shared.protocol import Frame
+from tests.integration.collector.test_collector_process import collector_command
+from tests.support.collector_app import msgpack_headers, serving, settings
+from tests.support.frames import catalogue_frame, ticks_ending_now
+from tests.support.processes import ManagedProcess, VictoriaMetrics, free_port, http_ok, wait_until
+
+pytestmark = pytest.mark.integration
+
+RUN = uuid.uuid4().hex[:8]
+A, B, C = (f"cluster-{name}-{RUN}" for name in "abc")
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    tmp_path_factory: pytest.TempPathFactory, victoria_metrics: VictoriaMetrics
+) -> Iterator[list[str]]:
+    root = tmp_path_factory.mktemp("cluster")
+    ports = [free_port(), free_port()]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    procs = []
+    for n, port in enumerate(ports):
+        proc = ManagedProcess(
+            [collector_command(), "serve", "--port", str(port)],
+            root / f"replica-{n}.log",
+            env={
+                "HOSTVITALS_CONFIG": "",
+                "HOSTVITALS__VICTORIAMETRICS__URL": victoria_metrics.url,
+                "HOSTVITALS__STATE__DIR": str(root / f"state-{n}"),
+                "HOSTVITALS__CLUSTER__PEERS": orjson.dumps(urls).decode(),
+                "HOSTVITALS__CLUSTER__PEER_CACHE_S": "0",
+                "HOSTVITALS__ALERTS__EVALUATION_INTERVAL_S": "1",
+            },
+        )
+        proc.start()
+        procs.append(proc)
+    try:
+        for url, proc in zip(urls, procs, strict=True):
+            try:
+                wait_until(http_ok(f"{url}/api/v1/health"), 30, "replica health")
+            except TimeoutError as exc:
+                raise AssertionError(proc.log_tail()) from exc
+        ticks = ticks_ending_now(6)
+        push(urls[0], catalogue_frame(A, ticks[:2]))
+        push(urls[1], catalogue_frame(B, ticks[:2]))
+        push(urls[0], catalogue_frame(C, ticks[:2], agent_id="agent-c", seq=0))
+        push(urls[1], catalogue_frame(C, ticks[2:4], agent_id="agent-c", seq=1))
+        yield urls
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
+def push(url: str, frame: Frame) -> None:
+    answer = requests.post(
+        f"{url}/api/v1/ingest",
+        data=encode_frame(frame),
+        headers={"Content-Type": "application/x-msgpack"},
+        timeout=10,
+    )
+    assert answer.status_code == 204, answer.text
+
+
+def get(url: str, path: str, **params: str) -> object:
+    answer = requests.get(url + path, params=params, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["data"]
+
+
+def ours(rows: object) -> list[dict[str, object]]:
+    assert isinstance(rows, list)
+    return [r for r in rows if isinstance(r, dict) and str(r["host"]).endswith(RUN)]
+
+
+@pytest.mark.parametrize("replica", [0, 1])
+def test_each_replica_lists_every_host_once(replicas: list[str], replica: int) -> None:
+    url = replicas[replica]
+    assert [r["host"] for r in ours(get(url, "/api/v1/hosts"))] == [A, B, C]
+    fleet = get(url, "/api/v1/fleet")
+    assert isinstance(fleet, dict)
+    assert [r["host"] for r in ours(fleet["hosts"])] == [A, B, C]
+    assert [r["host"] for r in ours(get(url, "/api/v1/metrics/current"))] == [A, B, C]
+    # Its own view alone is what its agents sent it.
+    local = [r["host"] for r in ours(get(url, "/api/v1/hosts", scope="local"))]
+    assert local == ([A, C] if replica == 0 else [B, C])
+
+
+@pytest.mark.parametrize("replica", [0, 1])
+def test_a_host_is_answered_by_the_replica_that_heard_from_it_last(
+    replicas: list[str], replica: int
+) -> None:
+    url = replicas[replica]
+    (c,) = ours(get(url, "/api/v1/metrics/current", host=C))
+    # Replica 2 got C's second frame: its newest tick is the later one, wherever one asks.
+    (from_two,) = ours(get(replicas[1], "/api/v1/metrics/current", host=C, scope="local"))
+    assert c["timestamp"] == from_two["timestamp"]
+    (from_one,) = ours(get(replicas[0], "/api/v1/metrics/current", host=C, scope="local"))
+    assert from_one["timestamp"] < c["timestamp"]
+    (b,) = ours(get(url, "/api/v1/metrics/current", host=B))
+    assert b["series"]
+    processes = get(url, "/api/v1/metrics/processes", host=B)
+    assert isinstance(processes, list)
+
+
+def test_an_unknown_host_is_still_a_404(replicas: list[str]) -> None:
+    answer = requests.get(
+        f"{replicas[0]}/api/v1/metrics/current", params={"host": f"nobody-{RUN}"}, timeout=10
+    )
+    assert answer.status_code == 404
+
+
+async def test_a_peer_that_is_away_is_left_out_and_counted(
+    victoria_metrics: VictoriaMetrics,
+) -> None:
+    away = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    app_settings = settings(
+        victoriametrics={"url": victoria_metrics.url}, cluster={"peers": [away]}
+    )
+    host = f"cluster-alone-{RUN}"
+    async with serving(app_settings) as (app, client):
+        answer = await client.post(
+            "/api/v1/ingest",
+            content=encode_frame(catalogue_frame(host, ticks_ending_now(2))),
+            headers=msgpack_headers(),
+        )
+        assert answer.status_code == 204
+        for path in ("/api/v1/hosts", "/api/v1/metrics/current", "/api/v1/fleet"):
+            response = await client.get(path)
+            assert response.status_code == 200, response.text
+        assert [h["host"] for h in (await client.get("/api/v1/hosts")).json()["data"]] == [host]
+        errors = app.state.metrics.registry.get_sample_value(
+            "hostvitals_collector_peer_errors_total", {"peer": away}
+        )
+        assert errors is not None and errors >= 1
