@@ -12,7 +12,8 @@ from fastapi import FastAPI
 from collector import collector_version
 from collector.alerts.engine import build_engine
 from collector.api import alerts as alerts_api
-from collector.api import docs, fleet, health, ingest, live, prom, query, stream, ui
+from collector.api import clusterinfo, docs, fleet, health, ingest, live, prom, query, stream, ui
+from collector.api.clusterinfo import Forwarded, forwarded_response
 from collector.api.live import CurrentCache
 from collector.api.stream import StreamSlots
 from collector.auth import BearerAuth, load_tokens
@@ -152,6 +153,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         retry_after_s=vm.retry_after_s,
     )
     install_error_handlers(app)
+    app.add_exception_handler(Forwarded, forwarded_response)
     # The live, fleet and stream routes stay before the history API's /metrics/{family}.
     for router in (
         ingest.router,
@@ -166,4 +168,5 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     ):
         app.include_router(router)
     app.include_router(alerts_api.router)
+    app.include_router(clusterinfo.router)
     return app

@@ -13,6 +13,13 @@ The list may name the replica itself (one list for all of them): every replica a
 its instance id in ``X-Hostvitals-Instance`` and ignores its own. A peer that does not answer
 is left out of the answer and counted; it never fails a request.
 
+Alerts are evaluated and notified by one replica, the leader: the first replica of
+``cluster.peers`` that answers (the list is the same on every replica and names each of
+them). The others forward the alerting API (rules, alerts, silences, notifiers, SLOs) to it,
+so a silence set through any replica holds. When the leader stops answering the next one in
+the list takes over with its own alert state: notifications are at least once across a
+failover, and silences set on the old leader return with it.
+
 History, Prometheus queries and rollups need none of this: all replicas write to and read
 from the same VictoriaMetrics instances.
 """
@@ -36,8 +43,16 @@ log = logging.getLogger(__name__)
 
 INSTANCE_HEADER: Final = "X-Hostvitals-Instance"
 SCOPE_LOCAL: Final = "local"
+CLUSTER_PATH: Final = "/api/v1/cluster"
+FORWARDED_HEADERS: Final = ("content-type", "accept")
 
 Row = dict[str, Any]
+
+
+class PeerUnavailable(Exception):
+    def __init__(self, peer: str, reason: str) -> None:
+        self.peer = peer
+        super().__init__(f"the replica at {peer} did not answer: {reason}")
 
 
 class Cluster:
@@ -93,6 +108,45 @@ class Cluster:
         """One peer's ``data`` for ``GET path?params&scope=local`` (None when it failed)."""
         query = tuple(sorted({**params, "scope": SCOPE_LOCAL}.items()))
         return await self._cached(peer, path, query)
+
+    async def leader(self) -> str | None:
+        """The replica that evaluates alerts, or None when it is this one (or there are no
+        peers): the first replica of the list that answers."""
+        for peer in self.peers:
+            answer = await self.ask(peer, CLUSTER_PATH, {})
+            if peer in self._self_urls:
+                return None
+            if answer is not None:
+                return peer
+        return None
+
+    async def forward(
+        self,
+        peer: str,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        body: bytes,
+        headers: Mapping[str, str],
+    ) -> tuple[int, bytes, str]:
+        """Send a request on to ``peer`` (with ``scope=local``): its status, body and type.
+
+        Raises ``PeerUnavailable`` when the peer does not answer in time.
+        """
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        params = [(k, v) for k, v in query if k != "scope"] + [("scope", SCOPE_LOCAL)]
+        sent = {k: v for k, v in headers.items() if k.lower() in FORWARDED_HEADERS}
+        try:
+            async with self._session.request(
+                method, peer + path, params=params, data=body or None, headers=sent
+            ) as response:
+                payload = await response.read()
+                kind = response.headers.get("Content-Type", "application/json")
+                return response.status, payload, kind
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self.errors.labels(peer).inc()
+            raise PeerUnavailable(peer, str(exc) or type(exc).__name__) from None
 
     async def owner(self, host: str, local_last_seen: float | None) -> str | None:
         """The peer that heard from ``host`` last, or None when this replica did (or nobody)."""

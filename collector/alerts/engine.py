@@ -225,11 +225,16 @@ class AlertEngine:
     async def tick(self) -> None:
         now = self._clock()
         hosts: list[HostSnapshot] | None = None
-        if now >= self._next_eval:
+        follows = await self._follows()
+        if follows:
+            # Another replica evaluates and notifies; this one only writes its own metrics,
+            # and evaluates at once should it lead.
+            self._next_eval = self._next_slo = now
+        if not follows and now >= self._next_eval:
             self._next_eval = now + self.settings.evaluation_interval_s
             hosts = self._current.hosts(now, series=False)
             await self.evaluate(now, await self._with_peers(hosts))
-        if now >= self._next_slo and self.objectives:
+        if not follows and now >= self._next_slo and self.objectives:
             self._next_slo = now + self.slo_settings.evaluation_interval_s
             await self.evaluate_slos(now)
         if now >= self._next_self and self._writer is not None:
@@ -237,9 +242,15 @@ class AlertEngine:
             if hosts is None:
                 hosts = self._current.hosts(now, series=False)
             await self.write_self_metrics(hosts)
-        self.dispatch(self._clock())
+        if not follows:
+            self.dispatch(self._clock())
         if self._dirty:
             await self.save()
+
+    async def _follows(self) -> bool:
+        """Whether another replica leads alerting (collector/cluster.py)."""
+        cluster = self._cluster
+        return cluster is not None and cluster.enabled and await cluster.leader() is not None
 
     async def _with_peers(self, hosts: list[HostSnapshot]) -> list[HostSnapshot]:
         """This replica's hosts and its peers' (for HostDown: a host that moved to another

@@ -13,7 +13,7 @@ import time
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,9 +22,11 @@ from collector.alerts.engine import AlertEngine
 from collector.alerts.model import Alert, Rule
 from collector.alerts.notifiers.base import rfc3339
 from collector.alerts.silences import Matcher, Silence, SilenceError
+from collector.api.clusterinfo import on_leader
 from collector.errors import ApiError
 
-router = APIRouter(prefix="/api/v1", tags=["alerts"])
+# Replicas forward the alerting API to the one that evaluates alerts (collector/cluster.py).
+router = APIRouter(prefix="/api/v1", tags=["alerts"], dependencies=[Depends(on_leader)])
 
 
 def _engine(request: Request) -> AlertEngine:

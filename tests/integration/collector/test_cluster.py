@@ -148,3 +148,28 @@ async def test_a_peer_that_is_away_is_left_out_and_counted(
             "hostvitals_collector_peer_errors_total", {"peer": away}
         )
         assert errors is not None and errors >= 1
+
+
+def test_the_first_replica_in_the_list_leads_alerting_and_the_other_forwards(
+    replicas: list[str],
+) -> None:
+    first, second = replicas
+    assert get(first, "/api/v1/cluster")["leader"] == "self"  # type: ignore[index]
+    assert get(second, "/api/v1/cluster")["leader"] == first  # type: ignore[index]
+    silence = {
+        "matchers": [{"name": "host", "value": A, "isRegex": False, "isEqual": True}],
+        "createdBy": "ops",
+        "comment": "maintenance",
+        "durationSeconds": 600,
+    }
+    made = requests.post(f"{second}/api/v1/silences", json=silence, timeout=10)
+    assert made.status_code == 201, made.text
+    silence_id = made.json()["data"]["silenceID"]
+    # Set through the follower, held by the leader: every replica shows it.
+    held = get(first, "/api/v1/silences", scope="local")
+    assert silence_id in [s["id"] for s in held]  # type: ignore[union-attr,index]
+    assert silence_id in [s["id"] for s in get(second, "/api/v1/silences")]  # type: ignore[union-attr,index]
+    assert get(second, "/api/v1/silences", scope="local") == []
+    assert get(second, "/api/v1/rules") == get(first, "/api/v1/rules")
+    expired = requests.delete(f"{second}/api/v1/silences/{silence_id}", timeout=10)
+    assert expired.status_code == 200, expired.text
