@@ -48,6 +48,7 @@ HOST = "bench-host"
 DAY_S = 86_400
 BACKFILL_INTERVAL_S = 10
 CHART_PIXELS = 1000
+SETTLE_S = 5.0
 LABEL_SETS: dict[tuple[str, ...], list[dict[str, str]]] = {
     ("cpu", "mode"): [
         {"cpu": str(c), "mode": m}
@@ -249,7 +250,12 @@ def main() -> None:
                     f"{vm.url}/api/v1/query_range?{range_q}{fresh}",
                 ),
             ]
-            loads = [wrk(url, args.duration, args.connections, name) for name, url in targets]
+            loads = []
+            for name, url in targets:
+                # Each load starts on an idle collector: requests wrk abandoned at the end of
+                # the previous one (100 in flight) are still being answered for a moment.
+                time.sleep(SETTLE_S)
+                loads.append(wrk(url, args.duration, args.connections, name))
             print_table(
                 [
                     (

@@ -60,11 +60,28 @@ async def test_identical_query_within_ttl_is_served_once() -> None:
     assert counts(c) == (1, 1)
 
 
-async def test_an_answer_expires_after_ttl() -> None:
+async def test_a_stale_answer_is_served_while_its_successor_is_computed() -> None:
     clock, backend = Clock(), Backend()
     c = cache(clock)
     await c.get("k", backend.compute)
+    backend.release.clear()
     clock.now += 5.01
+    stale = await c.get("k", backend.compute)  # at once, without waiting for the backend
+    assert stale.body.startswith(b"1")
+    assert await c.get("k", backend.compute) is stale  # one refresh for everyone
+    backend.release.set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert backend.calls == 2
+    assert (await c.get("k", backend.compute)).body.startswith(b"2")
+    assert counts(c) == (3, 1)
+
+
+async def test_an_answer_older_than_twice_the_ttl_is_not_served() -> None:
+    clock, backend = Clock(), Backend()
+    c = cache(clock)
+    await c.get("k", backend.compute)
+    clock.now += 10.01
     fresh = await c.get("k", backend.compute)
     assert fresh.body.startswith(b"2")
     assert backend.calls == 2
