@@ -1,0 +1,219 @@
+"""The container and Kubernetes files under deploy/ agree with the code they deploy.
+
+Neither Docker nor Kubernetes is needed: the files are read as YAML and checked against the
+collector's configuration model, the agent's and a fresh rule export.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from agent.__main__ import parse_args
+from agent.config import DEFAULT_STATE_DIR, load_config
+from collector.config import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+NS = "hostvitals"
+Doc = dict[str, Any]
+
+
+def _docs(path: Path) -> list[Doc]:
+    return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+
+
+def _k8s(kind: str) -> dict[str, Doc]:
+    docs = [d for p in sorted((DEPLOY / "kubernetes").glob("*.yaml")) for d in _docs(p)]
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+COMPOSE = _docs(DEPLOY / "compose.yaml")[0]
+
+
+def _flags(args: list[str]) -> dict[str, str]:
+    return dict(a.lstrip("-").split("=", 1) for a in args if a.startswith("-") and "=" in a)
+
+
+def _expected_flags() -> dict[str, tuple[str, str]]:
+    """Per tier, the -retentionPeriod and -dedup.minScrapeInterval the default settings need."""
+    tiers = Settings().tiers
+    rollups = {t.name: (f"{t.retention_days}d", f"{t.resolution_s}s") for t in tiers.rollups}
+    return {"raw": (f"{tiers.raw_retention_days}d", "1ms")} | rollups
+
+
+def _service(url: str) -> tuple[str, int | None]:
+    """The service a URL names (first host label; a namespace, if given, must be ours)."""
+    parts = urlsplit(url)
+    labels = (parts.hostname or "").split(".")
+    assert len(labels) == 1 or labels[1] == NS, url
+    return labels[0], parts.port
+
+
+def _check_tiers(settings: Settings, vm_args: dict[str, list[str]], ports: dict[str, int]) -> None:
+    """The tiers are the default ones, and each URL names a VictoriaMetrics run for its tier."""
+    no_urls: Any = {"rollups": {"__all__": {"url"}}}
+    assert settings.tiers.model_dump(exclude=no_urls) == Settings().tiers.model_dump(
+        exclude=no_urls
+    )
+    urls = {"raw": settings.victoriametrics.url} | {t.name: t.url for t in settings.tiers.rollups}
+    assert len({_service(u)[0] for u in urls.values()}) == len(urls), "tiers share a store"
+    for tier, url in urls.items():
+        name, port = _service(url)
+        assert name in vm_args, f"tier {tier}: {url} names no VictoriaMetrics"
+        assert port == ports[name], url
+        flags = _flags(vm_args[name])
+        actual = (flags.get("retentionPeriod"), flags.get("dedup.minScrapeInterval"))
+        assert actual == _expected_flags()[tier], name
+
+
+@pytest.mark.parametrize("path", sorted(DEPLOY.rglob("*.y*ml")), ids=lambda p: p.name)
+def test_yaml_parses(path: Path) -> None:
+    assert _docs(path)
+
+
+def test_compose_collector_is_configured_for_the_vm_services(tmp_path: Path) -> None:
+    services: dict[str, Doc] = COMPOSE["services"]
+    collector = services["collector"]
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    env = {k: str(v) for k, v in collector["environment"].items()}
+    settings = load_settings(empty, env, {})
+    vms = {n: s for n, s in services.items() if "victoria-metrics" in s["image"]}
+    assert set(vms) <= set(collector["depends_on"])
+    ports = {
+        n: int(_flags(s["command"])["httpListenAddr"].rsplit(":", 1)[1]) for n, s in vms.items()
+    }
+    _check_tiers(settings, {n: s["command"] for n, s in vms.items()}, ports)
+    for vm in vms.values():
+        volume, target = vm["volumes"][0].split(":")
+        assert volume in COMPOSE["volumes"] and _flags(vm["command"])["storageDataPath"] == target
+    volume, target = collector["volumes"][0].split(":")
+    assert volume in COMPOSE["volumes"] and Path(target) == settings.state.dir
+    assert settings.server.host == "0.0.0.0"
+    assert f"{settings.server.port}:{settings.server.port}" in collector["ports"]
+    assert "/api/v1/health" in " ".join(collector["healthcheck"]["test"])
+
+
+def test_compose_agent_reports_the_docker_host_to_the_collector() -> None:
+    agent = COMPOSE["services"]["agent"]
+    assert agent["pid"] == "host"
+    assert agent["command"][0] == "hostvitals-agent"
+    env = {k: re.sub(r"\$\{\w+:-(.*)\}", r"\1", v) for k, v in agent["environment"].items()}
+    config = load_config(None, environ=env, flags=vars(parse_args(agent["command"][1:])))
+    assert [_service(u) for u in config.collector_urls] == [("collector", 8000)]
+    volume, target = agent["volumes"][0].split(":")
+    assert volume in COMPOSE["volumes"] and Path(target) == config.state_dir
+
+
+def _vm_statefulsets() -> dict[str, Doc]:
+    sets = _k8s("StatefulSet").items()
+    return {n: s for n, s in sets if "victoria-metrics" in str(s["spec"]["template"])}
+
+
+def test_k8s_vm_statefulsets_keep_their_data_on_a_volume() -> None:
+    vms = _vm_statefulsets()
+    assert len(vms) == 1 + len(Settings().tiers.rollups)
+    for name, sts in vms.items():
+        container = sts["spec"]["template"]["spec"]["containers"][0]
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        claims = [c["metadata"]["name"] for c in sts["spec"]["volumeClaimTemplates"]]
+        assert [mounts[c] for c in claims] == [_flags(container["args"])["storageDataPath"]], name
+
+
+def test_k8s_collector_config_is_valid_and_wired(tmp_path: Path) -> None:
+    services = _k8s("Service")
+    sts = _k8s("StatefulSet")["collector"]
+    pod = sts["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    mounts = {m["name"]: Path(m["mountPath"]) for m in container["volumeMounts"]}
+    config_volume = next(v for v in pod["volumes"] if "configMap" in v)
+    config_map = _k8s("ConfigMap")[config_volume["configMap"]["name"]]
+    config_path = Path(container["command"][container["command"].index("--config") + 1])
+    assert config_path.parent == mounts[config_volume["name"]]
+    path = tmp_path / "config.yaml"
+    path.write_text(config_map["data"][config_path.name])
+    settings = load_settings(path, {}, {})
+
+    claims = [c["metadata"]["name"] for c in sts["spec"]["volumeClaimTemplates"]]
+    assert settings.state.dir in [mounts[c] for c in claims]
+    peers_service = sts["spec"]["serviceName"]
+    assert services[peers_service]["spec"]["clusterIP"] == "None"
+    port = settings.server.port
+    expected = [
+        f"http://{sts['metadata']['name']}-{i}.{peers_service}.{NS}.svc:{port}"
+        for i in range(sts["spec"]["replicas"])
+    ]
+    assert settings.cluster.peers == expected
+    assert [p["port"] for p in services["collector"]["spec"]["ports"]] == [port]
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["port"] == "http"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/api/v1/health"
+    assert set(container["resources"]) == {"requests", "limits"}
+
+    vm_args: dict[str, list[str]] = {}
+    ports: dict[str, int] = {}
+    for name, service in services.items():
+        selector = service["spec"].get("selector", {}).items()
+        for vm in _vm_statefulsets().values():
+            if selector <= vm["spec"]["template"]["metadata"]["labels"].items():
+                vm_args[name] = vm["spec"]["template"]["spec"]["containers"][0]["args"]
+                ports[name] = service["spec"]["ports"][0]["port"]
+    _check_tiers(settings, vm_args, ports)
+
+
+def test_k8s_agent_runs_on_every_node_as_the_node() -> None:
+    pod = _k8s("DaemonSet")["agent"]["spec"]["template"]["spec"]
+    assert pod["hostPID"] is True
+    assert {"operator": "Exists"} in pod["tolerations"]
+    container = pod["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    host = next(e for e in container["env"] if e["name"] == "HOSTVITALS_AGENT_HOST")
+    assert host["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
+    env["HOSTVITALS_AGENT_HOST"] = "node-1"
+    config = load_config(None, environ=env)
+    assert config.host == "node-1"
+    assert [_service(u) for u in config.collector_urls] == [("collector", 8000)]
+    assert 8000 in [p["port"] for p in _k8s("Service")["collector"]["spec"]["ports"]]
+    mounts = {m["name"]: Path(m["mountPath"]) for m in container["volumeMounts"]}
+    [(volume, path)] = [(v["name"], v["hostPath"]) for v in pod["volumes"] if "hostPath" in v]
+    assert mounts[volume] == config.state_dir == Path(path["path"]) == DEFAULT_STATE_DIR
+
+
+def test_rule_file_equals_a_fresh_export() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOSTVITALS")}
+    args = ["rules", "export", "--config", "config/config.yaml", "--target", "vmalert"]
+    command = [sys.executable, "-m", "collector", *args]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    committed = (DEPLOY / "alerts" / "hostvitals-rules.yml").read_text(encoding="utf-8")
+    assert committed == result.stdout, "regenerate it: see deploy/alerts/README.md"
+
+
+def test_dockerfile_builds_the_dashboard_first_and_drops_root() -> None:
+    lines = [
+        line.strip()
+        for line in (DEPLOY / "docker" / "Dockerfile").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    stages = [i for i, line in enumerate(lines) if line.startswith("FROM ")]
+    assert len(stages) >= 2
+    web = lines[stages[0] : stages[1]]
+    web_name = web[0].split()[-1]
+    assert re.fullmatch(r"FROM node:\S+ AS \S+", web[0])
+    assert any("npm ci" in line for line in web) and any("npm run build" in line for line in web)
+    runtime = lines[stages[-1] :]
+    assert runtime[0].startswith("FROM python:3.11-slim")
+    copy = next(i for i, line in enumerate(runtime) if line.startswith(f"COPY --from={web_name}"))
+    assert "collector/static" in runtime[copy]
+    install = next(i for i, line in enumerate(runtime) if "pip install" in line)
+    assert copy < install and ".[collector]" in runtime[install]
+    users = [line.split()[1].split(":")[0] for line in runtime if line.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0")
