@@ -33,7 +33,7 @@ from urllib.parse import urlencode
 
 import orjson
 import requests
-from common import console_script, print_table
+from common import console_script, print_table, wait_quiet
 
 from shared.catalogue import CATALOGUE, Kind
 from tests.support.processes import (
@@ -203,7 +203,12 @@ def main() -> None:
             wait_until(http_ok(f"{base}/api/v1/health"), 30, "collector")
             now = int(time.time())
             samples = backfill(vm, now - 30)
-            print(f"backfilled {samples:,} samples: 24 h of {HOST} at {BACKFILL_INTERVAL_S} s")
+            assert vm.process is not None and vm.process.proc is not None
+            waited = wait_quiet(vm.process.proc.pid)
+            print(
+                f"backfilled {samples:,} samples: 24 h of {HOST} at {BACKFILL_INTERVAL_S} s "
+                f"(VictoriaMetrics busy merging them for {waited:.0f} s)"
+            )
             agent = ManagedProcess(
                 [
                     console_script("hostvitals-agent"),

@@ -88,6 +88,20 @@ def meter_loop(meters: list[Meter], duration_s: float) -> None:
         time.sleep(max(0.0, next_at - time.monotonic()))
 
 
+def wait_quiet(pid: int, below_percent: float = 10.0, limit_s: float = 120.0) -> float:
+    """Wait until process ``pid`` uses less than ``below_percent`` of a core over a second
+    (VictoriaMetrics merging freshly imported data, say), at most ``limit_s``; returns the
+    seconds waited. A load started before that would share the cores with the merge."""
+    proc = psutil.Process(pid)
+    started = time.monotonic()
+    proc.cpu_percent(None)
+    while time.monotonic() - started < limit_s:
+        time.sleep(1.0)
+        if proc.cpu_percent(None) < below_percent:
+            break
+    return time.monotonic() - started
+
+
 def print_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> None:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, tuple("-" * w for w in widths), *rows]:

@@ -19,6 +19,8 @@ from collector.errors import install_error_handlers
 from collector.querycache import QueryCache
 from collector.reader import VictoriaMetricsReader
 from collector.vmclient import VictoriaMetricsBackend
+from shared.codec import encode_frame
+from shared.protocol import Frame
 
 
 class FakeVictoriaMetrics:
@@ -85,6 +87,13 @@ async def running(
 
 def msgpack_headers(**extra: str) -> dict[str, str]:
     return {"Content-Type": "application/x-msgpack", **extra}
+
+
+async def post_frame(client: httpx.AsyncClient, frame: Frame) -> httpx.Response:
+    """POST one frame to the collector's ingest endpoint, msgpack-encoded."""
+    return await client.post(
+        "/api/v1/ingest", content=encode_frame(frame), headers=msgpack_headers()
+    )
 
 
 def router_app(router: APIRouter, reader: VictoriaMetricsReader) -> FastAPI:

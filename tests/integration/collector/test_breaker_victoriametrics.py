@@ -8,24 +8,15 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from collector.breaker import BreakerState
-from shared.codec import encode_frame
-from shared.protocol import Frame
 from tests.integration.collector.test_ingest_victoriametrics import expected, exported, unique
-from tests.support.collector_app import msgpack_headers, serving, settings
+from tests.support.collector_app import post_frame, serving, settings
 from tests.support.frames import catalogue_frame, ticks_ending_now
 from tests.support.processes import VictoriaMetrics
 
 pytestmark = pytest.mark.integration
-
-
-async def post(client: httpx.AsyncClient, frame: Frame) -> httpx.Response:
-    return await client.post(
-        "/api/v1/ingest", content=encode_frame(frame), headers=msgpack_headers()
-    )
 
 
 async def test_store_down_opens_the_breaker_and_nothing_is_lost(tmp_path: Path) -> None:
@@ -42,18 +33,18 @@ async def test_store_down_opens_the_breaker_and_nothing_is_lost(tmp_path: Path) 
     try:
         async with serving(app_settings) as (app, client):
             registry = app.state.metrics.registry
-            assert (await post(client, frames[0])).status_code == 204
+            assert (await post_frame(client, frames[0])).status_code == 204
 
             vm.stop()
             for frame in frames[1:3]:  # the writes fail: 503, and the breaker counts them
-                failed = await post(client, frame)
+                failed = await post_frame(client, frame)
                 assert failed.status_code == 503
                 assert failed.headers["Retry-After"] == "7"
             assert app.state.storage.breaker.state is BreakerState.OPEN
             writes = registry.get_sample_value(
                 "hostvitals_collector_vm_writes_total", {"result": "unavailable"}
             )
-            refused = await post(client, frames[3])  # answered at once, without a write
+            refused = await post_frame(client, frames[3])  # answered at once, without a write
             assert refused.status_code == 503
             assert refused.json()["errorType"] == "unavailable"
             assert "circuit breaker open" in refused.json()["error"]
@@ -77,7 +68,7 @@ async def test_store_down_opens_the_breaker_and_nothing_is_lost(tmp_path: Path) 
             for _ in range(100):
                 if not pending:
                     break
-                answer = await post(client, pending[0])
+                answer = await post_frame(client, pending[0])
                 if answer.status_code == 204:
                     pending.pop(0)
                 else:
@@ -135,9 +126,9 @@ async def test_a_hung_store_gets_503_at_once_instead_of_a_queue(silent_server: s
         tiers={"rollups": []},
     )
     async with serving(app_settings) as (_app, client):
-        hanging = asyncio.create_task(post(client, first))
+        hanging = asyncio.create_task(post_frame(client, first))
         await asyncio.sleep(0.4)  # the first write has now run longer than slow_write_s
-        refused = await post(client, second)
+        refused = await post_frame(client, second)
         assert refused.status_code == 503
         assert "circuit breaker open" in refused.json()["error"]
         assert int(refused.headers["Retry-After"]) >= 1

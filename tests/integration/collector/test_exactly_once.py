@@ -6,15 +6,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import httpx
 import pytest
 from fastapi import FastAPI
 
 from collector.config import Settings
-from shared.codec import encode_frame
-from shared.protocol import Frame
 from tests.integration.collector.test_ingest_victoriametrics import expected, exported, unique
-from tests.support.collector_app import msgpack_headers, serving, settings
+from tests.support.collector_app import post_frame, serving, settings
 from tests.support.frames import catalogue_frame, ticks_ending_now
 from tests.support.processes import VictoriaMetrics
 
@@ -29,12 +26,6 @@ def app_settings(vm: VictoriaMetrics, state_dir: Path | None = None, delay_ms: i
     )
 
 
-async def post(client: httpx.AsyncClient, frame: Frame) -> httpx.Response:
-    return await client.post(
-        "/api/v1/ingest", content=encode_frame(frame), headers=msgpack_headers()
-    )
-
-
 def counter(app: FastAPI, name: str) -> float:
     value = app.state.metrics.registry.get_sample_value(name)
     return 0.0 if value is None else float(value)
@@ -44,8 +35,8 @@ async def test_a_frame_sent_twice_is_written_once(victoria_metrics: VictoriaMetr
     host = unique("eo-dup")
     frame = catalogue_frame(host, ticks_ending_now(3), seq=5)
     async with serving(app_settings(victoria_metrics)) as (app, client):
-        assert (await post(client, frame)).status_code == 204
-        assert (await post(client, frame)).status_code == 204
+        assert (await post_frame(client, frame)).status_code == 204
+        assert (await post_frame(client, frame)).status_code == 204
         assert counter(app, "hostvitals_collector_ingest_frames_total") == 1
         assert counter(app, "hostvitals_collector_ingest_duplicates_total") == 1
         assert counter(app, "hostvitals_collector_vm_write_frames_total") == 1
@@ -57,7 +48,7 @@ async def test_concurrent_copies_are_written_once(victoria_metrics: VictoriaMetr
     frame = catalogue_frame(host, ticks_ending_now(3), seq=9)
     # The first copy waits 300 ms in the group commit: the others arrive while it is in flight.
     async with serving(app_settings(victoria_metrics, delay_ms=300)) as (app, client):
-        answers = await asyncio.gather(*(post(client, frame) for _ in range(6)))
+        answers = await asyncio.gather(*(post_frame(client, frame) for _ in range(6)))
         assert [a.status_code for a in answers] == [204] * 6
         assert counter(app, "hostvitals_collector_ingest_frames_total") == 1
         assert counter(app, "hostvitals_collector_ingest_duplicates_total") == 5
@@ -74,11 +65,11 @@ async def test_restart_between_copies_and_out_of_order_replay(
     state = tmp_path / "state"
     async with serving(app_settings(victoria_metrics, state)) as (_app, client):
         for i in (2, 0, 1):  # a spool drained out of order
-            assert (await post(client, frames[i])).status_code == 204
+            assert (await post_frame(client, frames[i])).status_code == 204
     # A new collector process on the same state directory.
     async with serving(app_settings(victoria_metrics, state)) as (app, client):
         for i in (1, 2, 0):
-            assert (await post(client, frames[i])).status_code == 204
+            assert (await post_frame(client, frames[i])).status_code == 204
         assert counter(app, "hostvitals_collector_ingest_duplicates_total") == 3
         assert counter(app, "hostvitals_collector_samples_written_total") == 0
     stored = exported(victoria_metrics, host)
@@ -99,7 +90,7 @@ async def test_two_replicas_writing_the_same_frame_store_it_once(
         serving(app_settings(victoria_metrics, tmp_path / "a")) as (app_a, client_a),
         serving(app_settings(victoria_metrics, tmp_path / "b")) as (app_b, client_b),
     ):
-        answers = await asyncio.gather(post(client_a, frame), post(client_b, frame))
+        answers = await asyncio.gather(post_frame(client_a, frame), post_frame(client_b, frame))
         assert [a.status_code for a in answers] == [204, 204]
         written = counter(app_a, "hostvitals_collector_vm_write_frames_total") + counter(
             app_b, "hostvitals_collector_vm_write_frames_total"

@@ -11,23 +11,15 @@ import asyncio
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from shared.codec import encode_frame
 from shared.protocol import Frame
 from tests.integration.collector.test_ingest_victoriametrics import expected, exported, unique
-from tests.support.collector_app import msgpack_headers, serving, settings
+from tests.support.collector_app import post_frame, serving, settings
 from tests.support.frames import catalogue_frame, ticks_ending_now
 from tests.support.processes import VictoriaMetrics
 
 pytestmark = pytest.mark.integration
-
-
-async def post(client: httpx.AsyncClient, frame: Frame) -> httpx.Response:
-    return await client.post(
-        "/api/v1/ingest", content=encode_frame(frame), headers=msgpack_headers()
-    )
 
 
 def merged(frames: list[Frame]) -> dict[tuple[tuple[str, str], ...], list[tuple[int, float]]]:
@@ -54,7 +46,7 @@ async def test_writes_acknowledged_before_a_kill_9_are_written_again(tmp_path: P
             # Let the watch learn this VictoriaMetrics' start time before anything happens.
             await asyncio.sleep(0.5)
             for frame in frames:
-                assert (await post(client, frame)).status_code == 204
+                assert (await post_frame(client, frame)).status_code == 204
             assert vm.process is not None
             vm.process.kill()  # at once: the rows are still in VictoriaMetrics' memory
             # The start time has a resolution of a second: the new process must differ.
@@ -94,7 +86,7 @@ async def test_without_the_resend_a_kill_9_loses_acknowledged_rows(tmp_path: Pat
     )
     try:
         async with serving(app_settings) as (_app, client):
-            assert (await post(client, frame)).status_code == 204
+            assert (await post_frame(client, frame)).status_code == 204
             assert vm.process is not None
             vm.process.kill()
             vm.start()

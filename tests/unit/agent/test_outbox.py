@@ -9,14 +9,7 @@ import pytest
 
 from agent.outbox import Outbox, SpoolSettings
 from agent.spool.format import HEADER_SIZE
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import ManualClock
 
 
 def test_frames_are_appended_in_order_and_survive_reopening(tmp_path: Path) -> None:
@@ -59,7 +52,7 @@ def test_a_full_spool_drops_the_oldest_counting_samples_and_warns_once(
 
 
 def test_frames_older_than_the_age_bound_are_dropped_as_expired(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = ManualClock(1000000.0)
     outbox = Outbox(tmp_path, SpoolSettings(max_age_s=60), clock=clock)
     outbox.append_now(b"old", 5)
     clock.now += 61

@@ -16,16 +16,7 @@ from agent.spool import (
     SpoolStats,
 )
 from agent.spool.format import HEADER_SIZE
-
-
-class Clock:
-    """A hand-driven clock for age tests."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import ManualClock
 
 
 def payload(i: int, size: int = 20) -> bytes:
@@ -186,7 +177,7 @@ def test_record_larger_than_max_bytes_is_refused(tmp_path: Path) -> None:
 
 
 def test_age_bound_drops_oldest_with_exact_counts(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = ManualClock(1_700_000_000.0)
     with Spool(tmp_path, max_age_s=100, clock=clock) as spool:
         for i in range(10):
             spool.append(payload(i), weight=10 + i)
@@ -202,7 +193,7 @@ def test_age_bound_drops_oldest_with_exact_counts(tmp_path: Path) -> None:
 
 
 def test_age_bound_drops_whole_segments_and_survives_reopen(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = ManualClock(1_700_000_000.0)
     options = {"max_age_s": 60.0, "segment_bytes": 200, "clock": clock}
     with Spool(tmp_path, **options) as spool:  # type: ignore[arg-type]
         for i in range(20):
@@ -232,7 +223,7 @@ def test_drop_while_records_are_peeked_then_ack_is_harmless(tmp_path: Path) -> N
 
 
 def test_drop_in_a_single_segment_while_peeked(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = ManualClock(1_700_000_000.0)
     with Spool(tmp_path, max_age_s=10, clock=clock) as spool:
         spool.append(payload(0), weight=3)
         spool.append(payload(1), weight=4)

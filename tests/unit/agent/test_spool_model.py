@@ -15,6 +15,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from agent.spool import FsyncPolicy, RecordId, Spool
 from agent.spool.format import HEADER_SIZE
+from tests.support.clock import ManualClock
 
 MAX_BYTES = 600
 MAX_AGE_S = 50.0
@@ -29,20 +30,12 @@ class Item:
     appended_at: float
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class SpoolModel(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.root = Path(tempfile.mkdtemp(prefix="spool-model-"))
         self.generation = 0
-        self.clock = Clock()
+        self.clock = ManualClock()
         self.spool = self._open(self.root / "0")
         self.items: deque[Item] = deque()
         self.next_uid = 0

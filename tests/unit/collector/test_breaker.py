@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 from collector.breaker import BreakerState, CircuitBreaker
+from tests.support.clock import ManualClock
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def breaker(clock: Clock, **kw: float) -> CircuitBreaker:
+def breaker(clock: ManualClock, **kw: float) -> CircuitBreaker:
     params = {"failure_threshold": 2, "open_s": 5.0, "half_open_max_requests": 1}
     params |= kw
     return CircuitBreaker(
@@ -31,7 +24,7 @@ def fail(b: CircuitBreaker) -> None:
 
 
 def test_opens_after_consecutive_failures_and_says_how_long() -> None:
-    clock = Clock()
+    clock = ManualClock(100.0)
     b = breaker(clock)
     fail(b)
     assert b.admit() is None
@@ -43,7 +36,7 @@ def test_opens_after_consecutive_failures_and_says_how_long() -> None:
 
 
 def test_a_success_resets_the_count() -> None:
-    b = breaker(Clock())
+    b = breaker(ManualClock(100.0))
     fail(b)
     b.write_started()
     b.write_finished(True)
@@ -52,7 +45,7 @@ def test_a_success_resets_the_count() -> None:
 
 
 def test_half_open_admits_a_trial_then_closes_or_reopens() -> None:
-    clock = Clock()
+    clock = ManualClock(100.0)
     b = breaker(clock)
     fail(b)
     fail(b)
@@ -71,7 +64,7 @@ def test_half_open_admits_a_trial_then_closes_or_reopens() -> None:
 
 
 def test_unused_trials_are_renewed() -> None:
-    clock = Clock()
+    clock = ManualClock(100.0)
     b = breaker(clock)
     fail(b)
     fail(b)
@@ -83,7 +76,7 @@ def test_unused_trials_are_renewed() -> None:
 
 
 def test_slow_writes_count_as_failures_and_refuse_while_running() -> None:
-    clock = Clock()
+    clock = ManualClock(100.0)
     b = breaker(clock, slow_write_s=1.0)
     b.write_started()
     clock.now += 1.5

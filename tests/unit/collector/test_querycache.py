@@ -8,14 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter
 
 from collector.querycache import ENTRY_OVERHEAD_BYTES, Answer, QueryCache
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import ManualClock
 
 
 class Backend:
@@ -35,7 +28,7 @@ class Backend:
         return Answer(self.status, str(call).encode().ljust(self.size, b"."))
 
 
-def cache(clock: Clock, ttl_s: float = 5.0, max_bytes: int = 1 << 20) -> QueryCache:
+def cache(clock: ManualClock, ttl_s: float = 5.0, max_bytes: int = 1 << 20) -> QueryCache:
     return QueryCache(ttl_s, max_bytes, CollectorRegistry(), timer=clock)
 
 
@@ -50,7 +43,7 @@ def counts(c: QueryCache) -> tuple[float, float]:
 
 
 async def test_identical_query_within_ttl_is_served_once() -> None:
-    clock, backend = Clock(), Backend()
+    clock, backend = ManualClock(), Backend()
     c = cache(clock)
     first = await c.get("k", backend.compute)
     clock.now += 4.9
@@ -61,7 +54,7 @@ async def test_identical_query_within_ttl_is_served_once() -> None:
 
 
 async def test_a_stale_answer_is_served_while_its_successor_is_computed() -> None:
-    clock, backend = Clock(), Backend()
+    clock, backend = ManualClock(), Backend()
     c = cache(clock)
     await c.get("k", backend.compute)
     backend.release.clear()
@@ -78,7 +71,7 @@ async def test_a_stale_answer_is_served_while_its_successor_is_computed() -> Non
 
 
 async def test_an_answer_older_than_twice_the_ttl_is_not_served() -> None:
-    clock, backend = Clock(), Backend()
+    clock, backend = ManualClock(), Backend()
     c = cache(clock)
     await c.get("k", backend.compute)
     clock.now += 10.01
@@ -88,7 +81,7 @@ async def test_an_answer_older_than_twice_the_ttl_is_not_served() -> None:
 
 
 async def test_other_keys_are_other_answers() -> None:
-    clock, backend = Clock(), Backend()
+    clock, backend = ManualClock(), Backend()
     c = cache(clock)
     a = await c.get(("q", 1), backend.compute)
     b = await c.get(("q", 2), backend.compute)
@@ -97,7 +90,7 @@ async def test_other_keys_are_other_answers() -> None:
 
 
 async def test_bypass_and_ttl_zero_always_compute_and_keep_nothing() -> None:
-    clock, backend = Clock(), Backend()
+    clock, backend = ManualClock(), Backend()
     c = cache(clock)
     await c.get("k", backend.compute, bypass=True)
     await c.get("k", backend.compute, bypass=True)
@@ -111,7 +104,7 @@ async def test_bypass_and_ttl_zero_always_compute_and_keep_nothing() -> None:
 
 
 async def test_concurrent_misses_share_one_computation() -> None:
-    clock, backend = Clock(), Backend()
+    clock, backend = ManualClock(), Backend()
     backend.release.clear()
     c = cache(clock)
     waiters = [asyncio.create_task(c.get("k", backend.compute)) for _ in range(50)]
@@ -125,7 +118,7 @@ async def test_concurrent_misses_share_one_computation() -> None:
 
 
 async def test_a_caller_going_away_does_not_cancel_the_others() -> None:
-    clock, backend = Clock(), Backend()
+    clock, backend = ManualClock(), Backend()
     backend.release.clear()
     c = cache(clock)
     first = asyncio.create_task(c.get("k", backend.compute))
@@ -143,7 +136,7 @@ async def test_a_caller_going_away_does_not_cancel_the_others() -> None:
 
 
 async def test_an_error_reaches_every_waiter_and_is_not_kept() -> None:
-    clock = Clock()
+    clock = ManualClock()
     c = cache(clock)
     gate = asyncio.Event()
     calls = 0
@@ -167,7 +160,7 @@ async def test_an_error_reaches_every_waiter_and_is_not_kept() -> None:
 
 
 async def test_only_successful_answers_are_kept() -> None:
-    clock, backend = Clock(), Backend(status=400)
+    clock, backend = ManualClock(), Backend(status=400)
     c = cache(clock)
     await c.get("k", backend.compute)
     await c.get("k", backend.compute)
@@ -175,7 +168,7 @@ async def test_only_successful_answers_are_kept() -> None:
 
 
 async def test_the_byte_budget_evicts_least_recently_used() -> None:
-    clock = Clock()
+    clock = ManualClock()
     body = 1000
     entry = body + ENTRY_OVERHEAD_BYTES
     registry = CollectorRegistry()
@@ -196,7 +189,7 @@ async def test_the_byte_budget_evicts_least_recently_used() -> None:
 
 
 async def test_an_answer_over_an_eighth_of_the_budget_is_served_not_kept() -> None:
-    clock = Clock()
+    clock = ManualClock()
     c = cache(clock, max_bytes=8000)
     backend = Backend(size=2000)
     answer = await c.get("big", backend.compute)

@@ -8,14 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from collector.resend import RecentWrites, ResendMetrics, RestartWatch
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import ManualClock
 
 
 class FakeVictoriaMetrics:
@@ -40,7 +33,7 @@ class FakeVictoriaMetrics:
 
 
 def test_keeps_the_window_before_the_newest_write() -> None:
-    clock = Clock()
+    clock = ManualClock(100.0)
     recent = RecentWrites(10.0, 1 << 20, clock=clock)
     for n in range(5):
         recent.add(f"line {n}\n".encode())
@@ -54,7 +47,7 @@ def test_keeps_the_window_before_the_newest_write() -> None:
 
 
 def test_the_byte_bound_lets_the_oldest_go_early_and_counts_them() -> None:
-    clock = Clock()
+    clock = ManualClock(100.0)
     body = os.urandom(10_000)  # incompressible: each entry takes about its length
     recent = RecentWrites(60.0, 3 * len(body), clock=clock)
     for _ in range(5):
