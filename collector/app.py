@@ -14,6 +14,7 @@ from collector.alerts.engine import build_engine
 from collector.api import alerts as alerts_api
 from collector.api import clusterinfo, docs, fleet, health, ingest, live, prom, query, stream, ui
 from collector.api.clusterinfo import Forwarded, forwarded_response
+from collector.api.fastpath import CurrentFastPath
 from collector.api.live import CurrentCache
 from collector.api.stream import StreamSlots
 from collector.auth import BearerAuth, load_tokens
@@ -130,7 +131,14 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.state.alerts = alert_engine
     app.state.storage = storage
     app.state.current = current
-    app.state.current_cache = CurrentCache()
+    app.state.current_cache = current_cache = CurrentCache()
+    app.add_middleware(
+        CurrentFastPath,
+        store=current,
+        cache=current_cache,
+        cluster=cluster,
+        registry=metrics.registry,
+    )
     app.state.query_cache = QueryCache(
         settings.query.cache_ttl_s, settings.query.cache_max_bytes, metrics.registry
     )

@@ -192,3 +192,38 @@ def test_current_cache_hits_only_for_the_same_version_and_age() -> None:
     cache.put("b", 7, 100.0, b"b")  # a third host: the cache starts over
     assert cache.get("a", 7, 100.1) is None
     assert cache.get("b", 7, 100.1) == b"b"
+
+
+async def test_a_repeated_current_answer_is_sent_as_the_endpoint_sent_it() -> None:
+    async with running() as (app, client, _vm):
+        registry = app.state.metrics.registry
+
+        def fast() -> float:
+            return registry.get_sample_value("hostvitals_collector_current_fast_answers_total")
+
+        await push(client, "live-fast")
+        first = await client.get("/api/v1/metrics/current", params={"host": "live-fast"})
+        assert fast() == 0  # the endpoint answered and kept the encoded answer
+        again = await client.get("/api/v1/metrics/current", params={"host": "live-fast"})
+        assert fast() == 1
+        assert (again.status_code, again.content) == (first.status_code, first.content)
+        for name in ("content-type", "content-length", "x-hostvitals-instance"):
+            assert again.headers[name] == first.headers[name], name
+        # Other parameters, other hosts and misses go to the endpoint.
+        local = await client.get(
+            "/api/v1/metrics/current", params={"host": "live-fast", "scope": "local"}
+        )
+        assert local.content == first.content
+        missing = await client.get("/api/v1/metrics/current", params={"host": "nobody"})
+        assert missing.status_code == 404
+        assert fast() == 1
+        # A newer frame is a newer answer.
+        later = [t + 5000 for t in ticks_ending_now(3)]
+        frame = catalogue_frame("live-fast", later, seq=1)
+        response = await client.post(
+            "/api/v1/ingest", content=encode_frame(frame), headers=msgpack_headers()
+        )
+        assert response.status_code == 204
+        newer = await client.get("/api/v1/metrics/current", params={"host": "live-fast"})
+        assert newer.content != first.content
+        assert fast() == 1
