@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-# Ingest scaling: past one process's ceiling (about 600,000 samples/s here), one collector
+# Ingest scaling: past one process's ceiling (about 560,000 samples/s here), one collector
 # against two replicas sharing the same fleet and offered rate.
 SCALING = ["--rate", "800000", "--agents", "4000", "--duration", "15", "--no-peer"]
 BENCHMARKS: list[tuple[str, list[str]]] = [
