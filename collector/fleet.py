@@ -56,8 +56,8 @@ def agent_health(points: Iterable[SeriesPoint]) -> dict[str, float | None]:
     return out
 
 
-def fleet_row(snap: HostSnapshot) -> dict[str, Any]:
-    """One host of the fleet table, as the API answers it."""
+def host_row(snap: HostSnapshot) -> dict[str, Any]:
+    """A host's identity and status, as ``/api/v1/hosts`` answers it."""
     return {
         "host": snap.host,
         "agent_id": snap.agent_id,
@@ -66,9 +66,13 @@ def fleet_row(snap: HostSnapshot) -> dict[str, Any]:
         "timestamp": snap.newest_ms / 1000.0,
         "interval_s": snap.interval_s,
         "flush_period_s": snap.flush_period_s,
-        "summary": summarise(snap.series),
-        "agent": agent_health(snap.series),
     }
+
+
+def fleet_row(snap: HostSnapshot) -> dict[str, Any]:
+    """One host of the fleet table, as the API answers it: its host row, headline numbers
+    and the agent's health."""
+    return {**host_row(snap), "summary": summarise(snap.series), "agent": agent_health(snap.series)}
 
 
 def fleet_queries(

@@ -24,6 +24,7 @@ from collector.current import (
     ProcessEntry,
 )
 from collector.errors import ApiError
+from collector.fleet import host_row
 from collector.summary import summarise
 
 router = APIRouter(tags=["live"])
@@ -95,18 +96,6 @@ async def hosts(request: Request, scope: Scope = SCOPE) -> Response:
     if cluster is not None:
         rows = newest_per_host([rows, *await cluster.gather("/api/v1/hosts")])
     return _success(rows, request)
-
-
-def host_row(h: HostSnapshot) -> dict[str, Any]:
-    return {
-        "host": h.host,
-        "agent_id": h.agent_id,
-        "last_seen": h.last_seen,
-        "interval_s": h.interval_s,
-        "flush_period_s": h.flush_period_s,
-        "timestamp": h.newest_ms / 1000.0,
-        "status": h.status,
-    }
 
 
 @router.get("/api/v1/metrics/current", summary="The newest value of every series, per host")
