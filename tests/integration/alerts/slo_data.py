@@ -8,6 +8,8 @@ import uuid
 import orjson
 import requests
 
+from collector.config import Settings
+from tests.support.collector_app import settings
 from tests.support.processes import VictoriaMetrics
 
 GOOD, TOTAL = "test_requests_good_total", "test_requests_total"
@@ -42,3 +44,28 @@ def seed_two_percent_errors_last_hour(vm: VictoriaMetrics, prefix: str) -> tuple
     import_counter(vm, GOOD, {"slo": slo}, points_good)
     vm.flush()
     return slo, start, now
+
+
+def slo_settings(vm: VictoriaMetrics, slo: str, **objective: object) -> Settings:
+    """A collector on ``vm`` with one request SLO over the seeded counters of ``slo`` (99.9 %),
+    and no built-in SLOs; ``objective`` adds or overrides fields (``window_s``...)."""
+    return settings(
+        victoriametrics={"url": vm.url},
+        slos={
+            "builtin": False,
+            "objectives": [
+                {
+                    "name": slo,
+                    "target": 0.999,
+                    "indicators": [
+                        {
+                            "name": "requests",
+                            "good": f'sum(increase({GOOD}{{slo="{slo}"}}[$window]))',
+                            "total": f'sum(increase({TOTAL}{{slo="{slo}"}}[$window]))',
+                        }
+                    ],
+                    **objective,
+                }
+            ],
+        },
+    )

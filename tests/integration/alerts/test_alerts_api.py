@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.alerts.slo_data import GOOD, TOTAL, seed_two_percent_errors_last_hour
-from tests.support.collector_app import serving, settings
+from tests.integration.alerts.slo_data import seed_two_percent_errors_last_hour, slo_settings
+from tests.support.collector_app import serving
 from tests.support.processes import VictoriaMetrics
 
 pytestmark = pytest.mark.integration
@@ -15,25 +15,7 @@ pytestmark = pytest.mark.integration
 async def test_rules_alerts_silences_and_slo_report(victoria_metrics: VictoriaMetrics) -> None:
     slo, _start, now = seed_two_percent_errors_last_hour(victoria_metrics, "api")
 
-    app_settings = settings(
-        victoriametrics={"url": victoria_metrics.url},
-        slos={
-            "builtin": False,
-            "objectives": [
-                {
-                    "name": slo,
-                    "target": 0.999,
-                    "indicators": [
-                        {
-                            "name": "requests",
-                            "good": f'sum(increase({GOOD}{{slo="{slo}"}}[$window]))',
-                            "total": f'sum(increase({TOTAL}{{slo="{slo}"}}[$window]))',
-                        }
-                    ],
-                }
-            ],
-        },
-    )
+    app_settings = slo_settings(victoria_metrics, slo)
     async with serving(app_settings) as (app, client):
         engine = app.state.alerts
         await engine.evaluate_slos(float(now))

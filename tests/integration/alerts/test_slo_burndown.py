@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from tests.integration.alerts.slo_data import GOOD, TOTAL, seed_two_percent_errors_last_hour
-from tests.support.collector_app import serving, settings
+from tests.integration.alerts.slo_data import seed_two_percent_errors_last_hour, slo_settings
+from tests.support.collector_app import serving
 from tests.support.processes import VictoriaMetrics
 
 pytestmark = pytest.mark.integration
@@ -15,26 +15,7 @@ pytestmark = pytest.mark.integration
 
 async def test_burn_down_follows_the_spent_budget(victoria_metrics: VictoriaMetrics) -> None:
     slo, start, now = seed_two_percent_errors_last_hour(victoria_metrics, "bd")
-    app_settings = settings(
-        victoriametrics={"url": victoria_metrics.url},
-        slos={
-            "builtin": False,
-            "objectives": [
-                {
-                    "name": slo,
-                    "target": 0.999,
-                    "window_s": 7 * 86_400,
-                    "indicators": [
-                        {
-                            "name": "requests",
-                            "good": f'sum(increase({GOOD}{{slo="{slo}"}}[$window]))',
-                            "total": f'sum(increase({TOTAL}{{slo="{slo}"}}[$window]))',
-                        }
-                    ],
-                }
-            ],
-        },
-    )
+    app_settings = slo_settings(victoria_metrics, slo, window_s=7 * 86_400)
     async with serving(app_settings) as (_app, client):
         answer = await client.get(f"/api/v1/slos/{slo}/burndown", params={"points": 168})
         assert answer.status_code == 200, answer.text
