@@ -25,9 +25,10 @@ class VictoriaMetricsBackend(Protocol):
 class VictoriaMetricsClient:
     """Imports JSON lines and checks ``/health``.
 
-    ``requests.Session`` is not documented as thread-safe, so every thread that writes or
-    exports (the writer's threads, rollup jobs) gets a session of its own, kept for its next
-    calls; the health probe has its own too.
+    ``requests.Session`` is not documented as thread-safe, so every thread that writes,
+    exports or watches for restarts (the writer's threads, rollup jobs, resend.py) gets a
+    session of its own, kept for its next calls; the health probe (one check at a time) has
+    its own too.
     """
 
     def __init__(
@@ -47,7 +48,7 @@ class VictoriaMetricsClient:
         self._health_session = requests.Session()
 
     @property
-    def _write_session(self) -> requests.Session:
+    def _thread_session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
@@ -59,7 +60,7 @@ class VictoriaMetricsClient:
 
     def post_import(self, body: bytes) -> tuple[int, str]:
         """POST to ``/api/v1/import``; returns status and body text. Raises on no answer."""
-        response = self._write_session.post(
+        response = self._thread_session.post(
             f"{self.base_url}/api/v1/import",
             data=body,
             headers={"Content-Type": "application/stream+json"},
@@ -74,7 +75,7 @@ class VictoriaMetricsClient:
 
         Raises when it cannot be asked or does not say.
         """
-        response = self._health_session.get(
+        response = self._thread_session.get(
             f"{self.base_url}/metrics", timeout=self.health_timeout_s
         )
         response.raise_for_status()
@@ -89,7 +90,7 @@ class VictoriaMetricsClient:
 
         Raises ``requests.RequestException`` when there is no answer or it is not a 200.
         """
-        response = self._write_session.post(
+        response = self._thread_session.post(
             f"{self.base_url}/api/v1/export",
             data={
                 "match[]": match,
