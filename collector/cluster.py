@@ -94,15 +94,19 @@ class Cluster:
             await self._session.close()
             self._session = None
 
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
     def others(self) -> list[str]:
         """The peers that are not this replica (as far as it has found out)."""
         return [p for p in self.peers if p not in self._self_urls]
 
     async def gather(self, path: str, params: Mapping[str, str] | None = None) -> list[Any]:
         """The ``data`` of every other peer's answer to ``GET path?params&scope=local``."""
-        query = tuple(sorted({**(params or {}), "scope": SCOPE_LOCAL}.items()))
-        answers = await asyncio.gather(*(self._cached(p, path, query) for p in self.others()))
-        return [a for a in answers if a is not None]
+        asked = (self.ask(p, path, params or {}) for p in self.others())
+        return [a for a in await asyncio.gather(*asked) if a is not None]
 
     async def ask(self, peer: str, path: str, params: Mapping[str, str]) -> Any:
         """One peer's ``data`` for ``GET path?params&scope=local`` (None when it failed)."""
@@ -133,12 +137,10 @@ class Cluster:
 
         Raises ``PeerUnavailable`` when the peer does not answer in time.
         """
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
         params = [(k, v) for k, v in query if k != "scope"] + [("scope", SCOPE_LOCAL)]
         sent = {k: v for k, v in headers.items() if k.lower() in FORWARDED_HEADERS}
         try:
-            async with self._session.request(
+            async with self._client().request(
                 method, peer + path, params=params, data=body or None, headers=sent
             ) as response:
                 payload = await response.read()
@@ -181,10 +183,8 @@ class Cluster:
         return data
 
     async def _fetch(self, peer: str, path: str, query: tuple[tuple[str, str], ...]) -> Any:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
         try:
-            async with self._session.get(peer + path, params=list(query)) as response:
+            async with self._client().get(peer + path, params=list(query)) as response:
                 if response.headers.get(INSTANCE_HEADER) == self.instance:
                     self._self_urls.add(peer)  # this replica itself, listed among the peers
                     return None

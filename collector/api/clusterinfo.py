@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request, Response
 
-from collector.api.live import SCOPE, Scope
-from collector.cluster import INSTANCE_HEADER, SCOPE_LOCAL, Cluster, PeerUnavailable
+from collector.api.live import SCOPE, Scope, mark
+from collector.cluster import SCOPE_LOCAL, Cluster, PeerUnavailable
 from collector.errors import ApiError
 
 router = APIRouter(prefix="/api/v1", tags=["cluster"])
@@ -22,11 +22,8 @@ async def cluster_info(request: Request, scope: Scope = SCOPE) -> Response:
     if scope != SCOPE_LOCAL:  # a peer checking this one is up needs no more than that
         leader = await cluster.leader() if cluster.enabled else None
         data["leader"] = leader if leader is not None else "self"
-    response = Response(
-        orjson.dumps({"status": "success", "data": data}), media_type="application/json"
-    )
-    response.headers[INSTANCE_HEADER] = cluster.instance
-    return response
+    body = orjson.dumps({"status": "success", "data": data})
+    return mark(request, Response(body, media_type="application/json"))
 
 
 class Forwarded(Exception):

@@ -14,9 +14,9 @@ from typing import Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
-from collector.api.live import SCOPE, Scope
+from collector.api.live import SCOPE, Scope, mark, peers_to_ask
 from collector.api.query import json_response, tiered_range
-from collector.cluster import INSTANCE_HEADER, SCOPE_LOCAL, Cluster, Row, newest_per_host
+from collector.cluster import Cluster, Row, newest_per_host
 from collector.current import CurrentStore
 from collector.fleet import fleet_queries, fleet_row
 
@@ -30,14 +30,11 @@ async def fleet(
     scope: Scope = SCOPE,
 ) -> Response:
     store: CurrentStore = request.app.state.current
-    cluster: Cluster = request.app.state.cluster
     now = time.time()
-    rows = await fleet_rows(store, cluster if scope != SCOPE_LOCAL else None, now)
+    rows = await fleet_rows(store, peers_to_ask(request, scope), now)
     if status is not None:
         rows = [row for row in rows if row.get("status") == status]
-    response = json_response({"status": "success", "data": {"now": now, "hosts": rows}})
-    response.headers[INSTANCE_HEADER] = cluster.instance
-    return response
+    return mark(request, json_response({"status": "success", "data": {"now": now, "hosts": rows}}))
 
 
 async def fleet_rows(store: CurrentStore, cluster: Cluster | None, now: float) -> list[Row]:

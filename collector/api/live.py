@@ -37,23 +37,22 @@ SCOPE = Query(
 )
 
 
-def _success(data: Any, request: Request | None = None) -> Response:
+def _success(request: Request, data: Any) -> Response:
     # orjson straight to bytes: a host can have thousands of series.
-    response = Response(
-        orjson.dumps({"status": "success", "data": data}), media_type="application/json"
+    return mark(
+        request,
+        Response(orjson.dumps({"status": "success", "data": data}), media_type="application/json"),
     )
-    if request is not None:
-        _mark(response, request)
-    return response
 
 
-def _mark(response: Response, request: Request) -> None:
+def mark(request: Request, response: Response) -> Response:
     """Say which replica answered: one that finds itself among its peers stops asking."""
     cluster: Cluster = request.app.state.cluster
     response.headers[INSTANCE_HEADER] = cluster.instance
+    return response
 
 
-def _cluster(request: Request, scope: str) -> Cluster | None:
+def peers_to_ask(request: Request, scope: str) -> Cluster | None:
     """The peers to ask as well, or None (no peers, or a peer asking for this view only)."""
     cluster: Cluster = request.app.state.cluster
     return cluster if cluster.enabled and scope != SCOPE_LOCAL else None
@@ -92,10 +91,10 @@ def _store(request: Request) -> CurrentStore:
 @router.get("/api/v1/hosts", summary="Hosts that reported, with their status")
 async def hosts(request: Request, scope: Scope = SCOPE) -> Response:
     rows = [host_row(h) for h in _store(request).hosts(time.time(), series=False)]
-    cluster = _cluster(request, scope)
+    cluster = peers_to_ask(request, scope)
     if cluster is not None:
         rows = newest_per_host([rows, *await cluster.gather("/api/v1/hosts")])
-    return _success(rows, request)
+    return _success(request, rows)
 
 
 @router.get("/api/v1/metrics/current", summary="The newest value of every series, per host")
@@ -104,7 +103,7 @@ async def current(
     host: str | None = Query(None, description="one host; all hosts when absent"),
     scope: Scope = SCOPE,
 ) -> Response:
-    cluster = _cluster(request, scope)
+    cluster = peers_to_ask(request, scope)
     if cluster is not None:
         return await _current_of_cluster(request, cluster, host)
     store = _store(request)
@@ -122,9 +121,7 @@ async def current(
             snapshots = [found]
         body = orjson.dumps({"status": "success", "data": [_current(s) for s in snapshots]})
         cache.put(host, version, now, body)
-    response = Response(body, media_type="application/json")
-    _mark(response, request)
-    return response
+    return mark(request, Response(body, media_type="application/json"))
 
 
 async def _current_of_cluster(request: Request, cluster: Cluster, host: str | None) -> Response:
@@ -133,16 +130,16 @@ async def _current_of_cluster(request: Request, cluster: Cluster, host: str | No
     if host is None:
         local = [_current(s) for s in store.hosts(now)]
         peers = await cluster.gather("/api/v1/metrics/current")
-        return _success(newest_per_host([local, *peers], newest="timestamp"))
+        return _success(request, newest_per_host([local, *peers], newest="timestamp"))
     found = store.host(host, now)
     peer = await cluster.owner(host, found.last_seen if found is not None else None)
     if peer is not None:
         data = await cluster.ask(peer, "/api/v1/metrics/current", {"host": host})
         if isinstance(data, list):
-            return _success(data)
+            return _success(request, data)
     if found is None:
         raise ApiError(404, "not_found", f"unknown host '{host}': it has not reported")
-    return _success([_current(found)])
+    return _success(request, [_current(found)])
 
 
 def _current(snap: HostSnapshot) -> dict[str, Any]:
@@ -181,14 +178,14 @@ async def processes(
 ) -> Response:
     store = _store(request)
     now = time.time()
-    cluster = _cluster(request, scope)
+    cluster = peers_to_ask(request, scope)
     if host is None:
         names = store.host_names(now)
         if cluster is not None:
             theirs = newest_per_host(await cluster.gather("/api/v1/hosts"))
             names = sorted({*names, *(row["host"] for row in theirs)})
         if not names:
-            return _success([])
+            return _success(request, [])
         if len(names) > 1:
             raise ApiError(
                 400,
@@ -204,11 +201,11 @@ async def processes(
             params = {"host": host, "limit": str(limit), "sort": sort}
             data = await cluster.ask(peer, "/api/v1/metrics/processes", params)
             if isinstance(data, list):
-                return _success(data)
+                return _success(request, data)
     if snap is None:
         raise ApiError(404, "not_found", f"unknown host '{host}': it has not reported")
     if snap.processes is None:
-        return _success([])
+        return _success(request, [])
 
     def key(entry: ProcessEntry) -> tuple[float, str]:
         value = entry.cpu_usage_ratio if sort == "cpu" else entry.resident_memory_bytes
@@ -216,6 +213,7 @@ async def processes(
 
     ranked = sorted(snap.processes.processes, key=key)[:limit]
     return _success(
+        request,
         [
             {
                 "pid": p.pid,
@@ -226,7 +224,6 @@ async def processes(
             }
             for p in ranked
         ],
-        request,
     )
 
 
