@@ -12,9 +12,9 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from agent.config import LOG_LEVELS, AgentConfig, ConfigError, load_config
-from agent.spool.errors import SpoolError
-from agent.state import StateError
+from hostvitals.agent.config import LOG_LEVELS, AgentConfig, ConfigError, load_config
+from hostvitals.agent.spool.errors import SpoolError
+from hostvitals.agent.state import StateError
 
 log = logging.getLogger("agent")
 
@@ -70,9 +70,9 @@ async def serve(config: AgentConfig, reload: Callable[[], AgentConfig] | None = 
     """Run until SIGTERM or SIGINT, then spool what is pending and exit; SIGHUP reloads the
     configuration with ``reload``.
     """
-    from agent.app import Agent  # the sending side is not needed for --once
-    from agent.state import StateStore
-    from agent.systemd import Notifier
+    from hostvitals.agent.app import Agent  # the sending side is not needed for --once
+    from hostvitals.agent.state import StateStore
+    from hostvitals.agent.systemd import Notifier
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(config.log_level)
     try:
         if args.once:
-            from agent.once import run_once
+            from hostvitals.agent.once import run_once
 
             return run(run_once(config))
 

@@ -1,7 +1,8 @@
 """Wires the agent together and runs it: tick, sample, batch, journal, spool, send.
 
 Per tick: the samplers run (off the loop), the rows join the open frame and are journaled
-(``agent.journal``); a frame that closes is appended to the spool (``agent.outbox``) and
+(``hostvitals.agent.journal``); a frame that closes is appended to the spool
+(``hostvitals.agent.outbox``) and
 handed to the sender, and only then is its journal released. So a frame is on disk from the
 moment its first sample is taken until the collector acknowledged it.
 
@@ -19,22 +20,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agent.batcher import Batcher
-from agent.config import AgentConfig, ConfigError
-from agent.journal import JOURNAL_DIR, Journal
-from agent.outbox import SPOOL_DIR, Outbox, SpoolSettings
-from agent.registry import Registry
-from agent.samplers.agent_self import AgentSelfSampler
-from agent.samplers.base import NO_LABELS, Row
-from agent.sampling import COLLECT_SHARE, build_samplers
-from agent.sender import Sender, SenderSettings
-from agent.spool import FsyncPolicy, RecordId
-from agent.state import StateError, StateStore
-from agent.systemd import Notifier
-from agent.throttle import Throttle
-from agent.ticker import Ticker
-from shared.codec import encode_frame
-from shared.protocol import Frame
+from hostvitals.agent.batcher import Batcher
+from hostvitals.agent.config import AgentConfig, ConfigError
+from hostvitals.agent.journal import JOURNAL_DIR, Journal
+from hostvitals.agent.outbox import SPOOL_DIR, Outbox, SpoolSettings
+from hostvitals.agent.registry import Registry
+from hostvitals.agent.samplers.agent_self import AgentSelfSampler
+from hostvitals.agent.samplers.base import NO_LABELS, Row
+from hostvitals.agent.sampling import COLLECT_SHARE, build_samplers
+from hostvitals.agent.sender import Sender, SenderSettings
+from hostvitals.agent.spool import FsyncPolicy, RecordId
+from hostvitals.agent.state import StateError, StateStore
+from hostvitals.agent.systemd import Notifier
+from hostvitals.agent.throttle import Throttle
+from hostvitals.agent.ticker import Ticker
+from hostvitals.shared.codec import encode_frame
+from hostvitals.shared.protocol import Frame
 
 log = logging.getLogger(__name__)
 

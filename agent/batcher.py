@@ -6,7 +6,7 @@ or holds ``max_samples`` samples, whichever comes first, and when the clock step
 (tick times in a frame must increase).
 
 A frame's sequence number is taken when its first sample arrives, so the ticks of an open frame
-can be journaled under the number the frame will carry (see ``agent.journal``): a frame
+can be journaled under the number the frame will carry (see ``hostvitals.agent.journal``): a frame
 rebuilt from the journal after a crash has the same number, and the collector recognises it
 if the original was sent.
 """
@@ -18,10 +18,10 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 
-from agent.samplers.base import Labels, Row
-from agent.throttle import Throttle
-from shared.catalogue import CATALOGUE, HOST_LABEL, MetricSpec
-from shared.protocol import Frame, Series, Value
+from hostvitals.agent.samplers.base import Labels, Row
+from hostvitals.agent.throttle import Throttle
+from hostvitals.shared.catalogue import CATALOGUE, HOST_LABEL, MetricSpec
+from hostvitals.shared.protocol import Frame, Series, Value
 
 log = logging.getLogger(__name__)
 

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from agent.samplers.filesystem import (
+from hostvitals.agent.samplers.filesystem import (
     DEFAULT_IGNORED_FS_TYPES,
     DEFAULT_IGNORED_MOUNT_POINTS,
     DEFAULT_STATVFS_TIMEOUT_S,
 )
-from agent.samplers.processes import DEFAULT_TOP_N
-from shared.codec import MAX_HOST_LEN
+from hostvitals.agent.samplers.processes import DEFAULT_TOP_N
+from hostvitals.shared.codec import MAX_HOST_LEN
 
 ENV_PREFIX = "HOSTVITALS_AGENT_"
 ENV_NESTING = "__"

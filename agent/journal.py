@@ -22,10 +22,10 @@ from pathlib import Path
 
 import msgpack
 
-from agent.batcher import Batcher
-from agent.samplers.base import Row
-from agent.spool import FsyncPolicy, RecordId, Spool
-from shared.protocol import Frame
+from hostvitals.agent.batcher import Batcher
+from hostvitals.agent.samplers.base import Row
+from hostvitals.agent.spool import FsyncPolicy, RecordId, Spool
+from hostvitals.shared.protocol import Frame
 
 log = logging.getLogger(__name__)
 

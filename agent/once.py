@@ -8,14 +8,20 @@ import sys
 import uuid
 from typing import TextIO
 
-from agent.batcher import Batcher
-from agent.config import AgentConfig
-from agent.registry import Registry
-from agent.sampling import COLLECT_SHARE, build_samplers
-from agent.state import StateError, StateLockedError, StateStore, read_agent_id, read_seq_ceiling
-from agent.ticker import Ticker
-from shared.codec import decode_frame, encode_frame
-from shared.protocol import Frame
+from hostvitals.agent.batcher import Batcher
+from hostvitals.agent.config import AgentConfig
+from hostvitals.agent.registry import Registry
+from hostvitals.agent.sampling import COLLECT_SHARE, build_samplers
+from hostvitals.agent.state import (
+    StateError,
+    StateLockedError,
+    StateStore,
+    read_agent_id,
+    read_seq_ceiling,
+)
+from hostvitals.agent.ticker import Ticker
+from hostvitals.shared.codec import decode_frame, encode_frame
+from hostvitals.shared.protocol import Frame
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.spool import FsyncPolicy, Record, RecordId, Spool
-from agent.throttle import Throttle
+from hostvitals.agent.spool import FsyncPolicy, Record, RecordId, Spool
+from hostvitals.agent.throttle import Throttle
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from agent.samplers.base import Row, Sampler, labels
-from agent.throttle import Throttle
+from hostvitals.agent.samplers.base import Row, Sampler, labels
+from hostvitals.agent.throttle import Throttle
 
 log = logging.getLogger(__name__)
 

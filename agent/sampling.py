@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from agent.config import AgentConfig
-from agent.registry import Scheduled
-from agent.samplers.agent_self import AgentSelfSampler
-from agent.samplers.cpu import CpuSampler
-from agent.samplers.disk import DiskSampler
-from agent.samplers.filesystem import FilesystemSampler, StatvfsGuard
-from agent.samplers.load import LoadSampler
-from agent.samplers.memory import MemorySampler
-from agent.samplers.network import NetworkSampler
-from agent.samplers.processes import ProcessesSampler
+from hostvitals.agent.config import AgentConfig
+from hostvitals.agent.registry import Scheduled
+from hostvitals.agent.samplers.agent_self import AgentSelfSampler
+from hostvitals.agent.samplers.cpu import CpuSampler
+from hostvitals.agent.samplers.disk import DiskSampler
+from hostvitals.agent.samplers.filesystem import FilesystemSampler, StatvfsGuard
+from hostvitals.agent.samplers.load import LoadSampler
+from hostvitals.agent.samplers.memory import MemorySampler
+from hostvitals.agent.samplers.network import NetworkSampler
+from hostvitals.agent.samplers.processes import ProcessesSampler
 
 COLLECT_SHARE = 0.8
 """Share of the interval the samplers get before a tick goes on without the slow ones."""

@@ -1,6 +1,7 @@
 """Pushes spooled frames to the collector over HTTP, in two lanes.
 
-Every frame is in the spool (``agent.outbox``) before the sender sees it. Two lanes deliver:
+Every frame is in the spool (``hostvitals.agent.outbox``) before the sender sees it. Two lanes
+deliver:
 
 fresh
     the newest frames, handed over in memory as they are spooled (at most ``fresh_frames``;
@@ -19,7 +20,7 @@ the records it delivered and, on its way, those the fresh lane delivered out of 
 delivered by the fresh lane but not yet acknowledged is sent again after a crash; the
 collector deduplicates frames by sequence number.
 
-What an answer means is decided by ``agent.delivery.classify``. Failed rounds are retried
+What an answer means is decided by ``hostvitals.agent.delivery.classify``. Failed rounds are retried
 with tenacity: exponential backoff with full jitter (1 s doubling up to a cap), or as long as
 Retry-After says. With several collector URLs, a round tries them in order starting with the
 one that worked last, and goes back to the first one once it answers again (it is probed
@@ -44,13 +45,13 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from agent.delivery import INGEST_PATH, Action, classify, compressor, parse_retry_after
-from agent.http import Answer, Poster, Unreachable
-from agent.outbox import Outbox
-from agent.samplers.base import NO_LABELS, Row, labels
-from agent.spool import RecordId
-from agent.throttle import Throttle
-from shared.protocol import CONTENT_TYPE
+from hostvitals.agent.delivery import INGEST_PATH, Action, classify, compressor, parse_retry_after
+from hostvitals.agent.http import Answer, Poster, Unreachable
+from hostvitals.agent.outbox import Outbox
+from hostvitals.agent.samplers.base import NO_LABELS, Row, labels
+from hostvitals.agent.spool import RecordId
+from hostvitals.agent.throttle import Throttle
+from hostvitals.shared.protocol import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ import uuid
 from pathlib import Path
 from types import TracebackType
 
-from shared.codec import AGENT_ID_RE
-from shared.protocol import MAX_SEQ
+from hostvitals.shared.codec import AGENT_ID_RE
+from hostvitals.shared.protocol import MAX_SEQ
 
 AGENT_ID_FILE = "agent_id"
 SEQ_FILE = "seq"

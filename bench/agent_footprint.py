@@ -164,11 +164,11 @@ def compression_figures(ticks: int = 10) -> None:
 
     import zstandard
 
-    from agent.batcher import Batcher
-    from agent.config import load_config
-    from agent.registry import Registry
-    from agent.sampling import build_samplers
-    from shared.codec import encode_frame
+    from hostvitals.agent.batcher import Batcher
+    from hostvitals.agent.config import load_config
+    from hostvitals.agent.registry import Registry
+    from hostvitals.agent.sampling import build_samplers
+    from hostvitals.shared.codec import encode_frame
 
     config = load_config(None, environ={}, flags={"host": "bench-host"})
     scheduled, agent_self = build_samplers(config)

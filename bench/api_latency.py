@@ -35,7 +35,7 @@ import orjson
 import requests
 from common import console_script, print_table, wait_quiet
 
-from shared.catalogue import CATALOGUE, Kind
+from hostvitals.shared.catalogue import CATALOGUE, Kind
 from tests.support.processes import (
     ManagedProcess,
     VictoriaMetrics,

@@ -36,9 +36,9 @@ import aiohttp
 import zstandard
 from common import Meter, console_script, print_table
 
-from collector.importlines import frame_to_import_lines
-from shared.codec import encode_frame
-from shared.protocol import Frame, Series
+from hostvitals.collector.ingest.importlines import frame_to_import_lines
+from hostvitals.shared.codec import encode_frame
+from hostvitals.shared.protocol import Frame, Series
 from tests.support.frames import catalogue_series
 from tests.support.processes import (
     ManagedProcess,

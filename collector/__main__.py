@@ -10,9 +10,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from collector import collector_version
-from collector.alerts.cli import add_rules_command, run_rules_command
-from collector.config import ConfigError, Settings, load_settings
+from hostvitals.collector import collector_version
+from hostvitals.collector.alerts.cli import add_rules_command, run_rules_command
+from hostvitals.collector.config.settings import ConfigError, Settings, load_settings
 
 EXIT_CONFIG = 2
 GC_THRESHOLD_YOUNG = 50_000
@@ -67,7 +67,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def serve(settings: Settings) -> None:
     import uvicorn
 
-    from collector.app import create_app
+    from hostvitals.collector.app import create_app
 
     app = create_app(settings)
     tune_gc()

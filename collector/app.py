@@ -9,30 +9,41 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from collector import collector_version
-from collector.alerts.engine import build_engine
-from collector.api import alerts as alerts_api
-from collector.api import clusterinfo, docs, fleet, health, ingest, live, prom, query, stream, ui
-from collector.api.clusterinfo import Forwarded, forwarded_response
-from collector.api.fastpath import CurrentFastPath
-from collector.api.live import CurrentCache
-from collector.api.stream import StreamSlots
-from collector.auth import BearerAuth, load_tokens
-from collector.cluster import Cluster
-from collector.coldpath import accepted_limits
-from collector.config import Settings
-from collector.current import CurrentStore
-from collector.errors import install_error_handlers
-from collector.pipeline import IngestPipeline
-from collector.probe import ReachabilityProbe
-from collector.querycache import QueryCache
-from collector.reader import VictoriaMetricsReader
-from collector.resend import RestartWatch
-from collector.selfmetrics import SelfMetrics
-from collector.storage import build_storage, recent_writes
-from collector.tiers import RAW
-from collector.vmclient import VictoriaMetricsBackend, VictoriaMetricsClient
-from collector.writer import VictoriaMetricsWriter
+from hostvitals.collector import collector_version
+from hostvitals.collector.alerts.engine import build_engine
+from hostvitals.collector.api import alerts as alerts_api
+from hostvitals.collector.api import (
+    clusterinfo,
+    docs,
+    fleet,
+    health,
+    ingest,
+    live,
+    prom,
+    query,
+    stream,
+    ui,
+)
+from hostvitals.collector.api.clusterinfo import Forwarded, forwarded_response
+from hostvitals.collector.api.fastpath import CurrentFastPath
+from hostvitals.collector.api.live import CurrentCache
+from hostvitals.collector.api.stream import StreamSlots
+from hostvitals.collector.config.settings import Settings
+from hostvitals.collector.errors import install_error_handlers
+from hostvitals.collector.ingest.auth import BearerAuth, load_tokens
+from hostvitals.collector.ingest.pipeline import IngestPipeline
+from hostvitals.collector.live.cluster import Cluster
+from hostvitals.collector.live.current import CurrentStore
+from hostvitals.collector.query.cache import QueryCache
+from hostvitals.collector.rollups.coldpath import accepted_limits
+from hostvitals.collector.rollups.tiers import RAW
+from hostvitals.collector.selfmetrics import SelfMetrics
+from hostvitals.collector.storage import build_storage, recent_writes
+from hostvitals.collector.vm.client import VictoriaMetricsBackend, VictoriaMetricsClient
+from hostvitals.collector.vm.probe import ReachabilityProbe
+from hostvitals.collector.vm.reader import VictoriaMetricsReader
+from hostvitals.collector.vm.resend import RestartWatch
+from hostvitals.collector.vm.writer import VictoriaMetricsWriter
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +133,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         version=collector_version(),
         summary="Receives host metrics from agents and answers queries about them.",
         lifespan=lifespan,
-        docs_url=None,  # served by collector.api.docs from local files, not a CDN
+        docs_url=None,  # served by hostvitals.collector.api.docs from local files, not a CDN
         redoc_url=None,
     )
     app.state.settings = settings

@@ -8,7 +8,7 @@ from typing import Final
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from collector.resend import ResendMetrics
+from hostvitals.collector.vm.resend import ResendMetrics
 
 EXPOSITION_CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 

@@ -1,7 +1,8 @@
 """The collector's small SQLite database for state that must survive a restart.
 
 One file, ``collector.sqlite3`` in ``state.dir``, in WAL mode: the ledger of written frames
-(:mod:`collector.dedup`) and the queue of rollup buckets (:mod:`collector.rollupqueue`) each
+(:mod:`hostvitals.collector.ingest.dedup`) and the queue of rollup buckets
+(:mod:`hostvitals.collector.rollups.queue`) each
 open their own connection to it. Without a directory the state lives in memory and is lost
 with the process (tests, throwaway runs).
 """

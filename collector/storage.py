@@ -12,20 +12,20 @@ from dataclasses import dataclass, field
 
 from prometheus_client import Gauge
 
-from collector import statedb
-from collector.breaker import BreakerState, CircuitBreaker
-from collector.cardinality import SeriesBudget
-from collector.coldpath import ColdMetrics, ColdPath
-from collector.config import Settings, VictoriaMetricsSettings
-from collector.dedup import FrameLedger
-from collector.partials import PartialStore
-from collector.reader import VictoriaMetricsReader
-from collector.resend import RecentWrites, RestartWatch
-from collector.rollupjob import RollupJob, RollupMetrics
-from collector.rollupqueue import RollupQueue
-from collector.selfmetrics import SelfMetrics
-from collector.tiers import Tier, tiers_from
-from collector.vmclient import VictoriaMetricsClient
+from hostvitals.collector import statedb
+from hostvitals.collector.config.settings import Settings, VictoriaMetricsSettings
+from hostvitals.collector.ingest.cardinality import SeriesBudget
+from hostvitals.collector.ingest.dedup import FrameLedger
+from hostvitals.collector.rollups.coldpath import ColdMetrics, ColdPath
+from hostvitals.collector.rollups.job import RollupJob, RollupMetrics
+from hostvitals.collector.rollups.partials import PartialStore
+from hostvitals.collector.rollups.queue import RollupQueue
+from hostvitals.collector.rollups.tiers import Tier, tiers_from
+from hostvitals.collector.selfmetrics import SelfMetrics
+from hostvitals.collector.vm.breaker import BreakerState, CircuitBreaker
+from hostvitals.collector.vm.client import VictoriaMetricsClient
+from hostvitals.collector.vm.reader import VictoriaMetricsReader
+from hostvitals.collector.vm.resend import RecentWrites, RestartWatch
 
 
 @dataclass(slots=True)

@@ -3,10 +3,10 @@
 Pure: no I/O, no global state.
 """
 
-from shared.catalogue import CATALOGUE, HOST_LABEL, Kind, MetricSpec
-from shared.codec import decode_frame, encode_frame
-from shared.errors import DecodeError, ProtocolError, SchemaError, VersionError
-from shared.protocol import CONTENT_TYPE, SUPPORTED_VERSIONS, VERSION, Frame, Series
+from hostvitals.shared.catalogue import CATALOGUE, HOST_LABEL, Kind, MetricSpec
+from hostvitals.shared.codec import decode_frame, encode_frame
+from hostvitals.shared.errors import DecodeError, ProtocolError, SchemaError, VersionError
+from hostvitals.shared.protocol import CONTENT_TYPE, SUPPORTED_VERSIONS, VERSION, Frame, Series
 
 __all__ = [
     "CATALOGUE",

@@ -12,8 +12,8 @@ from typing import Any
 
 import msgpack
 
-from shared.errors import DecodeError, SchemaError, VersionError
-from shared.protocol import (
+from hostvitals.shared.errors import DecodeError, SchemaError, VersionError
+from hostvitals.shared.protocol import (
     K_AGENT,
     K_HOST,
     K_INTERVAL,

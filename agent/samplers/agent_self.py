@@ -12,7 +12,7 @@ from typing import Any
 
 import psutil
 
-from agent.samplers.base import NO_LABELS, Row
+from hostvitals.agent.samplers.base import NO_LABELS, Row
 
 StatsSource = Callable[[], list[Row]]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import psutil
 
-from agent.samplers.base import NO_LABELS, Row, labels
+from hostvitals.agent.samplers.base import NO_LABELS, Row, labels
 
 MODES: tuple[str, ...] = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
 """The modes node_exporter reports on Linux; a platform without one simply omits it."""

@@ -11,7 +11,7 @@ from typing import Any
 
 import psutil
 
-from agent.samplers.base import Row, labels
+from hostvitals.agent.samplers.base import Row, labels
 
 IGNORED_DEVICES = re.compile(r"(loop|z?ram)\d+(p\d+)?")
 

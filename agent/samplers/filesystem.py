@@ -20,8 +20,8 @@ from typing import Any
 
 import psutil
 
-from agent.samplers.base import Row, labels
-from agent.throttle import Throttle
+from hostvitals.agent.samplers.base import Row, labels
+from hostvitals.agent.throttle import Throttle
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import psutil
 
-from agent.samplers.base import NO_LABELS, Row
+from hostvitals.agent.samplers.base import NO_LABELS, Row
 
 
 def rows_from_loadavg(load: tuple[float, float, float]) -> list[Row]:

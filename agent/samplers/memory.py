@@ -13,7 +13,7 @@ from typing import Any
 
 import psutil
 
-from agent.samplers.base import NO_LABELS, Row
+from hostvitals.agent.samplers.base import NO_LABELS, Row
 
 MEMINFO_FIELDS: tuple[str, ...] = (
     "MemTotal",

@@ -7,7 +7,7 @@ from typing import Any
 
 import psutil
 
-from agent.samplers.base import Row, labels
+from hostvitals.agent.samplers.base import Row, labels
 
 LOOPBACK = "lo"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import psutil
 
-from agent.samplers.base import Row, labels
+from hostvitals.agent.samplers.base import Row, labels
 
 DEFAULT_TOP_N = 10
 UNKNOWN = "?"

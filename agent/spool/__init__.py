@@ -13,7 +13,8 @@ units. Typical use::
 Layout on disk
     ``NNNNNNNNNNNNNNNNNNNN.seg``  append-only segment files, named by a 20-digit index that only
     grows; each holds whole records (28-byte header with magic, length, weight, append time,
-    payload CRC-32 and header CRC-32, then the payload; see ``agent.spool.format``). A new
+    payload CRC-32 and header CRC-32, then the payload; see ``hostvitals.agent.spool.format``). A
+    new
     segment starts when the next record would push the current one past ``segment_bytes``.
     ``position``  the read position (segment index, offset of the oldest unacknowledged
     record) with its own CRC-32, always replaced atomically (temporary file, then rename).
@@ -83,9 +84,9 @@ Threads
     may have a directory open at a time.
 """
 
-from agent.spool.errors import SpoolClosedError, SpoolError, SpoolLockedError
-from agent.spool.fifo import Spool
-from agent.spool.values import FsyncPolicy, Record, RecordId, SpoolStats
+from hostvitals.agent.spool.errors import SpoolClosedError, SpoolError, SpoolLockedError
+from hostvitals.agent.spool.fifo import Spool
+from hostvitals.agent.spool.values import FsyncPolicy, Record, RecordId, SpoolStats
 
 __all__ = [
     "FsyncPolicy",

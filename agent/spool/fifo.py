@@ -19,15 +19,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from agent.spool.errors import SpoolClosedError, SpoolError, SpoolLockedError
-from agent.spool.format import HEADER_SIZE, MAX_INDEX, MAX_PAYLOAD, MAX_WEIGHT, encode_record
-from agent.spool.position import (
+from hostvitals.agent.spool.errors import SpoolClosedError, SpoolError, SpoolLockedError
+from hostvitals.agent.spool.format import (
+    HEADER_SIZE,
+    MAX_INDEX,
+    MAX_PAYLOAD,
+    MAX_WEIGHT,
+    encode_record,
+)
+from hostvitals.agent.spool.position import (
     POSITION_FILE,
     read_position,
     remove_temporary,
     write_position,
 )
-from agent.spool.segments import (
+from hostvitals.agent.spool.segments import (
     CorruptSpan,
     SegmentReader,
     iter_entries,
@@ -36,7 +42,7 @@ from agent.spool.segments import (
     read_record,
     segment_name,
 )
-from agent.spool.values import FsyncPolicy, Record, RecordId, SpoolStats
+from hostvitals.agent.spool.values import FsyncPolicy, Record, RecordId, SpoolStats
 
 _log = logging.getLogger(__name__)
 

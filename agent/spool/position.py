@@ -10,7 +10,7 @@ import contextlib
 import os
 from pathlib import Path
 
-from agent.spool.format import decode_position, encode_position
+from hostvitals.agent.spool.format import decode_position, encode_position
 
 POSITION_FILE = "position"
 _TEMP_FILE = "position.tmp"

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.spool.format import HEADER_SIZE, MAGIC, Header, decode_header, payload_matches
+from hostvitals.agent.spool.format import HEADER_SIZE, MAGIC, Header, decode_header, payload_matches
 
 SEGMENT_SUFFIX = ".seg"
 _SEGMENT_NAME = re.compile(r"(\d{20})\.seg")

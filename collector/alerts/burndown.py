@@ -19,10 +19,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from collector.alerts import slo
-from collector.alerts.objectives import Indicator, Objective
-from collector.alerts.settings import WINDOW_PLACEHOLDER
-from collector.reader import RangeSeries
+from hostvitals.collector.alerts import slo
+from hostvitals.collector.alerts.objectives import Indicator, Objective
+from hostvitals.collector.config.alerts import WINDOW_PLACEHOLDER
+from hostvitals.collector.vm.reader import RangeSeries
 
 Point = tuple[float, float]
 

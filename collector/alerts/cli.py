@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from collector.alerts.export import Target, export
-from collector.alerts.objectives import objectives
-from collector.alerts.rules import build_rule_groups
+from hostvitals.collector.alerts.export import Target, export
+from hostvitals.collector.alerts.objectives import objectives
+from hostvitals.collector.alerts.rules import build_rule_groups
 
 
 def add_rules_command(commands: Any) -> None:

@@ -25,8 +25,8 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from collector.alerts.dispatch import Job
-from collector.alerts.notifiers.base import DeliveryError, Notifier
+from hostvitals.collector.alerts.dispatch import Job
+from hostvitals.collector.alerts.notifiers.base import DeliveryError, Notifier
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from collector.alerts.model import Alert, Severity
-from collector.alerts.notifiers.base import AlertView, Notification
-from collector.alerts.settings import AlertsSettings
-from collector.alerts.silences import Silences
+from hostvitals.collector.alerts.model import Alert, Severity
+from hostvitals.collector.alerts.notifiers.base import AlertView, Notification
+from hostvitals.collector.alerts.silences import Silences
+from hostvitals.collector.config.alerts import AlertsSettings
 
 
 @dataclass(slots=True)

@@ -21,22 +21,22 @@ from typing import Any, Protocol
 
 from prometheus_client import Counter, Histogram
 
-from collector.alerts import slo_status
-from collector.alerts.delivery import DeliveryMetrics, DeliveryWorker
-from collector.alerts.dispatch import Dispatcher, Job, Target
-from collector.alerts.model import Alert, Rule
-from collector.alerts.notifiers import Notifier, build_notifier
-from collector.alerts.objectives import Objective, objectives
-from collector.alerts.rules import RuleGroup, build_rule_groups
-from collector.alerts.selfscrape import SELF_JOB, FreshnessTracker, import_lines
-from collector.alerts.settings import AlertsSettings, SlosSettings
-from collector.alerts.silences import Silences
-from collector.alerts.state import Sample, step
-from collector.alerts.store import StateFile, alert_from_json, alert_to_json
-from collector.cluster import Cluster, merge_snapshots
-from collector.current import CurrentStore, HostSnapshot
-from collector.reader import InstantSample
-from collector.selfmetrics import SelfMetrics
+from hostvitals.collector.alerts import slo_status
+from hostvitals.collector.alerts.delivery import DeliveryMetrics, DeliveryWorker
+from hostvitals.collector.alerts.dispatch import Dispatcher, Job, Target
+from hostvitals.collector.alerts.model import Alert, Rule
+from hostvitals.collector.alerts.notifiers import Notifier, build_notifier
+from hostvitals.collector.alerts.objectives import Objective, objectives
+from hostvitals.collector.alerts.rules import RuleGroup, build_rule_groups
+from hostvitals.collector.alerts.selfscrape import SELF_JOB, FreshnessTracker, import_lines
+from hostvitals.collector.alerts.silences import Silences
+from hostvitals.collector.alerts.state import Sample, step
+from hostvitals.collector.alerts.store import StateFile, alert_from_json, alert_to_json
+from hostvitals.collector.config.alerts import AlertsSettings, SlosSettings
+from hostvitals.collector.live.cluster import Cluster, merge_snapshots
+from hostvitals.collector.live.current import CurrentStore, HostSnapshot
+from hostvitals.collector.selfmetrics import SelfMetrics
+from hostvitals.collector.vm.reader import InstantSample
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +248,7 @@ class AlertEngine:
             await self.save()
 
     async def _follows(self) -> bool:
-        """Whether another replica leads alerting (collector/cluster.py)."""
+        """Whether another replica leads alerting (collector/live/cluster.py)."""
         cluster = self._cluster
         return cluster is not None and cluster.enabled and await cluster.leader() is not None
 
@@ -377,7 +377,8 @@ def build_engine(
     writer: Submitter | None,
     cluster: Cluster | None = None,
 ) -> AlertEngine:
-    """The engine for the collector's settings (a ``collector.config.Settings``)."""
+    """The engine for the collector's settings (a
+    ``hostvitals.collector.config.settings.Settings``)."""
     state_dir: Path | None = settings.state.dir
     if state_dir is None and settings.alerts.enabled:
         log.warning("state.dir is not set: alert state and silences are lost on restart")

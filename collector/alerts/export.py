@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 import yaml
 
-from collector.alerts import templates
-from collector.alerts.model import Rule, format_number
-from collector.alerts.rules import RuleGroup
-from collector.alerts.slo import duration_text
+from hostvitals.collector.alerts import templates
+from hostvitals.collector.alerts.model import Rule, format_number
+from hostvitals.collector.alerts.rules import RuleGroup
+from hostvitals.collector.alerts.slo import duration_text
 
 Target = Literal["prometheus", "vmalert"]
 _CLEAR_OP = {">": ">", ">=": ">", "<": "<", "<=": "<"}

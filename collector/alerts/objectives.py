@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from collector.alerts.model import Op, format_number
-from collector.alerts.settings import WINDOW_PLACEHOLDER, IndicatorSettings, SlosSettings
-from collector.alerts.slo import duration_text
+from hostvitals.collector.alerts.model import Op, format_number
+from hostvitals.collector.alerts.slo import duration_text
+from hostvitals.collector.config.alerts import WINDOW_PLACEHOLDER, IndicatorSettings, SlosSettings
 
 SELF_JOB: Final = "hostvitals-collector"
 INGEST_SLO: Final = "hostvitals-ingest"

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from collector.alerts.model import Rule, Severity, format_number
-from collector.alerts.objectives import Objective
-from collector.alerts.settings import AlertsSettings, DefaultRulesSettings, RuleSettings
-from collector.alerts.slo import BURN_ALERTS, duration_text, error_budget
-from collector.queries import cpu_usage_ratio, quote
+from hostvitals.collector.alerts.model import Rule, Severity, format_number
+from hostvitals.collector.alerts.objectives import Objective
+from hostvitals.collector.alerts.slo import BURN_ALERTS, duration_text, error_budget
+from hostvitals.collector.config.alerts import AlertsSettings, DefaultRulesSettings, RuleSettings
+from hostvitals.collector.query.queries import cpu_usage_ratio, quote
 
 HOSTS_GROUP: Final = "hostvitals-hosts"
 USER_GROUP: Final = "user"

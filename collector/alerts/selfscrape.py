@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import orjson
 from prometheus_client import CollectorRegistry
 
-from collector.current import HostSnapshot
+from hostvitals.collector.live.current import HostSnapshot
 
 SELF_JOB = "hostvitals-collector"
 

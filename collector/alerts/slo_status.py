@@ -6,9 +6,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from collector.alerts import slo
-from collector.alerts.objectives import Indicator, Objective
-from collector.reader import InstantSample
+from hostvitals.collector.alerts import slo
+from hostvitals.collector.alerts.objectives import Indicator, Objective
+from hostvitals.collector.vm.reader import InstantSample
 
 
 class Querier(Protocol):

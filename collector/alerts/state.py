@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from collector.alerts import templates
-from collector.alerts.model import OPS, Alert, Rule, fingerprint
+from hostvitals.collector.alerts import templates
+from hostvitals.collector.alerts.model import OPS, Alert, Rule, fingerprint
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Final
 
-from collector.alerts.model import Alert
+from hostvitals.collector.alerts.model import Alert
 
 log = logging.getLogger(__name__)
 VERSION: Final = 1

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Final
 
-from collector.alerts.model import format_number
+from hostvitals.collector.alerts.model import format_number
 
 _ACTION: Final = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _EXPR: Final = re.compile(

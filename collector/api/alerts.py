@@ -17,15 +17,15 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from collector.alerts.burndown import burn_down
-from collector.alerts.engine import AlertEngine
-from collector.alerts.model import Alert, Rule
-from collector.alerts.notifiers.base import rfc3339
-from collector.alerts.silences import Matcher, Silence, SilenceError
-from collector.api.clusterinfo import on_leader
-from collector.errors import ApiError
+from hostvitals.collector.alerts.burndown import burn_down
+from hostvitals.collector.alerts.engine import AlertEngine
+from hostvitals.collector.alerts.model import Alert, Rule
+from hostvitals.collector.alerts.notifiers.base import rfc3339
+from hostvitals.collector.alerts.silences import Matcher, Silence, SilenceError
+from hostvitals.collector.api.clusterinfo import on_leader
+from hostvitals.collector.errors import ApiError
 
-# Replicas forward the alerting API to the one that evaluates alerts (collector/cluster.py).
+# Replicas forward the alerting API to the one that evaluates alerts (collector/live/cluster.py).
 router = APIRouter(prefix="/api/v1", tags=["alerts"], dependencies=[Depends(on_leader)])
 
 

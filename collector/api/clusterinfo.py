@@ -1,5 +1,5 @@
 """``GET /api/v1/cluster``: this replica, its peers and which one leads alerting; and the
-forwarding of the alerting API to the leader (see collector/cluster.py)."""
+forwarding of the alerting API to the leader (see collector/live/cluster.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request, Response
 
-from collector.api.live import SCOPE, Scope, mark
-from collector.cluster import SCOPE_LOCAL, Cluster, PeerUnavailable
-from collector.errors import ApiError
+from hostvitals.collector.api.live import SCOPE, Scope, mark
+from hostvitals.collector.errors import ApiError
+from hostvitals.collector.live.cluster import SCOPE_LOCAL, Cluster, PeerUnavailable
 
 router = APIRouter(prefix="/api/v1", tags=["cluster"])
 

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse
 
-from collector.api.ui import static_dir
-from collector.errors import ApiError
+from hostvitals.collector.api.ui import static_dir
+from hostvitals.collector.errors import ApiError
 
 router = APIRouter(include_in_schema=False)
 

@@ -1,7 +1,8 @@
 """The live view's most asked answer, served before the framework sees the request.
 
 Dashboards poll ``GET /api/v1/metrics/current?host=...`` many times a second, and the answer
-is usually already encoded in :class:`~collector.api.live.CurrentCache`. Routing, parameter
+is usually already encoded in :class:`~hostvitals.collector.api.live.CurrentCache`. Routing,
+parameter
 parsing and the framework's middleware cost several times what sending those bytes does, so
 this ASGI middleware sends a cached answer straight away when there is one for exactly that
 request (no parameter other than a single ``host``; no peers to combine). Anything else, and
@@ -16,9 +17,9 @@ from urllib.parse import parse_qsl
 from prometheus_client import CollectorRegistry, Counter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from collector.api.live import CurrentCache
-from collector.cluster import INSTANCE_HEADER, Cluster
-from collector.current import CurrentStore
+from hostvitals.collector.api.live import CurrentCache
+from hostvitals.collector.live.cluster import INSTANCE_HEADER, Cluster
+from hostvitals.collector.live.current import CurrentStore
 
 PATH = "/api/v1/metrics/current"
 

@@ -14,11 +14,11 @@ from typing import Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
-from collector.api.live import SCOPE, Scope, mark, peers_to_ask
-from collector.api.query import json_response, tiered_range
-from collector.cluster import Cluster, Row, newest_per_host
-from collector.current import CurrentStore
-from collector.fleet import fleet_queries, fleet_row
+from hostvitals.collector.api.live import SCOPE, Scope, mark, peers_to_ask
+from hostvitals.collector.api.query import json_response, tiered_range
+from hostvitals.collector.live.cluster import Cluster, Row, newest_per_host
+from hostvitals.collector.live.current import CurrentStore
+from hostvitals.collector.live.fleet import fleet_queries, fleet_row
 
 router = APIRouter(prefix="/api/v1", tags=["fleet"])
 

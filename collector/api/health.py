@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from collector.probe import ReachabilityProbe
-from collector.selfmetrics import EXPOSITION_CONTENT_TYPE, SelfMetrics
-from collector.writer import VictoriaMetricsWriter
+from hostvitals.collector.selfmetrics import EXPOSITION_CONTENT_TYPE, SelfMetrics
+from hostvitals.collector.vm.probe import ReachabilityProbe
+from hostvitals.collector.vm.writer import VictoriaMetricsWriter
 
 router = APIRouter(tags=["health"])
 

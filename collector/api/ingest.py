@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from collector.pipeline import IngestPipeline
-from shared.protocol import CONTENT_TYPE
+from hostvitals.collector.ingest.pipeline import IngestPipeline
+from hostvitals.shared.protocol import CONTENT_TYPE
 
 router = APIRouter(tags=["ingest"])
 

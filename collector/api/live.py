@@ -15,17 +15,17 @@ from typing import Any, Literal
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
-from collector.cluster import INSTANCE_HEADER, SCOPE_LOCAL, Cluster, newest_per_host
-from collector.current import (
+from hostvitals.collector.errors import ApiError
+from hostvitals.collector.live.cluster import INSTANCE_HEADER, SCOPE_LOCAL, Cluster, newest_per_host
+from hostvitals.collector.live.current import (
     PROCESS_CPU,
     PROCESS_MEMORY,
     CurrentStore,
     HostSnapshot,
     ProcessEntry,
 )
-from collector.errors import ApiError
-from collector.fleet import host_row
-from collector.summary import summarise
+from hostvitals.collector.live.fleet import host_row
+from hostvitals.collector.live.summary import summarise
 
 router = APIRouter(tags=["live"])
 

@@ -26,18 +26,23 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from collector.errors import ApiError
-from collector.queries import DEFAULT_SAMPLE_INTERVAL_S, FAMILIES, NamedQuery, family_queries
-from collector.querycache import Answer, QueryCache
-from collector.reader import (
+from hostvitals.collector.errors import ApiError
+from hostvitals.collector.query.cache import Answer, QueryCache
+from hostvitals.collector.query.queries import (
+    DEFAULT_SAMPLE_INTERVAL_S,
+    FAMILIES,
+    NamedQuery,
+    family_queries,
+)
+from hostvitals.collector.query.timeparse import TimeRangeError, parse_range
+from hostvitals.collector.rollups.tiers import RAW, Tier, UnknownTier, choose
+from hostvitals.collector.vm.reader import (
     BackendError,
     BackendRejected,
     BackendUnavailable,
     VictoriaMetricsReader,
 )
-from collector.tiers import RAW, Tier, UnknownTier, choose
-from collector.timeparse import TimeRangeError, parse_range
-from shared.codec import MAX_HOST_LEN
+from hostvitals.shared.codec import MAX_HOST_LEN
 
 ONLY_RAW = Tier(RAW, "", 0, 2**62)
 

@@ -25,13 +25,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 
-from collector.api.fleet import fleet_rows
-from collector.cluster import Cluster
-from collector.config import UiSettings
-from collector.current import CurrentStore
-from collector.errors import ApiError
-from collector.fleet import fleet_row, top_processes
-from shared.codec import MAX_HOST_LEN
+from hostvitals.collector.api.fleet import fleet_rows
+from hostvitals.collector.config.settings import UiSettings
+from hostvitals.collector.errors import ApiError
+from hostvitals.collector.live.cluster import Cluster
+from hostvitals.collector.live.current import CurrentStore
+from hostvitals.collector.live.fleet import fleet_row, top_processes
+from hostvitals.shared.codec import MAX_HOST_LEN
 
 router = APIRouter(tags=["live"])
 

@@ -16,7 +16,7 @@ from typing import Any, Final
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
-from collector.errors import ApiError
+from hostvitals.collector.errors import ApiError
 
 router = APIRouter(tags=["dashboard"])
 

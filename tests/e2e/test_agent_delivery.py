@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.spool import Spool
-from agent.spool.format import HEADER_SIZE
-from shared.codec import decode_frame
+from hostvitals.agent.spool import Spool
+from hostvitals.agent.spool.format import HEADER_SIZE
+from hostvitals.shared.codec import decode_frame
 from tests.e2e.agent_support import (
     counter,
     export,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.codec import decode_frame
-from shared.protocol import Frame
+from hostvitals.shared.codec import decode_frame
+from hostvitals.shared.protocol import Frame
 from tests.e2e.conftest import console_script
 from tests.support.processes import ManagedProcess, free_port, wait_until
 

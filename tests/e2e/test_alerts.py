@@ -13,8 +13,8 @@ import pytest
 import requests
 import yaml
 
-from shared.codec import encode_frame
-from shared.protocol import Frame, Series
+from hostvitals.shared.codec import encode_frame
+from hostvitals.shared.protocol import Frame, Series
 from tests.e2e.alert_receivers import SmtpReceiver, WebReceiver, self_signed_cert
 from tests.e2e.conftest import Collector, StartAgent, StartCollector
 from tests.support.processes import wait_until

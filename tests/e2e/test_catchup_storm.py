@@ -14,8 +14,8 @@ import orjson
 import pytest
 import requests
 
-from shared.codec import encode_frame
-from shared.protocol import CONTENT_TYPE
+from hostvitals.shared.codec import encode_frame
+from hostvitals.shared.protocol import CONTENT_TYPE
 from tests.e2e.conftest import StartCollector
 from tests.support.frames import catalogue_frame, ticks_ending_now
 from tests.support.processes import VictoriaMetrics

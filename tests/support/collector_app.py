@@ -13,14 +13,14 @@ import orjson
 from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
 
-from collector.app import create_app
-from collector.config import QuerySettings, Settings
-from collector.errors import install_error_handlers
-from collector.querycache import QueryCache
-from collector.reader import VictoriaMetricsReader
-from collector.vmclient import VictoriaMetricsBackend
-from shared.codec import encode_frame
-from shared.protocol import Frame
+from hostvitals.collector.app import create_app
+from hostvitals.collector.config.settings import QuerySettings, Settings
+from hostvitals.collector.errors import install_error_handlers
+from hostvitals.collector.query.cache import QueryCache
+from hostvitals.collector.vm.client import VictoriaMetricsBackend
+from hostvitals.collector.vm.reader import VictoriaMetricsReader
+from hostvitals.shared.codec import encode_frame
+from hostvitals.shared.protocol import Frame
 
 
 class FakeVictoriaMetrics:

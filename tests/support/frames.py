@@ -11,9 +11,9 @@ import itertools
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-from shared.catalogue import CATALOGUE, Kind, MetricSpec
-from shared.codec import encode_frame
-from shared.protocol import Frame, Series, Value
+from hostvitals.shared.catalogue import CATALOGUE, Kind, MetricSpec
+from hostvitals.shared.codec import encode_frame
+from hostvitals.shared.protocol import Frame, Series, Value
 
 ValueFn = Callable[[MetricSpec, dict[str, str], int], Value]
 

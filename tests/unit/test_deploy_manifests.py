@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from agent.__main__ import parse_args
-from agent.config import DEFAULT_STATE_DIR, load_config
-from collector.config import Settings, load_settings
+from hostvitals.agent.__main__ import parse_args
+from hostvitals.agent.config import DEFAULT_STATE_DIR, load_config
+from hostvitals.collector.config.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -191,7 +191,7 @@ def test_k8s_agent_runs_on_every_node_as_the_node() -> None:
 def test_rule_file_equals_a_fresh_export() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOSTVITALS")}
     args = ["rules", "export", "--config", "config/config.yaml", "--target", "vmalert"]
-    command = [sys.executable, "-m", "collector", *args]
+    command = [sys.executable, "-m", "hostvitals.collector", *args]
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     committed = (DEPLOY / "alerts" / "hostvitals-rules.yml").read_text(encoding="utf-8")
     assert committed == result.stdout, "regenerate it: see deploy/alerts/README.md"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collector.alerts.notifiers.base import DeliveryError, Notification, Notifier
-from collector.alerts.notifiers.email import EmailNotifier
-from collector.alerts.notifiers.http import SlackNotifier, WebhookNotifier
-from collector.alerts.settings import NotifierSettings
+from hostvitals.collector.alerts.notifiers.base import DeliveryError, Notification, Notifier
+from hostvitals.collector.alerts.notifiers.email import EmailNotifier
+from hostvitals.collector.alerts.notifiers.http import SlackNotifier, WebhookNotifier
+from hostvitals.collector.config.alerts import NotifierSettings
 
 __all__ = ["DeliveryError", "Notification", "Notifier", "build_notifier"]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from collector.alerts.settings import NotifierSettings
+from hostvitals.collector.config.alerts import NotifierSettings
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 

@@ -7,8 +7,8 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
-from collector.alerts.notifiers.base import DeliveryError, Notification, text_lines
-from collector.alerts.settings import NotifierSettings
+from hostvitals.collector.alerts.notifiers.base import DeliveryError, Notification, text_lines
+from hostvitals.collector.config.alerts import NotifierSettings
 
 
 class EmailNotifier:

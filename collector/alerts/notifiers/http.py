@@ -6,14 +6,14 @@ from typing import Any
 
 import aiohttp
 
-from collector.alerts.notifiers.base import (
+from hostvitals.collector.alerts.notifiers.base import (
     DeliveryError,
     Notification,
     alertmanager_api,
     alertmanager_webhook,
     text_lines,
 )
-from collector.alerts.settings import NotifierSettings
+from hostvitals.collector.config.alerts import NotifierSettings
 
 
 class _JsonPoster:

@@ -8,7 +8,7 @@ import uuid
 import orjson
 import requests
 
-from collector.config import Settings
+from hostvitals.collector.config.settings import Settings
 from tests.support.collector_app import settings
 from tests.support.processes import VictoriaMetrics
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from collector.alerts.notifiers.base import AlertView, DeliveryError, Notification
-from collector.alerts.notifiers.email import EmailNotifier
-from collector.alerts.settings import NotifierSettings
+from hostvitals.collector.alerts.notifiers.base import AlertView, DeliveryError, Notification
+from hostvitals.collector.alerts.notifiers.email import EmailNotifier
+from hostvitals.collector.config.alerts import NotifierSettings
 from tests.e2e.alert_receivers import SmtpReceiver, self_signed_cert
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.breaker import BreakerState
+from hostvitals.collector.vm.breaker import BreakerState
 from tests.integration.collector.test_ingest_victoriametrics import expected, exported, unique
 from tests.support.collector_app import post_frame, serving, settings
 from tests.support.frames import catalogue_frame, ticks_ending_now

@@ -14,8 +14,8 @@ import orjson
 import pytest
 import requests
 
-from shared.codec import encode_frame
-from shared.protocol import Frame
+from hostvitals.shared.codec import encode_frame
+from hostvitals.shared.protocol import Frame
 from tests.integration.collector.test_collector_process import collector_command
 from tests.support.collector_app import msgpack_headers, serving, settings
 from tests.support.frames import catalogue_frame, ticks_ending_now

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from collector.coldpath import horizon_ms
-from collector.config import Settings
-from collector.importlines import frame_to_import_lines
-from collector.rollup import parse_export, rollup_bucket
-from shared.catalogue import Kind, MetricSpec
-from shared.codec import encode_frame
-from shared.protocol import Frame, Series, Value
+from hostvitals.collector.config.settings import Settings
+from hostvitals.collector.ingest.importlines import frame_to_import_lines
+from hostvitals.collector.rollups.coldpath import horizon_ms
+from hostvitals.collector.rollups.rollup import parse_export, rollup_bucket
+from hostvitals.shared.catalogue import Kind, MetricSpec
+from hostvitals.shared.codec import encode_frame
+from hostvitals.shared.protocol import Frame, Series, Value
 from tests.conftest import ROLLUP_TIERS
 from tests.integration.collector.test_ingest_victoriametrics import unique
 from tests.integration.collector.test_rollups import (

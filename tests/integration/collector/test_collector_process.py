@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from shared.codec import encode_frame
+from hostvitals.shared.codec import encode_frame
 from tests.support.frames import catalogue_frame, ticks_ending_now
 from tests.support.processes import ManagedProcess, VictoriaMetrics, free_port, http_ok, wait_until
 

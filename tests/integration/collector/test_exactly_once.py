@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
-from collector.config import Settings
+from hostvitals.collector.config.settings import Settings
 from tests.integration.collector.test_ingest_victoriametrics import expected, exported, unique
 from tests.support.collector_app import post_frame, serving, settings
 from tests.support.frames import catalogue_frame, ticks_ending_now

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.codec import encode_frame
+from hostvitals.shared.codec import encode_frame
 from tests.support.collector_app import msgpack_headers, serving, settings
 from tests.support.frames import catalogue_frame, ticks_ending_now
 from tests.support.processes import VictoriaMetrics

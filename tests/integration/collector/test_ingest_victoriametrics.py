@@ -12,9 +12,9 @@ import orjson
 import pytest
 import requests
 
-from collector.importlines import frame_to_import_lines
-from shared.codec import encode_frame
-from shared.protocol import Frame, Value
+from hostvitals.collector.ingest.importlines import frame_to_import_lines
+from hostvitals.shared.codec import encode_frame
+from hostvitals.shared.protocol import Frame, Value
 from tests.support.collector_app import msgpack_headers, serving, settings
 from tests.support.frames import catalogue_frame, default_value, ticks_ending_now
 from tests.support.processes import VictoriaMetrics

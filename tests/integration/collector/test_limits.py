@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from shared.codec import encode_frame
-from shared.protocol import Frame, Series
+from hostvitals.shared.codec import encode_frame
+from hostvitals.shared.protocol import Frame, Series
 from tests.integration.collector.test_ingest_victoriametrics import expected, exported, unique
 from tests.support.collector_app import msgpack_headers, serving, settings
 from tests.support.frames import catalogue_frame, ticks_ending_now

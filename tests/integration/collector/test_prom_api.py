@@ -14,8 +14,8 @@ import pytest
 import requests
 from fastapi import FastAPI
 
-from collector.api import prom
-from collector.reader import VictoriaMetricsReader
+from hostvitals.collector.api import prom
+from hostvitals.collector.vm.reader import VictoriaMetricsReader
 from tests.support.collector_app import asgi_client, router_app
 from tests.support.processes import VictoriaMetrics, free_port
 

@@ -23,9 +23,9 @@ import requests
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from collector.api import query as query_api
-from collector.querycache import QueryCache
-from collector.reader import BackendRejected, VictoriaMetricsReader
+from hostvitals.collector.api import query as query_api
+from hostvitals.collector.query.cache import QueryCache
+from hostvitals.collector.vm.reader import BackendRejected, VictoriaMetricsReader
 from tests.support.collector_app import asgi_client, router_app
 from tests.support.processes import VictoriaMetrics, free_port
 

@@ -16,11 +16,11 @@ import pytest
 import requests
 from fastapi import FastAPI
 
-from collector.config import Settings
-from collector.rollup import parse_export, rollup_bucket
-from shared.catalogue import CATALOGUE, Kind, MetricSpec
-from shared.codec import encode_frame
-from shared.protocol import Frame, Value
+from hostvitals.collector.config.settings import Settings
+from hostvitals.collector.rollups.rollup import parse_export, rollup_bucket
+from hostvitals.shared.catalogue import CATALOGUE, Kind, MetricSpec
+from hostvitals.shared.codec import encode_frame
+from hostvitals.shared.protocol import Frame, Value
 from tests.conftest import ROLLUP_TIERS
 from tests.integration.collector.test_ingest_victoriametrics import unique
 from tests.support.collector_app import msgpack_headers, serving, settings

@@ -9,7 +9,7 @@ import orjson
 import pytest
 import requests
 
-from collector.config import Settings
+from hostvitals.collector.config.settings import Settings
 from tests.conftest import ROLLUP_TIERS
 from tests.integration.collector.test_ingest_victoriametrics import unique
 from tests.support.collector_app import serving, settings

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.protocol import Frame
+from hostvitals.shared.protocol import Frame
 from tests.integration.collector.test_ingest_victoriametrics import expected, exported, unique
 from tests.support.collector_app import post_frame, serving, settings
 from tests.support.frames import catalogue_frame, ticks_ending_now

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from agent.batcher import Batcher, check_row_identity
-from agent.state import StateError
-from shared.codec import decode_frame, encode_frame
-from shared.protocol import Frame
+from hostvitals.agent.batcher import Batcher, check_row_identity
+from hostvitals.agent.state import StateError
+from hostvitals.shared.codec import decode_frame, encode_frame
+from hostvitals.shared.protocol import Frame
 
 CPU0 = (("cpu", "0"), ("mode", "idle"))
 ETH0 = (("device", "eth0"),)

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from agent.__main__ import parse_args
-from agent.config import KEYS, AgentConfig, ConfigError, load_config
+from hostvitals.agent.__main__ import parse_args
+from hostvitals.agent.config import KEYS, AgentConfig, ConfigError, load_config
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "deploy" / "agent.example.toml"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 import zstandard
 
-from agent.delivery import Action, classify, compressor, parse_retry_after
+from hostvitals.agent.delivery import Action, classify, compressor, parse_retry_after
 
 
 @pytest.mark.parametrize(
@@ -78,7 +78,7 @@ def test_compressors_round_trip() -> None:
 
 
 def test_zstd_falls_back_to_gzip_without_the_module(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("agent.delivery.zstd_available", lambda: False)
+    monkeypatch.setattr("hostvitals.agent.delivery.zstd_available", lambda: False)
     name, compress = compressor("zstd")
     assert name == "gzip" and compress is not None
     assert gzip.decompress(compress(b"x")) == b"x"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from agent.samplers.filesystem import (
+from hostvitals.agent.samplers.filesystem import (
     DEFAULT_IGNORED_FS_TYPES,
     DEFAULT_IGNORED_MOUNT_POINTS,
     FilesystemSampler,

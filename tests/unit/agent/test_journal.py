@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.journal import Journal, decode_tick, encode_tick
-from agent.spool import FsyncPolicy
-from agent.spool.format import HEADER_SIZE
+from hostvitals.agent.journal import Journal, decode_tick, encode_tick
+from hostvitals.agent.spool import FsyncPolicy
+from hostvitals.agent.spool.format import HEADER_SIZE
 
 AGENT = "3f0c6a52-7f43-4d8e-9a53-3c8d0c2f5b11"
 LOAD = ("node_load1", (), 0.5)

@@ -15,13 +15,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from agent.app import Agent
-from agent.batcher import check_row_identity
-from agent.config import load_config
-from agent.once import identity
-from agent.sampling import build_samplers
-from agent.state import StateStore
-from shared.codec import decode_frame
+from hostvitals.agent.app import Agent
+from hostvitals.agent.batcher import check_row_identity
+from hostvitals.agent.config import load_config
+from hostvitals.agent.once import identity
+from hostvitals.agent.sampling import build_samplers
+from hostvitals.agent.state import StateStore
+from hostvitals.shared.codec import decode_frame
 
 FORBIDDEN = ("fastapi", "pydantic", "starlette", "uvicorn", "collector", "aiohttp")
 """The collector's stack, and aiohttp (about 20 MB of resident memory the agent does not need)."""
@@ -34,7 +34,7 @@ def agent_env() -> dict[str, str]:
 def test_once_prints_a_valid_frame_and_imports_nothing_of_the_collector(tmp_path: Path) -> None:
     script = (
         "import sys\n"
-        "from agent.__main__ import main\n"
+        "from hostvitals.agent.__main__ import main\n"
         "code = main(['--once', '--state-dir', sys.argv[1], '--host', 'once-test'])\n"
         f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r})\n"
         "print('FORBIDDEN:', bad, file=sys.stderr)\n"
@@ -65,8 +65,8 @@ def test_once_prints_a_valid_frame_and_imports_nothing_of_the_collector(tmp_path
 
 def test_importing_every_agent_module_pulls_in_no_collector_code() -> None:
     script = (
-        "import sys, pkgutil, importlib, agent, agent.samplers\n"
-        "for pkg in (agent, agent.samplers):\n"
+        "import sys, pkgutil, importlib, agent, hostvitals.agent.samplers\n"
+        "for pkg in (agent, hostvitals.agent.samplers):\n"
         "    for info in pkgutil.iter_modules(pkg.__path__, pkg.__name__ + '.'):\n"
         "        importlib.import_module(info.name)\n"
         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r}))\n"
@@ -80,7 +80,7 @@ def test_importing_every_agent_module_pulls_in_no_collector_code() -> None:
 
 def test_bad_configuration_exits_2_with_a_message(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "agent", "--once", "--interval", "0"],
+        [sys.executable, "-m", "hostvitals.agent", "--once", "--interval", "0"],
         capture_output=True,
         text=True,
         timeout=60,

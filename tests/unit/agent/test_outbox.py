@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.outbox import Outbox, SpoolSettings
-from agent.spool.format import HEADER_SIZE
+from hostvitals.agent.outbox import Outbox, SpoolSettings
+from hostvitals.agent.spool.format import HEADER_SIZE
 from tests.support.clock import ManualClock
 
 
@@ -40,7 +40,7 @@ def test_a_full_spool_drops_the_oldest_counting_samples_and_warns_once(
 ) -> None:
     outbox = Outbox(tmp_path, SpoolSettings(max_bytes=65536))
     payload = b"x" * (10_000 - HEADER_SIZE)  # six fit, the seventh pushes the oldest out
-    with caplog.at_level(logging.WARNING, logger="agent.outbox"):
+    with caplog.at_level(logging.WARNING, logger="hostvitals.agent.outbox"):
         for _ in range(10):
             outbox.append_now(payload, 7)
     counts = outbox.counts()
@@ -82,7 +82,7 @@ def test_damage_found_on_open_is_counted_and_logged(
     data = bytearray(segment.read_bytes())
     data[HEADER_SIZE + 50 + HEADER_SIZE + 10] ^= 0xFF  # a byte of the second payload
     segment.write_bytes(bytes(data))
-    with caplog.at_level(logging.WARNING, logger="agent.outbox"):
+    with caplog.at_level(logging.WARNING, logger="hostvitals.agent.outbox"):
         again = Outbox(tmp_path, SpoolSettings())
     counts = again.counts()
     assert (counts.pending_frames, counts.corrupt_records) == (2, 1)

@@ -11,7 +11,7 @@ from typing import Any
 import psutil
 import pytest
 
-from agent.samplers.processes import (
+from hostvitals.agent.samplers.processes import (
     UNKNOWN,
     ProcessesSampler,
     ProcessSample,

@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from agent.registry import Registry, Scheduled
-from agent.samplers.base import Row
+from hostvitals.agent.registry import Registry, Scheduled
+from hostvitals.agent.samplers.base import Row
 
 
 class Fixed:
@@ -102,7 +102,7 @@ async def test_a_failing_sampler_is_counted_logged_once_and_isolated(
     failing = Failing()
     registry = Registry([failing, Fixed("load", [LOAD])])
     close_after.append(registry)
-    with caplog.at_level(logging.ERROR, logger="agent.registry"):
+    with caplog.at_level(logging.ERROR, logger="hostvitals.agent.registry"):
         for tick in range(5):
             assert await registry.collect(tick * 1000, 5.0) == [LOAD]
     assert failing.calls == 5

@@ -7,18 +7,18 @@ from types import SimpleNamespace
 
 import pytest
 
-from agent.samplers.agent_self import AgentSelfSampler, rows_from_self
-from agent.samplers.base import Labels, Row
-from agent.samplers.cpu import MODES, rows_from_cpu_times
-from agent.samplers.disk import rows_from_disk_counters
-from agent.samplers.load import read_loadavg, rows_from_loadavg
-from agent.samplers.memory import (
+from hostvitals.agent.samplers.agent_self import AgentSelfSampler, rows_from_self
+from hostvitals.agent.samplers.base import Labels, Row
+from hostvitals.agent.samplers.cpu import MODES, rows_from_cpu_times
+from hostvitals.agent.samplers.disk import rows_from_disk_counters
+from hostvitals.agent.samplers.load import read_loadavg, rows_from_loadavg
+from hostvitals.agent.samplers.memory import (
     parse_meminfo,
     rows_from_meminfo,
     rows_from_psutil,
     rows_from_swap_io,
 )
-from agent.samplers.network import rows_from_net_counters
+from hostvitals.agent.samplers.network import rows_from_net_counters
 
 CpuTimes = namedtuple(
     "CpuTimes",

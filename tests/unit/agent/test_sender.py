@@ -16,10 +16,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from agent.outbox import Outbox, SpoolSettings
-from agent.sender import Sender, SenderSettings
-from shared.codec import decode_frame, encode_frame
-from shared.protocol import CONTENT_TYPE, Frame, Series
+from hostvitals.agent.outbox import Outbox, SpoolSettings
+from hostvitals.agent.sender import Sender, SenderSettings
+from hostvitals.shared.codec import decode_frame, encode_frame
+from hostvitals.shared.protocol import CONTENT_TYPE, Frame, Series
 
 
 @dataclass
@@ -194,7 +194,7 @@ async def test_422_drops_the_frame_counts_and_logs_the_reason(
     rig = make_sender(collector.url)
     rig.submit(frame(seq=1, samples=4))
     rig.submit(frame(seq=2))
-    with caplog.at_level(logging.ERROR, logger="agent.sender"):
+    with caplog.at_level(logging.ERROR, logger="hostvitals.agent.sender"):
         await run_until_empty(rig)
     assert [f.seq for f in collector.frames()] == [1, 2]  # the bad one is not retried
     assert rig.sender.rejected_samples == 4
@@ -343,7 +343,7 @@ async def test_a_full_spool_drops_the_oldest_and_counts_every_sample(
     size = len(encode_frame(big)) + 28
     fits = rig.outbox.counts()  # empty
     assert fits.pending_frames == 0
-    with caplog.at_level(logging.WARNING, logger="agent.outbox"):
+    with caplog.at_level(logging.WARNING, logger="hostvitals.agent.outbox"):
         for seq in range(2 * 65536 // size + 2):
             rig.submit(frame(seq=seq, samples=400))
     counters = stats(rig.sender)

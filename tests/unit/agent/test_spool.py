@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.spool import (
+from hostvitals.agent.spool import (
     FsyncPolicy,
     RecordId,
     Spool,
@@ -15,7 +15,7 @@ from agent.spool import (
     SpoolLockedError,
     SpoolStats,
 )
-from agent.spool.format import HEADER_SIZE
+from hostvitals.agent.spool.format import HEADER_SIZE
 from tests.support.clock import ManualClock
 
 

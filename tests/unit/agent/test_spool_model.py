@@ -13,8 +13,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from agent.spool import FsyncPolicy, RecordId, Spool
-from agent.spool.format import HEADER_SIZE
+from hostvitals.agent.spool import FsyncPolicy, RecordId, Spool
+from hostvitals.agent.spool.format import HEADER_SIZE
 from tests.support.clock import ManualClock
 
 MAX_BYTES = 600

@@ -20,9 +20,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.spool import Spool, SpoolStats
-from agent.spool.format import HEADER_SIZE, encode_position
-from agent.spool.position import POSITION_FILE
+from hostvitals.agent.spool import Spool, SpoolStats
+from hostvitals.agent.spool.format import HEADER_SIZE, encode_position
+from hostvitals.agent.spool.position import POSITION_FILE
 
 
 def payload(i: int, size: int = 40) -> bytes:
@@ -232,7 +232,7 @@ def test_redelivery_after_crash_is_only_of_unacknowledged_records(tmp_path: Path
         """
         import sys
         from pathlib import Path
-        from agent.spool import Spool
+        from hostvitals.agent.spool import Spool
 
         spool = Spool(Path(sys.argv[1]), segment_bytes=4096)
         i = 0

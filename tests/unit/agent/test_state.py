@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.state import (
+from hostvitals.agent.state import (
     AGENT_ID_FILE,
     SEQ_FILE,
     StateError,
@@ -45,7 +45,7 @@ def test_numbers_survive_kill_9(tmp_path: Path) -> None:
         f"""
         import os, signal
         from pathlib import Path
-        from agent.state import StateStore
+        from hostvitals.agent.state import StateStore
         store = StateStore(Path({str(tmp_path)!r}), block=4).open()
         for _ in range(6):
             print(store.next_seq(), flush=True)

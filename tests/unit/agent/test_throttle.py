@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from agent.throttle import Throttle
+from hostvitals.agent.throttle import Throttle
 
 
 class Clock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.ticker import Ticker, interval_ms, next_tick, skipped_between
+from hostvitals.agent.ticker import Ticker, interval_ms, next_tick, skipped_between
 
 
 class TestNextTick:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from collector.alerts.burndown import Buckets, grid, remaining, worst_of
+from hostvitals.collector.alerts.burndown import Buckets, grid, remaining, worst_of
 
 
 def test_grid_covers_the_window_on_step_multiples() -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from collector.alerts.dispatch import Dispatcher, Job, Target
-from collector.alerts.model import Alert, Severity, fingerprint
-from collector.alerts.settings import AlertsSettings
-from collector.alerts.silences import Matcher, SilenceError, Silences
+from hostvitals.collector.alerts.dispatch import Dispatcher, Job, Target
+from hostvitals.collector.alerts.model import Alert, Severity, fingerprint
+from hostvitals.collector.alerts.silences import Matcher, SilenceError, Silences
+from hostvitals.collector.config.alerts import AlertsSettings
 
 SETTINGS = AlertsSettings(group_wait_s=5, group_interval_s=10, repeat_interval_s=100)
 

@@ -10,9 +10,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from collector.__main__ import main
-from collector.alerts import templates
-from collector.alerts.settings import AlertsSettings, RuleSettings
+from hostvitals.collector.__main__ import main
+from hostvitals.collector.alerts import templates
+from hostvitals.collector.config.alerts import AlertsSettings, RuleSettings
 
 CONFIG = {
     "alerts": {

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from collector.alerts import slo
-from collector.alerts.model import Severity
+from hostvitals.collector.alerts import slo
+from hostvitals.collector.alerts.model import Severity
 
 DAY = 86_400
 WINDOW = 30 * DAY

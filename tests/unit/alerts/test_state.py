@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collector.alerts.model import Alert, Rule, Severity
-from collector.alerts.state import Sample, step
+from hostvitals.collector.alerts.model import Alert, Rule, Severity
+from hostvitals.collector.alerts.state import Sample, step
 
 CPU = Rule(
     id="g/HighCPU",

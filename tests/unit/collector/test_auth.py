@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from collector.auth import BearerAuth, load_tokens
-from collector.config import AuthSettings, ConfigError
-from collector.errors import IngestRejected
+from hostvitals.collector.config.settings import AuthSettings, ConfigError
+from hostvitals.collector.errors import IngestRejected
+from hostvitals.collector.ingest.auth import BearerAuth, load_tokens
 
 
 def test_no_tokens_lets_everything_through() -> None:

@@ -10,14 +10,14 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import zstandard
 
-from collector.body import (
+from hostvitals.collector.errors import IngestRejected
+from hostvitals.collector.ingest.body import (
     check_content_length,
     check_content_type,
     decompress,
     parse_encoding,
     read_limited,
 )
-from collector.errors import IngestRejected
 
 PAYLOAD = os.urandom(20_000) * 3 + bytes(range(256)) * 400
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collector.breaker import BreakerState, CircuitBreaker
+from hostvitals.collector.vm.breaker import BreakerState, CircuitBreaker
 from tests.support.clock import ManualClock
 
 

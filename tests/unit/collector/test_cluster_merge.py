@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from collector.cluster import merge_snapshots, newest_per_host
-from collector.current import HostSnapshot
+from hostvitals.collector.live.cluster import merge_snapshots, newest_per_host
+from hostvitals.collector.live.current import HostSnapshot
 
 
 def row(host: str, last_seen: float, **extra: Any) -> dict[str, Any]:

@@ -9,10 +9,10 @@ from fractions import Fraction
 
 import pytest
 
-from collector.coldpath import accepted_limits, parse_rollups, series_id, split
-from collector.config import ConfigError, Settings, load_settings
-from collector.partials import PartialStore
-from collector.rollup import (
+from hostvitals.collector.config.settings import ConfigError, Settings, load_settings
+from hostvitals.collector.rollups.coldpath import accepted_limits, parse_rollups, series_id, split
+from hostvitals.collector.rollups.partials import PartialStore
+from hostvitals.collector.rollups.rollup import (
     Aggregate,
     aggregate,
     figures,
@@ -20,7 +20,7 @@ from collector.rollup import (
     merge,
     rollup_documents,
 )
-from shared.catalogue import Kind
+from hostvitals.shared.catalogue import Kind
 from tests.support.frames import catalogue_frame
 
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from collector.config import ConfigError, Settings, load_settings
+from hostvitals.collector.config.settings import ConfigError, Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[3]
 

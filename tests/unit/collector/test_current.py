@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from collector.current import CurrentStore, HostSnapshot, SeriesPoint
-from shared.protocol import Frame, Series, Value
+from hostvitals.collector.live.current import CurrentStore, HostSnapshot, SeriesPoint
+from hostvitals.shared.protocol import Frame, Series, Value
 
 T0 = 1_700_000_000_000
 NOW = T0 / 1000

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from collector import statedb
-from collector.dedup import FrameLedger
+from hostvitals.collector import statedb
+from hostvitals.collector.ingest.dedup import FrameLedger
 
 
 def ledger(per_agent: int = 3, ttl_s: float = 100, state_dir: Path | None = None) -> FrameLedger:

@@ -6,9 +6,9 @@ from typing import Any
 
 import httpx
 
-from collector.fleet import fleet_queries
-from shared.catalogue import CATALOGUE
-from shared.codec import encode_frame
+from hostvitals.collector.live.fleet import fleet_queries
+from hostvitals.shared.catalogue import CATALOGUE
+from hostvitals.shared.codec import encode_frame
 from tests.support.collector_app import msgpack_headers, running, settings
 from tests.support.frames import catalogue_frame, label_sets, ticks_ending_now
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from collector.__main__ import GC_THRESHOLD_OLDER, GC_THRESHOLD_YOUNG, tune_gc
+from hostvitals.collector.__main__ import GC_THRESHOLD_OLDER, GC_THRESHOLD_YOUNG, tune_gc
 
 
 @pytest.fixture

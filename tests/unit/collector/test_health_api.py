@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from collector.api import health, ingest, live
-from shared.codec import encode_frame
+from hostvitals.collector.api import health, ingest, live
+from hostvitals.shared.codec import encode_frame
 from tests.support.collector_app import FakeVictoriaMetrics, msgpack_headers, running, settings
 from tests.support.frames import catalogue_frame, ticks_ending_now
 

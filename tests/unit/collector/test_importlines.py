@@ -8,8 +8,8 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector.importlines import frame_to_import_lines
-from shared.protocol import Frame, Series, Value
+from hostvitals.collector.ingest.importlines import frame_to_import_lines
+from hostvitals.shared.protocol import Frame, Series, Value
 from tests.support.frames import catalogue_frame
 
 TICKS = [1_700_000_000_000, 1_700_000_001_000, 1_700_000_002_000]

@@ -16,8 +16,8 @@ import msgpack
 import pytest
 import zstandard
 
-from shared.codec import encode_frame
-from shared.protocol import Frame, Series
+from hostvitals.shared.codec import encode_frame
+from hostvitals.shared.protocol import Frame, Series
 from tests.support.collector_app import (
     FakeVictoriaMetrics,
     msgpack_headers,

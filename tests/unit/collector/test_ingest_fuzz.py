@@ -10,10 +10,10 @@ import msgpack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collector.errors import IngestRejected
-from collector.pipeline import decode
-from collector.validate import Policy, PolicyError, validate_frame
-from shared.codec import encode_frame
+from hostvitals.collector.errors import IngestRejected
+from hostvitals.collector.ingest.pipeline import decode
+from hostvitals.collector.ingest.validate import Policy, PolicyError, validate_frame
+from hostvitals.shared.codec import encode_frame
 from tests.support.collector_app import msgpack_headers, running
 from tests.support.frames import catalogue_frame, ticks_ending_now
 

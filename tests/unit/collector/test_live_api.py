@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from collector.api.live import CurrentCache
-from shared.codec import encode_frame
+from hostvitals.collector.api.live import CurrentCache
+from hostvitals.shared.codec import encode_frame
 from tests.support.collector_app import msgpack_headers, running
 from tests.support.frames import catalogue_frame, ticks_ending_now
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from collector import __main__ as cli
-from collector.config import Settings
+from hostvitals.collector import __main__ as cli
+from hostvitals.collector.config.settings import Settings
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fastapi.routing import APIRoute
 
-from collector.app import create_app
+from hostvitals.collector.app import create_app
 from tests.support.collector_app import FakeVictoriaMetrics, serving, settings
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector.queries import (
+from hostvitals.collector.query.queries import (
     FAMILIES,
     Family,
     family_queries,

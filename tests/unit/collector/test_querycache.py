@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
-from collector.querycache import ENTRY_OVERHEAD_BYTES, Answer, QueryCache
+from hostvitals.collector.query.cache import ENTRY_OVERHEAD_BYTES, Answer, QueryCache
 from tests.support.clock import ManualClock
 
 

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 import orjson
 import pytest
 
-from collector.reader import BackendRejected, VictoriaMetricsReader
+from hostvitals.collector.vm.reader import BackendRejected, VictoriaMetricsReader
 
 CALLERS = 8
 

@@ -7,7 +7,7 @@ import os
 import pytest
 from prometheus_client import CollectorRegistry
 
-from collector.resend import RecentWrites, ResendMetrics, RestartWatch
+from hostvitals.collector.vm.resend import RecentWrites, ResendMetrics, RestartWatch
 from tests.support.clock import ManualClock
 
 

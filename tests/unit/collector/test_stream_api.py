@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from prometheus_client import CollectorRegistry
 
-from collector.api.stream import StreamSlots, live_events
+from hostvitals.collector.api.stream import StreamSlots, live_events
 from tests.support.collector_app import running, settings
 
 

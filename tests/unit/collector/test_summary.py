@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from collector.current import SeriesPoint
-from collector.summary import SUMMARY_KEYS, summarise
+from hostvitals.collector.live.current import SeriesPoint
+from hostvitals.collector.live.summary import SUMMARY_KEYS, summarise
 
 
 def gauge(metric: str, value: float, **labels: str) -> SeriesPoint:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from collector import statedb
-from collector.cardinality import SeriesBudget, series_key
-from collector.config import Settings
-from collector.rollup import parse_export, rollup_bucket
-from collector.rollupqueue import QueueFull, RollupQueue
-from collector.tiers import UnknownTier, choose, tiers_from
-from collector.validate import PolicyError
+from hostvitals.collector import statedb
+from hostvitals.collector.config.settings import Settings
+from hostvitals.collector.ingest.cardinality import SeriesBudget, series_key
+from hostvitals.collector.ingest.validate import PolicyError
+from hostvitals.collector.rollups.queue import QueueFull, RollupQueue
+from hostvitals.collector.rollups.rollup import parse_export, rollup_bucket
+from hostvitals.collector.rollups.tiers import UnknownTier, choose, tiers_from
 
 TIERS = tiers_from(Settings())
 NOW = 1_000_000_000.0

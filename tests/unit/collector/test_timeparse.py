@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector.timeparse import (
+from hostvitals.collector.query.timeparse import (
     MAX_FUTURE_S,
     TimeRange,
     TimeRangeError,

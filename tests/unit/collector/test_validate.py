@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from collector.validate import Policy, PolicyError, validate_frame
-from shared.catalogue import CATALOGUE
-from shared.protocol import Frame, Series
+from hostvitals.collector.ingest.validate import Policy, PolicyError, validate_frame
+from hostvitals.shared.catalogue import CATALOGUE
+from hostvitals.shared.protocol import Frame, Series
 from tests.support.frames import catalogue_frame, label_sets
 
 NOW_MS = 1_764_000_000_000

@@ -8,8 +8,8 @@ from concurrent.futures import Future
 
 import pytest
 
-from collector.selfmetrics import SelfMetrics
-from collector.writer import (
+from hostvitals.collector.selfmetrics import SelfMetrics
+from hostvitals.collector.vm.writer import (
     QueueFull,
     VictoriaMetricsWriter,
     WriterClosed,

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from shared import catalogue
-from shared.catalogue import CATALOGUE, HOST_LABEL, Kind, MetricSpec
+from hostvitals.shared import catalogue
+from hostvitals.shared.catalogue import CATALOGUE, HOST_LABEL, Kind, MetricSpec
 
 SPECS = list(CATALOGUE.values())
 NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")

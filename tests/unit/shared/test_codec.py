@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.codec import decode_frame, encode_frame
-from shared.errors import DecodeError, ProtocolError, SchemaError, VersionError
-from shared.protocol import SUPPORTED_VERSIONS, Frame, Series
+from hostvitals.shared.codec import decode_frame, encode_frame
+from hostvitals.shared.errors import DecodeError, ProtocolError, SchemaError, VersionError
+from hostvitals.shared.protocol import SUPPORTED_VERSIONS, Frame, Series
 
 
 def make_frame(**overrides: Any) -> Frame:

@@ -1,12 +1,13 @@
 """The persisted partial aggregates of the cold path: one row per (tier, host, series, bucket).
 
-A row is an :class:`~collector.rollup.Aggregate` of the samples merged into that bucket so
+A row is an :class:`~hostvitals.collector.rollups.rollup.Aggregate` of the samples merged into that
+bucket so
 far (count, exact sum as a fraction, min, max; the last value and its tick). Besides the
 rows the store keeps which frames were merged (``cold_frames``, so a frame is merged at
 most once, in the same transaction as its rows) and, per host, the newest tick merged
 (``cold_progress``, which tells when a bucket can be considered complete).
 
-The store lives in the collector's state database (:mod:`collector.statedb`) on its own
+The store lives in the collector's state database (:mod:`hostvitals.collector.statedb`) on its own
 connection. It is not thread-safe by itself: the cold path serialises every call.
 
 Eviction (:meth:`PartialStore.evict`), counted by reason:
@@ -17,7 +18,7 @@ Eviction (:meth:`PartialStore.evict`), counted by reason:
 - ``overflow``: more than ``max_rows`` rows; the least recently merged go first.
 
 Evicting a bucket loses no data: its value is in the tier, and a later merge into it starts
-again from the tier's value (see :mod:`collector.coldpath`).
+again from the tier's value (see :mod:`hostvitals.collector.rollups.coldpath`).
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from contextlib import contextmanager
 from fractions import Fraction
 from typing import Final
 
-from collector.rollup import Aggregate
-from shared.catalogue import Kind
+from hostvitals.collector.rollups.rollup import Aggregate
+from hostvitals.shared.catalogue import Kind
 
 # (tier, host, series id, bucket start ms); the series id is canonical JSON of its labels.
 PartialKey = tuple[str, str, str, int]

@@ -1,7 +1,8 @@
 """Retention tiers: which VictoriaMetrics instance holds which resolution for how long.
 
 The raw tier is ``victoriametrics.url`` (samples as the agents took them); each rollup tier
-is its own instance holding one sample per series per bucket (see :mod:`collector.rollup`).
+is its own instance holding one sample per series per bucket (see
+:mod:`hostvitals.collector.rollups.rollup`).
 A range query goes to the finest tier whose retention still reaches back to its start, and
 its step is raised to at least that tier's resolution.
 """
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from collector.config import Settings
+from hostvitals.collector.config.settings import Settings
 
 RAW: Final = "raw"
 DAY_S: Final = 86_400

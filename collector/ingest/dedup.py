@@ -3,7 +3,8 @@
 ``(agent, host, seq)`` names a frame: an agent resends a frame whose acknowledgement it did
 not get (a crash, a lost answer), or replays its spool, in any order. A frame is entered in
 the ledger after VictoriaMetrics accepted it; the ledger is persisted (see
-:mod:`collector.statedb`), so a restarted collector still recognises it. The host is part of
+:mod:`hostvitals.collector.statedb`), so a restarted collector still recognises it. The host is
+part of
 the key so two machines cloned with the same agent id do not swallow each other's frames.
 
 The ledger is bounded: at most ``per_agent`` frames per (agent, host), the most recently

@@ -1,6 +1,7 @@
 """The cold path: late ticks the raw tier can no longer hold go straight into the rollup tiers.
 
-The rollup job (:mod:`collector.rollupjob`) computes every bucket from the raw tier, which
+The rollup job (:mod:`hostvitals.collector.rollups.job`) computes every bucket from the raw tier,
+which
 keeps ``tiers.raw_retention_days`` and silently drops older samples. An agent replaying a
 spool of several days would therefore lose everything older than that. The cold path takes
 over for those ticks:
@@ -11,7 +12,8 @@ over for those ticks:
   at or after the horizon (:func:`split`); the margin covers the rollup job's delay, so a
   bucket it owns is still whole in the raw tier when it is computed.
 - Per (tier, host, series, bucket) the cold path keeps a partial
-  :class:`~collector.rollup.Aggregate` in the state database (:mod:`collector.partials`) and
+  :class:`~hostvitals.collector.rollups.rollup.Aggregate` in the state database
+  (:mod:`hostvitals.collector.rollups.partials`) and
   merges each frame's samples into it. After a merge it rewrites the bucket's rollup samples
   with the same arithmetic and series names as the rollup job, at ``bucket_start + count`` ms:
   the tier's ``-dedup.minScrapeInterval`` keeps the most complete revision.
@@ -46,19 +48,19 @@ from typing import Any, Final, Protocol
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from collector.config import LimitsSettings, Settings
-from collector.partials import REASONS, PartialKey, PartialStore
-from collector.queries import quote
-from collector.rollup import (
+from hostvitals.collector.config.settings import LimitsSettings, Settings
+from hostvitals.collector.query.queries import quote
+from hostvitals.collector.rollups.partials import REASONS, PartialKey, PartialStore
+from hostvitals.collector.rollups.rollup import (
     Aggregate,
     aggregate,
     import_body,
     merge,
     rollup_documents,
 )
-from collector.tiers import Tier
-from shared.catalogue import CATALOGUE, HOST_LABEL, Kind
-from shared.protocol import Frame, Series
+from hostvitals.collector.rollups.tiers import Tier
+from hostvitals.shared.catalogue import CATALOGUE, HOST_LABEL, Kind
+from hostvitals.shared.protocol import Frame, Series
 
 log = logging.getLogger(__name__)
 

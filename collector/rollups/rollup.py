@@ -18,7 +18,8 @@ so the same raw samples always give bit-identical values.
 
 :class:`Aggregate` is what a bucket's figures are made of (count, exact sum, min, max; last
 value and its tick), so partial aggregates can be merged (:func:`merge`, used by
-:mod:`collector.coldpath`) and still give the figures a single computation over all the
+:mod:`hostvitals.collector.rollups.coldpath`) and still give the figures a single computation over
+all the
 samples gives: the sum is an exact :class:`~fractions.Fraction`, rounded once, as ``fsum``
 rounds.
 """
@@ -33,7 +34,7 @@ from typing import Any, Final
 
 import orjson
 
-from shared.catalogue import CATALOGUE, Kind
+from hostvitals.shared.catalogue import CATALOGUE, Kind
 
 SUFFIXES: Final = {Kind.GAUGE: ("", ":min", ":max", ":count"), Kind.COUNTER: ("", ":count")}
 

@@ -1,8 +1,10 @@
 """The rollup job: compute due buckets from the raw tier and write them to their tier.
 
 A background thread wakes every ``interval_s``, takes the due buckets from the
-:class:`~collector.rollupqueue.RollupQueue`, reads each host's raw samples of the bucket
-from the raw tier (``/api/v1/export``), computes the rollups (:mod:`collector.rollup`) and
+:class:`~hostvitals.collector.rollups.queue.RollupQueue`, reads each host's raw samples of the
+bucket
+from the raw tier (``/api/v1/export``), computes the rollups
+(:mod:`hostvitals.collector.rollups.rollup`) and
 imports them into the tier's instance. A bucket leaves the queue only after its tier
 accepted the rollup; a failure leaves it for the next pass, so nothing is skipped when a
 tier instance is down. Every tier is computed from raw samples, so no tier depends on
@@ -19,10 +21,10 @@ from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from collector.queries import quote
-from collector.rollup import parse_export, rollup_bucket
-from collector.rollupqueue import Pending, RollupQueue
-from collector.tiers import Tier
+from hostvitals.collector.query.queries import quote
+from hostvitals.collector.rollups.queue import Pending, RollupQueue
+from hostvitals.collector.rollups.rollup import parse_export, rollup_bucket
+from hostvitals.collector.rollups.tiers import Tier
 
 log = logging.getLogger(__name__)
 

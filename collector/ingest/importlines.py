@@ -17,8 +17,8 @@ from typing import Any, Final
 
 import orjson
 
-from shared.catalogue import HOST_LABEL
-from shared.protocol import Frame
+from hostvitals.shared.catalogue import HOST_LABEL
+from hostvitals.shared.protocol import Frame
 
 _BETWEEN_DOCUMENTS: Final = b'},{"metric":'
 _BETWEEN_LINES: Final = b'}\n{"metric":'

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from collector.alerts.settings import AlertsSettings, SlosSettings
+from hostvitals.collector.config.alerts import AlertsSettings, SlosSettings
 
 CONFIG_ENV = "HOSTVITALS_CONFIG"
 ENV_PREFIX = "HOSTVITALS__"
@@ -153,7 +153,7 @@ class UiSettings(_Section):
 
 
 class ClusterSettings(_Section):
-    """Replicas sharing a fleet behind a load balancer (see collector/cluster.py)."""
+    """Replicas sharing a fleet behind a load balancer (see collector/live/cluster.py)."""
 
     peers: list[str] = Field(default_factory=list)
     peer_timeout_s: Annotated[float, Field(gt=0, le=30)] = 1.0
@@ -220,7 +220,8 @@ class TiersSettings(_Section):
     rollup_interval_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
     settle_s: Annotated[float, Field(ge=0, le=3600)] = 5.0
     max_pending_buckets: Annotated[int, Field(ge=1)] = 1_000_000
-    # The cold path (collector/coldpath.py): ticks older than raw retention minus this margin
+    # The cold path (collector/rollups/coldpath.py): ticks older than raw retention minus this
+    # margin
     # go straight into the rollup tiers, kept as partial aggregates until complete.
     cold_margin_s: Annotated[int, Field(ge=60)] = 3600
     cold_grace_s: Annotated[float, Field(ge=0)] = 900.0

@@ -10,16 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Final
 
-from collector.current import HostSnapshot, SeriesPoint
-from collector.queries import (
+from hostvitals.collector.live.current import HostSnapshot, SeriesPoint
+from hostvitals.collector.live.summary import summarise
+from hostvitals.collector.query.queries import (
     DEFAULT_SAMPLE_INTERVAL_S,
     NamedQuery,
     cpu_usage_ratio,
     rate_window,
     selector,
 )
-from collector.summary import summarise
-from shared.catalogue import HOST_LABEL
+from hostvitals.shared.catalogue import HOST_LABEL
 
 AGENT_GAUGES: Final = {
     "spool_bytes": "hostvitals_agent_spool_bytes",

@@ -3,7 +3,7 @@
 auth -> content type and encoding -> bounded read -> bounded decompression -> decode ->
 already written? -> policy and series budget -> import lines -> rollup buckets marked ->
 circuit breaker -> group-committed write -> ledger -> live view.
-Each refusal raises :class:`~collector.errors.IngestRejected` (the HTTP answer) and is
+Each refusal raises :class:`~hostvitals.collector.errors.IngestRejected` (the HTTP answer) and is
 counted by reason; nothing of a refused frame is written.
 
 Exactly-once effect: a frame already in the ledger is answered 204 without a write. Two
@@ -20,30 +20,30 @@ from collections.abc import AsyncIterable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from collector import body
-from collector.auth import BearerAuth
-from collector.breaker import CircuitBreaker
-from collector.cardinality import SeriesBudget, series_key
-from collector.coldpath import ColdPath, ColdUnavailable
-from collector.config import LimitsSettings
-from collector.current import CurrentStore
-from collector.dedup import FrameLedger
-from collector.errors import IngestRejected
-from collector.importlines import ImportLines, frame_to_import_lines
-from collector.rollupqueue import QueueFull as RollupQueueFull
-from collector.rollupqueue import RollupQueue
-from collector.selfmetrics import SelfMetrics
-from collector.validate import Policy, PolicyError, validate_frame
-from collector.writer import (
+from hostvitals.collector.config.settings import LimitsSettings
+from hostvitals.collector.errors import IngestRejected
+from hostvitals.collector.ingest import body
+from hostvitals.collector.ingest.auth import BearerAuth
+from hostvitals.collector.ingest.cardinality import SeriesBudget, series_key
+from hostvitals.collector.ingest.dedup import FrameLedger
+from hostvitals.collector.ingest.importlines import ImportLines, frame_to_import_lines
+from hostvitals.collector.ingest.validate import Policy, PolicyError, validate_frame
+from hostvitals.collector.live.current import CurrentStore
+from hostvitals.collector.rollups.coldpath import ColdPath, ColdUnavailable
+from hostvitals.collector.rollups.queue import QueueFull as RollupQueueFull
+from hostvitals.collector.rollups.queue import RollupQueue
+from hostvitals.collector.selfmetrics import SelfMetrics
+from hostvitals.collector.vm.breaker import CircuitBreaker
+from hostvitals.collector.vm.writer import (
     QueueFull,
     VictoriaMetricsWriter,
     WriterClosed,
     WriteRejected,
     WriteUnavailable,
 )
-from shared.codec import decode_frame
-from shared.errors import DecodeError, SchemaError, VersionError
-from shared.protocol import Frame
+from hostvitals.shared.codec import decode_frame
+from hostvitals.shared.errors import DecodeError, SchemaError, VersionError
+from hostvitals.shared.protocol import Frame
 
 # Bodies larger than this are decompressed, decoded and converted in a worker thread so the
 # event loop keeps serving other requests meanwhile.

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
-from shared.catalogue import HOST_LABEL
+from hostvitals.shared.catalogue import HOST_LABEL
 
 
 class Family(StrEnum):

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from collector.tiers import Tier
+from hostvitals.collector.rollups.tiers import Tier
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS rollup_pending (
@@ -69,7 +69,8 @@ class RollupQueue:
         """Mark the buckets holding ticks ``first_ms .. last_ms`` of ``host``.
 
         Buckets starting before ``since_ms`` are left out: they belong to the cold path
-        (:mod:`collector.coldpath`). Raises QueueFull (nothing marked) when the queue is at
+        (:mod:`hostvitals.collector.rollups.coldpath`). Raises QueueFull (nothing marked) when the
+        queue is at
         its bound.
         """
         rows = []

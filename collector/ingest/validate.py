@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
 
-from shared.catalogue import CATALOGUE, HOST_LABEL
-from shared.protocol import Frame
+from hostvitals.shared.catalogue import CATALOGUE, HOST_LABEL
+from hostvitals.shared.protocol import Frame
 
 _LABEL_SETS: Mapping[str, frozenset[str]] = MappingProxyType(
     {name: frozenset(spec.labels) for name, spec in CATALOGUE.items()}

@@ -6,8 +6,8 @@ import hmac
 from collections.abc import Iterable
 from pathlib import Path
 
-from collector.config import AuthSettings, ConfigError
-from collector.errors import IngestRejected
+from hostvitals.collector.config.settings import AuthSettings, ConfigError
+from hostvitals.collector.errors import IngestRejected
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 

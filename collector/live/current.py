@@ -19,8 +19,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from shared.catalogue import CATALOGUE, Kind
-from shared.protocol import Frame, Series, Value
+from hostvitals.shared.catalogue import CATALOGUE, Kind
+from hostvitals.shared.protocol import Frame, Series, Value
 
 PROCESS_CPU: Final = "hostvitals_process_cpu_usage_ratio"
 PROCESS_MEMORY: Final = "hostvitals_process_resident_memory_bytes"

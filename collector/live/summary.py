@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from collector.current import SeriesPoint
+from hostvitals.collector.live.current import SeriesPoint
 
 SUMMARY_KEYS = (
     "cpu_usage_ratio",

@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from collector.alerts import templates
-from collector.alerts.model import Op, Severity
+from hostvitals.collector.alerts import templates
+from hostvitals.collector.alerts.model import Op, Severity
 
 _NAME: Final = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _SLO_NAME: Final = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")

@@ -31,8 +31,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
 
-from collector.breaker import CircuitBreaker
-from collector.selfmetrics import SelfMetrics
+from hostvitals.collector.selfmetrics import SelfMetrics
+from hostvitals.collector.vm.breaker import CircuitBreaker
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from collector.validate import PolicyError
+from hostvitals.collector.ingest.validate import PolicyError
 
 SeriesKey = tuple[str, frozenset[tuple[str, str]]]
 

@@ -14,8 +14,8 @@ from typing import Final
 
 import zstandard
 
-from collector.errors import IngestRejected
-from shared.protocol import CONTENT_TYPE
+from hostvitals.collector.errors import IngestRejected
+from hostvitals.shared.protocol import CONTENT_TYPE
 
 ZSTD: Final = "zstd"
 GZIP: Final = "gzip"

@@ -7,7 +7,7 @@ from typing import Final, Protocol
 
 import requests
 
-from collector.resend import RecentWrites
+from hostvitals.collector.vm.resend import RecentWrites
 
 START_TIME_METRICS: Final = ("vm_app_start_timestamp", "process_start_time_seconds")
 

@@ -37,7 +37,7 @@ import aiohttp
 import orjson
 from prometheus_client import CollectorRegistry, Counter
 
-from collector.current import HostSnapshot
+from hostvitals.collector.live.current import HostSnapshot
 
 log = logging.getLogger(__name__)
 
