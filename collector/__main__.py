@@ -1,22 +1,57 @@
-"""``hostvitals-collector [serve] [--config PATH] [--host H] [--port P]``."""
+"""``hostvitals-collector [serve] [--config PATH] [--host H] [--port P]``.
+
+The console script's entry point. A host that installed only the agent (``pip install
+hostvitals``) lacks the collector extra, so :func:`main` checks for the extra's modules before
+anything imports them, and says what to install instead of dying with a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hostvitals.collector import collector_version
-from hostvitals.collector.alerts.cli import add_rules_command, run_rules_command
-from hostvitals.collector.config.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from hostvitals.collector.config.settings import Settings
 
 EXIT_CONFIG = 2
+EXIT_MISSING_EXTRA = 2
 GC_THRESHOLD_YOUNG = 50_000
 GC_THRESHOLD_OLDER = 20
+
+# The import names of the `collector` extra's distributions (pyproject.toml); a unit test keeps
+# the two lists in step.
+COLLECTOR_EXTRA_MODULES = (
+    "aiohttp",
+    "cachetools",
+    "fastapi",
+    "orjson",
+    "prometheus_client",
+    "pydantic",
+    "requests",
+    "uvicorn",
+    "yaml",
+    "zstandard",
+)
+
+
+def missing_extra_modules() -> list[str]:
+    """The collector extra's modules that cannot be imported here, in the list's order."""
+    return [name for name in COLLECTOR_EXTRA_MODULES if importlib.util.find_spec(name) is None]
+
+
+def missing_extra_message(missing: Sequence[str]) -> str:
+    return (
+        "hostvitals-collector needs the collector extra: "
+        f"pip install 'hostvitals[collector]' (missing: {', '.join(missing)})"
+    )
 
 
 def _port(text: str) -> int:
@@ -42,6 +77,8 @@ def _add_serve_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hostvitals.collector.alerts.cli import add_rules_command
+
     parser = argparse.ArgumentParser(
         prog="hostvitals-collector",
         description="Receive host metrics from hostvitals agents and serve them.",
@@ -56,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
+    from hostvitals.collector.config.settings import load_settings
+
     overrides: dict[str, Any] = {}
     if args.host is not None:
         overrides["server.host"] = args.host
@@ -101,6 +140,14 @@ def tune_gc() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    missing = missing_extra_modules()
+    if missing:
+        print(missing_extra_message(missing), file=sys.stderr)
+        return EXIT_MISSING_EXTRA
+    # Only now: these import the collector extra's modules.
+    from hostvitals.collector.alerts.cli import run_rules_command
+    from hostvitals.collector.config.settings import ConfigError
+
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from_args(args)

@@ -1,13 +1,22 @@
-"""The command line: options, subcommands, and configuration errors (exit 2)."""
+"""The command line: options, subcommands, configuration errors and a missing extra (exit 2)."""
 
 from __future__ import annotations
 
+import importlib.util
+import re
+import subprocess
+import sys
+import tomllib
+from importlib.machinery import ModuleSpec
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
 
 from hostvitals.collector import __main__ as cli
 from hostvitals.collector.config.settings import Settings
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -63,3 +72,44 @@ def test_bad_port_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["--port", "99999"])
     assert exit_info.value.code == 2
     assert "port must be 1-65535" in capsys.readouterr().err
+
+
+def test_missing_collector_extra_is_one_line_and_exit_2(
+    served: list[Settings], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name: str, package: str | None = None) -> ModuleSpec | None:
+        return None if name in {"fastapi", "pydantic"} else real_find_spec(name, package)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    assert cli.main(["serve"]) == 2
+    assert capsys.readouterr().err == (
+        "hostvitals-collector needs the collector extra: "
+        "pip install 'hostvitals[collector]' (missing: fastapi, pydantic)\n"
+    )
+    assert served == []
+
+
+def test_extra_modules_match_the_collector_extra() -> None:
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    extra = pyproject["project"]["optional-dependencies"]["collector"]
+    wanted = {_normalize(re.split(r"[\s\[<>=!~;]", req, maxsplit=1)[0]) for req in extra}
+    providers = packages_distributions()
+    checked = {_normalize(dist) for name in cli.COLLECTOR_EXTRA_MODULES for dist in providers[name]}
+    assert checked == wanted
+
+
+def test_importing_the_entry_point_imports_no_extra_module() -> None:
+    code = (
+        "import sys, hostvitals.collector.__main__ as m; "
+        "print(','.join(n for n in m.COLLECTOR_EXTRA_MODULES if n in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == ""
+
+
+def _normalize(distribution: str) -> str:
+    return re.sub(r"[-_.]+", "-", distribution).lower()
