@@ -3,14 +3,13 @@ import "./style.css";
 import { showFiringCount } from "./alertcount";
 import { uiInfo, type UiInfo } from "./api";
 import { byId, h } from "./dom";
+import type { Page } from "./page";
 import { alertsPage } from "./pages/alerts";
 import { explorePage } from "./pages/explore";
 import { fleetPage } from "./pages/fleet";
 import { hostPage } from "./pages/host";
 import { slosPage } from "./pages/slos";
 import { setupTheme } from "./theme";
-
-export type Page = (main: HTMLElement, info: UiInfo) => void;
 
 interface Route {
   pattern: RegExp;

@@ -18,7 +18,7 @@ import {
 } from "../alertsapi";
 import { h, clear } from "../dom";
 import { dateTime, duration, number } from "../format";
-import type { Page } from "../main";
+import type { Page } from "../page";
 
 const POLL_MS = 2000;
 const AUTHOR_KEY = "hostvitals-silence-author";

@@ -6,7 +6,7 @@ import { ChartGroup, TimeChart, type Line } from "../chart";
 import { h, clear } from "../dom";
 import { dateTime, duration, number } from "../format";
 import { bounds, fromParams, rangePicker, stepFor, toParams, type TimeRange } from "../timerange";
-import type { Page } from "../main";
+import type { Page } from "../page";
 
 const MAX_LINES = 50;
 const MAX_ROWS = 500;

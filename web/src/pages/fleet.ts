@@ -6,7 +6,7 @@ import { byteRate, bytes, duration, number, percent } from "../format";
 import { showState, subscribe } from "../live";
 import { Sparkline } from "../sparkline";
 import { stepFor } from "../timerange";
-import type { Page } from "../main";
+import type { Page } from "../page";
 
 const SPARK_WINDOW_S = 900;
 const SPARK_WIDTH = 110;

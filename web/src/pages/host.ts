@@ -7,7 +7,7 @@ import { h, clear, debounce } from "../dom";
 import { byteRate, bytes, duration, number, percent, type Unit } from "../format";
 import { showState, subscribe } from "../live";
 import { bounds, fromParams, isLive, rangePicker, stepFor, toParams, type TimeRange } from "../timerange";
-import type { Page } from "../main";
+import type { Page } from "../page";
 
 type Family = "cpu" | "memory" | "disk" | "network";
 const FAMILIES: Family[] = ["cpu", "memory", "disk", "network"];

@@ -7,7 +7,7 @@ import { ChartGroup, TimeChart, type Line } from "../chart";
 import { h, clear } from "../dom";
 import { dateTime, duration, number, percent } from "../format";
 import { Gauge } from "../gauge";
-import type { Page } from "../main";
+import type { Page } from "../page";
 
 const REFRESH_MS = 30_000;
 const WINDOWS: [string, number][] = [
