@@ -30,6 +30,8 @@ from typing import Protocol
 import zstandard
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from hostvitals.collector.periodic import PeriodicThread
+
 log = logging.getLogger(__name__)
 
 ZSTD_LEVEL = 1
@@ -162,33 +164,23 @@ class RestartWatch:
         self._client = client
         self.recent = recent
         self._metrics = metrics
-        self._interval = interval_s
         self._started_at: float | None = None
         self._away = False
         self._pending = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = PeriodicThread(
+            f"victoriametrics-restart-watch-{target}",
+            interval_s,
+            self.check,
+            what=f"restart watch of VictoriaMetrics ({target})",
+        )
         metrics.window_bytes.labels(target).set_function(lambda: float(recent.size))
         metrics.dropped_bytes.labels(target).set_function(lambda: float(recent.dropped_bytes))
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name=f"victoriametrics-restart-watch-{self.target}", daemon=True
-            )
-            self._thread.start()
+        self._thread.start()
 
     def stop(self, timeout: float | None = None) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self.check()
-            except Exception:  # never let the watch die
-                log.exception("restart watch of VictoriaMetrics (%s) failed", self.target)
+        self._thread.stop(timeout)
 
     def check(self) -> None:
         """One look at VictoriaMetrics' start time; re-send when it restarted or came back."""
