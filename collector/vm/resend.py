@@ -28,9 +28,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 import zstandard
-from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from hostvitals.collector.periodic import PeriodicThread
+from hostvitals.collector.selfmetrics import ResendMetrics
 
 log = logging.getLogger(__name__)
 
@@ -105,44 +105,6 @@ class ImportClient(Protocol):
     def post_import(self, body: bytes) -> tuple[int, str]: ...
 
     def start_time(self) -> float: ...
-
-
-class ResendMetrics:
-    """Counters of restarts seen and bytes re-sent, by VictoriaMetrics target (raw, 1m...)."""
-
-    def __init__(self, registry: CollectorRegistry | None) -> None:
-        self.restarts = Counter(
-            "hostvitals_collector_vm_restarts_detected_total",
-            "VictoriaMetrics restarts seen (its start time changed).",
-            ["target"],
-            registry=registry,
-        )
-        self.resends = Counter(
-            "hostvitals_collector_vm_resends_total",
-            "Re-sends of the recent writes to a VictoriaMetrics that restarted or came back, "
-            "by result.",
-            ["target", "result"],
-            registry=registry,
-        )
-        self.resent_bytes = Counter(
-            "hostvitals_collector_vm_resent_bytes_total",
-            "Bytes of import lines written again after a restart.",
-            ["target"],
-            registry=registry,
-        )
-        self.window_bytes = Gauge(
-            "hostvitals_collector_vm_resend_window_bytes",
-            "Compressed bytes of recent writes kept for a re-send.",
-            ["target"],
-            registry=registry,
-        )
-        self.dropped_bytes = Gauge(
-            "hostvitals_collector_vm_resend_window_dropped_bytes",
-            "Compressed bytes of recent writes let go before their time because the window "
-            "was full (raise victoriametrics.resend_max_bytes if this grows).",
-            ["target"],
-            registry=registry,
-        )
 
 
 class RestartWatch:

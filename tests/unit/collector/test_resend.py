@@ -7,7 +7,8 @@ import os
 import pytest
 from prometheus_client import CollectorRegistry
 
-from hostvitals.collector.vm.resend import RecentWrites, ResendMetrics, RestartWatch
+from hostvitals.collector.selfmetrics import ResendMetrics
+from hostvitals.collector.vm.resend import RecentWrites, RestartWatch
 from tests.support.clock import ManualClock
 
 
