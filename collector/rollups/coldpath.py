@@ -49,7 +49,6 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from hostvitals.collector.config.settings import LimitsSettings, Settings
-from hostvitals.collector.query.queries import quote
 from hostvitals.collector.rollups.partials import REASONS, PartialKey, PartialStore
 from hostvitals.collector.rollups.rollup import (
     Aggregate,
@@ -59,6 +58,7 @@ from hostvitals.collector.rollups.rollup import (
     rollup_documents,
 )
 from hostvitals.collector.rollups.tiers import Tier
+from hostvitals.collector.vm.promql import quote
 from hostvitals.shared.catalogue import CATALOGUE, HOST_LABEL, Kind
 from hostvitals.shared.protocol import Frame, Series
 

@@ -21,10 +21,10 @@ from typing import Protocol
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from hostvitals.collector.periodic import PeriodicThread
-from hostvitals.collector.query.queries import quote
 from hostvitals.collector.rollups.queue import Pending, RollupQueue
 from hostvitals.collector.rollups.rollup import parse_export, rollup_bucket
 from hostvitals.collector.rollups.tiers import Tier
+from hostvitals.collector.vm.promql import quote
 
 log = logging.getLogger(__name__)
 
