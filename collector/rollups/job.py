@@ -16,7 +16,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -24,19 +23,12 @@ from hostvitals.collector.periodic import PeriodicThread
 from hostvitals.collector.rollups.queue import Pending, RollupQueue
 from hostvitals.collector.rollups.rollup import parse_export, rollup_bucket
 from hostvitals.collector.rollups.tiers import Tier
+from hostvitals.collector.vm.client import ExportSource, ImportTarget
 from hostvitals.collector.vm.promql import quote
 
 log = logging.getLogger(__name__)
 
 BATCH = 2000
-
-
-class RawSource(Protocol):
-    def export(self, match: str, start_ms: int, end_ms: int) -> bytes: ...
-
-
-class TierTarget(Protocol):
-    def post_import(self, body: bytes) -> tuple[int, str]: ...
 
 
 class RollupMetrics:
@@ -65,9 +57,9 @@ class RollupJob:
     def __init__(
         self,
         queue: RollupQueue,
-        raw: RawSource,
+        raw: ExportSource,
         tiers: Sequence[Tier],
-        targets: Mapping[str, TierTarget],
+        targets: Mapping[str, ImportTarget],
         metrics: RollupMetrics,
         *,
         interval_s: float,

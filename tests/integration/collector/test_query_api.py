@@ -25,7 +25,8 @@ from prometheus_client import CollectorRegistry
 
 from hostvitals.collector.api import query as query_api
 from hostvitals.collector.query.cache import QueryCache
-from hostvitals.collector.vm.reader import BackendRejected, VictoriaMetricsReader
+from hostvitals.collector.vm.errors import BackendRejected
+from hostvitals.collector.vm.reader import VictoriaMetricsReader
 from tests.support.collector_app import asgi_client, router_app
 from tests.support.processes import VictoriaMetrics, free_port
 

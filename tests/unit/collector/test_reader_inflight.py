@@ -15,7 +15,8 @@ from urllib.parse import parse_qs
 import orjson
 import pytest
 
-from hostvitals.collector.vm.reader import BackendRejected, VictoriaMetricsReader
+from hostvitals.collector.vm.errors import BackendRejected
+from hostvitals.collector.vm.reader import VictoriaMetricsReader
 
 CALLERS = 8
 

@@ -8,7 +8,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from hostvitals.collector.selfmetrics import ResendMetrics
-from hostvitals.collector.vm.resend import RecentWrites, RestartWatch
+from hostvitals.collector.vm.recent import RecentWrites
+from hostvitals.collector.vm.resend import RestartWatch
 from tests.support.clock import ManualClock
 
 
