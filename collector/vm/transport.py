@@ -118,9 +118,8 @@ class RequestsTransport:
             ) from None
         except requests.RequestException as exc:
             raise BackendUnavailable.no_answer(request.base_url, _root_reason(exc)) from None
-        return Response(
-            answer.status_code, answer.content, answer.headers.get("Content-Type"), answer.reason
-        )
+        content_type = answer.headers.get("Content-Type")
+        return Response(answer.status_code, answer.content, content_type, answer.reason or "")
 
     def close(self) -> None:
         while True:
