@@ -43,6 +43,7 @@ from hostvitals.collector.vm.client import VictoriaMetricsBackend, VictoriaMetri
 from hostvitals.collector.vm.probe import ReachabilityProbe
 from hostvitals.collector.vm.reader import VictoriaMetricsReader
 from hostvitals.collector.vm.resend import RestartWatch
+from hostvitals.collector.vm.transport import RequestsTransport
 from hostvitals.collector.vm.writer import VictoriaMetricsWriter
 
 log = logging.getLogger(__name__)
@@ -65,12 +66,13 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
 
     metrics = SelfMetrics()
     storage = build_storage(settings, metrics)
+    transport = RequestsTransport()  # the raw tier's writes, checks and reads share it
     client: VictoriaMetricsBackend
     raw_watch: RestartWatch | None = None
     if backend is None:
         recent = recent_writes(vm)
         client = real = VictoriaMetricsClient(
-            vm.url, vm.timeout_s, vm.health_timeout_s, recent=recent
+            vm.url, vm.timeout_s, vm.health_timeout_s, recent=recent, transport=transport
         )
         if recent is not None:
             raw_watch = RestartWatch(RAW, real, recent, metrics.resend, vm.restart_check_interval_s)
@@ -92,7 +94,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         down_after=live_settings.down_after_flushes,
     )
     metrics.track_hosts(lambda: len(current))
-    reader = VictoriaMetricsReader(base_url=vm.url, timeout_s=vm.timeout_s)
+    reader = VictoriaMetricsReader(vm.url, vm.timeout_s, transport)
     cluster = Cluster(
         settings.cluster.peers,
         timeout_s=settings.cluster.peer_timeout_s,

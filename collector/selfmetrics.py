@@ -8,8 +8,6 @@ from typing import Final
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from hostvitals.collector.vm.resend import ResendMetrics
-
 EXPOSITION_CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 
 # Every reason an ingest can be refused, so each counter exists (at 0) from the start.
@@ -58,6 +56,44 @@ _LATENCY_BUCKETS: Final = (
 )
 
 _FRESHNESS_BUCKETS: Final = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+class ResendMetrics:
+    """Counters of restarts seen and bytes re-sent, by VictoriaMetrics target (raw, 1m...)."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self.restarts = Counter(
+            "hostvitals_collector_vm_restarts_detected_total",
+            "VictoriaMetrics restarts seen (its start time changed).",
+            ["target"],
+            registry=registry,
+        )
+        self.resends = Counter(
+            "hostvitals_collector_vm_resends_total",
+            "Re-sends of the recent writes to a VictoriaMetrics that restarted or came back, "
+            "by result.",
+            ["target", "result"],
+            registry=registry,
+        )
+        self.resent_bytes = Counter(
+            "hostvitals_collector_vm_resent_bytes_total",
+            "Bytes of import lines written again after a restart.",
+            ["target"],
+            registry=registry,
+        )
+        self.window_bytes = Gauge(
+            "hostvitals_collector_vm_resend_window_bytes",
+            "Compressed bytes of recent writes kept for a re-send.",
+            ["target"],
+            registry=registry,
+        )
+        self.dropped_bytes = Gauge(
+            "hostvitals_collector_vm_resend_window_dropped_bytes",
+            "Compressed bytes of recent writes let go before their time because the window "
+            "was full (raise victoriametrics.resend_max_bytes if this grows).",
+            ["target"],
+            registry=registry,
+        )
 
 
 class SelfMetrics:

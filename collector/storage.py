@@ -25,7 +25,9 @@ from hostvitals.collector.selfmetrics import SelfMetrics
 from hostvitals.collector.vm.breaker import BreakerState, CircuitBreaker
 from hostvitals.collector.vm.client import VictoriaMetricsClient
 from hostvitals.collector.vm.reader import VictoriaMetricsReader
-from hostvitals.collector.vm.resend import RecentWrites, RestartWatch
+from hostvitals.collector.vm.recent import RecentWrites
+from hostvitals.collector.vm.resend import RestartWatch
+from hostvitals.collector.vm.transport import RequestsTransport
 
 
 @dataclass(slots=True)
@@ -101,14 +103,14 @@ def build_storage(settings: Settings, metrics: SelfMetrics) -> Storage:
         raw_client = VictoriaMetricsClient(vm.url, vm.timeout_s)
         clients.append(raw_client)
         targets = {}
-        kept: dict[str, RecentWrites | None] = {}
-        for tier in tiers[1:]:
-            kept[tier.name] = recent = recent_writes(vm)
+        for tier in tiers[1:]:  # one client per tier (job, cold path, watch), one transport
+            recent = recent_writes(vm)
+            transport = RequestsTransport()
             targets[tier.name] = client = VictoriaMetricsClient(
-                tier.url, vm.timeout_s, vm.health_timeout_s, recent=recent
+                tier.url, vm.timeout_s, vm.health_timeout_s, recent=recent, transport=transport
             )
             clients.append(client)
-            readers[tier.name] = VictoriaMetricsReader(base_url=tier.url, timeout_s=vm.timeout_s)
+            readers[tier.name] = VictoriaMetricsReader(tier.url, vm.timeout_s, transport)
             if recent is not None:
                 watches.append(
                     RestartWatch(
@@ -125,16 +127,10 @@ def build_storage(settings: Settings, metrics: SelfMetrics) -> Storage:
         )
         cold_conn = statedb.connect(state_dir)
         conns.append(cold_conn)
-        cold_targets = {}
-        for tier in tiers[1:]:  # own clients: the cold path runs outside the job's thread
-            cold_targets[tier.name] = client = VictoriaMetricsClient(
-                tier.url, vm.timeout_s, recent=kept[tier.name]
-            )
-            clients.append(client)
         cold = ColdPath(
             PartialStore(cold_conn),
             tiers,
-            cold_targets,
+            targets,
             ColdMetrics(metrics.registry),
             raw_retention_s=tiers[0].retention_s,
             margin_s=cfg.cold_margin_s,

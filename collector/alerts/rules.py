@@ -10,7 +10,8 @@ from hostvitals.collector.alerts.model import Rule, Severity, format_number
 from hostvitals.collector.alerts.objectives import Objective
 from hostvitals.collector.alerts.slo import BURN_ALERTS, duration_text, error_budget
 from hostvitals.collector.config.alerts import AlertsSettings, DefaultRulesSettings, RuleSettings
-from hostvitals.collector.query.queries import cpu_usage_ratio, quote
+from hostvitals.collector.query.queries import cpu_usage_ratio
+from hostvitals.collector.vm.promql import quote
 
 HOSTS_GROUP: Final = "hostvitals-hosts"
 USER_GROUP: Final = "user"

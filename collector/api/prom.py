@@ -22,7 +22,8 @@ from starlette.concurrency import run_in_threadpool
 from hostvitals.collector.api.query import backend_error, json_response
 from hostvitals.collector.errors import ApiError
 from hostvitals.collector.query.cache import Answer, QueryCache
-from hostvitals.collector.vm.reader import FORM_CONTENT_TYPE, BackendError, VictoriaMetricsReader
+from hostvitals.collector.vm.errors import BackendError
+from hostvitals.collector.vm.reader import FORM_CONTENT_TYPE, VictoriaMetricsReader
 
 router = APIRouter(prefix="/api/v1", tags=["prometheus"])
 

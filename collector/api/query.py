@@ -36,12 +36,8 @@ from hostvitals.collector.query.queries import (
 )
 from hostvitals.collector.query.timeparse import TimeRangeError, parse_range
 from hostvitals.collector.rollups.tiers import RAW, Tier, UnknownTier, choose
-from hostvitals.collector.vm.reader import (
-    BackendError,
-    BackendRejected,
-    BackendUnavailable,
-    VictoriaMetricsReader,
-)
+from hostvitals.collector.vm.errors import BackendError, BackendUnavailable
+from hostvitals.collector.vm.reader import VictoriaMetricsReader
 from hostvitals.shared.codec import MAX_HOST_LEN
 
 ONLY_RAW = Tier(RAW, "", 0, 2**62)
@@ -62,14 +58,14 @@ class QueryLimits(Protocol):
 
 def backend_error(exc: BackendError) -> ApiError:
     """The answer for a VictoriaMetrics failure: 503 unreachable, 400 rejected query, 502 else."""
-    if isinstance(exc, BackendUnavailable):
-        return ApiError(503, "unavailable", exc.message)
-    if isinstance(exc, BackendRejected):
+    if exc.status is not None:  # it answered, with an error status
         if 400 <= exc.status < 500:
             return ApiError(400, "bad_data", exc.message)
         if exc.status == 503:
             return ApiError(503, "unavailable", f"VictoriaMetrics is busy: {exc.message}")
         return ApiError(502, "bad_gateway", f"VictoriaMetrics failed: {exc.message}")
+    if isinstance(exc, BackendUnavailable):
+        return ApiError(503, "unavailable", exc.message)
     return ApiError(502, "bad_gateway", exc.message)
 
 

@@ -34,13 +34,13 @@ from hostvitals.collector.rollups.queue import QueueFull as RollupQueueFull
 from hostvitals.collector.rollups.queue import RollupQueue
 from hostvitals.collector.selfmetrics import SelfMetrics
 from hostvitals.collector.vm.breaker import CircuitBreaker
-from hostvitals.collector.vm.writer import (
+from hostvitals.collector.vm.errors import (
+    BackendRejected,
+    BackendUnavailable,
     QueueFull,
-    VictoriaMetricsWriter,
     WriterClosed,
-    WriteRejected,
-    WriteUnavailable,
 )
+from hostvitals.collector.vm.writer import VictoriaMetricsWriter
 from hostvitals.shared.codec import decode_frame
 from hostvitals.shared.errors import DecodeError, SchemaError, VersionError
 from hostvitals.shared.protocol import Frame
@@ -243,13 +243,13 @@ class IngestPipeline:
             raise IngestRejected(503, "shutting_down", str(exc), headers=retry) from None
         try:
             await asyncio.wrap_future(future)
-        except WriteRejected as exc:
+        except BackendRejected as exc:
             raise IngestRejected(
                 500, "vm_rejected", f"the collector produced lines the store refused: {exc}"
             ) from None
         except WriterClosed as exc:
             raise IngestRejected(503, "shutting_down", str(exc), headers=retry) from None
-        except WriteUnavailable as exc:
+        except BackendUnavailable as exc:
             raise IngestRejected(
                 503, "vm_unavailable", f"cannot write to the store: {exc}", headers=retry
             ) from None

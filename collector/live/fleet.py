@@ -17,8 +17,8 @@ from hostvitals.collector.query.queries import (
     NamedQuery,
     cpu_usage_ratio,
     rate_window,
-    selector,
 )
+from hostvitals.collector.vm.promql import selector
 from hostvitals.shared.catalogue import HOST_LABEL
 
 AGENT_GAUGES: Final = {

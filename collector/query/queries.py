@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
+from hostvitals.collector.vm.promql import selector
 from hostvitals.shared.catalogue import HOST_LABEL
 
 
@@ -38,24 +39,6 @@ DEFAULT_SAMPLE_INTERVAL_S = 1.0
 class NamedQuery:
     name: str
     expr: str
-
-
-_ESCAPES: Mapping[str, str] = MappingProxyType(
-    {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-)
-
-
-def quote(value: str) -> str:
-    """A PromQL double-quoted string literal for ``value``."""
-    return '"' + "".join(_ESCAPES.get(ch, ch) for ch in value) + '"'
-
-
-def selector(metric: str, host: str | None, **matchers: str) -> str:
-    """``metric{host="...",k="v"}``; without ``host`` it matches every host."""
-    pairs = ([(HOST_LABEL, host)] if host is not None else []) + sorted(matchers.items())
-    if not pairs:
-        return metric
-    return metric + "{" + ",".join(f"{k}={quote(v)}" for k, v in pairs) + "}"
 
 
 def rate_window(step: float, sample_interval_s: float = DEFAULT_SAMPLE_INTERVAL_S) -> str:

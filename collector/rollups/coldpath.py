@@ -49,7 +49,6 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from hostvitals.collector.config.settings import LimitsSettings, Settings
-from hostvitals.collector.query.queries import quote
 from hostvitals.collector.rollups.partials import REASONS, PartialKey, PartialStore
 from hostvitals.collector.rollups.rollup import (
     Aggregate,
@@ -59,6 +58,8 @@ from hostvitals.collector.rollups.rollup import (
     rollup_documents,
 )
 from hostvitals.collector.rollups.tiers import Tier
+from hostvitals.collector.vm.client import ExportSource, ImportTarget
+from hostvitals.collector.vm.promql import quote
 from hostvitals.shared.catalogue import CATALOGUE, HOST_LABEL, Kind
 from hostvitals.shared.protocol import Frame, Series
 
@@ -67,10 +68,8 @@ log = logging.getLogger(__name__)
 SWEEP_EVERY_S: Final = 60.0
 
 
-class TierIO(Protocol):
-    def post_import(self, body: bytes) -> tuple[int, str]: ...
-
-    def export(self, match: str, start_ms: int, end_ms: int) -> bytes: ...
+class TierIO(ImportTarget, ExportSource, Protocol):
+    """What the cold path needs from a rollup tier's VictoriaMetrics."""
 
 
 class ColdUnavailable(Exception):

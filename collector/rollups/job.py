@@ -1,14 +1,13 @@
 """The rollup job: compute due buckets from the raw tier and write them to their tier.
 
-A background thread wakes every ``interval_s``, takes the due buckets from the
+A background thread (:class:`~hostvitals.collector.periodic.PeriodicThread`) wakes every
+``interval_s``, takes the due buckets from the
 :class:`~hostvitals.collector.rollups.queue.RollupQueue`, reads each host's raw samples of the
-bucket
-from the raw tier (``/api/v1/export``), computes the rollups
-(:mod:`hostvitals.collector.rollups.rollup`) and
-imports them into the tier's instance. A bucket leaves the queue only after its tier
-accepted the rollup; a failure leaves it for the next pass, so nothing is skipped when a
-tier instance is down. Every tier is computed from raw samples, so no tier depends on
-another tier being complete.
+bucket from the raw tier (``/api/v1/export``), computes the rollups
+(:mod:`hostvitals.collector.rollups.rollup`) and imports them into the tier's instance. A
+bucket leaves the queue only after its tier accepted the rollup; a failure leaves it for the
+next pass, so nothing is skipped when a tier instance is down. Every tier is computed from raw
+samples, so no tier depends on another tier being complete.
 """
 
 from __future__ import annotations
@@ -17,26 +16,19 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from hostvitals.collector.query.queries import quote
+from hostvitals.collector.periodic import PeriodicThread
 from hostvitals.collector.rollups.queue import Pending, RollupQueue
 from hostvitals.collector.rollups.rollup import parse_export, rollup_bucket
 from hostvitals.collector.rollups.tiers import Tier
+from hostvitals.collector.vm.client import ExportSource, ImportTarget
+from hostvitals.collector.vm.promql import quote
 
 log = logging.getLogger(__name__)
 
 BATCH = 2000
-
-
-class RawSource(Protocol):
-    def export(self, match: str, start_ms: int, end_ms: int) -> bytes: ...
-
-
-class TierTarget(Protocol):
-    def post_import(self, body: bytes) -> tuple[int, str]: ...
 
 
 class RollupMetrics:
@@ -65,9 +57,9 @@ class RollupJob:
     def __init__(
         self,
         queue: RollupQueue,
-        raw: RawSource,
+        raw: ExportSource,
         tiers: Sequence[Tier],
-        targets: Mapping[str, TierTarget],
+        targets: Mapping[str, ImportTarget],
         metrics: RollupMetrics,
         *,
         interval_s: float,
@@ -78,30 +70,22 @@ class RollupJob:
         self._tiers = {t.name: t for t in tiers if not t.is_raw}
         self._targets = targets
         self._metrics = metrics
-        self._interval = interval_s
         self._clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = PeriodicThread("rollup-job", interval_s, self._pass, what="rollup pass")
         self._run_lock = threading.Lock()
         metrics.pending.set_function(lambda: len(queue))
 
     def start(self) -> None:
-        if self._thread is None and self._tiers:
-            self._thread = threading.Thread(target=self._loop, name="rollup-job", daemon=True)
+        if self._tiers:
             self._thread.start()
 
     def stop(self, timeout: float | None = None) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._thread.stop(timeout)
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                while self.run_once(self._clock()) >= BATCH and not self._stop.is_set():
-                    pass
-            except Exception:  # the job must survive anything and try again later
-                log.exception("rollup pass failed")
+    def _pass(self) -> None:
+        """Compute what is due, a batch at a time, until less than a batch was due."""
+        while self.run_once(self._clock()) >= BATCH and not self._thread.stopping:
+            pass
 
     def run_once(self, now: float) -> int:
         """Compute up to BATCH due buckets; returns how many were due."""

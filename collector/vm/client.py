@@ -1,21 +1,39 @@
-"""Blocking HTTP calls to VictoriaMetrics' write and health endpoints (run off the event loop)."""
+"""Blocking calls to one VictoriaMetrics' import, export, metrics and health endpoints.
+
+The protocols say what each user needs: the writer and the rollup stage an
+:class:`ImportTarget`, the rollup stage an :class:`ExportSource` too, the restart watch a
+:class:`WatchTarget`, the app a :class:`VictoriaMetricsBackend`. :class:`VictoriaMetricsClient`
+is the real one, over a :class:`~hostvitals.collector.vm.transport.Transport`; it blocks, so
+it runs off the event loop.
+"""
 
 from __future__ import annotations
 
-import threading
 from typing import Final, Protocol
 
-import requests
-
-from hostvitals.collector.vm.resend import RecentWrites
+from hostvitals.collector.vm.errors import BackendMalformed, error_for_status, excerpt
+from hostvitals.collector.vm.recent import RecentWrites
+from hostvitals.collector.vm.transport import Request, RequestsTransport, Response, Transport
 
 START_TIME_METRICS: Final = ("vm_app_start_timestamp", "process_start_time_seconds")
 
 
-class VictoriaMetricsBackend(Protocol):
-    """What the writer and the health probe need from VictoriaMetrics."""
+class ImportTarget(Protocol):
+    def post_import(self, body: bytes) -> tuple[int, str]:
+        """POST import lines; return (status, body text); raise when there is no answer."""
+        ...
 
-    def post_import(self, body: bytes) -> tuple[int, str]: ...
+
+class ExportSource(Protocol):
+    def export(self, match: str, start_ms: int, end_ms: int) -> bytes: ...
+
+
+class WatchTarget(ImportTarget, Protocol):
+    def start_time(self) -> float: ...
+
+
+class VictoriaMetricsBackend(ImportTarget, Protocol):
+    """What the writer and the health probe need from VictoriaMetrics."""
 
     def ping(self) -> None: ...
 
@@ -23,12 +41,11 @@ class VictoriaMetricsBackend(Protocol):
 
 
 class VictoriaMetricsClient:
-    """Imports JSON lines and checks ``/health``.
+    """Imports JSON lines, exports raw samples, reads the start time and checks ``/health``.
 
-    ``requests.Session`` is not documented as thread-safe, so every thread that writes,
-    exports or watches for restarts (the writer's threads, rollup jobs, resend.py) gets a
-    session of its own, kept for its next calls; the health probe (one check at a time) has
-    its own too.
+    Every call goes through ``transport`` (a new :class:`RequestsTransport` unless given one,
+    e.g. the one a reader of the same VictoriaMetrics uses); it is safe to call from several
+    threads at once. Failures raise from :mod:`hostvitals.collector.vm.errors`.
     """
 
     def __init__(
@@ -37,82 +54,77 @@ class VictoriaMetricsClient:
         timeout_s: float,
         health_timeout_s: float = 1.0,
         recent: RecentWrites | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.recent = recent  # successful imports are kept here for a re-send (resend.py)
         self.timeout_s = timeout_s
         self.health_timeout_s = health_timeout_s
-        self._local = threading.local()
-        self._sessions: list[requests.Session] = []
-        self._sessions_lock = threading.Lock()
-        self._health_session = requests.Session()
+        self.transport = transport if transport is not None else RequestsTransport()
 
-    @property
-    def _thread_session(self) -> requests.Session:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.trust_env = False  # no proxy or ~/.netrc lookups on every call
-            with self._sessions_lock:
-                self._sessions.append(session)
-            self._local.session = session
-        return session
+    def _ok(self, request: Request) -> Response:
+        """The 2xx answer to ``request``; raises for any other."""
+        response = self.transport.send(request)
+        if not 200 <= response.status < 300:
+            raise error_for_status(
+                response.status,
+                f"{request.url} answered {response.status}: {excerpt(response.text)}",
+                url=self.base_url,
+            )
+        return response
 
     def post_import(self, body: bytes) -> tuple[int, str]:
-        """POST to ``/api/v1/import``; returns status and body text. Raises on no answer."""
-        response = self._thread_session.post(
-            f"{self.base_url}/api/v1/import",
-            data=body,
-            headers={"Content-Type": "application/stream+json"},
-            timeout=self.timeout_s,
+        """POST to ``/api/v1/import``; returns status and body text.
+
+        Raises BackendUnavailable when there is no answer.
+        """
+        response = self.transport.send(
+            Request(
+                "POST",
+                self.base_url,
+                "/api/v1/import",
+                self.timeout_s,
+                data=body,
+                headers={"Content-Type": "application/stream+json"},
+            )
         )
-        if self.recent is not None and 200 <= response.status_code < 300:
+        if self.recent is not None and 200 <= response.status < 300:
             self.recent.add(body)
-        return response.status_code, response.text
+        return response.status, response.text
 
     def start_time(self) -> float:
         """When this VictoriaMetrics process started (Unix seconds), from its ``/metrics``.
 
-        Raises when it cannot be asked or does not say.
+        Raises BackendError when it cannot be asked or does not say.
         """
-        response = self._thread_session.get(
-            f"{self.base_url}/metrics", timeout=self.health_timeout_s
-        )
-        response.raise_for_status()
+        response = self._ok(Request("GET", self.base_url, "/metrics", self.health_timeout_s))
         for line in response.text.splitlines():
             name, _, value = line.partition(" ")
             if name in START_TIME_METRICS:
                 return float(value)
-        raise ValueError(f"{self.base_url}/metrics has no {' or '.join(START_TIME_METRICS)}")
+        raise BackendMalformed(
+            f"{self.base_url}/metrics has no {' or '.join(START_TIME_METRICS)}", url=self.base_url
+        )
 
     def export(self, match: str, start_ms: int, end_ms: int) -> bytes:
         """Raw samples of ``match`` with ``start_ms <= ts <= end_ms`` from ``/api/v1/export``.
 
-        Raises ``requests.RequestException`` when there is no answer or it is not a 200.
+        Raises BackendError when there is no answer or it is not a success.
         """
-        response = self._thread_session.post(
-            f"{self.base_url}/api/v1/export",
-            data={
-                "match[]": match,
-                "start": f"{start_ms / 1000:.3f}",
-                "end": f"{end_ms / 1000:.3f}",
-            },
-            timeout=self.timeout_s,
-        )
-        response.raise_for_status()
-        return response.content
+        form = {"match[]": match, "start": f"{start_ms / 1000:.3f}", "end": f"{end_ms / 1000:.3f}"}
+        request = Request("POST", self.base_url, "/api/v1/export", self.timeout_s, data=form)
+        return self._ok(request).content
 
     def ping(self) -> None:
         """Raise unless ``/health`` answers 200 within the health timeout."""
-        response = self._health_session.get(
-            f"{self.base_url}/health", timeout=self.health_timeout_s
+        response = self.transport.send(
+            Request("GET", self.base_url, "/health", self.health_timeout_s)
         )
-        if response.status_code != 200:
-            raise requests.HTTPError(f"/health answered {response.status_code}")
+        if response.status != 200:
+            raise error_for_status(
+                response.status, f"/health answered {response.status}", url=self.base_url
+            )
 
     def close(self) -> None:
-        with self._sessions_lock:
-            sessions, self._sessions = self._sessions, []
-        for session in sessions:
-            session.close()
-        self._health_session.close()
+        """Let the transport's idle connections go."""
+        self.transport.close()

@@ -1,61 +1,28 @@
 """Read from VictoriaMetrics over its Prometheus-compatible HTTP API.
 
-The reader is called from FastAPI's worker threads. ``requests.Session`` is not documented
-as thread-safe, so each call borrows a session from a small pool for its own use and gives it
-back afterwards; sessions keep their keep-alive connections between calls. The pool holds at
-most ``pool_size`` idle sessions: a session given back to a full pool is closed, so the number
-of open connections stays bounded however many threads call at once. The default is above the
-number of worker threads that call (the server's thread pool of 40, plus the alert engine), so
-under load sessions are reused instead of a new TCP connection being opened for most calls.
+Range and instant queries come back parsed (:class:`RangeSeries`, :class:`InstantSample`);
+:meth:`VictoriaMetricsReader.forward` passes any other request through as it is. The reader is
+called from FastAPI's worker threads and the alert engine at once: every call goes through a
+thread-safe :class:`~hostvitals.collector.vm.transport.Transport`, and failures raise from
+:mod:`hostvitals.collector.vm.errors`.
 """
 
 from __future__ import annotations
 
 import math
-import queue
 import threading
-from collections.abc import Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-import requests
+
+from hostvitals.collector.vm.errors import BackendMalformed, error_for_status
+from hostvitals.collector.vm.transport import Request, RequestsTransport, Response, Transport
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 _MAX_ERROR_TEXT = 2000
-DEFAULT_POOL_SIZE = 64
-
-
-class BackendError(Exception):
-    """VictoriaMetrics did not give a usable answer."""
-
-    def __init__(self, url: str, message: str) -> None:
-        self.url = url
-        self.message = message
-        super().__init__(message)
-
-
-class BackendUnavailable(BackendError):
-    """VictoriaMetrics cannot be reached, or did not answer in time."""
-
-    def __init__(self, url: str, reason: str) -> None:
-        self.reason = reason
-        super().__init__(url, f"VictoriaMetrics at {url} is unreachable: {reason}")
-
-
-class BackendRejected(BackendError):
-    """VictoriaMetrics answered with an error status; ``message`` is its own error text."""
-
-    def __init__(self, url: str, status: int, message: str) -> None:
-        self.status = status
-        super().__init__(url, message)
-
-
-class BackendMalformed(BackendError):
-    """VictoriaMetrics answered 200 with something that is not the expected JSON."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,73 +42,30 @@ class InstantSample:
     value: float
 
 
-def _root_reason(exc: BaseException) -> str:
-    """A short reason, e.g. "connection refused", from requests' nested exceptions."""
-    seen: set[int] = set()
-    todo: list[BaseException] = [exc]
-    while todo:
-        current = todo.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, OSError) and current.strerror:
-            return current.strerror.lower()
-        todo.extend(c for c in (current.__cause__, current.__context__) if c is not None)
-        todo.extend(a for a in current.args if isinstance(a, BaseException))
-        reason = getattr(current, "reason", None)
-        if isinstance(reason, BaseException):
-            todo.append(reason)
-    return str(exc) or type(exc).__name__
-
-
 class VictoriaMetricsReader:
-    """Range and instant queries, and a raw pass-through, against one VictoriaMetrics."""
+    """Range and instant queries, and a raw pass-through, against one VictoriaMetrics.
 
-    def __init__(self, base_url: str, timeout_s: float, pool_size: int = DEFAULT_POOL_SIZE) -> None:
+    ``transport`` is a new :class:`RequestsTransport` unless given one (e.g. the one the
+    client of the same VictoriaMetrics uses).
+    """
+
+    def __init__(self, base_url: str, timeout_s: float, transport: Transport | None = None) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"VictoriaMetrics URL must be http(s)://host[:port], not {base_url!r}")
         if not (math.isfinite(timeout_s) and timeout_s > 0):
             raise ValueError(f"timeout must be a positive number of seconds, not {timeout_s!r}")
-        if pool_size < 1:
-            raise ValueError(f"pool size must be at least 1, not {pool_size}")
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
-        self._idle: queue.LifoQueue[requests.Session] = queue.LifoQueue(maxsize=pool_size)
+        self.transport = transport if transport is not None else RequestsTransport()
         # Range queries being sent right now, by (query, start, end, step): an identical call
         # meanwhile waits for that answer instead of sending the query again.
         self._inflight: dict[tuple[str, float, float, float], Future[list[RangeSeries]]] = {}
         self._inflight_lock = threading.Lock()
 
-    # -- sessions ----------------------------------------------------------------------------
-
-    @contextmanager
-    def _session(self) -> Iterator[requests.Session]:
-        try:
-            session = self._idle.get_nowait()
-        except queue.Empty:
-            session = requests.Session()
-            # VictoriaMetrics gzips answers for clients that accept it; over loopback that
-            # costs both sides CPU for nothing (answers are decoded before use anyway).
-            session.headers["Accept-Encoding"] = "identity"
-            # No proxy variables or ~/.netrc: requests would look them up again on every call
-            # (a tenth of a pass-through's cost), and VictoriaMetrics is reached directly.
-            session.trust_env = False
-        try:
-            yield session
-        finally:
-            try:
-                self._idle.put_nowait(session)
-            except queue.Full:
-                session.close()
-
     def close(self) -> None:
-        """Close the idle sessions and their connections."""
-        while True:
-            try:
-                self._idle.get_nowait().close()
-            except queue.Empty:
-                return
+        """Let the transport's idle connections go."""
+        self.transport.close()
 
     # -- HTTP ----------------------------------------------------------------------------------
 
@@ -151,27 +75,12 @@ class VictoriaMetricsReader:
         path: str,
         params: list[tuple[str, str]] | None = None,
         data: bytes | dict[str, str] | None = None,
-    ) -> requests.Response:
+    ) -> Response:
         if not path.startswith("/"):
             raise ValueError(f"path must start with '/', not {path!r}")
-        headers = {"Content-Type": FORM_CONTENT_TYPE} if isinstance(data, bytes) else None
-        try:
-            with self._session() as session:
-                return session.request(
-                    method,
-                    self.base_url + path,
-                    params=params,
-                    data=data,
-                    headers=headers,
-                    timeout=self.timeout_s,
-                    allow_redirects=False,
-                )
-        except requests.Timeout:
-            raise BackendUnavailable(
-                self.base_url, f"no answer within {self.timeout_s:g}s"
-            ) from None
-        except requests.RequestException as exc:
-            raise BackendUnavailable(self.base_url, _root_reason(exc)) from None
+        headers = {"Content-Type": FORM_CONTENT_TYPE} if isinstance(data, bytes) else {}
+        request = Request(method, self.base_url, path, self.timeout_s, params or (), data, headers)
+        return self.transport.send(request)
 
     def _data(self, path: str, form: dict[str, str]) -> Any:
         """POST a form to a JSON API path and return the ``data`` member of a success."""
@@ -180,21 +89,21 @@ class VictoriaMetricsReader:
             body = orjson.loads(response.content)
         except orjson.JSONDecodeError:
             body = None
-        if response.status_code != 200:
+        if response.status != 200:
             if isinstance(body, dict) and isinstance(body.get("error"), str):
                 message = body["error"]
             else:
                 message = response.text[:_MAX_ERROR_TEXT] or response.reason or "no error text"
-            raise BackendRejected(self.base_url, response.status_code, message)
+            raise error_for_status(response.status, message, url=self.base_url)
         if not (isinstance(body, dict) and body.get("status") == "success" and "data" in body):
             raise BackendMalformed(
-                self.base_url, f"VictoriaMetrics at {self.base_url} sent an unexpected answer"
+                f"VictoriaMetrics at {self.base_url} sent an unexpected answer", url=self.base_url
             )
         return body["data"]
 
     def _malformed(self, what: str) -> BackendMalformed:
         return BackendMalformed(
-            self.base_url, f"VictoriaMetrics at {self.base_url} sent a malformed {what}"
+            f"VictoriaMetrics at {self.base_url} sent a malformed {what}", url=self.base_url
         )
 
     # -- queries -------------------------------------------------------------------------------
@@ -288,5 +197,5 @@ class VictoriaMetricsReader:
         if method not in ("GET", "POST"):
             raise ValueError(f"method must be GET or POST, not {method!r}")
         response = self._send(method, path, params=params, data=form)
-        content_type = response.headers.get("Content-Type", "application/json")
-        return response.status_code, response.content, content_type
+        content_type = response.content_type
+        return response.status, response.content, content_type or "application/json"

@@ -6,13 +6,14 @@ were gone after the restart, rows acknowledged 6 s before it were kept. The coll
 answered those frames' agents 2xx by then and the agents have dropped them from their spools,
 so an unclean stop (a crash, the OOM killer, a power cut) would lose accepted data.
 
-So every VictoriaMetrics the collector writes to keeps a :class:`RecentWrites`: the import
-bodies of the last ``window_s`` seconds of successful writes, zstd-compressed, bounded in
-bytes. A :class:`RestartWatch` thread reads VictoriaMetrics' start time
-(``vm_app_start_timestamp`` on ``/metrics``) every few seconds; when it changes, or when
-VictoriaMetrics answers again after being unreachable, the kept bodies are written again.
-Writing a row twice is harmless: ``-dedup.minScrapeInterval`` stores one sample per series
-and timestamp, and the values are the same.
+So every VictoriaMetrics the collector writes to keeps a
+:class:`~hostvitals.collector.vm.recent.RecentWrites`: the import bodies of the last
+``window_s`` seconds of successful writes, zstd-compressed, bounded in bytes. A
+:class:`RestartWatch` thread reads VictoriaMetrics' start time (``vm_app_start_timestamp`` on
+``/metrics``) every few seconds; when it changes, or when VictoriaMetrics answers again after
+being unreachable, the kept bodies are written again. Writing a row twice is harmless:
+``-dedup.minScrapeInterval`` stores one sample per series and timestamp, and the values are
+the same.
 
 The window is measured back from the newest write, not from now: while VictoriaMetrics is
 down nothing new is written, so the seconds before the crash are still there when it returns.
@@ -21,126 +22,13 @@ down nothing new is written, so the seconds before the crash are still there whe
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections import deque
-from collections.abc import Callable
-from typing import Protocol
 
-import zstandard
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from hostvitals.collector.periodic import PeriodicThread
+from hostvitals.collector.selfmetrics import ResendMetrics
+from hostvitals.collector.vm.client import WatchTarget
+from hostvitals.collector.vm.recent import RecentWrites
 
 log = logging.getLogger(__name__)
-
-ZSTD_LEVEL = 1
-"""Import lines shrink about tenfold at level 1, at several hundred MB/s."""
-
-
-class RecentWrites:
-    """Compressed import bodies written within ``window_s`` of the newest one, in order.
-
-    Thread-safe: several writer threads add, the watch thread takes. When the bodies exceed
-    ``max_bytes`` the oldest leave early and their bytes are counted in ``dropped_bytes``
-    (the window is then shorter than asked).
-    """
-
-    def __init__(
-        self,
-        window_s: float,
-        max_bytes: int,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if window_s <= 0:
-            raise ValueError(f"window must be positive, not {window_s!r}")
-        if max_bytes < 1:
-            raise ValueError(f"the byte bound must be at least 1, not {max_bytes!r}")
-        self.window_s = window_s
-        self.max_bytes = max_bytes
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._entries: deque[tuple[float, bytes]] = deque()
-        self._bytes = 0
-        self.dropped_bytes = 0
-        self._local = threading.local()
-
-    def _compressor(self) -> zstandard.ZstdCompressor:
-        # A compressor object is not safe to share between threads; one per writer thread.
-        found: zstandard.ZstdCompressor | None = getattr(self._local, "zstd", None)
-        if found is None:
-            found = self._local.zstd = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
-        return found
-
-    def add(self, body: bytes) -> None:
-        packed = self._compressor().compress(body)
-        now = self._clock()
-        with self._lock:
-            self._entries.append((now, packed))
-            self._bytes += len(packed)
-            horizon = now - self.window_s
-            while self._entries and (self._entries[0][0] < horizon or self._bytes > self.max_bytes):
-                at, old = self._entries.popleft()
-                self._bytes -= len(old)
-                if at >= horizon:
-                    self.dropped_bytes += len(old)
-
-    @property
-    def size(self) -> int:
-        """Compressed bytes held."""
-        return self._bytes
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def bodies(self) -> list[bytes]:
-        """The kept bodies, oldest first, as they were written (decompressed)."""
-        with self._lock:
-            packed = [body for _, body in self._entries]
-        zstd = zstandard.ZstdDecompressor()
-        return [zstd.decompress(body) for body in packed]
-
-
-class ImportClient(Protocol):
-    def post_import(self, body: bytes) -> tuple[int, str]: ...
-
-    def start_time(self) -> float: ...
-
-
-class ResendMetrics:
-    """Counters of restarts seen and bytes re-sent, by VictoriaMetrics target (raw, 1m...)."""
-
-    def __init__(self, registry: CollectorRegistry | None) -> None:
-        self.restarts = Counter(
-            "hostvitals_collector_vm_restarts_detected_total",
-            "VictoriaMetrics restarts seen (its start time changed).",
-            ["target"],
-            registry=registry,
-        )
-        self.resends = Counter(
-            "hostvitals_collector_vm_resends_total",
-            "Re-sends of the recent writes to a VictoriaMetrics that restarted or came back, "
-            "by result.",
-            ["target", "result"],
-            registry=registry,
-        )
-        self.resent_bytes = Counter(
-            "hostvitals_collector_vm_resent_bytes_total",
-            "Bytes of import lines written again after a restart.",
-            ["target"],
-            registry=registry,
-        )
-        self.window_bytes = Gauge(
-            "hostvitals_collector_vm_resend_window_bytes",
-            "Compressed bytes of recent writes kept for a re-send.",
-            ["target"],
-            registry=registry,
-        )
-        self.dropped_bytes = Gauge(
-            "hostvitals_collector_vm_resend_window_dropped_bytes",
-            "Compressed bytes of recent writes let go before their time because the window "
-            "was full (raise victoriametrics.resend_max_bytes if this grows).",
-            ["target"],
-            registry=registry,
-        )
 
 
 class RestartWatch:
@@ -153,7 +41,7 @@ class RestartWatch:
     def __init__(
         self,
         target: str,
-        client: ImportClient,
+        client: WatchTarget,
         recent: RecentWrites,
         metrics: ResendMetrics,
         interval_s: float,
@@ -162,33 +50,23 @@ class RestartWatch:
         self._client = client
         self.recent = recent
         self._metrics = metrics
-        self._interval = interval_s
         self._started_at: float | None = None
         self._away = False
         self._pending = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = PeriodicThread(
+            f"victoriametrics-restart-watch-{target}",
+            interval_s,
+            self.check,
+            what=f"restart watch of VictoriaMetrics ({target})",
+        )
         metrics.window_bytes.labels(target).set_function(lambda: float(recent.size))
         metrics.dropped_bytes.labels(target).set_function(lambda: float(recent.dropped_bytes))
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name=f"victoriametrics-restart-watch-{self.target}", daemon=True
-            )
-            self._thread.start()
+        self._thread.start()
 
     def stop(self, timeout: float | None = None) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self.check()
-            except Exception:  # never let the watch die
-                log.exception("restart watch of VictoriaMetrics (%s) failed", self.target)
+        self._thread.stop(timeout)
 
     def check(self) -> None:
         """One look at VictoriaMetrics' start time; re-send when it restarted or came back."""

@@ -9,15 +9,18 @@ while the next batches go out through the other threads; what queues up during t
 forms the next batches, so the batches grow with the load:
 
 - VictoriaMetrics answered 2xx: the result is ``None``, the lines are stored.
-- no answer (refused, timeout) or 5xx/429: :class:`WriteUnavailable`; the agent keeps the
-  frame and retries, so the ingest answers 503.
+- no answer (refused, timeout) or 5xx/429:
+  :class:`~hostvitals.collector.vm.errors.BackendUnavailable`; the agent keeps the frame and
+  retries, so the ingest answers 503.
 - another 4xx: VictoriaMetrics refused lines the collector generated itself, which is a
   collector bug. A batch of several frames is retried one frame at a time so only the
-  culprit fails, with :class:`WriteRejected` (the ingest answers 500).
+  culprit fails, with :class:`~hostvitals.collector.vm.errors.BackendRejected` (the ingest
+  answers 500).
 
-The queue is bounded by bytes: :class:`QueueFull` is raised at once when it is full (one item
-is always accepted into an empty queue, whatever its size). :meth:`close` stops accepting and
-drains what is queued.
+The queue is bounded by bytes: :class:`~hostvitals.collector.vm.errors.QueueFull` is raised at
+once when it is full (one item is always accepted into an empty queue, whatever its size).
+:meth:`~VictoriaMetricsWriter.close` stops accepting and drains what is queued
+(:class:`~hostvitals.collector.vm.errors.WriterClosed` afterwards).
 """
 
 from __future__ import annotations
@@ -29,38 +32,21 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Protocol
 
 from hostvitals.collector.selfmetrics import SelfMetrics
 from hostvitals.collector.vm.breaker import CircuitBreaker
+from hostvitals.collector.vm.client import ImportTarget
+from hostvitals.collector.vm.errors import (
+    BackendError,
+    BackendRejected,
+    BackendUnavailable,
+    QueueFull,
+    WriterClosed,
+    excerpt,
+    retryable,
+)
 
 log = logging.getLogger(__name__)
-
-
-class ImportTarget(Protocol):
-    def post_import(self, body: bytes) -> tuple[int, str]:
-        """POST import lines; return (status, body text); raise when there is no answer."""
-        ...
-
-
-class WriteError(Exception):
-    """A submitted write did not reach VictoriaMetrics."""
-
-
-class WriteUnavailable(WriteError):
-    """VictoriaMetrics cannot take writes right now; retrying later can succeed."""
-
-
-class WriteRejected(WriteError):
-    """VictoriaMetrics refused the lines (4xx); retrying the same lines cannot succeed."""
-
-
-class QueueFull(WriteUnavailable):
-    """The write queue holds its maximum of bytes."""
-
-
-class WriterClosed(WriteUnavailable):
-    """The writer is shutting down."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +157,7 @@ class VictoriaMetricsWriter:
             except Exception as exc:  # never let the writer thread die
                 log.exception("writer failed on a batch")
                 for item in batch:
-                    _resolve(item, WriteUnavailable(f"internal writer error: {exc}"))
+                    _resolve(item, BackendUnavailable(f"internal writer error: {exc}"))
 
     def _next_batch(self) -> list[_Item] | None:
         with self._cond:
@@ -201,40 +187,45 @@ class VictoriaMetricsWriter:
         if not batch:
             return
         error = self._post(b"".join(item.body for item in batch), len(batch))
-        if isinstance(error, WriteRejected) and len(batch) > 1:
+        if isinstance(error, BackendRejected) and len(batch) > 1:
             for item in batch:
                 _resolve(item, self._post(item.body, 1))
             return
         for item in batch:
             _resolve(item, error)
 
-    def _post(self, body: bytes, frames: int) -> WriteError | None:
+    def _post(self, body: bytes, frames: int) -> BackendError | None:
         metrics = self._metrics
         started = time.perf_counter()
-        error: WriteError | None
+        error: BackendError | None
         breaker = self._breaker
         if breaker is not None:
             breaker.write_started()
         try:
             status, text = self._target.post_import(body)
+        except BackendUnavailable as exc:  # the transport says which VictoriaMetrics and why
+            error = exc
         except Exception as exc:
-            error = WriteUnavailable(f"VictoriaMetrics is unreachable: {exc}")
+            error = BackendUnavailable(f"VictoriaMetrics is unreachable: {exc}")
         else:
             if 200 <= status < 300:
                 error = None
-            elif status >= 500 or status == 429:
-                error = WriteUnavailable(f"VictoriaMetrics answered {status}: {_excerpt(text)}")
+            elif retryable(status):
+                error = BackendUnavailable(
+                    f"VictoriaMetrics answered {status}: {excerpt(text)}", status=status
+                )
             else:
-                error = WriteRejected(
-                    f"VictoriaMetrics refused the import with {status}: {_excerpt(text)}"
+                error = BackendRejected(
+                    f"VictoriaMetrics refused the import with {status}: {excerpt(text)}",
+                    status=status,
                 )
         metrics.vm_write_duration.observe(time.perf_counter() - started)
         if breaker is not None:
             # Refused lines are the collector's bug, not a sign of the store's health.
-            breaker.write_finished(error is None or isinstance(error, WriteRejected))
+            breaker.write_finished(error is None or isinstance(error, BackendRejected))
         if error is None:
             result = "ok"
-        elif isinstance(error, WriteRejected):
+        elif isinstance(error, BackendRejected):
             result = "rejected"
         else:
             result = "unavailable"
@@ -257,8 +248,3 @@ def _resolve(item: _Item, error: BaseException | None) -> None:
         future.set_result(None)
     else:
         future.set_exception(error)
-
-
-def _excerpt(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + "..."

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from hostvitals.collector.api import query as query_api
-from hostvitals.collector.vm.reader import BackendRejected, VictoriaMetricsReader
+from hostvitals.collector.vm.errors import BackendRejected
+from hostvitals.collector.vm.reader import VictoriaMetricsReader
 from tests.integration.collector.history_data import Hosts, Window
 from tests.support.collector_app import asgi_client, router_app
 from tests.support.processes import VictoriaMetrics

@@ -1,7 +1,7 @@
 """The reader shares one answer among identical range queries sent at the same time.
 
-Served by a real local HTTP server that holds its answers until the test releases them, so
-the callers are known to overlap.
+Answered by a mock transport that holds its answers until the test releases them, so the
+callers are known to overlap.
 """
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
 
 import orjson
 import pytest
 
-from hostvitals.collector.vm.reader import BackendRejected, VictoriaMetricsReader
+from hostvitals.collector.vm.errors import BackendRejected
+from hostvitals.collector.vm.reader import VictoriaMetricsReader
+from hostvitals.collector.vm.transport import MockTransport, Request, Response
 
 CALLERS = 8
 
@@ -25,57 +25,34 @@ class _Backend:
         self.release = threading.Event()
         self.lock = threading.Lock()
         self.queries: list[str] = []
-        self.encodings: list[str | None] = []
         self.arrived = threading.Condition(self.lock)
 
-
-def _handler(backend: _Backend) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            form = parse_qs(self.rfile.read(length).decode())
-            query = form["query"][0]
-            with backend.arrived:
-                backend.queries.append(query)
-                backend.encodings.append(self.headers.get("Accept-Encoding"))
-                backend.arrived.notify_all()
-            backend.release.wait(10)
-            body: dict[str, object]
-            if query == "bad(":
-                status = 400
-                body = {"status": "error", "errorType": "bad_data", "error": "parse error"}
-            else:
-                status = 200
-                result = [{"metric": {"q": query}, "values": [[1, "1.5"], [2, "2.5"]]}]
-                body = {"status": "success", "data": {"resultType": "matrix", "result": result}}
-            payload = orjson.dumps(body)
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    return Handler
+    def answer(self, request: Request) -> Response:
+        assert isinstance(request.data, dict)
+        query = request.data["query"]
+        with self.arrived:
+            self.queries.append(query)
+            self.arrived.notify_all()
+        self.release.wait(10)
+        body: dict[str, object]
+        if query == "bad(":
+            status = 400
+            body = {"status": "error", "errorType": "bad_data", "error": "parse error"}
+        else:
+            status = 200
+            result = [{"metric": {"q": query}, "values": [[1, "1.5"], [2, "2.5"]]}]
+            body = {"status": "success", "data": {"resultType": "matrix", "result": result}}
+        return Response(status, orjson.dumps(body), "application/json")
 
 
 @pytest.fixture
 def backend() -> Iterator[tuple[_Backend, VictoriaMetricsReader]]:
     state = _Backend()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    reader = VictoriaMetricsReader(f"http://127.0.0.1:{server.server_address[1]}", timeout_s=10)
+    reader = VictoriaMetricsReader("http://vm.test:8428", 10, MockTransport(state.answer))
     try:
         yield state, reader
     finally:
         state.release.set()
-        reader.close()
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def _wait_for(state: _Backend, count: int) -> None:
@@ -87,7 +64,7 @@ def _call_all(reader: VictoriaMetricsReader, state: _Backend, queries: list[str]
     with ThreadPoolExecutor(len(queries)) as pool:
         futures = [pool.submit(reader.query_range, q, 0.0, 60.0, 15.0) for q in queries]
         _wait_for(state, len(set(queries)))
-        # The first copy of each query is held by the server; give the other callers, all
+        # The first copy of each query is held by the transport; give the other callers, all
         # started by now, time to reach the reader and wait for it.
         assert all(f.running() for f in futures)
         threading.Event().wait(0.3)
@@ -141,12 +118,3 @@ def test_a_query_after_the_first_answered_is_sent_again(
     reader.query_range("up", 0.0, 60.0, 15.0)
     reader.query_range("up", 0.0, 60.0, 15.0)
     assert state.queries == ["up", "up"]
-
-
-def test_answers_are_asked_for_uncompressed(
-    backend: tuple[_Backend, VictoriaMetricsReader],
-) -> None:
-    state, reader = backend
-    state.release.set()
-    reader.query_range("up", 0.0, 60.0, 15.0)
-    assert state.encodings == ["identity"]

@@ -7,7 +7,9 @@ import os
 import pytest
 from prometheus_client import CollectorRegistry
 
-from hostvitals.collector.vm.resend import RecentWrites, ResendMetrics, RestartWatch
+from hostvitals.collector.selfmetrics import ResendMetrics
+from hostvitals.collector.vm.recent import RecentWrites
+from hostvitals.collector.vm.resend import RestartWatch
 from tests.support.clock import ManualClock
 
 

@@ -9,13 +9,13 @@ from concurrent.futures import Future
 import pytest
 
 from hostvitals.collector.selfmetrics import SelfMetrics
-from hostvitals.collector.vm.writer import (
+from hostvitals.collector.vm.errors import (
+    BackendRejected,
+    BackendUnavailable,
     QueueFull,
-    VictoriaMetricsWriter,
     WriterClosed,
-    WriteRejected,
-    WriteUnavailable,
 )
+from hostvitals.collector.vm.writer import VictoriaMetricsWriter
 
 WAIT = 30.0
 
@@ -159,7 +159,7 @@ def test_store_trouble_fails_every_waiting_write_as_unavailable(
     second = writer.submit(b"b\n")
     target.release.set()
     for exc in results([first, second]):
-        assert isinstance(exc, WriteUnavailable)
+        assert isinstance(exc, BackendUnavailable)
         assert says in str(exc)
     state = writer.status()
     assert state.last_write_ok is False
@@ -179,7 +179,7 @@ def test_a_refused_batch_is_retried_frame_by_frame(
     target.release.set()
     outcome = results([first, good, bad])
     assert outcome[:2] == [None, None]
-    assert isinstance(outcome[2], WriteRejected)
+    assert isinstance(outcome[2], BackendRejected)
     assert "400" in str(outcome[2])
     assert target.posts == [b"first\n", b"good\nbad\n", b"good\n", b"bad\n"]
     assert writes(metrics, "rejected") == 2
