@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from hostvitals.collector.alerts.model import Rule, Severity, format_number
+from hostvitals.collector.alerts.model import Rule, format_number
 from hostvitals.collector.alerts.objectives import Objective
 from hostvitals.collector.alerts.slo import BURN_ALERTS, duration_text, error_budget
 from hostvitals.collector.config.alerts import AlertsSettings, DefaultRulesSettings, RuleSettings
+from hostvitals.collector.config.vocabulary import Severity
 from hostvitals.collector.query.queries import cpu_usage_ratio, quote
 
 HOSTS_GROUP: Final = "hostvitals-hosts"

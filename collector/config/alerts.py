@@ -9,8 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from hostvitals.collector.alerts import templates
-from hostvitals.collector.alerts.model import Op, Severity
+from hostvitals.collector.config.vocabulary import Op, Severity, check
 
 _NAME: Final = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _SLO_NAME: Final = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
@@ -32,7 +31,7 @@ def _check_labels(value: dict[str, str]) -> dict[str, str]:
             raise ValueError(f"{name!r} is not a valid label name")
         if name in _RESERVED_LABELS:
             raise ValueError(f"label {name!r} is set by the rule itself")
-        templates.check(text)
+        check(text)
     return value
 
 
@@ -40,7 +39,7 @@ def _check_annotations(value: dict[str, str]) -> dict[str, str]:
     for name, text in value.items():
         if not _NAME.match(name):
             raise ValueError(f"{name!r} is not a valid annotation name")
-        templates.check(text)
+        check(text)
     return value
 
 
