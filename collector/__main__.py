@@ -12,7 +12,8 @@ from typing import Any
 
 from hostvitals.collector import collector_version
 from hostvitals.collector.alerts.cli import add_rules_command, run_rules_command
-from hostvitals.collector.config.settings import ConfigError, Settings, load_settings
+from hostvitals.collector.config.loader import ConfigError, load_settings
+from hostvitals.collector.config.settings import Settings
 
 EXIT_CONFIG = 2
 GC_THRESHOLD_YOUNG = 50_000

@@ -1,2 +1,2 @@
-"""The collector's settings: one declarative model per section, loaded from YAML and the
-environment (:mod:`.settings`), with alerting and SLOs in :mod:`.alerts`."""
+"""The collector's settings: one declarative model per section (:mod:`.settings`, with alerting
+and SLOs in :mod:`.alerts`), loaded from YAML and the environment by :mod:`.loader`."""
