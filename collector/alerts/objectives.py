@@ -8,7 +8,7 @@ from typing import Final
 
 from hostvitals.collector.alerts.model import format_number
 from hostvitals.collector.alerts.slo import duration_text
-from hostvitals.collector.config.alerts import WINDOW_PLACEHOLDER, IndicatorSettings, SlosSettings
+from hostvitals.collector.config.slos import WINDOW_PLACEHOLDER, IndicatorSettings, SlosSettings
 from hostvitals.collector.config.vocabulary import Op
 
 SELF_JOB: Final = "hostvitals-collector"
