@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    from hostvitals.collector.config.settings import load_settings
+    from hostvitals.collector.config.loader import load_settings
 
     overrides: dict[str, Any] = {}
     if args.host is not None:
@@ -146,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_MISSING_EXTRA
     # Only now: these import the collector extra's modules.
     from hostvitals.collector.alerts.cli import run_rules_command
-    from hostvitals.collector.config.settings import ConfigError
+    from hostvitals.collector.config.loader import ConfigError
 
     args = build_parser().parse_args(argv)
     try:

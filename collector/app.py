@@ -24,14 +24,14 @@ from hostvitals.collector.api import (
     stream,
     ui,
 )
-from hostvitals.collector.api.clusterinfo import Forwarded, forwarded_response
 from hostvitals.collector.api.fastpath import CurrentFastPath
-from hostvitals.collector.api.live import CurrentCache
+from hostvitals.collector.api.forward import Forwarded, forwarded_response
 from hostvitals.collector.api.stream import StreamSlots
 from hostvitals.collector.config.settings import Settings
 from hostvitals.collector.errors import install_error_handlers
 from hostvitals.collector.ingest.auth import BearerAuth, load_tokens
 from hostvitals.collector.ingest.pipeline import IngestPipeline
+from hostvitals.collector.live.answers import CurrentCache
 from hostvitals.collector.live.cluster import Cluster
 from hostvitals.collector.live.current import CurrentStore
 from hostvitals.collector.query.cache import QueryCache

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from hostvitals.collector.alerts import slo
 from hostvitals.collector.alerts.objectives import Indicator, Objective
-from hostvitals.collector.config.alerts import WINDOW_PLACEHOLDER
+from hostvitals.collector.config.slos import WINDOW_PLACEHOLDER
 from hostvitals.collector.vm.reader import RangeSeries
 
 Point = tuple[float, float]

@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hostvitals.collector.alerts.model import Alert, Severity
+from hostvitals.collector.alerts.model import Alert
 from hostvitals.collector.alerts.notifiers.base import AlertView, Notification
 from hostvitals.collector.alerts.silences import Silences
 from hostvitals.collector.config.alerts import AlertsSettings
+from hostvitals.collector.config.vocabulary import Severity
 
 
 @dataclass(slots=True)

@@ -32,7 +32,8 @@ from hostvitals.collector.alerts.selfscrape import SELF_JOB, FreshnessTracker, i
 from hostvitals.collector.alerts.silences import Silences
 from hostvitals.collector.alerts.state import Sample, step
 from hostvitals.collector.alerts.store import StateFile, alert_from_json, alert_to_json
-from hostvitals.collector.config.alerts import AlertsSettings, SlosSettings
+from hostvitals.collector.config.alerts import AlertsSettings
+from hostvitals.collector.config.slos import SlosSettings
 from hostvitals.collector.live.cluster import Cluster, merge_snapshots
 from hostvitals.collector.live.current import CurrentStore, HostSnapshot
 from hostvitals.collector.selfmetrics import SelfMetrics

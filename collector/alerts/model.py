@@ -1,4 +1,4 @@
-"""Severities, compiled rules and alert instances."""
+"""What severities ask of people, compiled rules and alert instances."""
 
 from __future__ import annotations
 
@@ -6,23 +6,9 @@ import hashlib
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Final, Literal
 
-
-class Severity(StrEnum):
-    CRITICAL = "critical"
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-
-    @property
-    def rank(self) -> int:
-        """0 for critical (most urgent) up to 3 for low."""
-        return _RANKS[self]
-
-
-_RANKS: Final = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Severity.LOW: 3}
+from hostvitals.collector.config.vocabulary import Op, Severity
 
 RESPONSE_TIMES: Final[Mapping[Severity, str]] = {
     Severity.CRITICAL: "page: respond within 15 minutes, day or night",
@@ -31,7 +17,6 @@ RESPONSE_TIMES: Final[Mapping[Severity, str]] = {
     Severity.LOW: "ticket: look at it within a week",
 }
 
-Op = Literal[">", ">=", "<", "<="]
 OPS: Final[Mapping[str, Callable[[float, float], bool]]] = {
     ">": operator.gt,
     ">=": operator.ge,

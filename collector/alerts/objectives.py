@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from hostvitals.collector.alerts.model import Op, format_number
+from hostvitals.collector.alerts.model import format_number
 from hostvitals.collector.alerts.slo import duration_text
-from hostvitals.collector.config.alerts import WINDOW_PLACEHOLDER, IndicatorSettings, SlosSettings
+from hostvitals.collector.config.slos import WINDOW_PLACEHOLDER, IndicatorSettings, SlosSettings
+from hostvitals.collector.config.vocabulary import Op
 
 SELF_JOB: Final = "hostvitals-collector"
 INGEST_SLO: Final = "hostvitals-ingest"

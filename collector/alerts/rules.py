@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from string import Template
 from typing import Final
 
-from hostvitals.collector.alerts.model import Rule, Severity, format_number
+from hostvitals.collector.alerts.model import Rule, RuleKind, format_number
 from hostvitals.collector.alerts.objectives import Objective
 from hostvitals.collector.alerts.slo import BURN_ALERTS, duration_text, error_budget
 from hostvitals.collector.config.alerts import AlertsSettings, DefaultRulesSettings, RuleSettings
+from hostvitals.collector.config.vocabulary import Severity
 from hostvitals.collector.query.queries import cpu_usage_ratio
 from hostvitals.collector.vm.promql import quote
 
@@ -26,115 +28,122 @@ class RuleGroup:
     rules: tuple[Rule, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class HostRule:
+    """One built-in host rule as data.
+
+    ``expr`` and the annotations may name ``${cpu_usage}``, ``${real_fs}``, ``${lookback}``,
+    ``${down_window}`` and ``${down_after_flushes}``, which :func:`default_rules` works out
+    from the settings (Prometheus' own ``{{ $value }}``, ``{{ $labels.x }}`` are left alone).
+    ``threshold`` names the settings field a threshold rule fires above (clearing
+    ``clear_margin_percent`` below it); ``for_s`` the one saying how long it must hold.
+    """
+
+    name: str
+    kind: RuleKind
+    severity: Severity
+    expr: str
+    summary: str
+    description: str
+    threshold: str | None = None
+    for_s: str | None = None
+
+
+HOST_RULES: Final = (
+    HostRule(
+        "HighCPU",
+        "threshold",
+        Severity.HIGH,
+        "100 * ${cpu_usage}",
+        "CPU busy on {{ $labels.host }}",
+        "CPU use on {{ $labels.host }} is {{ $value }} %, above {{ $threshold }} %.",
+        threshold="cpu_percent",
+        for_s="cpu_for_s",
+    ),
+    HostRule(
+        "HighMemory",
+        "threshold",
+        Severity.HIGH,
+        "100 * (1 - max by (host) (node_memory_MemAvailable_bytes) "
+        "/ max by (host) (node_memory_MemTotal_bytes))",
+        "Memory nearly full on {{ $labels.host }}",
+        "Memory use on {{ $labels.host }} is {{ $value }} %, above {{ $threshold }} %.",
+        threshold="memory_percent",
+        for_s="memory_for_s",
+    ),
+    HostRule(
+        "DiskSpace",
+        "threshold",
+        Severity.HIGH,
+        "100 * (1 - node_filesystem_avail_bytes{${real_fs}} "
+        "/ node_filesystem_size_bytes{${real_fs}})",
+        "Disk {{ $labels.mountpoint }} filling up on {{ $labels.host }}",
+        "{{ $labels.mountpoint }} on {{ $labels.host }} is {{ $value }} % full, "
+        "above {{ $threshold }} %.",
+        threshold="disk_percent",
+        for_s="disk_for_s",
+    ),
+    HostRule(
+        HOST_DOWN,
+        "host_down",
+        Severity.CRITICAL,
+        # For export: hosts seen in the last day but not within the down delay.
+        "max by (host) (max_over_time(node_cpu_count[${lookback}])) "
+        "unless max by (host) (max_over_time(node_cpu_count[${down_window}]))",
+        "{{ $labels.host }} stopped reporting",
+        "No frame from {{ $labels.host }} for {{ $value }} s "
+        "(down after ${down_after_flushes} flush periods).",
+    ),
+    HostRule(
+        "AgentUnhealthy",
+        "promql",
+        Severity.MEDIUM,
+        "(sum by (host) (increase(hostvitals_agent_dropped_samples_total[10m])) > 0) "
+        "or (max by (host) (hostvitals_agent_spool_frames) > 0 "
+        "and max by (host) (deriv(hostvitals_agent_spool_frames[10m])) > 0)",
+        "hostvitals agent on {{ $labels.host }} is falling behind",
+        "The agent on {{ $labels.host }} is dropping samples or its spool keeps growing "
+        "({{ $value }}).",
+        for_s="agent_unhealthy_for_s",
+    ),
+)
+
+
 def default_rules(d: DefaultRulesSettings) -> list[Rule]:
-    window = duration_text(d.rate_window_s)
-    fs = f"fstype!~{quote(d.ignored_fstypes)}"
-    margin = d.clear_margin_percent
+    """The built-in host rules (:data:`HOST_RULES`) with the settings' thresholds and
+    durations, less those ``d.disabled`` names."""
     down_s = max(1, round(d.host_down_after_flushes * d.host_down_export_flush_period_s))
-    rules = [
-        Rule(
-            id=f"{HOSTS_GROUP}/HighCPU",
-            group=HOSTS_GROUP,
-            name="HighCPU",
-            kind="threshold",
-            expr=f"100 * {cpu_usage_ratio(None, window)}",
-            op=">",
-            threshold=d.cpu_percent,
-            clear_threshold=max(0.0, d.cpu_percent - margin),
-            for_s=d.cpu_for_s,
-            severity=Severity.HIGH,
-            annotations={
-                "summary": "CPU busy on {{ $labels.host }}",
-                "description": (
-                    "CPU use on {{ $labels.host }} is {{ $value }} %, above {{ $threshold }} %."
-                ),
-            },
+    values = {
+        "cpu_usage": cpu_usage_ratio(None, duration_text(d.rate_window_s)),
+        "real_fs": f"fstype!~{quote(d.ignored_fstypes)}",
+        "lookback": HOST_DOWN_LOOKBACK,
+        "down_window": duration_text(down_s),
+        "down_after_flushes": format_number(d.host_down_after_flushes),
+    }
+    return [_host_rule(row, d, values) for row in HOST_RULES if row.name not in d.disabled]
+
+
+def _host_rule(row: HostRule, d: DefaultRulesSettings, values: Mapping[str, str]) -> Rule:
+    def fill(text: str) -> str:
+        return Template(text).safe_substitute(values)
+
+    threshold = float(getattr(d, row.threshold)) if row.threshold is not None else None
+    return Rule(
+        id=f"{HOSTS_GROUP}/{row.name}",
+        group=HOSTS_GROUP,
+        name=row.name,
+        kind=row.kind,
+        expr=fill(row.expr),
+        op=">" if threshold is not None else None,
+        threshold=threshold,
+        clear_threshold=(
+            max(0.0, threshold - d.clear_margin_percent) if threshold is not None else None
         ),
-        Rule(
-            id=f"{HOSTS_GROUP}/HighMemory",
-            group=HOSTS_GROUP,
-            name="HighMemory",
-            kind="threshold",
-            expr=(
-                "100 * (1 - max by (host) (node_memory_MemAvailable_bytes) "
-                "/ max by (host) (node_memory_MemTotal_bytes))"
-            ),
-            op=">",
-            threshold=d.memory_percent,
-            clear_threshold=max(0.0, d.memory_percent - margin),
-            for_s=d.memory_for_s,
-            severity=Severity.HIGH,
-            annotations={
-                "summary": "Memory nearly full on {{ $labels.host }}",
-                "description": (
-                    "Memory use on {{ $labels.host }} is {{ $value }} %, above {{ $threshold }} %."
-                ),
-            },
-        ),
-        Rule(
-            id=f"{HOSTS_GROUP}/DiskSpace",
-            group=HOSTS_GROUP,
-            name="DiskSpace",
-            kind="threshold",
-            expr=(
-                f"100 * (1 - node_filesystem_avail_bytes{{{fs}}} "
-                f"/ node_filesystem_size_bytes{{{fs}}})"
-            ),
-            op=">",
-            threshold=d.disk_percent,
-            clear_threshold=max(0.0, d.disk_percent - margin),
-            for_s=d.disk_for_s,
-            severity=Severity.HIGH,
-            annotations={
-                "summary": "Disk {{ $labels.mountpoint }} filling up on {{ $labels.host }}",
-                "description": (
-                    "{{ $labels.mountpoint }} on {{ $labels.host }} is {{ $value }} % full, "
-                    "above {{ $threshold }} %."
-                ),
-            },
-        ),
-        Rule(
-            id=f"{HOSTS_GROUP}/{HOST_DOWN}",
-            group=HOSTS_GROUP,
-            name=HOST_DOWN,
-            kind="host_down",
-            # For export: hosts seen in the last day but not within the down delay.
-            expr=(
-                f"max by (host) (max_over_time(node_cpu_count[{HOST_DOWN_LOOKBACK}])) "
-                f"unless max by (host) (max_over_time(node_cpu_count[{duration_text(down_s)}]))"
-            ),
-            after_flushes=d.host_down_after_flushes,
-            severity=Severity.CRITICAL,
-            annotations={
-                "summary": "{{ $labels.host }} stopped reporting",
-                "description": (
-                    "No frame from {{ $labels.host }} for {{ $value }} s "
-                    f"(down after {format_number(d.host_down_after_flushes)} flush periods)."
-                ),
-            },
-        ),
-        Rule(
-            id=f"{HOSTS_GROUP}/AgentUnhealthy",
-            group=HOSTS_GROUP,
-            name="AgentUnhealthy",
-            kind="promql",
-            expr=(
-                "(sum by (host) (increase(hostvitals_agent_dropped_samples_total[10m])) > 0) "
-                "or (max by (host) (hostvitals_agent_spool_frames) > 0 "
-                "and max by (host) (deriv(hostvitals_agent_spool_frames[10m])) > 0)"
-            ),
-            for_s=d.agent_unhealthy_for_s,
-            severity=Severity.MEDIUM,
-            annotations={
-                "summary": "hostvitals agent on {{ $labels.host }} is falling behind",
-                "description": (
-                    "The agent on {{ $labels.host }} is dropping samples or its spool keeps "
-                    "growing ({{ $value }})."
-                ),
-            },
-        ),
-    ]
-    return [r for r in rules if r.name not in d.disabled]
+        for_s=float(getattr(d, row.for_s)) if row.for_s is not None else 0.0,
+        after_flushes=d.host_down_after_flushes if row.kind == "host_down" else 0.0,
+        severity=row.severity,
+        annotations={"summary": fill(row.summary), "description": fill(row.description)},
+    )
 
 
 def user_rule(spec: RuleSettings, rule_id: str) -> Rule:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from hostvitals.collector.alerts.model import Severity
+from hostvitals.collector.config.vocabulary import Severity
 
 HOUR: Final = 3600
 DAY: Final = 24 * HOUR

@@ -1,9 +1,8 @@
-"""Label and annotation templates: a small subset of Prometheus' Go templates.
+"""Rendering label and annotation templates, a small subset of Prometheus' Go templates.
 
-Supported: ``{{ $labels.NAME }}``, ``{{ $value }}``, ``{{ $threshold }}``, each optionally
-piped through ``humanize`` or ``humanizePercentage`` (``{{ $value | humanize }}``). Anything
-else between ``{{`` and ``}}`` is refused when the configuration is loaded. The same text is
-valid in Prometheus and vmalert rule files, where ``$threshold`` is replaced by the number.
+The syntax and its check at load time are in :mod:`hostvitals.collector.config.vocabulary`.
+The same text is valid in Prometheus and vmalert rule files, where ``$threshold`` is replaced
+by the number.
 """
 
 from __future__ import annotations
@@ -14,12 +13,8 @@ from collections.abc import Mapping
 from typing import Final
 
 from hostvitals.collector.alerts.model import format_number
+from hostvitals.collector.config.vocabulary import TEMPLATE_ACTION, TEMPLATE_EXPR
 
-_ACTION: Final = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
-_EXPR: Final = re.compile(
-    r"^\s*\$(labels\.[a-zA-Z_][a-zA-Z0-9_]*|value|threshold)\s*"
-    r"(?:\|\s*(humanize|humanizePercentage)\s*)?$"
-)
 _SI: Final = (
     (1e24, "Y"),
     (1e21, "Z"),
@@ -32,29 +27,11 @@ _SI: Final = (
 )
 
 
-class TemplateError(ValueError):
-    """A template uses something outside the supported subset."""
-
-
-def check(text: str) -> None:
-    """Raise TemplateError when ``text`` has an unsupported ``{{ ... }}`` action."""
-    for match in _ACTION.finditer(text):
-        if not _EXPR.match(match.group(1)):
-            raise TemplateError(
-                f"unsupported template {match.group(0)!r}: use {{{{ $labels.NAME }}}}, "
-                "{{ $value }} or {{ $threshold }}, optionally '| humanize' or "
-                "'| humanizePercentage'"
-            )
-    rest = _ACTION.sub("", text)
-    if "{{" in rest or "}}" in rest:
-        raise TemplateError(f"unbalanced '{{{{' or '}}}}' in {text!r}")
-
-
 def render(
     text: str, labels: Mapping[str, str], value: float, threshold: float | None = None
 ) -> str:
     def replace(match: re.Match[str]) -> str:
-        parsed = _EXPR.match(match.group(1))
+        parsed = TEMPLATE_EXPR.match(match.group(1))
         if parsed is None:  # refused at load time; keep the text rather than fail
             return match.group(0)
         name, pipe = parsed.group(1), parsed.group(2)
@@ -69,14 +46,14 @@ def render(
             return humanize(number * 100) + "%"
         return format_value(number)
 
-    return _ACTION.sub(replace, text)
+    return TEMPLATE_ACTION.sub(replace, text)
 
 
 def for_export(text: str, threshold: float | None) -> str:
     """The template for a Prometheus rule file: ``$threshold`` becomes the number."""
 
     def replace(match: re.Match[str]) -> str:
-        parsed = _EXPR.match(match.group(1))
+        parsed = TEMPLATE_EXPR.match(match.group(1))
         if parsed is None or parsed.group(1) != "threshold":
             return match.group(0)
         if threshold is None:
@@ -85,7 +62,7 @@ def for_export(text: str, threshold: float | None) -> str:
             return humanize(threshold * 100) + "%"
         return format_number(threshold)
 
-    return _ACTION.sub(replace, text)
+    return TEMPLATE_ACTION.sub(replace, text)
 
 
 def format_value(value: float) -> str:

@@ -1,1 +1,2 @@
-"""HTTP routers of the collector; each module owns one part of the API."""
+"""HTTP routers of the collector, each module owning one part of the API, and the HTTP helpers
+they share (responses, params, history, forward, assets); routers never import routers."""

@@ -22,7 +22,7 @@ from hostvitals.collector.alerts.engine import AlertEngine
 from hostvitals.collector.alerts.model import Alert, Rule
 from hostvitals.collector.alerts.notifiers.base import rfc3339
 from hostvitals.collector.alerts.silences import Matcher, Silence, SilenceError
-from hostvitals.collector.api.clusterinfo import on_leader
+from hostvitals.collector.api.forward import on_leader
 from hostvitals.collector.errors import ApiError
 
 # Replicas forward the alerting API to the one that evaluates alerts (collector/live/cluster.py).

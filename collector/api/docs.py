@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse
 
-from hostvitals.collector.api.ui import static_dir
+from hostvitals.collector.api.assets import static_dir
 from hostvitals.collector.errors import ApiError
 
 router = APIRouter(include_in_schema=False)

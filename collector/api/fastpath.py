@@ -1,12 +1,11 @@
 """The live view's most asked answer, served before the framework sees the request.
 
 Dashboards poll ``GET /api/v1/metrics/current?host=...`` many times a second, and the answer
-is usually already encoded in :class:`~hostvitals.collector.api.live.CurrentCache`. Routing,
-parameter
-parsing and the framework's middleware cost several times what sending those bytes does, so
-this ASGI middleware sends a cached answer straight away when there is one for exactly that
-request (no parameter other than a single ``host``; no peers to combine). Anything else, and
-any miss, goes on to the endpoint, which fills the cache.
+is usually already encoded in :class:`~hostvitals.collector.live.answers.CurrentCache`.
+Routing, parameter parsing and the framework's middleware cost several times what sending those
+bytes does, so this ASGI middleware sends a cached answer straight away when there is one for
+exactly that request (no parameter other than a single ``host``; no peers to combine). Anything
+else, and any miss, goes on to the endpoint, which fills the cache.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from urllib.parse import parse_qsl
 from prometheus_client import CollectorRegistry, Counter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hostvitals.collector.api.live import CurrentCache
+from hostvitals.collector.live.answers import CurrentCache
 from hostvitals.collector.live.cluster import INSTANCE_HEADER, Cluster
 from hostvitals.collector.live.current import CurrentStore
 

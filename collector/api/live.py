@@ -9,14 +9,16 @@ frame's ticks plus its sampling interval). It is ``up`` while the last frame is 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
+from hostvitals.collector.api.params import SCOPE, Scope, peers_to_ask
+from hostvitals.collector.api.responses import mark, success
 from hostvitals.collector.errors import ApiError
-from hostvitals.collector.live.cluster import INSTANCE_HEADER, SCOPE_LOCAL, Cluster, newest_per_host
+from hostvitals.collector.live.answers import CurrentCache
+from hostvitals.collector.live.cluster import Cluster, newest_per_host
 from hostvitals.collector.live.current import (
     PROCESS_CPU,
     PROCESS_MEMORY,
@@ -30,59 +32,6 @@ from hostvitals.collector.live.summary import summarise
 router = APIRouter(tags=["live"])
 
 
-Scope = Literal["cluster", "local"]
-SCOPE = Query(
-    "cluster",
-    description="cluster: every replica's hosts (cluster.peers); local: this replica's own",
-)
-
-
-def _success(request: Request, data: Any) -> Response:
-    # orjson straight to bytes: a host can have thousands of series.
-    return mark(
-        request,
-        Response(orjson.dumps({"status": "success", "data": data}), media_type="application/json"),
-    )
-
-
-def mark(request: Request, response: Response) -> Response:
-    """Say which replica answered: one that finds itself among its peers stops asking."""
-    cluster: Cluster = request.app.state.cluster
-    response.headers[INSTANCE_HEADER] = cluster.instance
-    return response
-
-
-def peers_to_ask(request: Request, scope: str) -> Cluster | None:
-    """The peers to ask as well, or None (no peers, or a peer asking for this view only)."""
-    cluster: Cluster = request.app.state.cluster
-    return cluster if cluster.enabled and scope != SCOPE_LOCAL else None
-
-
-@dataclass
-class CurrentCache:
-    """Encoded ``/current`` answers, reused until the live view changes or ``max_age_s`` passes.
-
-    Dashboards poll ``/current`` far more often than frames arrive; encoding every series of a
-    host for each poll was most of the endpoint's cost. The age bound keeps expiry of old
-    series and hosts visible within a second. Bounded: cleared when it holds too many hosts.
-    """
-
-    max_age_s: float = 1.0
-    max_entries: int = 1024
-    _entries: dict[str | None, tuple[int, float, bytes]] = field(default_factory=dict)
-
-    def get(self, host: str | None, version: int, now: float) -> bytes | None:
-        entry = self._entries.get(host)
-        if entry is None or entry[0] != version or now - entry[1] > self.max_age_s:
-            return None
-        return entry[2]
-
-    def put(self, host: str | None, version: int, now: float, body: bytes) -> None:
-        if len(self._entries) >= self.max_entries:
-            self._entries.clear()
-        self._entries[host] = (version, now, body)
-
-
 def _store(request: Request) -> CurrentStore:
     store: CurrentStore = request.app.state.current
     return store
@@ -94,7 +43,7 @@ async def hosts(request: Request, scope: Scope = SCOPE) -> Response:
     cluster = peers_to_ask(request, scope)
     if cluster is not None:
         rows = newest_per_host([rows, *await cluster.gather("/api/v1/hosts")])
-    return _success(request, rows)
+    return success(request, rows)
 
 
 @router.get("/api/v1/metrics/current", summary="The newest value of every series, per host")
@@ -130,16 +79,16 @@ async def _current_of_cluster(request: Request, cluster: Cluster, host: str | No
     if host is None:
         local = [_current(s) for s in store.hosts(now)]
         peers = await cluster.gather("/api/v1/metrics/current")
-        return _success(request, newest_per_host([local, *peers], newest="timestamp"))
+        return success(request, newest_per_host([local, *peers], newest="timestamp"))
     found = store.host(host, now)
     peer = await cluster.owner(host, found.last_seen if found is not None else None)
     if peer is not None:
         data = await cluster.ask(peer, "/api/v1/metrics/current", {"host": host})
         if isinstance(data, list):
-            return _success(request, data)
+            return success(request, data)
     if found is None:
         raise ApiError(404, "not_found", f"unknown host '{host}': it has not reported")
-    return _success(request, [_current(found)])
+    return success(request, [_current(found)])
 
 
 def _current(snap: HostSnapshot) -> dict[str, Any]:
@@ -185,7 +134,7 @@ async def processes(
             theirs = newest_per_host(await cluster.gather("/api/v1/hosts"))
             names = sorted({*names, *(row["host"] for row in theirs)})
         if not names:
-            return _success(request, [])
+            return success(request, [])
         if len(names) > 1:
             raise ApiError(
                 400,
@@ -201,18 +150,18 @@ async def processes(
             params = {"host": host, "limit": str(limit), "sort": sort}
             data = await cluster.ask(peer, "/api/v1/metrics/processes", params)
             if isinstance(data, list):
-                return _success(request, data)
+                return success(request, data)
     if snap is None:
         raise ApiError(404, "not_found", f"unknown host '{host}': it has not reported")
     if snap.processes is None:
-        return _success(request, [])
+        return success(request, [])
 
     def key(entry: ProcessEntry) -> tuple[float, str]:
         value = entry.cpu_usage_ratio if sort == "cpu" else entry.resident_memory_bytes
         return (-(value if value is not None else float("-inf")), str(entry.pid))
 
     ranked = sorted(snap.processes.processes, key=key)[:limit]
-    return _success(
+    return success(
         request,
         [
             {

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, quote
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from hostvitals.collector.api.query import backend_error, json_response
+from hostvitals.collector.api.responses import backend_error, json_response
 from hostvitals.collector.errors import ApiError
 from hostvitals.collector.query.cache import Answer, QueryCache
 from hostvitals.collector.vm.errors import BackendError

@@ -25,12 +25,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 
-from hostvitals.collector.api.fleet import fleet_rows
 from hostvitals.collector.config.settings import UiSettings
 from hostvitals.collector.errors import ApiError
 from hostvitals.collector.live.cluster import Cluster
 from hostvitals.collector.live.current import CurrentStore
-from hostvitals.collector.live.fleet import fleet_row, top_processes
+from hostvitals.collector.live.fleet import fleet_row, fleet_rows, top_processes
 from hostvitals.shared.codec import MAX_HOST_LEN
 
 router = APIRouter(tags=["live"])

@@ -16,11 +16,11 @@ from typing import Any, Final
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
+from hostvitals.collector.api.assets import static_dir
 from hostvitals.collector.errors import ApiError
 
 router = APIRouter(tags=["dashboard"])
 
-STATIC_DIR: Final = Path(__file__).resolve().parent.parent / "static"
 _ASSET_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _ASSET_TYPES: Final = {
     ".js": "text/javascript; charset=utf-8",
@@ -52,11 +52,6 @@ def _page(static_dir: Path) -> Response:
             "the dashboard is not built: run `make web` (it needs node and npm) and reload",
         )
     return FileResponse(index, media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
-
-
-def static_dir(request: Request) -> Path:
-    found = getattr(request.app.state, "static_dir", None)
-    return found if isinstance(found, Path) else STATIC_DIR
 
 
 @router.get("/", include_in_schema=False)

@@ -1,2 +1,3 @@
-"""The collector's settings: one declarative model per section, loaded from YAML and the
-environment (:mod:`.settings`), with alerting and SLOs in :mod:`.alerts`."""
+"""The collector's settings: one declarative model per section (:mod:`.settings`, alerting in
+:mod:`.alerts`, SLOs in :mod:`.slos`, the words they use in :mod:`.vocabulary`), loaded from
+YAML and the environment by :mod:`.loader` and documented by :mod:`.reference`."""

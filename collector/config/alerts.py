@@ -1,4 +1,5 @@
-"""Configuration of alerting (``alerts:``) and SLOs (``slos:``), validated at start."""
+"""Configuration of alerting (``alerts:``): rules, the built-in rules' thresholds, notifiers,
+grouping and delivery; validated at start."""
 
 from __future__ import annotations
 
@@ -7,32 +8,23 @@ from pathlib import Path
 from typing import Annotated, Final, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from hostvitals.collector.alerts import templates
-from hostvitals.collector.alerts.model import Op, Severity
+from hostvitals.collector.config.section import Positive, Seconds, Section
+from hostvitals.collector.config.vocabulary import Op, Severity, check
 
 _NAME: Final = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_SLO_NAME: Final = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
 _RESERVED_LABELS: Final = frozenset({"alertname", "severity", "__name__"})
-WINDOW_PLACEHOLDER: Final = "$window"
-DAY: Final = 86_400
-
-Seconds = Annotated[float, Field(ge=0)]
-Positive = Annotated[float, Field(gt=0)]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _check_labels(value: dict[str, str]) -> dict[str, str]:
+def check_labels(value: dict[str, str]) -> dict[str, str]:
+    """Label names and template values a rule or an SLO may add to its alerts."""
     for name, text in value.items():
         if not _NAME.match(name) or name.startswith("__"):
             raise ValueError(f"{name!r} is not a valid label name")
         if name in _RESERVED_LABELS:
             raise ValueError(f"label {name!r} is set by the rule itself")
-        templates.check(text)
+        check(text)
     return value
 
 
@@ -40,7 +32,7 @@ def _check_annotations(value: dict[str, str]) -> dict[str, str]:
     for name, text in value.items():
         if not _NAME.match(name):
             raise ValueError(f"{name!r} is not a valid annotation name")
-        templates.check(text)
+        check(text)
     return value
 
 
@@ -51,20 +43,31 @@ def _http_url(value: str) -> str:
     return value
 
 
-class RuleSettings(_Section):
+class RuleSettings(Section):
     """A user rule. With ``op`` and ``threshold`` it is a threshold rule on ``expr``'s value;
     without, ``expr`` is a PromQL condition and every series it returns is an alert."""
 
     name: str
+    """The alert's name (`alertname`): letters, digits and `_`, not starting with a digit."""
     expr: Annotated[str, Field(min_length=1)]
+    """PromQL: the value compared with `threshold`, or without `op` a condition whose every
+    series is an alert."""
     op: Op | None = None
+    """Comparison with `threshold`; set both or neither."""
     threshold: float | None = None
+    """The value `op` compares with."""
     clear_threshold: float | None = None
+    """A firing alert clears only past this value (hysteresis); needs `op` and `threshold`."""
     for_s: Seconds = 0.0
+    """Seconds the condition must hold before the alert fires."""
     keep_firing_for_s: Seconds = 0.0
+    """Seconds the alert keeps firing after the condition stopped holding."""
     severity: Severity = Severity.MEDIUM
+    """How urgent the alert is (see docs/alerts.md)."""
     labels: dict[str, str] = Field(default_factory=dict)
+    """Labels added to the alert; values may use templates."""
     annotations: dict[str, str] = Field(default_factory=dict)
+    """Annotations (`summary`, `description`...); values may use templates."""
 
     @field_validator("name")
     @classmethod
@@ -76,7 +79,7 @@ class RuleSettings(_Section):
     @field_validator("labels")
     @classmethod
     def _valid_labels(cls, value: dict[str, str]) -> dict[str, str]:
-        return _check_labels(value)
+        return check_labels(value)
 
     @field_validator("annotations")
     @classmethod
@@ -102,25 +105,40 @@ class RuleSettings(_Section):
         return self
 
 
-class DefaultRulesSettings(_Section):
+class DefaultRulesSettings(Section):
     """The built-in host rules; a user rule with the same name replaces one."""
 
     enabled: bool = True
+    """Evaluate the built-in host rules (HighCPU, HighMemory, DiskSpace, HostDown,
+    AgentUnhealthy)."""
     disabled: list[str] = Field(default_factory=list)
+    """Names of built-in rules to leave out."""
     cpu_percent: Annotated[float, Field(gt=0, le=100)] = 80.0
+    """HighCPU fires above this CPU use (percent)..."""
     cpu_for_s: Seconds = 300.0
+    """...held for this many seconds."""
     memory_percent: Annotated[float, Field(gt=0, le=100)] = 90.0
+    """HighMemory fires above this memory use (percent)..."""
     memory_for_s: Seconds = 300.0
+    """...held for this many seconds."""
     disk_percent: Annotated[float, Field(gt=0, le=100)] = 85.0
+    """DiskSpace fires above this file system use (percent)..."""
     disk_for_s: Seconds = 300.0
+    """...held for this many seconds."""
     clear_margin_percent: Annotated[float, Field(ge=0, le=50)] = 5.0
+    """A firing threshold alert clears only this many points below its threshold (hysteresis)."""
     rate_window_s: Annotated[int, Field(ge=1)] = 60
+    """Range (seconds) of the CPU rate."""
     ignored_fstypes: str = (
         "tmpfs|devtmpfs|ramfs|overlay|squashfs|nsfs|proc|sysfs|cgroup2?|autofs|fuse\\..*|iso9660"
     )
+    """File systems that are not real disks (a regular expression on fstype)."""
     host_down_after_flushes: Annotated[float, Field(gt=0)] = 10.0
+    """A host is down after this many flush periods without a frame."""
     host_down_export_flush_period_s: Positive = 10.0
+    """The flush period (seconds) `rules export` assumes for its PromQL version of HostDown."""
     agent_unhealthy_for_s: Seconds = 300.0
+    """Dropped samples or a growing spool for this long (seconds) make the agent unhealthy."""
 
     @field_validator("ignored_fstypes")
     @classmethod
@@ -132,25 +150,41 @@ class DefaultRulesSettings(_Section):
         return value
 
 
-class NotifierSettings(_Section):
+class NotifierSettings(Section):
     """One notification channel."""
 
     name: Annotated[str, Field(min_length=1, max_length=64)]
+    """The notifier's name, unique."""
     type: Literal["slack", "webhook", "email"]
+    """Where notifications go."""
     url: str | None = None
+    """slack and webhook: the URL to post to."""
     webhook_format: Literal["alertmanager_webhook", "alertmanager_api"] = "alertmanager_webhook"
+    """webhook: the body, as Alertmanager sends to webhooks or as its API takes alerts."""
     smtp_host: str | None = None
+    """email: the SMTP server."""
     smtp_port: Annotated[int, Field(ge=1, le=65535)] = 587
+    """email: the SMTP server's port."""
     smtp_tls: Literal["starttls", "tls", "none"] = "starttls"
+    """email: how the connection is encrypted."""
     smtp_ca_file: Path | None = None
+    """email: CA certificates to check the server with, instead of the system's."""
     smtp_username: str | None = None
+    """email: the user to log in as; none: no login."""
     smtp_password: str | None = None
+    """email: the password, or..."""
     smtp_password_file: Path | None = None
+    """...a file holding it."""
     email_from: str | None = None
+    """email: the sender address."""
     email_to: list[str] = Field(default_factory=list)
+    """email: the recipients."""
     severities: list[Severity] = Field(default_factory=lambda: list(Severity))
+    """Only alerts of these severities are sent here."""
     send_resolved: bool = True
+    """Also notify when an alert resolves."""
     timeout_s: Positive = 10.0
+    """Seconds one delivery may take."""
 
     @model_validator(mode="after")
     def _per_type(self) -> NotifierSettings:
@@ -173,24 +207,42 @@ class NotifierSettings(_Section):
         return self
 
 
-class AlertsSettings(_Section):
+class AlertsSettings(Section):
     enabled: bool = True
+    """Evaluate alert rules inside the collector (see docs/alerts.md). The state (alerts, what
+    was notified, silences) is kept in `state.dir`; with `state.dir` null it is lost on
+    restart."""
     evaluation_interval_s: Positive = 15.0
+    """Seconds between two evaluations of every rule."""
     resolved_retention_s: Seconds = 900.0
+    """A resolved alert is kept this long (seconds) so its resolved notification can go out."""
     group_by: list[str] = Field(default_factory=lambda: ["alertname", "host"])
+    """Alerts with the same values of these labels are notified together."""
     group_wait_s: Seconds = 10.0
+    """Seconds a new group waits before its first notification."""
     group_interval_s: Seconds = 60.0
+    """Seconds between notifications of a group's changes."""
     repeat_interval_s: Positive = 14_400.0
+    """Seconds before an unchanged firing group is notified again."""
     inhibit_equal: list[str] = Field(default_factory=lambda: ["alertname", "host", "slo"])
+    """A firing alert mutes less severe firing alerts that have the same values of these labels."""
     max_silences: Annotated[int, Field(ge=1)] = 1000
+    """Most silences kept at once (expired ones count for a day)."""
     delivery_attempts: Annotated[int, Field(ge=1, le=20)] = 5
+    """A failed delivery is tried this many times in all..."""
     delivery_backoff_s: Positive = 1.0
+    """...waiting a random time up to this many seconds times 2^attempt in between..."""
     delivery_backoff_max_s: Positive = 30.0
+    """...at most this many seconds."""
     delivery_queue_size: Annotated[int, Field(ge=1)] = 256
+    """Notifications waiting per notifier; past it they are dropped (and counted)."""
     external_url: str = "http://127.0.0.1:8000"
+    """Base URL of this collector as seen by whoever reads the notifications."""
     default_rules: DefaultRulesSettings = Field(default_factory=DefaultRulesSettings)
     rules: list[RuleSettings] = Field(default_factory=list)
+    """Your own rules; one with a built-in rule's name replaces it."""
     notifiers: list[NotifierSettings] = Field(default_factory=list)
+    """Where notifications go."""
 
     @field_validator("external_url")
     @classmethod
@@ -206,80 +258,4 @@ class AlertsSettings(_Section):
         for label in (*self.group_by, *self.inhibit_equal):
             if not _NAME.match(label):
                 raise ValueError(f"{label!r} is not a valid label name")
-        return self
-
-
-class IndicatorSettings(_Section):
-    """An SLI: ``good``/``total`` PromQL with ``$window`` (for example
-    ``sum(rate(http_ok_total[$window]))``), or ``expr`` with ``op`` and ``threshold``: the share
-    of time the condition holds."""
-
-    name: Annotated[str, Field(min_length=1, max_length=64)]
-    good: str | None = None
-    total: str | None = None
-    expr: str | None = None
-    op: Op | None = None
-    threshold: float | None = None
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> IndicatorSettings:
-        ratio = self.good is not None or self.total is not None
-        threshold = self.expr is not None or self.op is not None or self.threshold is not None
-        if ratio == threshold:
-            raise ValueError("an indicator is either good and total, or expr, op and threshold")
-        if ratio:
-            for key, text in (("good", self.good), ("total", self.total)):
-                if not text or WINDOW_PLACEHOLDER not in text:
-                    raise ValueError(f"{key} must be PromQL with a {WINDOW_PLACEHOLDER} range")
-        elif self.expr is None or self.op is None or self.threshold is None:
-            raise ValueError("a threshold indicator needs expr, op and threshold")
-        return self
-
-
-class SloSettings(_Section):
-    name: str
-    description: str = ""
-    target: Annotated[float, Field(gt=0, lt=1)]
-    window_s: Annotated[int, Field(ge=3600)] = 30 * DAY
-    indicators: Annotated[list[IndicatorSettings], Field(min_length=1)]
-    labels: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("name")
-    @classmethod
-    def _valid_name(cls, value: str) -> str:
-        if not _SLO_NAME.match(value):
-            raise ValueError("must be 1-63 characters: letters, digits, '.', '_' or '-'")
-        return value
-
-    @field_validator("labels")
-    @classmethod
-    def _valid_labels(cls, value: dict[str, str]) -> dict[str, str]:
-        return _check_labels(value)
-
-    @model_validator(mode="after")
-    def _unique_indicators(self) -> SloSettings:
-        names = [i.name for i in self.indicators]
-        if len(set(names)) != len(names):
-            raise ValueError("indicator names must be unique within an SLO")
-        return self
-
-
-class SlosSettings(_Section):
-    builtin: bool = True
-    evaluation_interval_s: Positive = 60.0
-    budget_alert_ratio: Annotated[float, Field(gt=0, le=1)] = 0.5
-    threshold_step_s: Annotated[int, Field(ge=1)] = 60
-    self_metrics_interval_s: Positive = 15.0
-    ingest_target: Annotated[float, Field(gt=0, lt=1)] = 0.999
-    freshness_target: Annotated[float, Field(gt=0, lt=1)] = 0.99
-    freshness_threshold_s: Positive = 2.0
-    window_s: Annotated[int, Field(ge=3600)] = 30 * DAY
-    objectives: list[SloSettings] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _unique(self) -> SlosSettings:
-        names = [o.name for o in self.objectives]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"SLO names must be unique: {', '.join(dupes)}")
         return self

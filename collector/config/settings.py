@@ -1,52 +1,40 @@
-"""Collector settings: YAML file, then ``HOSTVITALS__<SECTION>__<KEY>`` environment overrides.
+"""The collector's settings, one model per section, with their defaults and bounds.
 
-The file is the one given with ``--config``, else ``$HOSTVITALS_CONFIG``, else
-``config/config.yaml`` when it exists, else none (built-in defaults). Every model forbids
-unknown keys so a typo fails at start instead of being ignored. Errors are raised as
-:class:`ConfigError` with one line naming the key path and the value, for example
-``config error: limits.max_body_bytes: Input should be greater than 0 (got -1)``.
+Every model forbids unknown keys so a typo fails at start instead of being ignored. Reading
+them from YAML and the environment is :mod:`hostvitals.collector.config.loader`'s part.
 """
 
 from __future__ import annotations
 
-import json
-import typing
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from hostvitals.collector.config.alerts import AlertsSettings, SlosSettings
-
-CONFIG_ENV = "HOSTVITALS_CONFIG"
-ENV_PREFIX = "HOSTVITALS__"
-DEFAULT_CONFIG_PATH = Path("config/config.yaml")
+from hostvitals.collector.config.alerts import AlertsSettings
+from hostvitals.collector.config.section import Section
+from hostvitals.collector.config.slos import SlosSettings
 
 MiB = 1024 * 1024
 
 
-class ConfigError(Exception):
-    """The configuration cannot be used; the message is one line for the operator."""
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ServerSettings(_Section):
+class ServerSettings(Section):
     host: str = "127.0.0.1"
+    """Address the HTTP API listens on."""
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    """Port the HTTP API listens on."""
     workers: int = 1
+    """Worker processes; only 1 is supported: the live view (hosts, current values, processes)
+    is kept in the process's memory."""
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
-    # One log line per HTTP request. Off by default: thousands of agents each pushing every
-    # few seconds would make the log mostly ingest lines, and formatting them cost about a
-    # fifth of the CPU of a busy collector. Ingest and write counts and latencies are metrics.
+    """How much the collector logs."""
     access_log: bool = False
-    # Open requests (live dashboard streams never end by themselves) get this long at shutdown.
+    """One log line per HTTP request. Off by default: thousands of agents each pushing every few
+    seconds would make the log mostly ingest lines, and formatting them cost about a fifth of
+    the CPU of a busy collector. Ingest and write counts and latencies are metrics."""
     shutdown_timeout_s: Annotated[int, Field(ge=1, le=3600)] = 5
+    """Seconds open requests (a dashboard's live stream never ends by itself) get at shutdown."""
 
     @field_validator("workers")
     @classmethod
@@ -59,9 +47,12 @@ class ServerSettings(_Section):
         return value
 
 
-class AuthSettings(_Section):
+class AuthSettings(Section):
     tokens: list[str] = Field(default_factory=list)
+    """Bearer tokens accepted on `POST /api/v1/ingest`. With no token (here or in `tokens_file`)
+    anyone who can reach the collector can push frames; a warning is logged at start."""
     tokens_file: Path | None = None
+    """A file with one token per line (`#` starts a comment); null for none."""
 
     @field_validator("tokens")
     @classmethod
@@ -72,22 +63,34 @@ class AuthSettings(_Section):
         return value
 
 
-class VictoriaMetricsSettings(_Section):
+class VictoriaMetricsSettings(Section):
     url: str = "http://127.0.0.1:8428"
+    """Base URL of VictoriaMetrics (single node), the raw tier."""
     timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    """Timeout of every request to VictoriaMetrics, in seconds."""
     write_batch_max_bytes: Annotated[int, Field(gt=0, le=32 * MiB)] = 4 * MiB
+    """Group commit: one import request carries up to this many bytes of import lines."""
     write_max_delay_ms: Annotated[int, Field(ge=0, le=10_000)] = 10
+    """Group commit: how long a batch waits for more frames after the first one queued."""
     write_concurrency: Annotated[int, Field(ge=1, le=64)] = 4
+    """Import requests in flight at once: a slow one holds up only its own batch."""
     write_queue_max_bytes: Annotated[int, Field(gt=0)] = 64 * MiB
+    """Bytes of import lines allowed to wait; past it ingests are answered 503 (`Retry-After:
+    1`)."""
     retry_after_s: Annotated[int, Field(ge=1, le=3600)] = 5
+    """`Retry-After` (seconds) sent when VictoriaMetrics cannot take writes."""
     health_timeout_s: Annotated[float, Field(gt=0)] = 1.0
+    """Timeout of the health endpoint's check of VictoriaMetrics' `/health`, in seconds."""
     health_cache_s: Annotated[float, Field(ge=0)] = 1.0
-    # Writes of the last resend_window_s seconds are kept (compressed, within resend_max_bytes)
-    # and written again when VictoriaMetrics restarts: it acknowledges rows seconds before they
-    # are on disk. 0 turns it off. The restart check runs every restart_check_interval_s.
+    """Seconds the health check's answer is reused."""
     resend_window_s: Annotated[float, Field(ge=0, le=600)] = 15.0
+    """VictoriaMetrics acknowledges rows seconds before they are on disk: the writes of the last
+    this many seconds (to every tier) are kept, compressed, and written again when it
+    restarts or comes back after an outage (its dedup stores them once). 0 turns it off."""
     resend_max_bytes: Annotated[int, Field(ge=1 * MiB)] = 64 * MiB
+    """Most bytes the recent writes of `resend_window_s` may take."""
     restart_check_interval_s: Annotated[float, Field(gt=0, le=60)] = 2.0
+    """How often the collector looks at VictoriaMetrics' start time, in seconds."""
 
     @field_validator("url")
     @classmethod
@@ -100,26 +103,43 @@ class VictoriaMetricsSettings(_Section):
         return value.rstrip("/")
 
 
-class LimitsSettings(_Section):
+class LimitsSettings(Section):
     max_body_bytes: Annotated[int, Field(gt=0)] = 8 * MiB
+    """Largest request body accepted, as sent (compressed)."""
     max_decompressed_bytes: Annotated[int, Field(gt=0)] = 64 * MiB
+    """Largest body after decompression."""
     max_series_per_frame: Annotated[int, Field(gt=0)] = 10_000
+    """Series in one frame."""
     max_samples_per_frame: Annotated[int, Field(gt=0)] = 200_000
+    """Samples (non-nil values) in one frame."""
     max_label_value_length: Annotated[int, Field(gt=0)] = 256
-    # The agent's spool keeps 7 days; the hour on top covers its send delay.
+    """Longest label value, in characters."""
     max_sample_age_s: Annotated[int, Field(gt=0)] = 7 * 86_400 + 3600
+    """Oldest tick accepted, in seconds before now (7 days, the agent spool's default, plus an
+    hour for its send delay). Ticks older than the raw tier's horizon go straight into the
+    rollup tiers (see `tiers.cold_*`); without rollup tiers the window ends at that horizon."""
     max_future_skew_s: Annotated[int, Field(ge=0)] = 300
+    """Ticks at most this many seconds in the future are accepted (clock skew)."""
     max_labels_per_series: Annotated[int, Field(gt=0, le=1000)] = 16
+    """Labels on one series (the agent's own label sets need at most 2)."""
     max_series_per_agent: Annotated[int, Field(gt=0)] = 10_000
+    """Distinct series one agent may have in use (seen within `live.series_ttl_s`); a frame that
+    would add more is refused, so one host cannot blow up the database's cardinality."""
 
 
-class QuerySettings(_Section):
+class QuerySettings(Section):
     default_range_s: Annotated[int, Field(gt=0)] = 3600
+    """Range of a history query without start/end, in seconds."""
     max_points: Annotated[int, Field(gt=0)] = 11_000
+    """Most points per series a query may ask for."""
     default_points: Annotated[int, Field(gt=0)] = 300
-    # Range answers kept this long for identical queries (0: off), within this many bytes.
+    """About this many points per series when a query gives no step."""
     cache_ttl_s: Annotated[float, Field(ge=0, le=3600)] = 5.0
+    """Range answers (history API and `query_range`) are shared by identical queries for this
+    many seconds, and served up to twice as long while a fresher one is computed: the newest
+    samples reach a chart at most 2 x this late. 0 turns the cache off."""
     cache_max_bytes: Annotated[int, Field(ge=1 * MiB)] = 64 * MiB
+    """Memory the cached answers may take, in bytes."""
 
     @model_validator(mode="after")
     def _default_within_max(self) -> QuerySettings:
@@ -131,12 +151,19 @@ class QuerySettings(_Section):
         return self
 
 
-class LiveSettings(_Section):
+class LiveSettings(Section):
     host_ttl_s: Annotated[int, Field(gt=0)] = 86_400
+    """Hosts not heard from for this long (seconds) leave the live view."""
     series_ttl_s: Annotated[int, Field(gt=0)] = 900
+    """Series (a disk, an interface) not updated for this long (seconds) leave a host's current
+    values."""
     stale_after_flushes: Annotated[float, Field(gt=0)] = 3.0
+    """A host is stale after this many missed flushes (flush period = a frame's tick span plus
+    the interval)."""
     down_after_flushes: Annotated[float, Field(gt=0)] = 10.0
+    """A host is down after this many missed flushes."""
     dedup_frames_per_agent: Annotated[int, Field(ge=0, le=1_000_000)] = 1024
+    """Frames remembered per agent so a resent frame is acknowledged without a second write."""
 
     @model_validator(mode="after")
     def _down_after_stale(self) -> LiveSettings:
@@ -145,19 +172,28 @@ class LiveSettings(_Section):
         return self
 
 
-class UiSettings(_Section):
+class UiSettings(Section):
     """The dashboard and its live stream (``GET /api/v1/stream``)."""
 
     stream_interval_s: Annotated[float, Field(ge=0.1, le=60)] = 1.0
+    """The dashboard's live stream (`GET /api/v1/stream`) checks for changes this often
+    (seconds)."""
     max_streams: Annotated[int, Field(ge=1, le=10_000)] = 64
+    """Live streams open at once; more are answered 503."""
 
 
-class ClusterSettings(_Section):
+class ClusterSettings(Section):
     """Replicas sharing a fleet behind a load balancer (see collector/live/cluster.py)."""
 
     peers: list[str] = Field(default_factory=list)
+    """Replicas sharing a fleet behind a load balancer: the base URLs of all of them (this one
+    may be listed too). The live answers (hosts, fleet, current values, processes, the live
+    stream) and the HostDown rule then cover every replica's agents. Empty: a single
+    collector."""
     peer_timeout_s: Annotated[float, Field(gt=0, le=30)] = 1.0
+    """Seconds a peer gets to answer."""
     peer_cache_s: Annotated[float, Field(ge=0, le=60)] = 1.0
+    """Seconds a peer's answer is reused."""
 
     @field_validator("peers")
     @classmethod
@@ -169,28 +205,42 @@ class ClusterSettings(_Section):
         return value
 
 
-class StateSettings(_Section):
+class StateSettings(Section):
     """Where the collector keeps what must survive a restart (dedupe ledger, rollup queue)."""
 
     dir: Path | None = None
+    """Directory for the state that must survive a restart: the ledger of written frames
+    (exactly-once), the queue of rollup buckets to compute, the cold path's partial
+    aggregates and the alert state. null keeps it in memory only."""
 
 
-class BreakerSettings(_Section):
+class BreakerSettings(Section):
     """The circuit breaker in front of VictoriaMetrics writes."""
 
     failure_threshold: Annotated[int, Field(ge=1, le=1000)] = 3
+    """This many failed (or slow) writes in a row open the breaker: ingests are answered 503
+    with `Retry-After` at once."""
     open_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    """Seconds the breaker stays open before ingests try again."""
     half_open_max_requests: Annotated[int, Field(ge=1, le=10_000)] = 8
+    """Ingests let through to try again once the breaker has been open `open_s`."""
     slow_write_s: Annotated[float, Field(gt=0)] = 2.0
+    """A write that takes longer than this (seconds) counts as failed, and while one is running
+    this long new ingests are answered 503 rather than queued."""
 
 
-class RollupTierSettings(_Section):
+class RollupTierSettings(Section):
     """One downsampled tier: its own VictoriaMetrics instance."""
 
     name: Annotated[str, Field(pattern=r"^[a-z0-9]{1,16}$")]
+    """The tier's name (`resolution=` in the history API)."""
     url: str
+    """Base URL of the tier's VictoriaMetrics, started with `-retentionPeriod=<retention_days>d`
+    and `-dedup.minScrapeInterval=<resolution_s>s`."""
     resolution_s: Annotated[int, Field(ge=1, le=86_400)]
+    """One sample per series per this many seconds."""
     retention_days: Annotated[int, Field(ge=1, le=36_500)]
+    """Days the tier keeps its samples."""
 
     @field_validator("url")
     @classmethod
@@ -212,21 +262,32 @@ def _default_rollup_tiers() -> list[RollupTierSettings]:
     ]
 
 
-class TiersSettings(_Section):
+class TiersSettings(Section):
     """Retention tiers: raw at ``victoriametrics.url``, then the rollup instances."""
 
     raw_retention_days: Annotated[int, Field(ge=1, le=36_500)] = 1
+    """Days the raw tier (`victoriametrics.url`) keeps samples."""
     rollups: list[RollupTierSettings] = Field(default_factory=_default_rollup_tiers)
+    """The rollup tiers (see docs/architecture.md), finest first, each its own VictoriaMetrics.
+    `[]` turns rollups off."""
     rollup_interval_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    """The rollup job looks for closed buckets to (re)compute this often (seconds)."""
     settle_s: Annotated[float, Field(ge=0, le=3600)] = 5.0
+    """Seconds the rollup job waits after a bucket's last write so the raw rows are searchable."""
     max_pending_buckets: Annotated[int, Field(ge=1)] = 1_000_000
-    # The cold path (collector/rollups/coldpath.py): ticks older than raw retention minus this
-    # margin
-    # go straight into the rollup tiers, kept as partial aggregates until complete.
+    """Buckets waiting to be computed; past this, new marks are dropped (and counted)."""
     cold_margin_s: Annotated[int, Field(ge=60)] = 3600
+    """The cold path: ticks older than `raw_retention_days` minus this many seconds cannot be
+    rolled up from the raw tier, so they are merged into partial aggregates per (tier, host,
+    series, bucket), kept in `state.dir`, and each merge rewrites the bucket's rollup."""
     cold_grace_s: Annotated[float, Field(ge=0)] = 900.0
+    """A partial is dropped this long (seconds) after its last merge once the host's cold frames
+    have moved past its bucket."""
     cold_idle_s: Annotated[float, Field(gt=0)] = 86_400.0
+    """A partial is dropped this long (seconds) after its last merge in any case; a dropped
+    bucket merged again later starts from the tier's value."""
     cold_max_partials: Annotated[int, Field(ge=1)] = 1_000_000
+    """Partials kept at most; beyond it the least recently merged go first."""
 
     @model_validator(mode="after")
     def _ordered(self) -> TiersSettings:
@@ -244,7 +305,7 @@ class TiersSettings(_Section):
         return self
 
 
-class Settings(_Section):
+class Settings(Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     victoriametrics: VictoriaMetricsSettings = Field(default_factory=VictoriaMetricsSettings)
@@ -275,147 +336,3 @@ class Settings(_Section):
                     f"{oldest}: the coarsest tier's retention less tiers.cold_margin_s"
                 )
         return self
-
-
-def load_settings(
-    path: str | Path | None = None,
-    environ: Mapping[str, str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-) -> Settings:
-    """Read, merge and validate the configuration.
-
-    ``overrides`` maps dotted key paths (``"server.port"``) to values and wins over both the
-    file and the environment; the command line uses it.
-    """
-    env = dict(environ or {})
-    config_path = _config_path(path, env)
-    doc = _read_yaml(config_path) if config_path is not None else {}
-    sources: dict[tuple[str, ...], str] = {}
-    for name, raw in sorted(env.items()):
-        if not name.startswith(ENV_PREFIX):
-            continue
-        key = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
-        if not all(key):
-            raise ConfigError(f"config error: {name}: malformed variable name")
-        _set_path(doc, key, _env_value(key, raw, name), name)
-        sources[key] = name
-    for dotted, value in (overrides or {}).items():
-        key = tuple(dotted.split("."))
-        _set_path(doc, key, value, dotted)
-        sources[key] = "command line"
-    try:
-        return Settings.model_validate(doc)
-    except ValidationError as exc:
-        raise ConfigError(_describe(exc, sources, config_path)) from None
-
-
-def _config_path(path: str | Path | None, env: Mapping[str, str]) -> Path | None:
-    if path is not None:
-        return Path(path)
-    if env.get(CONFIG_ENV):
-        return Path(env[CONFIG_ENV])
-    return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.is_file() else None
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config error: cannot read {path}: {exc}") from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        detail = " ".join(str(exc).split())
-        raise ConfigError(f"config error: {path} is not valid YAML: {detail}") from None
-    if doc is None:
-        return {}
-    if not isinstance(doc, dict):
-        raise ConfigError(
-            f"config error: {path} must hold a mapping of sections, got {type(doc).__name__}"
-        )
-    return doc
-
-
-def _set_path(doc: dict[str, Any], key: tuple[str, ...], value: Any, source: str) -> None:
-    node = doc
-    for i, part in enumerate(key[:-1]):
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
-            where = ".".join(key[: i + 1])
-            raise ConfigError(f"config error: {where}: is not a section (set by {source})")
-        node = child
-    node[key[-1]] = value
-
-
-def _field_annotation(key: tuple[str, ...]) -> Any:
-    model: Any = Settings
-    annotation: Any = None
-    for part in key:
-        fields = getattr(model, "model_fields", None)
-        if not fields or part not in fields:
-            return None
-        annotation = fields[part].annotation
-        model = annotation
-    return annotation
-
-
-def _env_value(key: tuple[str, ...], raw: str, name: str) -> Any:
-    """Environment values are strings; list fields take JSON (``[...]``) or comma-separated."""
-    annotation = _field_annotation(key)
-    if typing.get_origin(annotation) is not list:
-        return raw
-    text = raw.strip()
-    if text.startswith("["):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"config error: {name}: not a JSON list: {exc}") from None
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
-def _describe(
-    exc: ValidationError, sources: Mapping[tuple[str, ...], str], path: Path | None
-) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = tuple(str(p) for p in err["loc"])
-        where = _format_loc(err["loc"]) or "(top level)"
-        if err["type"] == "extra_forbidden":
-            message = "unknown key"
-        else:
-            message = err["msg"].removeprefix("Value error, ")
-        text = f"{where}: {message}"
-        if err["type"] != "missing":
-            secret = loc[:2] == ("auth", "tokens")
-            text += " (got a hidden value)" if secret else f" (got {_short(err.get('input'))})"
-        source = next(
-            (
-                src
-                for key, src in sources.items()
-                if loc[: len(key)] == key or key[: len(loc)] == loc
-            ),
-            None,
-        )
-        if source is not None:
-            text += f" [from {source}]"
-        elif path is not None:
-            text += f" [in {path}]"
-        parts.append(text)
-    return "config error: " + "; ".join(parts)
-
-
-def _format_loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else part
-    return out
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."

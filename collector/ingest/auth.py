@@ -6,7 +6,8 @@ import hmac
 from collections.abc import Iterable
 from pathlib import Path
 
-from hostvitals.collector.config.settings import AuthSettings, ConfigError
+from hostvitals.collector.config.loader import ConfigError
+from hostvitals.collector.config.settings import AuthSettings
 from hostvitals.collector.errors import IngestRejected
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}

@@ -27,7 +27,7 @@ from hostvitals.collector.ingest.auth import BearerAuth
 from hostvitals.collector.ingest.cardinality import SeriesBudget, series_key
 from hostvitals.collector.ingest.dedup import FrameLedger
 from hostvitals.collector.ingest.importlines import ImportLines, frame_to_import_lines
-from hostvitals.collector.ingest.validate import Policy, PolicyError, validate_frame
+from hostvitals.collector.ingest.validate import PolicyError, validate_frame
 from hostvitals.collector.live.current import CurrentStore
 from hostvitals.collector.rollups.coldpath import ColdPath, ColdUnavailable
 from hostvitals.collector.rollups.queue import QueueFull as RollupQueueFull
@@ -67,17 +67,6 @@ class _Prepared:
     cold: bool = False  # has ticks for buckets past the raw tier's horizon (coldpath.py)
 
 
-def policy_from(limits: LimitsSettings) -> Policy:
-    return Policy(
-        max_series_per_frame=limits.max_series_per_frame,
-        max_samples_per_frame=limits.max_samples_per_frame,
-        max_label_value_length=limits.max_label_value_length,
-        max_sample_age_s=limits.max_sample_age_s,
-        max_future_skew_s=limits.max_future_skew_s,
-        max_labels_per_series=limits.max_labels_per_series,
-    )
-
-
 class IngestPipeline:
     def __init__(
         self,
@@ -97,7 +86,6 @@ class IngestPipeline:
     ) -> None:
         self._auth = auth
         self._limits = limits
-        self._policy = policy_from(limits)
         self._writer = writer
         self._current = current
         self._recent = recent
@@ -176,7 +164,7 @@ class IngestPipeline:
         if self._recent.seen(frame.agent_id, frame.host, frame.seq):
             return _Prepared(frame, None)
         try:
-            validate_frame(frame, self._policy, now_ms)
+            validate_frame(frame, self._limits, now_ms)
             if self._budget is not None:
                 keys = [series_key(x.metric, x.labels) for x in frame.series]
                 self._budget.admit(frame.agent_id, frame.host, keys, now_ms / 1000.0)

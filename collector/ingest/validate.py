@@ -1,34 +1,24 @@
 """The collector's policy for a decoded frame: catalogue, label sets, limits, time window.
 
-Pure: the current time is passed in. The first violation raises :class:`PolicyError` and the
-whole frame is refused; nothing of a refused frame is written.
+The limits are the ``limits`` section of the settings (:class:`LimitsSettings`), where each
+one, its default and its meaning are stated. Pure: the current time is passed in. The first
+violation raises :class:`PolicyError` and the whole frame is refused; nothing of a refused
+frame is written.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
 
+from hostvitals.collector.config.settings import LimitsSettings
 from hostvitals.shared.catalogue import CATALOGUE, HOST_LABEL
 from hostvitals.shared.protocol import Frame
 
 _LABEL_SETS: Mapping[str, frozenset[str]] = MappingProxyType(
     {name: frozenset(spec.labels) for name, spec in CATALOGUE.items()}
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """The limits a frame must respect (see ``limits`` in the configuration)."""
-
-    max_series_per_frame: int = 10_000
-    max_samples_per_frame: int = 200_000
-    max_label_value_length: int = 256
-    max_sample_age_s: int = 7 * 24 * 3600
-    max_future_skew_s: int = 300
-    max_labels_per_series: int = 16
 
 
 class PolicyError(ValueError):
@@ -40,8 +30,8 @@ class PolicyError(ValueError):
         self.message = message
 
 
-def validate_frame(frame: Frame, policy: Policy, now_ms: int) -> int:
-    """Check ``frame`` against ``policy``; return its sample count."""
+def validate_frame(frame: Frame, policy: LimitsSettings, now_ms: int) -> int:
+    """Check ``frame`` against the limits of ``policy``; return its sample count."""
     if len(frame.series) > policy.max_series_per_frame:
         raise PolicyError(
             "too_many_series",
@@ -99,7 +89,7 @@ def validate_frame(frame: Frame, policy: Policy, now_ms: int) -> int:
     return samples
 
 
-def _check_window(timestamps_ms: list[int], policy: Policy, now_ms: int) -> None:
+def _check_window(timestamps_ms: list[int], policy: LimitsSettings, now_ms: int) -> None:
     oldest = now_ms - policy.max_sample_age_s * 1000
     newest = now_ms + policy.max_future_skew_s * 1000
     window = f"accepted window is {_iso(oldest)} .. {_iso(newest)} ({oldest} .. {newest} ms)"

@@ -1,8 +1,9 @@
 """The fleet view: one row per host with its status, headline numbers and agent health.
 
 Rows come from the live view (memory), so they are cheap enough to compute once a second per
-dashboard. The sparklines of the fleet page come from VictoriaMetrics through
-:func:`fleet_queries`: one expression per headline number, every host at once.
+dashboard; :func:`fleet_rows` adds the peers' rows when there are peers. The sparklines of the
+fleet page come from VictoriaMetrics through :func:`fleet_queries`: one expression per headline
+number, every host at once.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Final
 
-from hostvitals.collector.live.current import HostSnapshot, SeriesPoint
+from hostvitals.collector.live.cluster import Cluster, Row, newest_per_host
+from hostvitals.collector.live.current import CurrentStore, HostSnapshot, SeriesPoint
 from hostvitals.collector.live.summary import summarise
 from hostvitals.collector.query.queries import (
     DEFAULT_SAMPLE_INTERVAL_S,
@@ -73,6 +75,16 @@ def fleet_row(snap: HostSnapshot) -> dict[str, Any]:
     """One host of the fleet table, as the API answers it: its host row, headline numbers
     and the agent's health."""
     return {**host_row(snap), "summary": summarise(snap.series), "agent": agent_health(snap.series)}
+
+
+async def fleet_rows(store: CurrentStore, cluster: Cluster | None, now: float) -> list[Row]:
+    """The fleet table: this replica's hosts, and its peers' when there are peers."""
+    rows = [fleet_row(s) for s in store.hosts(now)]
+    if cluster is None or not cluster.enabled:
+        return rows
+    answers = await cluster.gather("/api/v1/fleet")
+    theirs = [data.get("hosts", []) for data in answers if isinstance(data, dict)]
+    return newest_per_host([rows, *theirs])
 
 
 def fleet_queries(

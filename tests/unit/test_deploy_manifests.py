@@ -19,7 +19,8 @@ import yaml
 
 from hostvitals.agent.__main__ import parse_args
 from hostvitals.agent.config import DEFAULT_STATE_DIR, load_config
-from hostvitals.collector.config.settings import Settings, load_settings
+from hostvitals.collector.config.loader import load_settings
+from hostvitals.collector.config.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from hostvitals.collector.alerts.dispatch import Dispatcher, Job, Target
-from hostvitals.collector.alerts.model import Alert, Severity, fingerprint
+from hostvitals.collector.alerts.model import Alert, fingerprint
 from hostvitals.collector.alerts.silences import Matcher, SilenceError, Silences
 from hostvitals.collector.config.alerts import AlertsSettings
+from hostvitals.collector.config.vocabulary import Severity
 
 SETTINGS = AlertsSettings(group_wait_s=5, group_interval_s=10, repeat_interval_s=100)
 

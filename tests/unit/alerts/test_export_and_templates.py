@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from hostvitals.collector.__main__ import main
 from hostvitals.collector.alerts import templates
 from hostvitals.collector.config.alerts import AlertsSettings, RuleSettings
+from hostvitals.collector.config.vocabulary import TemplateError, check
 
 CONFIG = {
     "alerts": {
@@ -57,8 +58,8 @@ def test_render_and_check() -> None:
     assert templates.render(text, {"host": "web"}, 1234567.0, 80) == "web: 1.235M of 80 (1.235e+06)"
     assert templates.render("{{ $value | humanizePercentage }}", {}, 0.5) == "50%"
     for bad in ("{{ .Labels.host }}", "{{ $value | printf }}", "{{ $labels.host"):
-        with pytest.raises(templates.TemplateError):
-            templates.check(bad)
+        with pytest.raises(TemplateError):
+            check(bad)
 
 
 @pytest.mark.parametrize(

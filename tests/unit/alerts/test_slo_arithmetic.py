@@ -7,7 +7,7 @@ import math
 import pytest
 
 from hostvitals.collector.alerts import slo
-from hostvitals.collector.alerts.model import Severity
+from hostvitals.collector.config.vocabulary import Severity
 
 DAY = 86_400
 WINDOW = 30 * DAY

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from hostvitals.collector.alerts.model import Alert, Rule, Severity
+from hostvitals.collector.alerts.model import Alert, Rule
 from hostvitals.collector.alerts.state import Sample, step
+from hostvitals.collector.config.vocabulary import Severity
 
 CPU = Rule(
     id="g/HighCPU",

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hostvitals.collector.config.settings import AuthSettings, ConfigError
+from hostvitals.collector.config.loader import ConfigError
+from hostvitals.collector.config.settings import AuthSettings
 from hostvitals.collector.errors import IngestRejected
 from hostvitals.collector.ingest.auth import BearerAuth, load_tokens
 

@@ -9,7 +9,8 @@ from fractions import Fraction
 
 import pytest
 
-from hostvitals.collector.config.settings import ConfigError, Settings, load_settings
+from hostvitals.collector.config.loader import ConfigError, load_settings
+from hostvitals.collector.config.settings import Settings
 from hostvitals.collector.rollups.coldpath import accepted_limits, parse_rollups, series_id, split
 from hostvitals.collector.rollups.partials import PartialStore
 from hostvitals.collector.rollups.rollup import (

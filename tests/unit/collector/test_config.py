@@ -9,7 +9,8 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from hostvitals.collector.config.settings import ConfigError, Settings, load_settings
+from hostvitals.collector.config.loader import ConfigError, load_settings
+from hostvitals.collector.config.settings import Settings
 
 REPO = Path(__file__).resolve().parents[3]
 

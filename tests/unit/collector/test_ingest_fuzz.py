@@ -10,9 +10,10 @@ import msgpack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hostvitals.collector.config.settings import LimitsSettings
 from hostvitals.collector.errors import IngestRejected
 from hostvitals.collector.ingest.pipeline import decode
-from hostvitals.collector.ingest.validate import Policy, PolicyError, validate_frame
+from hostvitals.collector.ingest.validate import PolicyError, validate_frame
 from hostvitals.shared.codec import encode_frame
 from tests.support.collector_app import msgpack_headers, running
 from tests.support.frames import catalogue_frame, ticks_ending_now
@@ -88,7 +89,7 @@ def test_decoder_and_validator_refuse_cleanly(data: bytes) -> None:
         assert 400 <= exc.status < 500
         return
     try:
-        validate_frame(frame, Policy(), NOW_MS)
+        validate_frame(frame, LimitsSettings(), NOW_MS)
     except PolicyError as exc:
         assert exc.reason and exc.message
 

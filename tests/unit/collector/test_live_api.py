@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hostvitals.collector.api.live import CurrentCache
+from hostvitals.collector.live.answers import CurrentCache
 from hostvitals.shared.codec import encode_frame
 from tests.support.collector_app import msgpack_headers, running
 from tests.support.frames import catalogue_frame, ticks_ending_now

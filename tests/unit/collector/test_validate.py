@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from hostvitals.collector.ingest.validate import Policy, PolicyError, validate_frame
+from hostvitals.collector.config.settings import LimitsSettings
+from hostvitals.collector.ingest.validate import PolicyError, validate_frame
 from hostvitals.shared.catalogue import CATALOGUE
 from hostvitals.shared.protocol import Frame, Series
 from tests.support.frames import catalogue_frame, label_sets
 
 NOW_MS = 1_764_000_000_000
-POLICY = Policy()
+POLICY = LimitsSettings()
 
 
 def frame_with(series: list[Series], ticks: list[int] | None = None) -> Frame:
@@ -18,7 +19,7 @@ def frame_with(series: list[Series], ticks: list[int] | None = None) -> Frame:
     return Frame("agent", "web-1", 1, NOW_MS, 1.0, ticks, series)
 
 
-def reason_of(frame: Frame, policy: Policy = POLICY) -> tuple[str, str]:
+def reason_of(frame: Frame, policy: LimitsSettings = POLICY) -> tuple[str, str]:
     with pytest.raises(PolicyError) as err:
         validate_frame(frame, policy, NOW_MS)
     return err.value.reason, err.value.message
@@ -64,7 +65,7 @@ def test_host_label_is_reserved() -> None:
 
 
 def test_label_value_length() -> None:
-    policy = Policy(max_label_value_length=4)
+    policy = LimitsSettings(max_label_value_length=4)
     ok = Series("node_disk_read_bytes_total", {"device": "sdaa"}, [1, 2])
     validate_frame(frame_with([ok]), policy, NOW_MS)
     long = Series("node_disk_read_bytes_total", {"device": "sdaaa"}, [1, 2])
@@ -90,8 +91,8 @@ def test_same_metric_different_labels_is_fine() -> None:
 
 def test_series_limit() -> None:
     series = [Series("node_disk_read_bytes_total", {"device": f"d{i}"}, [1, 2]) for i in range(4)]
-    validate_frame(frame_with(series), Policy(max_series_per_frame=4), NOW_MS)
-    reason, message = reason_of(frame_with(series), Policy(max_series_per_frame=3))
+    validate_frame(frame_with(series), LimitsSettings(max_series_per_frame=4), NOW_MS)
+    reason, message = reason_of(frame_with(series), LimitsSettings(max_series_per_frame=3))
     assert reason == "too_many_series"
     assert message == "frame has 4 series; the limit is 3"
 
@@ -100,14 +101,14 @@ def test_sample_limit() -> None:
     series = [
         Series("node_disk_read_bytes_total", {"device": f"d{i}"}, [1, None]) for i in range(4)
     ]
-    validate_frame(frame_with(series), Policy(max_samples_per_frame=4), NOW_MS)
-    reason, message = reason_of(frame_with(series), Policy(max_samples_per_frame=3))
+    validate_frame(frame_with(series), LimitsSettings(max_samples_per_frame=4), NOW_MS)
+    reason, message = reason_of(frame_with(series), LimitsSettings(max_samples_per_frame=3))
     assert reason == "too_many_samples"
     assert message == "frame has 4 samples; the limit is 3"
 
 
 def test_time_window_edges() -> None:
-    policy = Policy(max_sample_age_s=60, max_future_skew_s=5)
+    policy = LimitsSettings(max_sample_age_s=60, max_future_skew_s=5)
     load = [Series("node_load1", {}, [1, 2])]
     validate_frame(frame_with(load, [NOW_MS - 60_000, NOW_MS + 5_000]), policy, NOW_MS)
 
