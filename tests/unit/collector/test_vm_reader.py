@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from hostvitals.collector.api.query import backend_error
+from hostvitals.collector.api.responses import backend_error
 from hostvitals.collector.vm.errors import (
     BackendError,
     BackendMalformed,
