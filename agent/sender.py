@@ -10,7 +10,7 @@ fresh
 backlog
     the spool from its oldest record: frames the fresh lane let go during an outage, and
     whatever a previous run left. It starts after a random delay of up to
-    ``catchup_jitter_s`` (so a fleet coming back together does not synchronise) and sends
+    ``catchup_jitter`` seconds (so a fleet coming back together does not synchronise) and sends
     back to back at no more than ``catchup_rate`` frames per second; the collector lowers
     that rate by answering 429/503 (the rate halves and Retry-After is honoured) and it
     climbs back as frames go through.
@@ -35,7 +35,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tenacity import (
     AsyncRetrying,
@@ -45,6 +45,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from hostvitals.agent.config import DeliveryConfig
 from hostvitals.agent.delivery import INGEST_PATH, Action, classify, compressor, parse_retry_after
 from hostvitals.agent.http import Answer, Poster, Unreachable
 from hostvitals.agent.outbox import Outbox
@@ -65,17 +66,12 @@ MIN_CATCHUP_RATE = 0.2
 
 
 @dataclass(frozen=True, slots=True)
-class SenderSettings:
-    urls: tuple[str, ...]
-    token: str | None = field(default=None, repr=False)
-    compression: str = "zstd"
-    request_timeout_s: float = 10.0
+class Tuning:
+    """How the sender behaves beyond what the configuration sets (tests shorten these)."""
+
     backoff_initial_s: float = 1.0
-    backoff_max_s: float = 30.0
     retry_after_max_s: float = 600.0
     primary_recheck_s: float = 30.0
-    catchup_rate: float = 20.0
-    catchup_jitter_s: float = 30.0
     fresh_frames: int = 4
 
 
@@ -103,11 +99,11 @@ class Pending:
 class _Lane:
     """What one lane owns: its connections and its own backoff."""
 
-    def __init__(self, name: str, settings: SenderSettings) -> None:
+    def __init__(self, name: str, config: DeliveryConfig) -> None:
         self.name = name
         self.poster = Poster(
-            tuple(url.rstrip("/") + INGEST_PATH for url in settings.urls),
-            settings.request_timeout_s,
+            tuple(url.rstrip("/") + INGEST_PATH for url in config.collector_urls),
+            config.request_timeout,
         )
 
 
@@ -116,14 +112,16 @@ class Sender:
 
     def __init__(
         self,
-        settings: SenderSettings,
+        config: DeliveryConfig,
         outbox: Outbox,
         *,
+        tuning: Tuning = Tuning(),
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
         self._outbox = outbox
+        self._tuning = tuning
         self._sleep = sleep
         self._clock = clock
         self._rng = rng or random.Random()
@@ -140,38 +138,38 @@ class Sender:
         self._send_errors = dict.fromkeys(SEND_ERROR_REASONS, 0)
         self._frames_sent = 0
         self._rejected_samples = 0
-        self._rate = settings.catchup_rate
+        self._rate = config.catchup_rate
         self._next_backlog_send = 0.0
-        self._settings = settings
-        self._configure(settings)
+        self._config = config
+        self._configure(config)
 
     # -- configuration --------------------------------------------------------------------
 
-    def _configure(self, settings: SenderSettings) -> None:
-        if not settings.urls:
+    def _configure(self, config: DeliveryConfig) -> None:
+        if not config.collector_urls:
             raise ValueError("at least one collector URL is needed")
-        self._settings = settings
-        self._encoding, self._compress = compressor(settings.compression)
+        self._config = config
+        self._encoding, self._compress = compressor(config.compression)
         self._backoff = wait_random_exponential(
-            multiplier=settings.backoff_initial_s, max=settings.backoff_max_s
+            multiplier=self._tuning.backoff_initial_s, max=config.retry_backoff_max
         )
-        self._fresh_lane = _Lane("fresh", settings)
-        self._backlog_lane = _Lane("backlog", settings)
-        self._rate = min(self._rate, settings.catchup_rate) or settings.catchup_rate
+        self._fresh_lane = _Lane("fresh", config)
+        self._backlog_lane = _Lane("backlog", config)
+        self._rate = min(self._rate, config.catchup_rate) or config.catchup_rate
         self._active = 0
         for item in self._fresh:
             item.body = None
 
-    def reconfigure(self, settings: SenderSettings) -> None:
+    def reconfigure(self, config: DeliveryConfig) -> None:
         """Take new URLs, token, compression or pacing; frames in flight finish first."""
         old = (self._fresh_lane, self._backlog_lane)
-        self._configure(settings)
+        self._configure(config)
         for lane in old:
             lane.poster.close()
 
     @property
-    def settings(self) -> SenderSettings:
-        return self._settings
+    def config(self) -> DeliveryConfig:
+        return self._config
 
     # -- feeding --------------------------------------------------------------------------
 
@@ -179,7 +177,7 @@ class Sender:
         """A frame was just spooled: let the fresh lane send it now."""
         self._fresh.append(Pending(record_id, data, sample_count))
         self._claimed.add(record_id)
-        while len(self._fresh) > self._settings.fresh_frames:
+        while len(self._fresh) > self._tuning.fresh_frames:
             self._claimed.discard(self._fresh.popleft().id)  # the backlog lane takes it
         self._fresh_added.set()
         self._progress.set()
@@ -250,7 +248,7 @@ class Sender:
                 continue
             if starting:
                 starting = False
-                delay = self._rng.uniform(0, self._settings.catchup_jitter_s)
+                delay = self._rng.uniform(0, self._config.catchup_jitter)
                 log.info(
                     "catching up on %s in %.1f s",
                     "the spool" if len(records) < BACKLOG_WINDOW else "a backlog",
@@ -278,14 +276,14 @@ class Sender:
                 sleeping.cancel()
                 woken.cancel()
             if woken.done() and not woken.cancelled():
-                await self._sleep(self._rng.uniform(0, self._settings.catchup_jitter_s))
+                await self._sleep(self._rng.uniform(0, self._config.catchup_jitter))
 
         async for attempt in self._retrying(sleep):
             with attempt:
                 if self._outbox.gone(item.id):  # dropped by the spool's bounds, counted
                     return
                 await self._deliver(self._backlog_lane, item)
-                self._rate = min(self._settings.catchup_rate, self._rate * 1.25 + 0.1)
+                self._rate = min(self._config.catchup_rate, self._rate * 1.25 + 0.1)
 
     async def _pace(self) -> None:
         now = self._clock()
@@ -306,7 +304,7 @@ class Sender:
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None
         if isinstance(exc, RoundFailed) and exc.retry_after_s is not None:
-            return min(max(exc.retry_after_s, MIN_RETRY_AFTER_S), self._settings.retry_after_max_s)
+            return min(max(exc.retry_after_s, MIN_RETRY_AFTER_S), self._tuning.retry_after_max_s)
         return float(self._backoff(state))
 
     async def drain(self, timeout_s: float) -> bool:
@@ -370,7 +368,7 @@ class Sender:
                     logging.ERROR,
                     ("rejected", answer.status),
                     "collector %s rejected a frame of %d samples with %d; dropped it: %s",
-                    self._settings.urls[index],
+                    self._config.collector_urls[index],
                     item.sample_count,
                     answer.status,
                     answer.body,
@@ -407,30 +405,30 @@ class Sender:
         first = self._active
         if first != 0 and self._clock() >= self._primary_due:
             first = 0
-        return [first, *(i for i in range(len(self._settings.urls)) if i != first)]
+        return [first, *(i for i in range(len(self._config.collector_urls)) if i != first)]
 
     def _delivered_to(self, index: int) -> None:
         if index != self._active:
-            log.info("sending to collector %s", self._settings.urls[index])
+            log.info("sending to collector %s", self._config.collector_urls[index])
         self._active = index
         if index != 0:
-            self._primary_due = self._clock() + self._settings.primary_recheck_s
+            self._primary_due = self._clock() + self._tuning.primary_recheck_s
         if not self._healthy:
-            log.info("collector %s is reachable again", self._settings.urls[index])
+            log.info("collector %s is reachable again", self._config.collector_urls[index])
         self._healthy = True
         self._recovered.set()
 
     def _failed(self, index: int, reason: str, detail: str) -> None:
         self._send_errors[reason] += 1
         if index == 0 and self._active != 0:
-            self._primary_due = self._clock() + self._settings.primary_recheck_s
+            self._primary_due = self._clock() + self._tuning.primary_recheck_s
         level = logging.ERROR if reason == "unauthorized" else logging.WARNING
         self._throttle.log(
             log,
             level,
             (index, reason),
             "sending to %s failed (%s): %s",
-            self._settings.urls[index],
+            self._config.collector_urls[index],
             reason,
             detail,
         )
@@ -439,8 +437,8 @@ class Sender:
         headers = {"Content-Type": CONTENT_TYPE, "User-Agent": USER_AGENT}
         if self._encoding is not None:
             headers["Content-Encoding"] = self._encoding
-        if self._settings.token:
-            headers["Authorization"] = f"Bearer {self._settings.token}"
+        if self._config.token:
+            headers["Authorization"] = f"Bearer {self._config.token}"
         return headers
 
     # -- health ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import logging
 import random
 import socket
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from hostvitals.agent.outbox import Outbox, SpoolSettings
-from hostvitals.agent.sender import Sender, SenderSettings
+from hostvitals.agent.config import DeliveryConfig, SpoolConfig
+from hostvitals.agent.outbox import Outbox
+from hostvitals.agent.sender import Sender, Tuning
 from hostvitals.shared.codec import decode_frame, encode_frame
 from hostvitals.shared.protocol import CONTENT_TYPE, Frame, Series
 
@@ -123,13 +124,16 @@ async def make_sender(tmp_path: Path) -> AsyncIterator[Callable[..., Rig]]:
         **settings: Any,
     ) -> Rig:
         settings.setdefault("compression", "none")
-        settings.setdefault("catchup_jitter_s", 0.0)
-        outbox = Outbox(tmp_path / f"spool-{len(made)}", SpoolSettings(max_bytes=spool_bytes))
+        settings.setdefault("catchup_jitter", 0.0)
+        tuned = {item.name for item in fields(Tuning)}
+        tuning = {name: settings.pop(name) for name in tuned & settings.keys()}
+        outbox = Outbox(tmp_path / f"spool-{len(made)}", SpoolConfig(max_bytes=spool_bytes))
         sleeps = Sleeps()
         extra: dict[str, Any] = {"clock": clock} if clock else {}
         sender = Sender(
-            SenderSettings(urls=urls, **settings),
+            DeliveryConfig(collector_urls=urls, **settings),
             outbox,
+            tuning=Tuning(**tuning),
             sleep=sleep or sleeps,
             rng=random.Random(7),
             **extra,
@@ -250,7 +254,7 @@ async def test_500_then_204_backs_off_with_jitter_then_delivers(
     collector: FakeCollector, make_sender: Callable[..., Rig]
 ) -> None:
     collector.script = [(500, {}, "boom"), (500, {}, "boom"), (500, {}, "boom")]
-    rig = make_sender(collector.url, backoff_initial_s=1.0, backoff_max_s=60.0)
+    rig = make_sender(collector.url, backoff_initial_s=1.0, retry_backoff_max=60.0)
     rig.submit(frame())
     await run_until_empty(rig)
     assert len(rig.sleeps.waits) == 3
@@ -263,7 +267,7 @@ async def test_500_then_204_backs_off_with_jitter_then_delivers(
 
 async def test_backoff_is_capped(collector: FakeCollector, make_sender: Callable[..., Rig]) -> None:
     collector.script = [(502, {}, "")] * 12
-    rig = make_sender(collector.url, backoff_initial_s=1.0, backoff_max_s=4.0)
+    rig = make_sender(collector.url, backoff_initial_s=1.0, retry_backoff_max=4.0)
     rig.submit(frame())
     await run_until_empty(rig)
     assert len(rig.sleeps.waits) == 12
@@ -359,7 +363,7 @@ async def test_a_collector_that_does_not_answer_in_time_counts_as_timeout(
     collector: FakeCollector, make_sender: Callable[..., Rig]
 ) -> None:
     collector.script = [(0, {}, "")]  # 0: answer late
-    rig = make_sender(collector.url, request_timeout_s=0.1)
+    rig = make_sender(collector.url, request_timeout=0.1)
     rig.submit(frame())
     await run_until_empty(rig)
     assert rig.sender.send_errors()["timeout"] == 1
@@ -370,7 +374,7 @@ async def test_a_collector_that_does_not_answer_in_time_counts_as_timeout(
 async def test_a_backlog_goes_out_oldest_first_after_a_jittered_start(
     collector: FakeCollector, make_sender: Callable[..., Rig]
 ) -> None:
-    rig = make_sender(collector.url, catchup_jitter_s=30.0)
+    rig = make_sender(collector.url, catchup_jitter=30.0)
     for seq in range(10):
         rig.spool(frame(seq=seq))
     await run_until_empty(rig)
@@ -452,7 +456,7 @@ async def test_the_collector_coming_back_wakes_the_backlog_early(
             await never.wait()
         await asyncio.sleep(0)
 
-    rig = make_sender(collector.url, sleep=sleep, backoff_initial_s=100.0, backoff_max_s=100.0)
+    rig = make_sender(collector.url, sleep=sleep, backoff_initial_s=100.0, retry_backoff_max=100.0)
     rig.spool(frame(seq=1))
     task = asyncio.create_task(rig.sender.run())
     try:
