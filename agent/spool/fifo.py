@@ -591,7 +591,7 @@ class Spool:
                 self._sync()
             return
         if position != self._saved_position:
-            write_position(self._directory, self._directory_fd, *position, durable=False)
+            write_position(self._directory, *position, durable=False)
             self._saved_position = position
         if (
             self._policy is FsyncPolicy.INTERVAL
@@ -622,7 +622,7 @@ class Spool:
         self._unsynced.clear()
         position = self._position()
         if position != self._durable_position:
-            write_position(self._directory, self._directory_fd, *position, durable=True)
+            write_position(self._directory, *position, durable=True)
             self._saved_position = self._durable_position = position
         elif self._directory_dirty:
             os.fsync(self._directory_fd)
