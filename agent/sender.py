@@ -126,11 +126,11 @@ class Sender:
         self._fresh.recompress()
 
     def reconfigure(self, config: DeliveryConfig) -> None:
-        """Take new URLs, token, compression or pacing; frames in flight finish first."""
+        """Take new URLs, token, compression or pacing; rounds in flight finish first."""
         old = (self._fresh_lane, self._backlog_lane)
         self._configure(config)
         for lane in old:
-            lane.close()
+            lane.retire()
 
     @property
     def config(self) -> DeliveryConfig:
@@ -170,12 +170,20 @@ class Sender:
                     if not self._fresh.holds(item) or lane is not self._fresh_lane:
                         break  # handed to the backlog lane, or reconfigured: start over
                     if self._outbox.gone(item.id):  # dropped by the spool's bounds, counted
-                        self._fresh_done(item)
+                        self._done(item)
                         break
-                    await self._deliver(lane, item)
-                    self._fresh_done(item)
+                    try:
+                        await lane.send(item, self._deliver(lane, item))
+                    except RoundFailed:
+                        if not self._fresh.holds(item):  # fell back while on its way
+                            self._fresh.release(item)
+                            self._progress.set()
+                            break
+                        raise
+                    self._done(item)
 
-    def _fresh_done(self, item: Pending) -> None:
+    def _done(self, item: Pending) -> None:
+        """``item`` was delivered, or dropped by the spool: the backlog lane acknowledges it."""
         self._fresh.remove(item)
         self._delivered.add(item.id)
         self._progress.set()
@@ -222,27 +230,39 @@ class Sender:
             with attempt:
                 if self._outbox.gone(item.id):  # dropped by the spool's bounds, counted
                     return
-                await self._deliver(self._backlog_lane, item)
+                lane = self._backlog_lane
+                await lane.send(item, self._deliver(lane, item))
                 self._pacer.delivered()
 
     async def drain(self, timeout_s: float) -> bool:
         """A last bounded effort on stop: send the fresh frames until they are gone, a round
         fails or ``timeout_s`` passes, then acknowledge what went. True if nothing is left
         in the fresh lane (the backlog stays in the spool for the next run).
+
+        Rounds the stop cut short are waited for first: their frames may be at the collector
+        already, and are not sent again.
         """
         deadline = self._clock() + timeout_s
-        while (item := self._fresh.head()) is not None:
+        sending = True
+        for lane in (self._fresh_lane, self._backlog_lane):
+            ended = await lane.finish(deadline - self._clock())
+            if ended is not None and ended[1]:
+                self._done(ended[0])
+            elif ended is not None and lane is self._fresh_lane:
+                sending = False  # it failed, or is still on its way
+        while sending and (item := self._fresh.head()) is not None:
             remaining = deadline - self._clock()
             if remaining <= 0:
                 break
             if self._outbox.gone(item.id):
-                self._fresh_done(item)
+                self._done(item)
                 continue
             try:
-                await asyncio.wait_for(self._deliver(self._fresh_lane, item), remaining)
+                lane = self._fresh_lane
+                await asyncio.wait_for(lane.send(item, self._deliver(lane, item)), remaining)
             except (RoundFailed, TimeoutError):
                 break
-            self._fresh_done(item)
+            self._done(item)
         await self._ack_delivered(await self._outbox.peek(BACKLOG_WINDOW, BACKLOG_WINDOW_BYTES))
         return not self._fresh
 
@@ -262,8 +282,8 @@ class Sender:
         return True
 
     async def close(self) -> None:
-        self._fresh_lane.close()
-        self._backlog_lane.close()
+        await self._fresh_lane.close()
+        await self._backlog_lane.close()
 
     # -- one round ------------------------------------------------------------------------
 
@@ -271,10 +291,11 @@ class Sender:
         """Offer a frame to the collectors once; raises RoundFailed if none took it."""
         if item.body is None:
             item.body = item.data if self._compress is None else self._compress(item.data)
+        body = item.body  # a reload may reset item.body meanwhile
         headers = request_headers(self._encoding, self._config.token)
         failure: RoundFailed | None = None
         for index in self._failover.order():
-            answer = await self._post(lane, index, item.body, headers)
+            answer = await self._post(lane, index, body, headers)
             if isinstance(answer, RoundFailed):
                 failure = answer
                 self._failed(index, answer.reason, str(answer))

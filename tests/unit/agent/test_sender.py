@@ -8,7 +8,7 @@ import logging
 import random
 import socket
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +34,9 @@ class FakeCollector:
     async def handle(self, request: web.Request) -> web.Response:
         self.requests.append((dict(request.headers), await request.read()))
         status, headers, text = self.script.pop(0) if self.script else (204, {}, "")
-        if status == 0:  # too slow: the client gives up first
+        if status <= 0:  # answered 0.5 s late (0: with 204, -500: with 500)
             await asyncio.sleep(0.5)
-            status = 204
+            status = -status or 204
         return web.Response(status=status, headers=headers, text=text or None)
 
     @property
@@ -470,3 +470,84 @@ async def test_the_collector_coming_back_wakes_the_backlog_early(
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert sorted(f.seq for f in collector.frames()) == [1, 1, 2]
+
+
+async def test_a_frame_on_its_way_when_the_sender_stops_is_not_sent_again(
+    collector: FakeCollector, make_sender: Callable[..., Rig]
+) -> None:
+    # the collector takes the frame at once and answers 0.5 s later; the agent stops between
+    collector.script = [(0, {}, "")]
+    rig = make_sender(collector.url)
+    rig.submit(frame(seq=4))
+    task = asyncio.create_task(rig.sender.run())
+    async with asyncio.timeout(5):
+        while not collector.requests:
+            await asyncio.sleep(0.01)
+    task.cancel()  # SIGTERM: the agent cancels the lanes, then drains
+    await asyncio.gather(task, return_exceptions=True)
+    assert await rig.sender.drain(5.0) is True
+    assert [f.seq for f in collector.frames()] == [4]  # its answer was awaited, not resent
+    assert rig.pending == 0
+    assert rig.sender.frames_sent == 1
+
+
+async def test_a_frame_on_its_way_is_not_sent_by_the_backlog_too_when_it_falls_back(
+    collector: FakeCollector, make_sender: Callable[..., Rig]
+) -> None:
+    collector.script = [(0, {}, "")]  # the first frame is answered 0.5 s late
+    rig = make_sender(collector.url, fresh_frames=1)
+    rig.submit(frame(seq=1))
+    task = asyncio.create_task(rig.sender.run())
+    try:
+        async with asyncio.timeout(10):
+            while not collector.requests:
+                await asyncio.sleep(0.01)
+            rig.submit(frame(seq=2))  # seq 1 falls back to the backlog while on its way
+            while rig.pending:
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert sorted(f.seq for f in collector.frames()) == [1, 2]
+
+
+async def test_a_frame_that_fell_back_on_its_way_goes_to_the_backlog_when_its_round_fails(
+    collector: FakeCollector, make_sender: Callable[..., Rig]
+) -> None:
+    collector.script = [(-500, {}, "")]  # the first frame fails, 0.5 s late
+    rig = make_sender(collector.url, fresh_frames=1)
+    rig.submit(frame(seq=1))
+    task = asyncio.create_task(rig.sender.run())
+    try:
+        async with asyncio.timeout(10):
+            while not collector.requests:
+                await asyncio.sleep(0.01)
+            rig.submit(frame(seq=2))
+            while rig.pending:
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert sorted(f.seq for f in collector.frames()) == [1, 1, 2]
+    assert rig.sender.frames_sent == 2
+
+
+async def test_a_frame_on_its_way_at_a_reload_is_not_sent_again(
+    collector: FakeCollector, make_sender: Callable[..., Rig]
+) -> None:
+    collector.script = [(0, {}, "")]  # taken at once, answered 0.5 s later
+    rig = make_sender(collector.url, token="old")
+    rig.submit(frame(seq=7))
+    task = asyncio.create_task(rig.sender.run())
+    try:
+        async with asyncio.timeout(10):
+            while not collector.requests:
+                await asyncio.sleep(0.01)
+            rig.sender.reconfigure(replace(rig.sender.config, token="new"))
+            while rig.pending:
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert [f.seq for f in collector.frames()] == [7]
+    assert rig.sender.send_errors()["connection"] == 0
