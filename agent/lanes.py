@@ -31,7 +31,8 @@ class Pending:
     id: RecordId
     data: bytes
     sample_count: int
-    body: bytes | None = None  # compressed once, reused across retries
+    body: tuple[str | None, bytes] | None = None
+    """(Content-Encoding, body): compressed once, reused by retries with the same encoding."""
     on_its_way: bool = False  # a round with this frame is in flight
 
 
@@ -141,8 +142,3 @@ class FreshQueue:
         if self._items and self._items[0] is item:
             self._items.popleft()
         self._claimed.discard(item.id)
-
-    def recompress(self) -> None:
-        """The compression changed: bodies are made again on the next attempt."""
-        for item in self._items:
-            item.body = None

@@ -123,7 +123,6 @@ class Sender:
         self._pacer.reconfigure(config.catchup_rate, config.catchup_jitter)
         self._fresh_lane = Lane("fresh", config)
         self._backlog_lane = Lane("backlog", config)
-        self._fresh.recompress()
 
     def reconfigure(self, config: DeliveryConfig) -> None:
         """Take new URLs, token, compression or pacing; rounds in flight finish first."""
@@ -289,10 +288,10 @@ class Sender:
 
     async def _deliver(self, lane: Lane, item: Pending) -> None:
         """Offer a frame to the collectors once; raises RoundFailed if none took it."""
-        if item.body is None:
-            item.body = item.data if self._compress is None else self._compress(item.data)
-        body = item.body  # a reload may reset item.body meanwhile
-        headers = request_headers(self._encoding, self._config.token)
+        if item.body is None or item.body[0] != self._encoding:  # new, or a reload changed it
+            item.body = (self._encoding, self._compress(item.data) if self._compress else item.data)
+        encoding, body = item.body
+        headers = request_headers(encoding, self._config.token)
         failure: RoundFailed | None = None
         for index in self._failover.order():
             answer = await self._post(lane, index, body, headers)

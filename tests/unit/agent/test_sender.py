@@ -551,3 +551,35 @@ async def test_a_frame_on_its_way_at_a_reload_is_not_sent_again(
         await asyncio.gather(task, return_exceptions=True)
     assert [f.seq for f in collector.frames()] == [7]
     assert rig.sender.send_errors()["connection"] == 0
+
+
+async def test_a_frame_retried_across_a_compression_change_is_encoded_as_its_headers_say(
+    collector: FakeCollector, make_sender: Callable[..., Rig]
+) -> None:
+    collector.script = [(500, {}, "")]
+    retried = asyncio.Event()
+    reloaded = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        if collector.requests and not reloaded.is_set():
+            retried.set()  # the backoff after the first attempt: wait for the reload
+            await reloaded.wait()
+        await asyncio.sleep(0)
+
+    rig = make_sender(collector.url, compression="gzip", sleep=sleep)
+    rig.spool(frame(seq=3))  # the backlog lane sends it
+    task = asyncio.create_task(rig.sender.run())
+    try:
+        async with asyncio.timeout(10):
+            await retried.wait()
+            rig.sender.reconfigure(replace(rig.sender.config, compression="none"))
+            reloaded.set()
+            while rig.pending:
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    headers, _ = collector.requests[-1]
+    assert "Content-Encoding" not in headers
+    assert [f.seq for f in collector.frames()] == [3, 3]
+    assert rig.sender.rejected_samples == 0
