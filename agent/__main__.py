@@ -12,7 +12,15 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hostvitals.agent.config import LOG_LEVELS, AgentConfig, ConfigError, load_config
+from hostvitals.agent.config import (
+    AGENT_KEYS,
+    ENV_PREFIX,
+    AgentConfig,
+    ConfigError,
+    Flag,
+    load_config,
+)
+from hostvitals.agent.config.kinds import Choice, Kind
 from hostvitals.agent.spool.errors import SpoolError
 from hostvitals.agent.state import StateError
 
@@ -26,26 +34,31 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="hostvitals-agent",
         description="Sample this host's vitals and push them to a hostvitals collector.",
         epilog="Every setting can also come from the configuration file and from "
-        "HOSTVITALS_AGENT_<KEY> environment variables; flags win over both.",
+        f"{ENV_PREFIX}<KEY> environment variables; flags win over both.",
     )
     parser.add_argument("--config", type=Path, metavar="PATH", help="TOML configuration file")
-    parser.add_argument("--interval", metavar="SECONDS", help="sampling interval, 1-60 s")
-    parser.add_argument(
-        "--collector-url",
-        action="append",
-        metavar="URL",
-        help="collector base URL; repeat for fail-over, in order of preference",
-    )
-    parser.add_argument("--state-dir", metavar="PATH", help="where the agent id and state live")
-    parser.add_argument("--host", help="host name to report (default: the system's)")
+    for key in AGENT_KEYS:
+        if (flag := key.setting.flag) is not None:
+            add_flag(parser, flag, key.setting.kind)
     parser.add_argument(
         "--once",
         action="store_true",
         help="sample two ticks one interval apart, print the frame as JSON and exit "
         "without sending",
     )
-    parser.add_argument("--log-level", choices=LOG_LEVELS, help="log verbosity")
     return parser.parse_args(argv)
+
+
+def add_flag(parser: argparse.ArgumentParser, flag: Flag, kind: Kind[Any]) -> None:
+    """Add a setting's flag. Its value stays text and is checked by ``load_config`` like the
+    other sources; the options of a choice are also shown to argparse (for ``--help``).
+    """
+    options: dict[str, Any] = {"help": flag.help, "metavar": flag.metavar}
+    if flag.repeat:
+        options["action"] = "append"
+    if isinstance(kind, Choice):
+        options["choices"] = kind.options
+    parser.add_argument(flag.name, **options)
 
 
 def configure_logging(level: str) -> None:

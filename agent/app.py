@@ -14,21 +14,20 @@ next run. SIGHUP reloads the configuration between ticks (see ``Agent.reload``).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from hostvitals.agent.batcher import Batcher
-from hostvitals.agent.config import AgentConfig, ConfigError
+from hostvitals.agent.config import AgentConfig, ConfigError, keep_restart_only
 from hostvitals.agent.journal import JOURNAL_DIR, Journal
-from hostvitals.agent.outbox import SPOOL_DIR, Outbox, SpoolSettings
+from hostvitals.agent.outbox import SPOOL_DIR, Outbox
 from hostvitals.agent.registry import Registry
 from hostvitals.agent.samplers.agent_self import AgentSelfSampler
 from hostvitals.agent.samplers.base import NO_LABELS, Row
 from hostvitals.agent.sampling import COLLECT_SHARE, build_samplers
-from hostvitals.agent.sender import Sender, SenderSettings
+from hostvitals.agent.sender import Sender
 from hostvitals.agent.spool import FsyncPolicy, RecordId
 from hostvitals.agent.state import StateError, StateStore
 from hostvitals.agent.systemd import Notifier
@@ -45,27 +44,6 @@ SHUTDOWN_SEND_TIMEOUT_S = 3.0
 ConfigLoader = Callable[[], AgentConfig]
 
 
-def sender_settings(config: AgentConfig) -> SenderSettings:
-    return SenderSettings(
-        urls=config.collector_urls,
-        token=config.token,
-        compression=config.compression,
-        request_timeout_s=config.request_timeout,
-        catchup_rate=config.catchup_rate,
-        catchup_jitter_s=config.catchup_jitter,
-        backoff_max_s=config.retry_backoff_max,
-    )
-
-
-def spool_settings(config: AgentConfig) -> SpoolSettings:
-    return SpoolSettings(
-        max_bytes=config.spool_max_bytes,
-        max_age_s=config.spool_max_age,
-        fsync=FsyncPolicy(config.spool_fsync),
-        fsync_interval_s=config.spool_fsync_interval,
-    )
-
-
 def journal_policy(config: AgentConfig) -> FsyncPolicy:
     """The journal is written every tick: it is fsynced only under the ``always`` policy.
 
@@ -73,7 +51,7 @@ def journal_policy(config: AgentConfig) -> FsyncPolicy:
     file); on power loss, under ``interval`` and ``never``, the ticks of the open frame that
     the kernel had not written back yet are lost.
     """
-    return FsyncPolicy.ALWAYS if config.spool_fsync == "always" else FsyncPolicy.NEVER
+    return FsyncPolicy.ALWAYS if config.spool.fsync == FsyncPolicy.ALWAYS else FsyncPolicy.NEVER
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +78,12 @@ class Agent:
         self.config = config
         self.state = state
         self.agent_id = state.agent_id
-        self.outbox = Outbox(state.directory / SPOOL_DIR, spool_settings(config))
+        self.outbox = Outbox(state.directory / SPOOL_DIR, config.spool)
         self._journal_syncs = journal_policy(config) is not FsyncPolicy.NEVER
         self.journal = Journal(
-            state.directory / JOURNAL_DIR, journal_policy(config), config.spool_fsync_interval
+            state.directory / JOURNAL_DIR, journal_policy(config), config.spool.fsync_interval
         )
-        self.sender = Sender(sender_settings(config), self.outbox)
+        self.sender = Sender(config.delivery, self.outbox)
         self.ticker = ticker or Ticker(config.interval)
         self._notifier = notifier
         self._load_config = load_config
@@ -154,7 +132,7 @@ class Agent:
             self.agent_id,
             self.config.host,
             self.config.interval,
-            ", ".join(self.config.collector_urls),
+            ", ".join(self.config.delivery.collector_urls),
             self.outbox.directory,
         )
         self._notify("READY=1", "STATUS=sampling")
@@ -277,11 +255,10 @@ class Agent:
     async def reload(self) -> None:
         """Re-read the configuration and apply what can change while running.
 
-        Live: interval, flush settings, samplers, host, collector URLs, token, compression,
-        request timeout, catch-up pacing and the log level. The open frame is first closed into
-        the spool, so nothing is lost. The state directory and the spool settings need a
-        restart; a change to them is logged and ignored. A configuration that does not load
-        is logged and the running one kept.
+        Every setting applies live except those the model declares restart-only (the state
+        directory and the spool settings): a change to them is logged and ignored. The open
+        frame is first closed into the spool, so nothing is lost. A configuration that does
+        not load is logged and the running one kept.
         """
         if self._load_config is None:
             return
@@ -298,20 +275,9 @@ class Agent:
             self._notify("READY=1", "STATUS=reload failed; running the previous configuration")
             return
         old = self.config
-        kept = {
-            key: getattr(old, key)
-            for key in (
-                "state_dir",
-                "spool_max_bytes",
-                "spool_max_age",
-                "spool_fsync",
-                "spool_fsync_interval",
-            )
-            if getattr(new, key) != getattr(old, key)
-        }
+        new, kept = keep_restart_only(old, new)
         if kept:
             log.warning("%s change only on restart; keeping the running values", ", ".join(kept))
-            new = dataclasses.replace(new, **kept)
         logging.getLogger().setLevel(new.log_level.upper())
         frame = self._flush_batcher()
         if frame is not None:
@@ -323,13 +289,12 @@ class Agent:
         if new.samplers != old.samplers:
             self.registry.close()
             self.registry, self._agent_self = self._build_registry(new)
-        settings = sender_settings(new)
-        if settings != self.sender.settings:
-            self.sender.reconfigure(settings)
+        if new.delivery != self.sender.config:
+            self.sender.reconfigure(new.delivery)
         log.info(
             "configuration reloaded: interval %g s, collectors %s",
             new.interval,
-            ", ".join(new.collector_urls),
+            ", ".join(new.delivery.collector_urls),
         )
         self._notify("READY=1", "STATUS=sampling")
 

@@ -1,4 +1,5 @@
-"""The pure parts of delivery: what an HTTP status means for a frame, Retry-After, encodings."""
+"""The pure parts of delivery: what an HTTP status means for a frame, Retry-After, encodings,
+request headers."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import importlib.util
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from hostvitals.shared.protocol import CONTENT_TYPE
+
 INGEST_PATH = "/api/v1/ingest"
+USER_AGENT = "hostvitals-agent/0.1"
 
 
 class Action(enum.Enum):
@@ -84,3 +88,13 @@ def compressor(name: str) -> tuple[str | None, Compressor | None]:
     if name == "none":
         return None, None
     raise ValueError(f"unknown compression {name!r}")
+
+
+def request_headers(encoding: str | None, token: str | None) -> dict[str, str]:
+    """The headers of an ingest request with body ``encoding`` and bearer ``token``."""
+    headers = {"Content-Type": CONTENT_TYPE, "User-Agent": USER_AGENT}
+    if encoding is not None:
+        headers["Content-Encoding"] = encoding
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers

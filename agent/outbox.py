@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hostvitals.agent.config import SpoolConfig
 from hostvitals.agent.spool import FsyncPolicy, Record, RecordId, Spool
 from hostvitals.agent.throttle import Throttle
 
@@ -25,13 +26,8 @@ log = logging.getLogger(__name__)
 SPOOL_DIR = "spool"
 
 
-@dataclass(frozen=True, slots=True)
-class SpoolSettings:
-    max_bytes: int = 256 * 2**20
-    max_age_s: float = 7 * 86400
-    fsync: FsyncPolicy = FsyncPolicy.INTERVAL
-    fsync_interval_s: float = 1.0
-    segment_bytes: int = 4 * 2**20
+SEGMENT_BYTES = 4 * 2**20
+"""Segment size of the spool (smaller for a small spool: a quarter of it, at least 4 KiB)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,16 +46,16 @@ class Outbox:
     """A thread-safe facade over the spool with drop accounting; async methods for the loop."""
 
     def __init__(
-        self, directory: Path, settings: SpoolSettings, *, clock: Callable[[], float] = time.time
+        self, directory: Path, config: SpoolConfig, *, clock: Callable[[], float] = time.time
     ) -> None:
         self.directory = directory
         self._spool = Spool(
             directory,
-            max_bytes=settings.max_bytes,
-            max_age_s=settings.max_age_s,
-            segment_bytes=min(settings.segment_bytes, max(settings.max_bytes // 4, 4096)),
-            fsync=settings.fsync,
-            fsync_interval_s=settings.fsync_interval_s,
+            max_bytes=config.max_bytes,
+            max_age_s=config.max_age,
+            segment_bytes=min(SEGMENT_BYTES, max(config.max_bytes // 4, 4096)),
+            fsync=FsyncPolicy(config.fsync),
+            fsync_interval_s=config.fsync_interval,
             clock=clock,
         )
         self._throttle = Throttle()

@@ -12,19 +12,18 @@ The state directory holds:
 ``lock``
     held (``flock``) while an agent runs, so two agents cannot share one directory.
 
-Files are replaced atomically (temporary file, fsync, rename, fsync of the directory).
+Files are replaced atomically and durably (``hostvitals.shared.atomicfile``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
-import tempfile
 import uuid
 from pathlib import Path
 from types import TracebackType
 
+from hostvitals.shared.atomicfile import replace_file
 from hostvitals.shared.codec import AGENT_ID_RE
 from hostvitals.shared.protocol import MAX_SEQ
 
@@ -40,30 +39,6 @@ class StateError(Exception):
 
 class StateLockedError(StateError):
     """Another agent holds the state directory."""
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so that a crash leaves either the old or the new file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
-
-
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_agent_id(directory: Path) -> str | None:
@@ -134,7 +109,7 @@ class StateStore:
             agent_id = read_agent_id(self.directory)
             if agent_id is None:
                 agent_id = str(uuid.uuid4())
-                write_atomic(self.directory / AGENT_ID_FILE, agent_id + "\n")
+                replace_file(self.directory / AGENT_ID_FILE, f"{agent_id}\n".encode("ascii"))
             self._agent_id = agent_id
             self._next = self._ceiling = read_seq_ceiling(self.directory)
         except OSError as exc:
@@ -180,7 +155,7 @@ class StateStore:
         if self._next >= self._ceiling:
             ceiling = min(self._next + self._block, MAX_SEQ)
             try:
-                write_atomic(self.directory / SEQ_FILE, f"{ceiling}\n")
+                replace_file(self.directory / SEQ_FILE, f"{ceiling}\n".encode("ascii"))
             except OSError as exc:
                 raise StateError(
                     f"cannot reserve sequence numbers in {self.directory}: {exc}"

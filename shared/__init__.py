@@ -1,6 +1,7 @@
 """The hostvitals wire protocol and metric catalogue, shared by agent and collector.
 
-Pure: no I/O, no global state.
+Pure: no I/O, no global state; the one exception is ``atomicfile``, the small file-replacing
+helper both sides use.
 """
 
 from hostvitals.shared.catalogue import CATALOGUE, HOST_LABEL, Kind, MetricSpec

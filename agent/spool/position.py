@@ -1,19 +1,20 @@
 """The read-position file: which segment and offset the consumer has acknowledged up to.
 
-It is replaced atomically (write a temporary file, rename it over the old one); a durable write
-also fsyncs the file before the rename and the directory after it.
+It is replaced atomically (``hostvitals.shared.atomicfile``); a durable write also fsyncs the
+file before the rename and the directory after it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 
 from hostvitals.agent.spool.format import decode_position, encode_position
+from hostvitals.shared.atomicfile import remove_leftovers, replace_file
 
 POSITION_FILE = "position"
-_TEMP_FILE = "position.tmp"
+_OLD_TEMP_FILE = "position.tmp"
+"""The temporary file's name before the position was written with ``replace_file``."""
 
 
 def read_position(directory: Path) -> tuple[int, int] | None:
@@ -26,26 +27,13 @@ def read_position(directory: Path) -> tuple[int, int] | None:
 
 
 def remove_temporary(directory: Path) -> None:
-    """Delete a temporary file left behind by an interrupted write."""
+    """Delete temporary files left behind by an interrupted write."""
+    remove_leftovers(directory / POSITION_FILE)
     with contextlib.suppress(FileNotFoundError):
-        (directory / _TEMP_FILE).unlink()
+        (directory / _OLD_TEMP_FILE).unlink()
 
 
-def write_position(
-    directory: Path, directory_fd: int, segment: int, offset: int, *, durable: bool
-) -> None:
+def write_position(directory: Path, segment: int, offset: int, *, durable: bool) -> None:
     """Replace the position file; with ``durable`` it survives power loss once this returns."""
-    temp = directory / _TEMP_FILE
     data = encode_position(segment, offset)
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        if durable:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temp, directory / POSITION_FILE)
-    if durable:
-        os.fsync(directory_fd)
+    replace_file(directory / POSITION_FILE, data, mode=0o644, durable=durable)

@@ -1,4 +1,5 @@
-"""Segment files: their names, positional reads, and walking records with damage recovery.
+"""Segment files: their names, what the spool knows about each, positional reads, and walking
+records with damage recovery.
 
 A segment is an append-only file of records (see ``format``). Reading one back yields, in file
 order, either intact records or spans of damaged bytes. A damaged span starts where a record
@@ -8,10 +9,11 @@ the magic and checking header and payload), or at the end of the data when none 
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hostvitals.agent.spool.format import HEADER_SIZE, MAGIC, Header, decode_header, payload_matches
@@ -35,6 +37,19 @@ def list_segments(directory: Path) -> list[tuple[int, Path]]:
             found.append((int(match.group(1)), path))
     found.sort()
     return found
+
+
+@dataclass(slots=True)
+class Segment:
+    """What an open spool knows about one segment file."""
+
+    index: int
+    path: Path
+    size: int
+    records: int = 0  # intact records at or after the read position
+    weight: int = 0  # their total weight
+    newest: float = -math.inf  # latest append time of any intact record in the file
+    corrupt: dict[int, int] = field(default_factory=dict)  # known damaged spans: start -> end
 
 
 @dataclass(frozen=True, slots=True)

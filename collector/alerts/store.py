@@ -1,7 +1,8 @@
 """Alert state on disk: alerts, the notification log, silences and known hosts, as JSON.
 
-Written to a temporary file, flushed to disk and renamed over the old one, so a crash
-leaves either the old or the new state. A file that cannot be read is set aside as
+Replaced atomically and durably (``hostvitals.shared.atomicfile``: a temporary file, fsynced,
+renamed over the old one, then the directory fsynced), so a crash or a power loss leaves
+either the old or the new state. A file that cannot be read is set aside as
 ``<name>.corrupt`` and the collector starts with empty state rather than not at all.
 """
 
@@ -11,11 +12,11 @@ import contextlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Final
 
 from hostvitals.collector.alerts.model import Alert
+from hostvitals.shared.atomicfile import replace_file
 
 log = logging.getLogger(__name__)
 VERSION: Final = 1
@@ -45,16 +46,7 @@ class StateFile:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         data = json.dumps({"version": VERSION, **doc}, separators=(",", ":")).encode()
-        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        replace_file(self.path, data)
 
 
 def alert_to_json(alert: Alert) -> dict[str, Any]:

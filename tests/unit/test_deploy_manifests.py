@@ -110,7 +110,7 @@ def test_compose_agent_reports_the_docker_host_to_the_collector() -> None:
     assert agent["command"][0] == "hostvitals-agent"
     env = {k: re.sub(r"\$\{\w+:-(.*)\}", r"\1", v) for k, v in agent["environment"].items()}
     config = load_config(None, environ=env, flags=vars(parse_args(agent["command"][1:])))
-    assert [_service(u) for u in config.collector_urls] == [("collector", 8000)]
+    assert [_service(u) for u in config.delivery.collector_urls] == [("collector", 8000)]
     volume, target = agent["volumes"][0].split(":")
     assert volume in COMPOSE["volumes"] and Path(target) == config.state_dir
 
@@ -182,7 +182,7 @@ def test_k8s_agent_runs_on_every_node_as_the_node() -> None:
     env["HOSTVITALS_AGENT_HOST"] = "node-1"
     config = load_config(None, environ=env)
     assert config.host == "node-1"
-    assert [_service(u) for u in config.collector_urls] == [("collector", 8000)]
+    assert [_service(u) for u in config.delivery.collector_urls] == [("collector", 8000)]
     assert 8000 in [p["port"] for p in _k8s("Service")["collector"]["spec"]["ports"]]
     mounts = {m["name"]: Path(m["mountPath"]) for m in container["volumeMounts"]}
     [(volume, path)] = [(v["name"], v["hostPath"]) for v in pod["volumes"] if "hostPath" in v]

@@ -29,9 +29,9 @@ def test_defaults() -> None:
     config = load_config()
     assert config == AgentConfig(host=socket.gethostname())
     assert config.interval == 1.0
-    assert config.collector_urls == ("http://127.0.0.1:8000",)
+    assert config.delivery.collector_urls == ("http://127.0.0.1:8000",)
     assert config.flush_interval == 10.0
-    assert config.token is None
+    assert config.delivery.token is None
     assert config.samplers.processes.top_n == 10
     assert config.samplers.processes.interval == 5.0
     assert "processes" in config.samplers.enabled
@@ -65,12 +65,12 @@ def test_precedence_file_then_environment_then_flags(tmp_path: Path) -> None:
     assert config.host == "from-env"  # environment beats file
     assert config.state_dir == Path("/from/file")  # only in the file
     assert config.log_level == "debug"
-    assert config.collector_urls == ("http://cli:1", "https://cli2")
+    assert config.delivery.collector_urls == ("http://cli:1", "https://cli2")
     assert config.samplers.processes.top_n == 7
     assert config.flush_interval == 10.0
 
     only_env = load_config(path, environ=env)
-    assert only_env.collector_urls == ("http://a:8000", "http://b:8000")
+    assert only_env.delivery.collector_urls == ("http://a:8000", "http://b:8000")
     assert only_env.interval == 5.0
 
 
@@ -101,12 +101,12 @@ def test_token_file_is_read_and_stripped(tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text("s3cret\n")
     config = load_config(environ={"HOSTVITALS_AGENT_TOKEN_FILE": str(token)})
-    assert config.token == "s3cret"
+    assert config.delivery.token == "s3cret"
     assert "s3cret" not in repr(config)
 
 
 def test_empty_token_means_none() -> None:
-    assert load_config(environ={"HOSTVITALS_AGENT_TOKEN": ""}).token is None
+    assert load_config(environ={"HOSTVITALS_AGENT_TOKEN": ""}).delivery.token is None
 
 
 @pytest.mark.parametrize(

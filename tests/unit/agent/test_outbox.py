@@ -7,24 +7,25 @@ from pathlib import Path
 
 import pytest
 
-from hostvitals.agent.outbox import Outbox, SpoolSettings
+from hostvitals.agent.config import SpoolConfig
+from hostvitals.agent.outbox import Outbox
 from hostvitals.agent.spool.format import HEADER_SIZE
 from tests.support.clock import ManualClock
 
 
 def test_frames_are_appended_in_order_and_survive_reopening(tmp_path: Path) -> None:
-    outbox = Outbox(tmp_path, SpoolSettings())
+    outbox = Outbox(tmp_path, SpoolConfig())
     ids = [outbox.append_now(bytes([i]) * 100, i + 1) for i in range(3)]
     assert all(ids) and ids == sorted(ids)  # type: ignore[type-var]
     outbox.close()
-    again = Outbox(tmp_path, SpoolSettings())
+    again = Outbox(tmp_path, SpoolConfig())
     counts = again.counts()
     assert (counts.pending_frames, counts.pending_bytes) == (3, 3 * (100 + HEADER_SIZE))
     again.close()
 
 
 async def test_async_peek_and_ack(tmp_path: Path) -> None:
-    outbox = Outbox(tmp_path, SpoolSettings())
+    outbox = Outbox(tmp_path, SpoolConfig())
     for i in range(3):
         await outbox.append(bytes([i]) * 10, 1)
     records = await outbox.peek(2, 1 << 20)
@@ -38,7 +39,7 @@ async def test_async_peek_and_ack(tmp_path: Path) -> None:
 def test_a_full_spool_drops_the_oldest_counting_samples_and_warns_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    outbox = Outbox(tmp_path, SpoolSettings(max_bytes=65536))
+    outbox = Outbox(tmp_path, SpoolConfig(max_bytes=65536))
     payload = b"x" * (10_000 - HEADER_SIZE)  # six fit, the seventh pushes the oldest out
     with caplog.at_level(logging.WARNING, logger="hostvitals.agent.outbox"):
         for _ in range(10):
@@ -53,7 +54,7 @@ def test_a_full_spool_drops_the_oldest_counting_samples_and_warns_once(
 
 def test_frames_older_than_the_age_bound_are_dropped_as_expired(tmp_path: Path) -> None:
     clock = ManualClock(1000000.0)
-    outbox = Outbox(tmp_path, SpoolSettings(max_age_s=60), clock=clock)
+    outbox = Outbox(tmp_path, SpoolConfig(max_age=60), clock=clock)
     outbox.append_now(b"old", 5)
     clock.now += 61
     outbox.append_now(b"new", 3)
@@ -63,7 +64,7 @@ def test_frames_older_than_the_age_bound_are_dropped_as_expired(tmp_path: Path) 
 
 
 def test_a_frame_larger_than_the_whole_spool_is_dropped_and_counted(tmp_path: Path) -> None:
-    outbox = Outbox(tmp_path, SpoolSettings(max_bytes=65536))
+    outbox = Outbox(tmp_path, SpoolConfig(max_bytes=65536))
     outbox.append_now(b"keep", 1)
     assert outbox.append_now(b"x" * 70_000, 9) is None
     counts = outbox.counts()
@@ -74,7 +75,7 @@ def test_a_frame_larger_than_the_whole_spool_is_dropped_and_counted(tmp_path: Pa
 def test_damage_found_on_open_is_counted_and_logged(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    outbox = Outbox(tmp_path, SpoolSettings())
+    outbox = Outbox(tmp_path, SpoolConfig())
     for i in range(3):
         outbox.append_now(bytes([65 + i]) * 50, 1)
     outbox.close()
@@ -83,7 +84,7 @@ def test_damage_found_on_open_is_counted_and_logged(
     data[HEADER_SIZE + 50 + HEADER_SIZE + 10] ^= 0xFF  # a byte of the second payload
     segment.write_bytes(bytes(data))
     with caplog.at_level(logging.WARNING, logger="hostvitals.agent.outbox"):
-        again = Outbox(tmp_path, SpoolSettings())
+        again = Outbox(tmp_path, SpoolConfig())
     counts = again.counts()
     assert (counts.pending_frames, counts.corrupt_records) == (2, 1)
     assert "damaged" in caplog.text

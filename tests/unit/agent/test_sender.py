@@ -8,7 +8,7 @@ import logging
 import random
 import socket
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from hostvitals.agent.outbox import Outbox, SpoolSettings
-from hostvitals.agent.sender import Sender, SenderSettings
+from hostvitals.agent.config import DeliveryConfig, SpoolConfig
+from hostvitals.agent.outbox import Outbox
+from hostvitals.agent.sender import Sender, Tuning
 from hostvitals.shared.codec import decode_frame, encode_frame
 from hostvitals.shared.protocol import CONTENT_TYPE, Frame, Series
 
@@ -33,9 +34,9 @@ class FakeCollector:
     async def handle(self, request: web.Request) -> web.Response:
         self.requests.append((dict(request.headers), await request.read()))
         status, headers, text = self.script.pop(0) if self.script else (204, {}, "")
-        if status == 0:  # too slow: the client gives up first
+        if status <= 0:  # answered 0.5 s late (0: with 204, -500: with 500)
             await asyncio.sleep(0.5)
-            status = 204
+            status = -status or 204
         return web.Response(status=status, headers=headers, text=text or None)
 
     @property
@@ -123,13 +124,16 @@ async def make_sender(tmp_path: Path) -> AsyncIterator[Callable[..., Rig]]:
         **settings: Any,
     ) -> Rig:
         settings.setdefault("compression", "none")
-        settings.setdefault("catchup_jitter_s", 0.0)
-        outbox = Outbox(tmp_path / f"spool-{len(made)}", SpoolSettings(max_bytes=spool_bytes))
+        settings.setdefault("catchup_jitter", 0.0)
+        tuned = {item.name for item in fields(Tuning)}
+        tuning = {name: settings.pop(name) for name in tuned & settings.keys()}
+        outbox = Outbox(tmp_path / f"spool-{len(made)}", SpoolConfig(max_bytes=spool_bytes))
         sleeps = Sleeps()
         extra: dict[str, Any] = {"clock": clock} if clock else {}
         sender = Sender(
-            SenderSettings(urls=urls, **settings),
+            DeliveryConfig(collector_urls=urls, **settings),
             outbox,
+            tuning=Tuning(**tuning),
             sleep=sleep or sleeps,
             rng=random.Random(7),
             **extra,
@@ -250,7 +254,7 @@ async def test_500_then_204_backs_off_with_jitter_then_delivers(
     collector: FakeCollector, make_sender: Callable[..., Rig]
 ) -> None:
     collector.script = [(500, {}, "boom"), (500, {}, "boom"), (500, {}, "boom")]
-    rig = make_sender(collector.url, backoff_initial_s=1.0, backoff_max_s=60.0)
+    rig = make_sender(collector.url, backoff_initial_s=1.0, retry_backoff_max=60.0)
     rig.submit(frame())
     await run_until_empty(rig)
     assert len(rig.sleeps.waits) == 3
@@ -263,7 +267,7 @@ async def test_500_then_204_backs_off_with_jitter_then_delivers(
 
 async def test_backoff_is_capped(collector: FakeCollector, make_sender: Callable[..., Rig]) -> None:
     collector.script = [(502, {}, "")] * 12
-    rig = make_sender(collector.url, backoff_initial_s=1.0, backoff_max_s=4.0)
+    rig = make_sender(collector.url, backoff_initial_s=1.0, retry_backoff_max=4.0)
     rig.submit(frame())
     await run_until_empty(rig)
     assert len(rig.sleeps.waits) == 12
@@ -359,7 +363,7 @@ async def test_a_collector_that_does_not_answer_in_time_counts_as_timeout(
     collector: FakeCollector, make_sender: Callable[..., Rig]
 ) -> None:
     collector.script = [(0, {}, "")]  # 0: answer late
-    rig = make_sender(collector.url, request_timeout_s=0.1)
+    rig = make_sender(collector.url, request_timeout=0.1)
     rig.submit(frame())
     await run_until_empty(rig)
     assert rig.sender.send_errors()["timeout"] == 1
@@ -370,7 +374,7 @@ async def test_a_collector_that_does_not_answer_in_time_counts_as_timeout(
 async def test_a_backlog_goes_out_oldest_first_after_a_jittered_start(
     collector: FakeCollector, make_sender: Callable[..., Rig]
 ) -> None:
-    rig = make_sender(collector.url, catchup_jitter_s=30.0)
+    rig = make_sender(collector.url, catchup_jitter=30.0)
     for seq in range(10):
         rig.spool(frame(seq=seq))
     await run_until_empty(rig)
@@ -452,7 +456,7 @@ async def test_the_collector_coming_back_wakes_the_backlog_early(
             await never.wait()
         await asyncio.sleep(0)
 
-    rig = make_sender(collector.url, sleep=sleep, backoff_initial_s=100.0, backoff_max_s=100.0)
+    rig = make_sender(collector.url, sleep=sleep, backoff_initial_s=100.0, retry_backoff_max=100.0)
     rig.spool(frame(seq=1))
     task = asyncio.create_task(rig.sender.run())
     try:
@@ -466,3 +470,116 @@ async def test_the_collector_coming_back_wakes_the_backlog_early(
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert sorted(f.seq for f in collector.frames()) == [1, 1, 2]
+
+
+async def test_a_frame_on_its_way_when_the_sender_stops_is_not_sent_again(
+    collector: FakeCollector, make_sender: Callable[..., Rig]
+) -> None:
+    # the collector takes the frame at once and answers 0.5 s later; the agent stops between
+    collector.script = [(0, {}, "")]
+    rig = make_sender(collector.url)
+    rig.submit(frame(seq=4))
+    task = asyncio.create_task(rig.sender.run())
+    async with asyncio.timeout(5):
+        while not collector.requests:
+            await asyncio.sleep(0.01)
+    task.cancel()  # SIGTERM: the agent cancels the lanes, then drains
+    await asyncio.gather(task, return_exceptions=True)
+    assert await rig.sender.drain(5.0) is True
+    assert [f.seq for f in collector.frames()] == [4]  # its answer was awaited, not resent
+    assert rig.pending == 0
+    assert rig.sender.frames_sent == 1
+
+
+async def test_a_frame_on_its_way_is_not_sent_by_the_backlog_too_when_it_falls_back(
+    collector: FakeCollector, make_sender: Callable[..., Rig]
+) -> None:
+    collector.script = [(0, {}, "")]  # the first frame is answered 0.5 s late
+    rig = make_sender(collector.url, fresh_frames=1)
+    rig.submit(frame(seq=1))
+    task = asyncio.create_task(rig.sender.run())
+    try:
+        async with asyncio.timeout(10):
+            while not collector.requests:
+                await asyncio.sleep(0.01)
+            rig.submit(frame(seq=2))  # seq 1 falls back to the backlog while on its way
+            while rig.pending:
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert sorted(f.seq for f in collector.frames()) == [1, 2]
+
+
+async def test_a_frame_that_fell_back_on_its_way_goes_to_the_backlog_when_its_round_fails(
+    collector: FakeCollector, make_sender: Callable[..., Rig]
+) -> None:
+    collector.script = [(-500, {}, "")]  # the first frame fails, 0.5 s late
+    rig = make_sender(collector.url, fresh_frames=1)
+    rig.submit(frame(seq=1))
+    task = asyncio.create_task(rig.sender.run())
+    try:
+        async with asyncio.timeout(10):
+            while not collector.requests:
+                await asyncio.sleep(0.01)
+            rig.submit(frame(seq=2))
+            while rig.pending:
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert sorted(f.seq for f in collector.frames()) == [1, 1, 2]
+    assert rig.sender.frames_sent == 2
+
+
+async def test_a_frame_on_its_way_at_a_reload_is_not_sent_again(
+    collector: FakeCollector, make_sender: Callable[..., Rig]
+) -> None:
+    collector.script = [(0, {}, "")]  # taken at once, answered 0.5 s later
+    rig = make_sender(collector.url, token="old")
+    rig.submit(frame(seq=7))
+    task = asyncio.create_task(rig.sender.run())
+    try:
+        async with asyncio.timeout(10):
+            while not collector.requests:
+                await asyncio.sleep(0.01)
+            rig.sender.reconfigure(replace(rig.sender.config, token="new"))
+            while rig.pending:
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert [f.seq for f in collector.frames()] == [7]
+    assert rig.sender.send_errors()["connection"] == 0
+
+
+async def test_a_frame_retried_across_a_compression_change_is_encoded_as_its_headers_say(
+    collector: FakeCollector, make_sender: Callable[..., Rig]
+) -> None:
+    collector.script = [(500, {}, "")]
+    retried = asyncio.Event()
+    reloaded = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        if collector.requests and not reloaded.is_set():
+            retried.set()  # the backoff after the first attempt: wait for the reload
+            await reloaded.wait()
+        await asyncio.sleep(0)
+
+    rig = make_sender(collector.url, compression="gzip", sleep=sleep)
+    rig.spool(frame(seq=3))  # the backlog lane sends it
+    task = asyncio.create_task(rig.sender.run())
+    try:
+        async with asyncio.timeout(10):
+            await retried.wait()
+            rig.sender.reconfigure(replace(rig.sender.config, compression="none"))
+            reloaded.set()
+            while rig.pending:
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    headers, _ = collector.requests[-1]
+    assert "Content-Encoding" not in headers
+    assert [f.seq for f in collector.frames()] == [3, 3]
+    assert rig.sender.rejected_samples == 0

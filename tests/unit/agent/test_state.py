@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -17,7 +16,6 @@ from hostvitals.agent.state import (
     StateError,
     StateLockedError,
     StateStore,
-    write_atomic,
 )
 
 
@@ -105,14 +103,6 @@ def test_state_dir_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
     target.write_text("x")
     with pytest.raises(StateError, match="cannot use state directory"):
         StateStore(target).open()
-
-
-def test_write_atomic_replaces_and_leaves_no_temporary_files(tmp_path: Path) -> None:
-    path = tmp_path / "f"
-    write_atomic(path, "one\n")
-    write_atomic(path, "two\n")
-    assert path.read_text() == "two\n"
-    assert os.listdir(tmp_path) == ["f"]
 
 
 def test_using_a_closed_store_is_an_error(tmp_path: Path) -> None:

@@ -1,0 +1,241 @@
+"""The agent's settings, each stated once: default, kind, documentation, flag, reload.
+
+``AgentConfig`` is the whole configuration. Its slices are the objects the parts of the agent
+take: ``DeliveryConfig`` (the sender), ``SpoolConfig`` (the outbox) and ``SamplersConfig``
+(the samplers). Keys, environment variables, flags and the documentation table are derived
+from these declarations (``hostvitals.agent.config.declare``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hostvitals.agent.config.declare import Flag, about, group, section, setting
+from hostvitals.agent.config.kinds import (
+    Boolean,
+    Choice,
+    FilePath,
+    HostName,
+    Integer,
+    Number,
+    OptionalPath,
+    OptionalText,
+    Regex,
+    Urls,
+)
+from hostvitals.agent.samplers.filesystem import (
+    DEFAULT_IGNORED_FS_TYPES,
+    DEFAULT_IGNORED_MOUNT_POINTS,
+    DEFAULT_STATVFS_TIMEOUT_S,
+)
+from hostvitals.agent.samplers.processes import DEFAULT_TOP_N
+from hostvitals.agent.spool.values import FsyncPolicy
+
+DEFAULT_STATE_DIR = Path("/var/lib/hostvitals-agent")
+DEFAULT_COLLECTOR_URL = "http://127.0.0.1:8000"
+COMPRESSIONS = ("zstd", "gzip", "none")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class SamplerConfig:
+    """A sampler's switch; the samplers with more settings extend it."""
+
+    enabled: bool = setting(True, Boolean(), "Run this sampler.")
+
+
+@dataclass(frozen=True, slots=True)
+class FilesystemConfig(SamplerConfig):
+    ignored_mount_points: str = setting(
+        DEFAULT_IGNORED_MOUNT_POINTS,
+        Regex(),
+        "Mount points not reported.",
+    )
+    ignored_fs_types: str = setting(
+        DEFAULT_IGNORED_FS_TYPES, Regex(), "File system types not reported."
+    )
+    statvfs_timeout: float = setting(
+        DEFAULT_STATVFS_TIMEOUT_S,
+        Number(0.1, 30),
+        "Seconds to wait for statvfs on one mount; a mount that does not answer (a dead NFS "
+        "server) is skipped until its call returns.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkConfig(SamplerConfig):
+    include_loopback: bool = setting(False, Boolean(), "Report the loopback interface too.")
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessesConfig(SamplerConfig):
+    interval: float = setting(
+        5.0,
+        Number(1, 3600),
+        "Seconds between process scans, on wall-clock multiples like `interval`.",
+    )
+    top_n: int = setting(
+        DEFAULT_TOP_N,
+        Integer(1, 1000),
+        "How many processes by CPU and how many by memory are reported (their union).",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SamplersConfig:
+    cpu: SamplerConfig = section(SamplerConfig)
+    load: SamplerConfig = section(SamplerConfig)
+    memory: SamplerConfig = section(SamplerConfig)
+    disk: SamplerConfig = section(SamplerConfig)
+    filesystem: FilesystemConfig = section(FilesystemConfig)
+    network: NetworkConfig = section(NetworkConfig)
+    processes: ProcessesConfig = section(ProcessesConfig)
+    agent: SamplerConfig = section(SamplerConfig)
+
+    @property
+    def enabled(self) -> frozenset[str]:
+        """Names of the enabled samplers."""
+        return frozenset(
+            item.name for item in dataclasses.fields(self) if getattr(self, item.name).enabled
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryConfig:
+    """Where and how frames are sent: the sender's slice."""
+
+    collector_urls: tuple[str, ...] = setting(
+        (DEFAULT_COLLECTOR_URL,),
+        Urls(),
+        "Collector base URLs in order of preference; the agent posts to `<url>/api/v1/ingest`, "
+        "moves on to the next URL when one fails and returns to the first once it answers.",
+        flag=Flag(
+            "--collector-url",
+            "collector base URL; repeat for fail-over, in order of preference",
+            metavar="URL",
+            repeat=True,
+        ),
+    )
+    token: str | None = setting(
+        None,
+        OptionalText(),
+        "Bearer token sent to the collector, if it requires one.",
+        secret=True,
+        default_doc="none",
+    )
+    token_file: Path | None = setting(
+        None,
+        OptionalPath(),
+        "File holding the token (so it does not sit in the configuration); set at most one "
+        "of `token` and `token_file`.",
+        default_doc="none",
+    )
+    compression: str = setting(
+        "zstd",
+        Choice(COMPRESSIONS),
+        "Request body compression; `zstd` falls back to `gzip` when the zstandard module is "
+        "not installed.",
+    )
+    request_timeout: float = setting(
+        10.0, Number(1, 120), "Seconds one request to the collector may take."
+    )
+    retry_backoff_max: float = setting(
+        30.0,
+        Number(1, 3600),
+        "Failed sends are retried with exponential backoff and full jitter, from 1 s doubling "
+        "up to this many seconds; 429 and 503 wait as long as Retry-After says.",
+    )
+    catchup_rate: float = setting(
+        20.0,
+        Number(0.2, 10_000),
+        "Frames per second at most while the backlog is sent after an outage (429 and 503 "
+        "lower it).",
+    )
+    catchup_jitter: float = setting(
+        30.0,
+        Number(0, 3600),
+        "The backlog starts after a random delay of up to this many seconds, so a fleet "
+        "coming back does not arrive at once.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolConfig:
+    """The bounds and durability of the on-disk spool: the outbox's slice."""
+
+    max_bytes: int = setting(
+        256 * 2**20,
+        Integer(16 * 1024, 2**40),
+        "Bytes of frames kept on disk; when full, the oldest frames are dropped and counted.",
+        live=False,
+    )
+    max_age: float = setting(
+        7 * 86400.0,
+        Number(60, 366 * 86400),
+        "Seconds a frame may wait in the spool; older ones are dropped and counted.",
+        live=False,
+    )
+    fsync: str = setting(
+        FsyncPolicy.INTERVAL.value,
+        Choice([policy.value for policy in FsyncPolicy]),
+        "When the spool is fsynced (see [the spool](#the-spool)).",
+        live=False,
+    )
+    fsync_interval: float = setting(
+        1.0,
+        Number(0.01, 3600),
+        'Seconds between fsyncs under `spool_fsync = "interval"`.',
+        live=False,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    host: str = field(
+        metadata=about(
+            HostName(),
+            "Host name reported for every series.",
+            flag=Flag("--host", "host name to report (default: the system's)"),
+            default_doc="the system host name",
+        )
+    )
+    interval: float = setting(
+        1.0,
+        Number(1, 60),
+        "Seconds between samples; ticks fall on wall-clock multiples of the interval.",
+        flag=Flag("--interval", "sampling interval in seconds", metavar="SECONDS"),
+    )
+    state_dir: Path = setting(
+        DEFAULT_STATE_DIR,
+        FilePath(),
+        "Where the agent keeps its id, sequence numbers, spool and journal; must survive restarts.",
+        flag=Flag("--state-dir", "where the agent id and state live", metavar="PATH"),
+        live=False,
+    )
+    flush_interval: float = setting(
+        10.0,
+        Number(1, 3600),
+        "Seconds of samples per frame (a frame closes earlier at `max_samples_per_frame`); "
+        "at least `interval`.",
+        default_doc="10, or `interval` if larger",
+    )
+    max_samples_per_frame: int = setting(
+        20_000, Integer(1, 1_000_000), "Upper bound on the samples in one frame."
+    )
+    outage_flush_interval: float = setting(
+        60.0,
+        Number(1, 3600),
+        "Seconds of samples per frame while the collector is unreachable (at least "
+        "`flush_interval`): the backlog goes out in fewer, larger requests.",
+    )
+    delivery: DeliveryConfig = group(DeliveryConfig)
+    spool: SpoolConfig = group(SpoolConfig, "spool_")
+    log_level: str = setting(
+        "info",
+        Choice(LOG_LEVELS),
+        "Log verbosity; logs go to stderr, one line per event.",
+        flag=Flag("--log-level", "log verbosity"),
+    )
+    samplers: SamplersConfig = section(SamplersConfig)
