@@ -5,6 +5,12 @@ up to ``delivery_attempts`` times. A notifier that stays down only holds up its 
 evaluation and the other notifiers go on. Every failed attempt, every notification given up
 and every job dropped because the queue was full is counted, and the last error of each
 notifier is kept for the API.
+
+On a graceful stop a worker finishes the attempt in flight (within ``grace_s``) and makes no
+further attempts: a notification the receiver already has is recorded as delivered before the
+state is saved, so a restart does not send it again. Jobs not yet started stay planned and are
+sent by the next start. Only an attempt still unanswered after the grace period is cut off,
+and that one may arrive twice (at least once, never lost).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +29,7 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
+    stop_when_event_set,
     wait_random_exponential,
 )
 
@@ -87,6 +95,9 @@ class DeliveryWorker:
         self._on_done = on_done
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
+        self._stopping = threading.Event()  # what tenacity's stop_when_event_set reads
+        self._idle = asyncio.Event()
+        self._idle.set()
         self.status = NotifierStatus(notifier.name, notifier.settings.type)
         for result in ("sent", "failed", "dropped"):
             metrics.notifications.labels(notifier.name, result)
@@ -95,8 +106,13 @@ class DeliveryWorker:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"notifier-{self.notifier.name}")
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = 0.0) -> None:
+        """Stop taking jobs; let the attempt in flight finish for up to ``grace_s``."""
+        self._stopping.set()
         if self._task is not None:
+            if grace_s > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._idle.wait(), grace_s)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -126,7 +142,8 @@ class DeliveryWorker:
 
     async def _deliver(self, job: Job) -> bool:
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._attempts),
+            # A stop lets the attempt in flight finish but starts no new one.
+            stop=stop_after_attempt(self._attempts) | stop_when_event_set(self._stopping),
             wait=wait_random_exponential(multiplier=self._backoff, max=self._backoff_max),
             retry=retry_if_exception(_retryable),
             after=self._count_failure,
@@ -145,6 +162,14 @@ class DeliveryWorker:
                 self.status.last_failure_at = self._clock()
                 self.status.last_error = str(exc)
                 self._metrics.failures.labels(self.notifier.name, exc.reason).inc()
+            if self._stopping.is_set():
+                # Not given up: the job stays planned and the next start sends it.
+                log.info(
+                    "notifier %s: stopping; %s is sent after the restart",
+                    self.notifier.name,
+                    job.group_key,
+                )
+                return False
             self.status.failed += 1
             self._metrics.notifications.labels(self.notifier.name, "failed").inc()
             log.error("notifier %s: gave up on %s: %s", self.notifier.name, job.group_key, exc)
@@ -155,11 +180,13 @@ class DeliveryWorker:
         return True
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             job = await self._queue.get()
             self.status.queued = self._queue.qsize()
             delivered = False
+            self._idle.clear()
             try:
                 delivered = await self._deliver(job)
             finally:
                 self._on_done(job, delivered)
+                self._idle.set()

@@ -197,8 +197,10 @@ class AlertEngine:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        for worker in self.workers.values():
-            await worker.stop()
+        # Deliveries in flight finish (within the grace period) and are recorded before the
+        # state is saved, so a restart does not send them again.
+        grace = self.settings.delivery_shutdown_grace_s
+        await asyncio.gather(*(worker.stop(grace) for worker in self.workers.values()))
         await self.save()
 
     async def save(self) -> None:

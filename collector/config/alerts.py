@@ -236,6 +236,9 @@ class AlertsSettings(Section):
     """...at most this many seconds."""
     delivery_queue_size: Annotated[int, Field(ge=1)] = 256
     """Notifications waiting per notifier; past it they are dropped (and counted)."""
+    delivery_shutdown_grace_s: Seconds = 5.0
+    """On a graceful stop, seconds a delivery in flight may take to finish; it is then recorded
+    as sent, so the restarted collector does not send it again."""
     external_url: str = "http://127.0.0.1:8000"
     """Base URL of this collector as seen by whoever reads the notifications."""
     default_rules: DefaultRulesSettings = Field(default_factory=DefaultRulesSettings)
