@@ -39,6 +39,7 @@ from hostvitals.collector.rollups.coldpath import accepted_limits
 from hostvitals.collector.rollups.tiers import RAW
 from hostvitals.collector.selfmetrics import SelfMetrics
 from hostvitals.collector.storage import build_storage, recent_writes
+from hostvitals.collector.vm.breaker import BreakerState
 from hostvitals.collector.vm.client import VictoriaMetricsBackend, VictoriaMetricsClient
 from hostvitals.collector.vm.probe import ReachabilityProbe
 from hostvitals.collector.vm.reader import VictoriaMetricsReader
@@ -108,6 +109,8 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         metrics=metrics,
         writer=writer,
         cluster=cluster,
+        # While the breaker refuses frames, agents spool them: their silence is not theirs.
+        accepting=lambda: storage.breaker.state is BreakerState.CLOSED,
     )
 
     @asynccontextmanager

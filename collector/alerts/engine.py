@@ -24,6 +24,7 @@ from prometheus_client import Counter, Histogram
 from hostvitals.collector.alerts import slo_status
 from hostvitals.collector.alerts.delivery import DeliveryMetrics, DeliveryWorker
 from hostvitals.collector.alerts.dispatch import Dispatcher, Job, Target
+from hostvitals.collector.alerts.hostwatch import HostWatch
 from hostvitals.collector.alerts.model import Alert, Rule
 from hostvitals.collector.alerts.notifiers import Notifier, build_notifier
 from hostvitals.collector.alerts.objectives import Objective, objectives
@@ -58,12 +59,6 @@ class RuleStatus:
     evaluation_time: float = 0.0
 
 
-@dataclass(slots=True)
-class HostSeen:
-    last_seen: float
-    flush_period_s: float
-
-
 class AlertEngine:
     def __init__(
         self,
@@ -80,8 +75,10 @@ class AlertEngine:
         clock: Callable[[], float] = time.time,
         notifiers: list[Notifier] | None = None,
         cluster: Cluster | None = None,
+        accepting: Callable[[], bool] = lambda: True,
     ) -> None:
         self.settings = alerts
+        self._accepting = accepting  # whether ingest takes frames now (HostDown listens)
         self._cluster = cluster
         self.slo_settings = slos
         self._querier = querier
@@ -89,7 +86,6 @@ class AlertEngine:
         self._metrics = metrics
         self._writer = writer
         self._instance = instance
-        self._host_ttl = host_ttl_s
         self._clock = clock
         self.objectives: list[Objective] = objectives(slos)
         self.groups: list[RuleGroup] = build_rule_groups(
@@ -99,7 +95,7 @@ class AlertEngine:
         self.alerts: dict[str, dict[str, Alert]] = {rid: {} for rid in self.rules}
         self.status: dict[str, RuleStatus] = {rid: RuleStatus() for rid in self.rules}
         self.group_evaluated: dict[str, tuple[float, float]] = {}
-        self.hosts: dict[str, HostSeen] = {}
+        self.host_watch = HostWatch(host_ttl_s)
         self.silences = Silences(alerts.max_silences)
         self.slo_reports: dict[str, dict[str, Any]] = {}
         self._file = StateFile(state_path)
@@ -166,8 +162,7 @@ class AlertEngine:
                 alert = alert_from_json(item)
                 if alert.rule_id in self.alerts:
                     self.alerts[alert.rule_id][alert.fingerprint] = alert
-            for name, seen in dict(doc.get("hosts", {})).items():
-                self.hosts[str(name)] = HostSeen(float(seen[0]), float(seen[1]))
+            self.host_watch.load(dict(doc.get("hosts", {})))
             self.silences.load(list(doc.get("silences", [])))
             self.dispatcher.load(dict(doc.get("dispatch", {})))
         except (KeyError, TypeError, ValueError) as exc:
@@ -176,13 +171,15 @@ class AlertEngine:
     def dump(self) -> dict[str, Any]:
         return {
             "alerts": [alert_to_json(a) for per in self.alerts.values() for a in per.values()],
-            "hosts": {h: [s.last_seen, s.flush_period_s] for h, s in self.hosts.items()},
+            "hosts": self.host_watch.dump(),
             "silences": self.silences.dump(),
             "dispatch": self.dispatcher.dump(),
         }
 
     async def start(self) -> None:
         await asyncio.to_thread(self.load)
+        # Hosts known from the saved state get a whole down period to report to this process.
+        self.host_watch.listen(self._clock(), accepting=True)
         if not self.settings.enabled:
             return
         # The first write of the collector's own metrics waits one interval.
@@ -278,17 +275,6 @@ class AlertEngine:
             self.status[rule.id].evaluation_time = time.perf_counter() - started
         return out
 
-    def _host_down(self, rule: Rule, hosts: list[HostSnapshot], now: float) -> list[Sample]:
-        for h in hosts:
-            self.hosts[h.host] = HostSeen(h.last_seen, h.flush_period_s)
-        for name in [n for n, s in self.hosts.items() if now - s.last_seen > self._host_ttl]:
-            del self.hosts[name]
-        return [
-            Sample({"host": name}, round(now - seen.last_seen, 3))
-            for name, seen in sorted(self.hosts.items())
-            if now - seen.last_seen > rule.after_flushes * seen.flush_period_s
-        ]
-
     async def evaluate(self, now: float, hosts: list[HostSnapshot]) -> None:
         started = time.perf_counter()
         queried = [r for r in self.rules.values() if r.kind != "host_down"]
@@ -297,7 +283,10 @@ class AlertEngine:
             status = self.status[rule.id]
             status.last_evaluation = now
             if rule.kind == "host_down":
-                samples: list[Sample] | Exception = self._host_down(rule, hosts, now)
+                self.host_watch.listen(now, self._accepting())
+                samples: list[Sample] | Exception = self.host_watch.down(
+                    hosts, now, rule.after_flushes
+                )
                 status.evaluation_time = 0.0
             else:
                 samples = results[rule.id]
@@ -379,6 +368,7 @@ def build_engine(
     metrics: SelfMetrics,
     writer: Submitter | None,
     cluster: Cluster | None = None,
+    accepting: Callable[[], bool] = lambda: True,
 ) -> AlertEngine:
     """The engine for the collector's settings (a
     ``hostvitals.collector.config.settings.Settings``)."""
@@ -396,4 +386,5 @@ def build_engine(
         host_ttl_s=settings.live.host_ttl_s,
         state_path=None if state_dir is None else Path(state_dir) / "alerts.json",
         cluster=cluster,
+        accepting=accepting,
     )
