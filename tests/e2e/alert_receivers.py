@@ -21,10 +21,12 @@ from tests.support.processes import free_port
 
 @dataclass
 class WebReceiver:
-    """Records JSON bodies per path; ``fail_first[path]`` requests are answered 500."""
+    """Records JSON bodies per path; ``fail_first[path]`` requests are answered 500, and
+    ``answer_after_s[path]`` holds each answer that long after the body is recorded."""
 
     port: int = field(default_factory=free_port)
     fail_first: dict[str, int] = field(default_factory=dict)
+    answer_after_s: dict[str, float] = field(default_factory=dict)
     bodies: dict[str, list[Any]] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -42,6 +44,7 @@ class WebReceiver:
             if n <= self.fail_first.get(request.path, 0):
                 return web.Response(status=500, text="try again")
             self.bodies.setdefault(request.path, []).append(body)
+        await asyncio.sleep(self.answer_after_s.get(request.path, 0.0))
         return web.Response(status=200, text="ok")
 
     def received(self, path: str) -> list[Any]:

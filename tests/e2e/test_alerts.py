@@ -3,6 +3,7 @@ and an aiosmtpd server. CPU frames go through the real ingest path."""
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from hostvitals.shared.codec import encode_frame
 from hostvitals.shared.protocol import Frame, Series
 from tests.e2e.alert_receivers import SmtpReceiver, WebReceiver, self_signed_cert
 from tests.e2e.conftest import Collector, StartAgent, StartCollector
-from tests.support.processes import wait_until
+from tests.support.processes import VictoriaMetrics, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -75,6 +76,16 @@ class CpuPoster:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(10)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[VictoriaMetrics]:
+    """A VictoriaMetrics of this test's own: rules such as HighCPU cover every host in the
+    store, so a store shared with other tests would let their hosts fire here."""
+    vm = VictoriaMetrics(data_dir=tmp_path / "vm" / "data")
+    vm.start()
+    yield vm
+    vm.stop()
 
 
 @pytest.fixture
@@ -138,6 +149,7 @@ def test_high_cpu_pends_fires_notifies_once_survives_restart_and_resolves(
     host_name: str,
     web: WebReceiver,
     smtp: SmtpReceiver,
+    store: VictoriaMetrics,
 ) -> None:
     env = write_config(
         tmp_path / "collector.yaml",
@@ -158,7 +170,7 @@ def test_high_cpu_pends_fires_notifies_once_survives_restart_and_resolves(
             },
         ],
     )
-    collector = start_collector(env=env)
+    collector = start_collector(env=env, vm_url=store.url)
     poster = CpuPoster(collector.url, host_name, busy=0.95).start()
     try:
         wait_until(lambda: alert_state(collector, "HighCPU", host_name) == "pending", 30, "pending")
@@ -184,7 +196,7 @@ def test_high_cpu_pends_fires_notifies_once_survives_restart_and_resolves(
 
         # Restart while firing: the state file brings the alert back, nobody is told twice.
         collector.process.stop()
-        collector = start_collector(env=env)
+        collector = start_collector(env=env, vm_url=store.url)
         poster.url = collector.url
         assert alert_state(collector, "HighCPU", host_name) == "firing"
         evaluated = api(collector, "rules")["groups"][0]["lastEvaluation"]
@@ -222,13 +234,17 @@ def test_high_cpu_pends_fires_notifies_once_survives_restart_and_resolves(
 
 
 def test_silence_mutes_and_a_failing_webhook_is_retried_until_delivered(
-    start_collector: StartCollector, tmp_path: Path, host_name: str, web: WebReceiver
+    start_collector: StartCollector,
+    tmp_path: Path,
+    host_name: str,
+    web: WebReceiver,
+    store: VictoriaMetrics,
 ) -> None:
     env = write_config(
         tmp_path / "collector.yaml",
         [{"name": "flaky", "type": "webhook", "url": web.url("/flaky")}],
     )
-    collector = start_collector(env=env)
+    collector = start_collector(env=env, vm_url=store.url)
     silenced, loud = f"{host_name}-quiet", f"{host_name}-loud"
     r = requests.post(
         f"{collector.url}/api/v1/silences",
@@ -282,12 +298,13 @@ def test_a_host_whose_agent_stops_gets_a_host_down_alert(
     tmp_path: Path,
     host_name: str,
     web: WebReceiver,
+    store: VictoriaMetrics,
 ) -> None:
     env = write_config(
         tmp_path / "collector.yaml",
         [{"name": "webhook", "type": "webhook", "url": web.url("/webhook")}],
     )
-    collector = start_collector(env=env)
+    collector = start_collector(env=env, vm_url=store.url)
     agent = start_agent(collector.url, host_name, env={"HOSTVITALS_AGENT_FLUSH_INTERVAL": "1"})
 
     def reporting() -> bool:
@@ -305,3 +322,77 @@ def test_a_host_whose_agent_stops_gets_a_host_down_alert(
     )
     (body,) = for_host(web.received("/webhook"), host_name, "firing")
     assert body["alerts"][0]["labels"]["severity"] == "critical"
+
+
+def test_a_delivery_in_flight_at_a_graceful_stop_is_sent_once(
+    start_collector: StartCollector,
+    tmp_path: Path,
+    host_name: str,
+    store: VictoriaMetrics,
+) -> None:
+    # The receiver has the notification at once but answers only 2 s later, so the stop
+    # below lands while the delivery is in flight.
+    web = WebReceiver(answer_after_s={"/slow": 2.0})
+    web.start()
+    env = write_config(
+        tmp_path / "collector.yaml",
+        [{"name": "slow", "type": "webhook", "url": web.url("/slow")}],
+    )
+    collector = start_collector(env=env, vm_url=store.url)
+    poster = CpuPoster(collector.url, host_name, busy=0.95).start()
+    try:
+        wait_until(lambda: len(web.received("/slow")) == 1, 40, "the notification to arrive")
+        # SIGTERM: a graceful stop (uvicorn re-raises the signal once it has shut down)
+        assert collector.process.stop(timeout=20) in (0, -signal.SIGTERM)
+        assert "Traceback" not in collector.process.log_tail()
+        collector = start_collector(env=env, vm_url=store.url)
+        poster.url = collector.url
+        assert alert_state(collector, "HighCPU", host_name) == "firing"
+        time.sleep(3)  # several evaluations and group intervals of the new process
+        assert len(web.received("/slow")) == 1
+        assert web.attempts["/slow"] == 1
+    finally:
+        poster.stop()
+        web.stop()
+
+
+def test_a_collector_restart_pages_for_no_host_that_kept_reporting(
+    start_collector: StartCollector,
+    start_agent: StartAgent,
+    tmp_path: Path,
+    host_name: str,
+    web: WebReceiver,
+    store: VictoriaMetrics,
+) -> None:
+    env = write_config(
+        tmp_path / "collector.yaml",
+        [{"name": "webhook", "type": "webhook", "url": web.url("/webhook")}],
+    )
+    collector = start_collector(env=env, vm_url=store.url)
+    port = collector.port
+    agent_env = {
+        "HOSTVITALS_AGENT_FLUSH_INTERVAL": "1",
+        "HOSTVITALS_AGENT_OUTAGE_FLUSH_INTERVAL": "1",
+        "HOSTVITALS_AGENT_RETRY_BACKOFF_MAX": "1",
+        "HOSTVITALS_AGENT_SAMPLERS__PROCESSES__ENABLED": "false",
+    }
+    hosts = [f"{host_name}-{i:02d}" for i in range(20)]
+    for host in hosts:
+        start_agent(collector.url, host, env=agent_env)
+
+    def reporting(c: Collector) -> set[str]:
+        rows = requests.get(f"{c.url}/api/v1/hosts", timeout=10).json()["data"]
+        return {h["host"] for h in rows if h["status"] == "up"}
+
+    wait_until(lambda: reporting(collector) >= set(hosts), 60, "20 hosts to report", step=0.5)
+    # Down after 3 flush periods (3 s): the collector stays away for longer than that, while
+    # the agents keep sampling into their spools.
+    collector.process.stop()
+    time.sleep(5)
+    collector = start_collector(port=port, env=env, vm_url=store.url)
+    wait_until(lambda: reporting(collector) >= set(hosts), 30, "20 hosts back", step=0.5)
+    time.sleep(4)  # past a whole down period after the restart
+    assert [
+        a for a in api(collector, "alerts")["alerts"] if a["labels"]["alertname"] == "HostDown"
+    ] == []
+    assert web.received("/webhook") == []
