@@ -277,16 +277,17 @@ class AlertEngine:
 
     async def evaluate(self, now: float, hosts: list[HostSnapshot]) -> None:
         started = time.perf_counter()
-        queried = [r for r in self.rules.values() if r.kind != "host_down"]
+        queried = [r for r in self.rules.values() if r.kind in ("threshold", "promql")]
         results = await asyncio.to_thread(self._query_all, queried, now)
         for rule in self.rules.values():
             status = self.status[rule.id]
             status.last_evaluation = now
-            if rule.kind == "host_down":
+            samples: list[Sample] | Exception
+            if rule.kind == "slo_error":
+                samples = self._slo_errors(rule)
+            elif rule.kind == "host_down":
                 self.host_watch.listen(now, self._accepting())
-                samples: list[Sample] | Exception = self.host_watch.down(
-                    hosts, now, rule.after_flushes
-                )
+                samples = self.host_watch.down(hosts, now, rule.after_flushes)
                 status.evaluation_time = 0.0
             else:
                 samples = results[rule.id]
@@ -309,6 +310,10 @@ class AlertEngine:
             self.group_evaluated[group.name] = (now, elapsed)
         if any(r.kind == "host_down" for r in self.rules.values()):
             self._dirty = True  # host last-seen times move on
+
+    def _slo_errors(self, rule: Rule) -> list[Sample]:
+        report = self.slo_reports.get(rule.labels["slo"], {})
+        return [Sample({}, 1.0)] if report.get("error") else []
 
     async def evaluate_slos(self, now: float) -> None:
         def run() -> dict[str, dict[str, Any]]:

@@ -62,7 +62,8 @@ def export(groups: Sequence[RuleGroup], interval_s: float, target: Target = "pro
             {
                 "name": group.name,
                 "interval": _duration(max(1.0, interval_s)),
-                "rules": [rule_doc(r, target) for r in group.rules],
+                # The collector's check of its own SLO queries has no PromQL to hand over.
+                "rules": [rule_doc(r, target) for r in group.rules if r.kind != "slo_error"],
             }
             for group in groups
         ]

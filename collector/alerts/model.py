@@ -24,7 +24,8 @@ OPS: Final[Mapping[str, Callable[[float, float], bool]]] = {
     "<=": operator.le,
 }
 
-RuleKind = Literal["threshold", "promql", "host_down"]
+# slo_error: the collector's own check that an SLO's queries answer; nothing to export.
+RuleKind = Literal["threshold", "promql", "host_down", "slo_error"]
 AlertState = Literal["pending", "firing", "resolved"]
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from hostvitals.collector.alerts.model import format_number
-from hostvitals.collector.alerts.slo import duration_text
+from hostvitals.collector.alerts.slo import duration_text, subquery_step
 from hostvitals.collector.config.slos import WINDOW_PLACEHOLDER, IndicatorSettings, SlosSettings
 from hostvitals.collector.config.vocabulary import Op
 
@@ -37,7 +37,8 @@ class Indicator:
         assert self.expr is not None and self.op is not None and self.threshold is not None
         # `>= -Inf` drops NaN points (no data) so they count neither as good nor as bad.
         condition = f"(({self.expr}) >= -Inf) {self.op} bool {format_number(self.threshold)}"
-        return f"1 - avg_over_time(({condition})[{window}:{duration_text(step_s)}])"
+        step = duration_text(subquery_step(window_s, step_s))
+        return f"1 - avg_over_time(({condition})[{window}:{step}])"
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from hostvitals.collector.query.queries import cpu_usage_ratio
 from hostvitals.collector.vm.promql import quote
 
 HOSTS_GROUP: Final = "hostvitals-hosts"
+SLO_EVALUATION_FAILED: Final = "SLOEvaluationFailed"
 USER_GROUP: Final = "user"
 SLO_GROUP_PREFIX: Final = "slo-"
 HOST_DOWN: Final = "HostDown"
@@ -249,6 +250,28 @@ def build_rule_groups(
     if user:
         groups.append(RuleGroup(USER_GROUP, tuple(user)))
     for objective in slo_objectives:
-        rules = slo_rules(objective, budget_alert_ratio, step_s)
+        rules = [*slo_rules(objective, budget_alert_ratio, step_s), slo_error_rule(objective)]
         groups.append(RuleGroup(SLO_GROUP_PREFIX + objective.name, tuple(rules)))
     return groups
+
+
+def slo_error_rule(objective: Objective) -> Rule:
+    """One low-severity alert when the SLO itself cannot be evaluated (its queries fail):
+    its budget and burn rates are then unknown, which is not the same as burning."""
+    group = SLO_GROUP_PREFIX + objective.name
+    return Rule(
+        id=f"{group}/evaluation",
+        group=group,
+        name=SLO_EVALUATION_FAILED,
+        kind="slo_error",
+        expr="",
+        severity=Severity.LOW,
+        labels={"slo": objective.name, **objective.labels},
+        annotations={
+            "summary": f"SLO {objective.name} cannot be evaluated",
+            "description": (
+                "Its queries fail, so its error budget and burn rates are unknown; "
+                f"GET /api/v1/slos/{objective.name} shows the error."
+            ),
+        },
+    )

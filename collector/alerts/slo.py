@@ -8,6 +8,7 @@ of ``f * window / long_window``: 2 % in 1 h of a 30-day window is 14.4.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Final
 
@@ -48,6 +49,24 @@ BURN_ALERTS: Final = (
     BurnAlert(0.05, 6 * HOUR, 30 * 60, Severity.HIGH, "page"),
     BurnAlert(0.10, 3 * DAY, 6 * HOUR, Severity.MEDIUM, "ticket"),
 )
+
+
+# VictoriaMetrics refuses a subquery that needs more than -search.maxPointsPerTimeseries points
+# per series (30,000 by default): 30 days at a 1 min step are 43,200. Stay well below it.
+MAX_SUBQUERY_POINTS: Final = 10_000
+_ROUND_STEPS: Final = (60, 120, 300, 600, 900, 1800, HOUR, 2 * HOUR, 6 * HOUR, 12 * HOUR, DAY)
+
+
+def subquery_step(window_s: int, step_s: int) -> int:
+    """The step of a ``[window:step]`` subquery: ``step_s``, or the first round multiple of it
+    that keeps the subquery within MAX_SUBQUERY_POINTS points."""
+    if window_s <= step_s * MAX_SUBQUERY_POINTS:
+        return step_s
+    needed = math.ceil(window_s / MAX_SUBQUERY_POINTS)
+    for step in _ROUND_STEPS:
+        if step >= needed and step % step_s == 0:
+            return step
+    return step_s * math.ceil(needed / step_s)
 
 
 def error_budget(target: float) -> float:

@@ -1,4 +1,8 @@
-"""The SLO report: availability, remaining budget, burn rates and burning indicators."""
+"""The SLO report: availability, remaining budget, burn rates and burning indicators.
+
+An SLO whose queries fail is ``unknown``: it shows the error and never reads as burning or
+healthy, whatever the windows that did answer say (its budget is over the window that failed).
+"""
 
 from __future__ import annotations
 
@@ -59,13 +63,14 @@ def report(
     out_indicators = []
     burning_names = []
     worst: dict[int, float | None] = {}
+    errors = [f"{ind.name}: {ind.error}" for ind in indicators if ind.error]
     for ind in indicators:
         rates = {
             w: (None if r is None else slo.burn_rate(r, target))
             for w, r in ind.error_ratios.items()
         }
         known = {w: r for w, r in rates.items() if r is not None}
-        alerts = slo.burning(known, window)
+        alerts = [] if errors else slo.burning(known, window)
         if alerts:
             burning_names.append(ind.name)
         for w, r in ind.error_ratios.items():
@@ -97,7 +102,9 @@ def report(
     ratio = worst.get(window)
     remaining = None if ratio is None else slo.remaining_budget(ratio, target)
     remaining_s = None if ratio is None else slo.remaining_budget_s(ratio, target, window)
-    healthy = not burning_names and (remaining is None or remaining > 0)
+    healthy: bool | None = None
+    if not errors:
+        healthy = not burning_names and (remaining is None or remaining > 0)
     return {
         "name": objective.name,
         "description": objective.description,
@@ -116,7 +123,9 @@ def report(
             name: (None if worst.get(s) is None else slo.burn_rate(worst[s] or 0.0, target))
             for name, s in slo.REPORT_WINDOWS
         },
+        "state": "unknown" if errors else "healthy" if healthy else "unhealthy",
         "healthy": healthy,
+        "error": "; ".join(errors) or None,
         "burning": burning_names,
         "indicators": out_indicators,
         "labels": dict(objective.labels),

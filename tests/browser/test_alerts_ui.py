@@ -22,6 +22,7 @@ from tests.support.processes import VictoriaMetrics, free_port, http_ok, wait_un
 
 pytestmark = pytest.mark.e2e
 SLO = "web-cpu"
+BROKEN_SLO = "web-broken"
 
 
 def api(stack: Stack, path: str) -> Any:
@@ -57,7 +58,15 @@ def write_config(path: Path, host: str, hook: str) -> Path:
                     "indicators": [
                         {"name": "cpu-headroom", "expr": cpu, "op": "<=", "threshold": 80}
                     ],
-                }
+                },
+                {
+                    "name": BROKEN_SLO,
+                    "target": 0.99,
+                    "window_s": 3600,
+                    "indicators": [
+                        {"name": "refused", "expr": "sum(rate(", "op": "<", "threshold": 1}
+                    ],
+                },
             ],
         },
     }
@@ -166,6 +175,26 @@ def test_alerts_page_silences_and_unsilences_a_firing_alert(
     (after,) = [s for s in api(stack, "silences") if s["id"] == silence["id"]]
     assert after["status"]["state"] == "expired"
     expect(page.locator(f'#silences-table tr[data-silence="{silence["id"]}"]')).to_have_count(0)
+    problems.assert_clean()
+
+
+def test_an_slo_whose_queries_fail_reads_unknown_with_its_error_and_never_burning(
+    alerting: tuple[Stack, str], page: Page, problems: PageProblems
+) -> None:
+    stack, _host = alerting
+    wait_until(
+        lambda: api(stack, f"slos/{BROKEN_SLO}").get("evaluated_at") is not None,
+        30,
+        "the broken SLO's evaluation",
+        step=0.5,
+    )
+    page.goto(f"{stack.url}/slos")
+    slo = page.locator(f'article[data-slo="{BROKEN_SLO}"]')
+    expect(slo).to_have_attribute("data-health", "unknown")
+    expect(slo.locator(".badge")).to_have_text("unknown")
+    expect(slo.locator(".slo-error")).to_contain_text("refused:")
+    expect(slo.locator('td[data-burning="true"]')).to_have_count(0)
+    expect(slo.locator("li.burning")).to_have_count(0)
     problems.assert_clean()
 
 

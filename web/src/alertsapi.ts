@@ -88,6 +88,9 @@ export interface SloDoc {
   };
   burn_rates?: Record<string, number | null>;
   healthy: boolean | null;
+  /** "unknown" when a query of the SLO fails: its budget and burn rates cannot be trusted. */
+  state?: "healthy" | "unhealthy" | "unknown";
+  error?: string | null;
   burning?: string[];
   indicators?: SloIndicatorDoc[];
   evaluated_at: number | null;

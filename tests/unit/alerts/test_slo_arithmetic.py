@@ -101,3 +101,23 @@ def test_duration_text() -> None:
     ]
     with pytest.raises(ValueError):
         slo.duration_text(1.5)
+
+
+@pytest.mark.parametrize(
+    ("window_s", "step_s", "expected"),
+    [
+        (3 * slo.DAY, 60, 60),  # 4,320 points: the configured step
+        (7 * slo.DAY, 60, 120),  # 10,080 points at 1 min: just over the cap
+        (30 * slo.DAY, 60, 300),  # 43,200 points at 1 min would be refused by VictoriaMetrics
+        (30 * slo.DAY, 15, 300),
+        (365 * slo.DAY, 60, 3600),
+        (30 * slo.DAY, 7, 266),  # no round multiple of 7 s: the smallest multiple that fits
+    ],
+)
+def test_subquery_steps_keep_within_the_point_limit(
+    window_s: int, step_s: int, expected: int
+) -> None:
+    step = slo.subquery_step(window_s, step_s)
+    assert step == expected
+    assert window_s / step <= slo.MAX_SUBQUERY_POINTS
+    assert step % step_s == 0

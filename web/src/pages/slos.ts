@@ -69,6 +69,8 @@ export const slosPage: Page = (main) => {
     const v = view(doc);
     const budget = doc.error_budget;
     const health = doc.healthy === null ? "unknown" : doc.healthy ? "healthy" : "unhealthy";
+    // An SLO that cannot be evaluated never reads as burning, whatever the windows that answered.
+    const unknown = health === "unknown";
     v.el.dataset.health = health;
     const left = budget?.remaining_ratio ?? null;
     v.gauge.set(
@@ -86,8 +88,8 @@ export const slosPage: Page = (main) => {
     for (const [name, seconds] of WINDOWS) {
       const rate = rates[name] ?? null;
       const threshold = alertRate(seconds, windowS);
-      const burning = rate !== null && threshold !== null && rate > threshold;
-      const fast = rate !== null && rate > 1;
+      const burning = !unknown && rate !== null && threshold !== null && rate > threshold;
+      const fast = !unknown && rate !== null && rate > 1;
       headRow.appendChild(h("th", { scope: "col", text: name }));
       rateRow.appendChild(
         h("td", {
@@ -112,6 +114,7 @@ export const slosPage: Page = (main) => {
     v.body.append(
       h("h2", { id: `slo-${doc.name}`, class: "slo-name" }, doc.name, " ", h("span", { class: `badge health-${health}`, text: health })),
       doc.description ? h("p", { class: "muted", text: doc.description }) : "",
+      doc.error ? h("p", { class: "error-text slo-error", role: "status", text: `Cannot be evaluated: ${doc.error}` }) : "",
       h(
         "dl",
         { class: "tiles" },

@@ -1,0 +1,182 @@
+"""Every shipped rule and SLO evaluates without error over its whole default window, within
+VictoriaMetrics' default query limits, against 30 days of backdated inputs of a healthy
+fleet; and a healthy fleet raises no alert. An SLO whose queries fail reads as unknown and
+raises one low-severity alert, never a burn alert."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import requests
+import yaml
+
+from hostvitals.collector.alerts.objectives import SELF_JOB
+from hostvitals.collector.config.settings import Settings
+from tests.support.collector_app import serving, settings
+from tests.support.processes import VictoriaMetrics
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[3]
+DAY = 86_400
+NOW = int(time.time()) // 60 * 60  # the data is laid out up to this minute
+FRESHNESS_BUCKETS = ("0.1", "0.25", "0.5", "1.0", "2.0", "5.0", "10.0", "30.0", "60.0", "300.0")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[VictoriaMetrics]:
+    """A store of this test's own, with VictoriaMetrics' default query limits."""
+    vm = VictoriaMetrics(data_dir=tmp_path / "vm" / "data")
+    vm.start()
+    yield vm
+    vm.stop()
+
+
+def shipped(vm: VictoriaMetrics, **slos: Any) -> Settings:
+    """The shipped configuration's rules and SLOs, on ``vm``."""
+    doc = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    return settings(
+        victoriametrics={"url": vm.url},
+        alerts=doc["alerts"],
+        slos={**doc["slos"], **slos},
+    )
+
+
+def import_lines(vm: VictoriaMetrics, lines: list[dict[str, Any]]) -> None:
+    body = b"\n".join(orjson.dumps(line) for line in lines)
+    requests.post(f"{vm.url}/api/v1/import", data=body, timeout=60).raise_for_status()
+
+
+def counter(name: str, labels: dict[str, str], start: int, per_minute: float) -> dict[str, Any]:
+    stamps = range(start, NOW + 1, 60)
+    return {
+        "metric": {"__name__": name, **labels},
+        "values": [per_minute * i for i, _ in enumerate(stamps)],
+        "timestamps": [t * 1000 for t in stamps],
+    }
+
+
+def gauge(name: str, labels: dict[str, str], start: int, value: float) -> dict[str, Any]:
+    stamps = range(start, NOW + 1, 60)
+    return {
+        "metric": {"__name__": name, **labels},
+        "values": [value] * len(stamps),
+        "timestamps": [t * 1000 for t in stamps],
+    }
+
+
+def seed_healthy_fleet(vm: VictoriaMetrics) -> None:
+    """30 days of the collector's own metrics (the SLOs' inputs) and a day of one healthy
+    host (the host rules' inputs), one point a minute."""
+    month, day = NOW - 30 * DAY, NOW - DAY
+    me = {"job": SELF_JOB, "instance": "127.0.0.1:8000"}
+    lines = [
+        counter("hostvitals_collector_ingest_frames_total", me, month, 60),
+        counter("hostvitals_collector_ingest_duplicates_total", me, month, 0),
+        counter(
+            "hostvitals_collector_ingest_rejected_total",
+            {**me, "reason": "vm_unavailable"},
+            month,
+            0,
+        ),
+        counter("hostvitals_collector_freshness_seconds_count", me, month, 60),
+        *(
+            counter("hostvitals_collector_freshness_seconds_bucket", {**me, "le": le}, month, 60)
+            for le in (*FRESHNESS_BUCKETS, "+Inf")
+        ),
+    ]
+    host = {"host": "healthy-1"}
+    lines += [
+        counter("node_cpu_seconds_total", {**host, "cpu": "0", "mode": "idle"}, day, 54),
+        counter("node_cpu_seconds_total", {**host, "cpu": "0", "mode": "user"}, day, 6),
+        gauge("node_cpu_count", host, day, 1),
+        gauge("node_memory_MemAvailable_bytes", host, day, 6e9),
+        gauge("node_memory_MemTotal_bytes", host, day, 8e9),
+        gauge(
+            "node_filesystem_avail_bytes",
+            {**host, "mountpoint": "/", "fstype": "ext4", "device": "/dev/vda1"},
+            day,
+            50e9,
+        ),
+        gauge(
+            "node_filesystem_size_bytes",
+            {**host, "mountpoint": "/", "fstype": "ext4", "device": "/dev/vda1"},
+            day,
+            100e9,
+        ),
+        counter("hostvitals_agent_dropped_samples_total", {**host, "reason": "spool_full"}, day, 0),
+        gauge("hostvitals_agent_spool_frames", host, day, 0),
+    ]
+    import_lines(vm, lines)
+    vm.flush()
+
+
+async def test_every_shipped_rule_and_slo_evaluates_over_its_full_window(
+    store: VictoriaMetrics,
+) -> None:
+    seed_healthy_fleet(store)
+    async with serving(shipped(store)) as (app, client):
+        engine = app.state.alerts
+        await engine.evaluate_slos(float(NOW))
+        await engine.evaluate(float(NOW), [])
+
+        slos = (await client.get("/api/v1/slos")).json()["data"]
+        assert {s["name"] for s in slos} == {"hostvitals-ingest", "hostvitals-freshness"}
+        for report in slos:
+            assert report["error"] is None, report["name"]
+            assert [i["error"] for i in report["indicators"]] == [None], report["name"]
+            assert report["state"] == "healthy", report["name"]
+            # Every window answered, the 30-day one included.
+            assert report["availability"] == pytest.approx(1.0), report["name"]
+            assert all(rate == pytest.approx(0.0) for rate in report["burn_rates"].values())
+
+        groups = (await client.get("/api/v1/rules")).json()["data"]["groups"]
+        rules = [r for g in groups for r in g["rules"]]
+        assert len(rules) >= 15
+        assert [(r["name"], r["lastError"]) for r in rules if r["health"] != "ok"] == []
+        assert (await client.get("/api/v1/alerts")).json()["data"]["alerts"] == []
+
+    # The exported rule file, as vmalert or Prometheus would evaluate it, answers too.
+    exported = yaml.safe_load((REPO / "deploy" / "alerts" / "hostvitals-rules.yml").read_text())
+    for group in exported["groups"]:
+        for rule in group["rules"]:
+            answer = requests.get(
+                f"{store.url}/api/v1/query", params={"query": rule["expr"], "time": NOW}, timeout=30
+            )
+            assert answer.status_code == 200, (rule["alert"], answer.text)
+            assert answer.json()["data"]["result"] == [], rule["alert"]
+
+
+async def test_an_slo_that_cannot_be_evaluated_is_unknown_with_one_low_alert(
+    store: VictoriaMetrics,
+) -> None:
+    seed_healthy_fleet(store)
+    # A query VictoriaMetrics refuses, as it refused the 30-day subquery at a 1 min step.
+    broken = {
+        "builtin": False,
+        "objectives": [
+            {
+                "name": "broken",
+                "target": 0.99,
+                "indicators": [{"name": "bad", "expr": "sum(rate(", "op": "<", "threshold": 1}],
+            }
+        ],
+    }
+    async with serving(shipped(store, **broken)) as (app, client):
+        engine = app.state.alerts
+        await engine.evaluate_slos(float(NOW))
+        await engine.evaluate(float(NOW), [])
+        report = (await client.get("/api/v1/slos/broken")).json()["data"]
+        assert report["state"] == "unknown" and report["healthy"] is None
+        assert report["burning"] == [] and report["error"].startswith("bad: ")
+        assert report["indicators"][0]["burning"] is False
+        alerts = (await client.get("/api/v1/alerts")).json()["data"]["alerts"]
+        assert [
+            (a["labels"]["alertname"], a["labels"]["severity"], a["state"]) for a in alerts
+        ] == [("SLOEvaluationFailed", "low", "firing")]
+        assert alerts[0]["labels"]["slo"] == "broken"
