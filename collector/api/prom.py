@@ -2,7 +2,8 @@
 
 Grafana, vmalert and promtool can use the collector as a Prometheus data source. Requests to
 ``query``, ``query_range``, ``series``, ``labels``, ``label/<name>/values`` and ``metadata``
-go to VictoriaMetrics unchanged, GET or POST (form-encoded), with repeated keys such as
+go to VictoriaMetrics unchanged, GET or POST (parameters in the URL, in a form body, or both;
+a body of any other type is ignored, as Prometheus does), with repeated keys such as
 ``match[]`` kept in order; VictoriaMetrics' status and JSON body come back as they are.
 When VictoriaMetrics cannot be reached the answer is a Prometheus-style 503 error. Range
 queries are answered from the query cache when an identical one was answered within
@@ -37,14 +38,16 @@ PROMETHEUS_API_VERSION = "2.24.0"
 """The Prometheus API version VictoriaMetrics emulates (newer releases report it as theirs)."""
 
 
-async def _form(request: Request) -> bytes:
+async def _form(request: Request) -> bytes | None:
+    """The form body of a POST, or None when the body is not a form.
+
+    As in Prometheus and VictoriaMetrics (Go's ``ParseForm``), only an
+    ``application/x-www-form-urlencoded`` body holds parameters; any other body (vmalert posts
+    with the query in the URL and a JSON content type) is ignored, unread.
+    """
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type not in ("", FORM_CONTENT_TYPE):
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            f"POST bodies must be {FORM_CONTENT_TYPE}, not {media_type}",
-        )
+    if media_type != FORM_CONTENT_TYPE:
+        return None
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
         raise ApiError(413, "too_large", f"form body larger than {MAX_FORM_BYTES} bytes")

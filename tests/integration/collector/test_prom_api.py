@@ -279,12 +279,48 @@ async def test_bad_query_keeps_victoria_metrics_status_and_error(
     assert "rate(node_load1" in body["error"]
 
 
-async def test_post_needs_a_form_body(client: httpx.AsyncClient) -> None:
-    response = await client.post(
-        "/api/v1/query", content=b'{"query": "1"}', headers={"Content-Type": "application/json"}
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json", b'{"query": "ignored"}'),  # what vmalert sends
+        ("text/plain", b"query=ignored"),
+        (None, b""),
+        (None, b"query=ignored"),  # no content type: not a form either (Go's ParseForm)
+    ],
+)
+async def test_post_with_parameters_in_the_url_and_any_body_answers_as_victoria_metrics(
+    client: httpx.AsyncClient,
+    victoria_metrics: VictoriaMetrics,
+    content_type: str | None,
+    body: bytes,
+) -> None:
+    params = [("query", "vector(42)"), ("time", "1700000000")]
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    direct = requests.post(
+        f"{victoria_metrics.url}/api/v1/query",
+        params=params,
+        data=body,
+        headers=headers,
+        timeout=10,
     )
-    assert response.status_code == 415
-    assert response.json()["errorType"] == "unsupported_media_type"
+    passed = await client.post("/api/v1/query", params=params, content=body, headers=headers)
+    assert passed.status_code == direct.status_code == 200, passed.text
+    assert passed.json() == direct.json()
+    assert passed.json()["data"]["result"][0]["value"] == [1700000000, "42"]
+
+
+async def test_post_with_parameters_both_in_the_url_and_the_form(
+    client: httpx.AsyncClient, victoria_metrics: VictoriaMetrics
+) -> None:
+    body = await same_answer(
+        client,
+        victoria_metrics,
+        "POST",
+        "/api/v1/query",
+        [("time", "1700000000")],
+        [("query", "vector(7)")],
+    )
+    assert body["data"]["result"][0]["value"] == [1700000000, "7"]
 
 
 async def test_oversized_form_is_refused(client: httpx.AsyncClient) -> None:

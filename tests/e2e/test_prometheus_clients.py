@@ -1,0 +1,183 @@
+"""The collector as a Prometheus data source for the real clients from Debian's packages:
+vmalert evaluating a rule through it and notifying a local receiver, and promtool's queries.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+import requests
+import yaml
+
+from tests.e2e.alert_receivers import WebReceiver
+from tests.e2e.conftest import Collector, StartCollector
+from tests.support.processes import ManagedProcess, VictoriaMetrics, free_port, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def binary(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name} is missing: `make deps` installs it")
+    return found
+
+
+@pytest.fixture
+def seeded(victoria_metrics: VictoriaMetrics) -> Iterator[tuple[str, int]]:
+    """A probe series of this test's own, one point a second for the last two minutes."""
+    run = uuid.uuid4().hex[:8]
+    now = int(time.time())
+    stamps = list(range(now - 120, now + 1))
+    line = {
+        "metric": {"__name__": "hv_client_probe", "run": run, "host": f"probe-{run}"},
+        "values": [1.0] * len(stamps),
+        "timestamps": [t * 1000 for t in stamps],
+    }
+    requests.post(
+        f"{victoria_metrics.url}/api/v1/import", data=orjson.dumps(line), timeout=10
+    ).raise_for_status()
+    victoria_metrics.flush()
+    yield run, now
+
+
+@pytest.fixture
+def collector(start_collector: StartCollector) -> Collector:
+    return start_collector()
+
+
+def test_vmalert_evaluates_a_rule_through_the_collector_and_notifies(
+    collector: Collector, seeded: tuple[str, int], tmp_path: Path
+) -> None:
+    run, _ = seeded
+    receiver = WebReceiver()
+    receiver.start()
+    rules = tmp_path / "rules.yml"
+    rules.write_text(
+        yaml.safe_dump(
+            {
+                "groups": [
+                    {
+                        "name": "probe",
+                        "interval": "1s",
+                        "rules": [
+                            {
+                                "alert": "ProbeSeen",
+                                "expr": f'max by (run) (hv_client_probe{{run="{run}"}}) > 0',
+                                "labels": {"severity": "low"},
+                            }
+                        ],
+                    }
+                ]
+            }
+        )
+    )
+    vmalert = ManagedProcess(
+        [
+            binary("vmalert"),
+            f"-datasource.url={collector.url}",
+            f"-rule={rules}",
+            f"-notifier.url={receiver.url('')}",
+            f"-httpListenAddr=127.0.0.1:{free_port()}",
+            "-evaluationInterval=1s",
+        ],
+        tmp_path / "vmalert.log",
+    )
+    vmalert.start()
+    try:
+
+        def notified() -> bool:
+            return any(
+                alert["labels"].get("alertname") == "ProbeSeen"
+                and alert["labels"].get("run") == run
+                for path in receiver.bodies
+                for body in receiver.received(path)
+                for alert in (body if isinstance(body, list) else [body])
+            )
+
+        wait_until(notified, 30, "vmalert's notification", step=0.25)
+    finally:
+        vmalert.stop()
+        receiver.stop()
+    log = vmalert.log_path.read_text()
+    assert "unexpected response code" not in log, log
+    assert "415" not in log, log
+
+
+def promtool(*args: str) -> str:
+    done = subprocess.run(
+        [binary("promtool"), "query", *args], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_promtool_queries_through_the_collector(
+    collector: Collector, seeded: tuple[str, int]
+) -> None:
+    run, now = seeded
+    selector = f'hv_client_probe{{run="{run}"}}'
+    assert "=> 1 @[" in promtool("instant", "--time", str(now - 10), collector.url, selector)
+    ranged = promtool(
+        "range",
+        "--start",
+        str(now - 60),
+        "--end",
+        str(now - 10),
+        "--step",
+        "10s",
+        collector.url,
+        selector,
+    )
+    assert ranged.count("1 @[") == 6, ranged
+    series = promtool(
+        "series",
+        "--match",
+        selector,
+        "--start",
+        str(now - 60),
+        "--end",
+        str(now),
+        collector.url,
+    )
+    assert f'run="{run}"' in series, series
+    labels = promtool("labels", "--match", selector, collector.url, "run")
+    assert run in labels.split(), labels
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_grafanas_request_shapes(
+    collector: Collector, victoria_metrics: VictoriaMetrics, seeded: tuple[str, int], method: str
+) -> None:
+    """What Grafana's Prometheus data source sends, GET or POST (form), answers as VM does."""
+    run, now = seeded
+    selector = f'hv_client_probe{{run="{run}"}}'
+    window = {"start": str(now - 60), "end": str(now)}
+    shapes = [
+        ("/api/v1/status/buildinfo", {}),
+        ("/api/v1/query", {"query": selector, "time": str(now - 5)}),
+        ("/api/v1/query_range", {"query": selector, "step": "15", **window}),
+        ("/api/v1/labels", window),
+        ("/api/v1/label/run/values", {**window, "match[]": selector}),
+        ("/api/v1/series", {**window, "match[]": selector}),
+    ]
+    for path, params in shapes:
+        if path == "/api/v1/status/buildinfo" or method == "GET":
+            ours = requests.get(collector.url + path, params=params, timeout=10)
+            theirs = requests.get(victoria_metrics.url + path, params=params, timeout=10)
+        else:
+            ours = requests.post(collector.url + path, data=params, timeout=10)
+            theirs = requests.post(victoria_metrics.url + path, data=params, timeout=10)
+        assert ours.status_code == 200, (path, ours.text)
+        assert ours.json()["status"] == "success", path
+        if path != "/api/v1/status/buildinfo":
+            assert ours.json()["data"] == theirs.json()["data"], path
+    assert json.loads(ours.text)["data"], "the series lookup found the probe"
