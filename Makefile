@@ -22,6 +22,8 @@ deps: system-deps venv
 system-deps:
 	@missing=""; \
 	command -v victoria-metrics >/dev/null || missing="$$missing victoria-metrics"; \
+	command -v vmalert >/dev/null || missing="$$missing victoria-metrics"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	command -v prometheus-node-exporter >/dev/null || missing="$$missing prometheus-node-exporter"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
