@@ -105,6 +105,18 @@ def start_agent(tmp_path: Path) -> Iterator[StartAgent]:
         proc.stop()
 
 
+@pytest.fixture(scope="session")
+def vm_without_dedup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaMetrics]:
+    """A VictoriaMetrics that keeps every sample written, duplicates included, so a test can
+    see a sample stored twice (the session store deduplicates at 1 ms and would hide it)."""
+    vm = VictoriaMetrics(data_dir=tmp_path_factory.mktemp("vm-no-dedup") / "data")
+    vm.start()
+    try:
+        yield vm
+    finally:
+        vm.stop()
+
+
 @pytest.fixture
 def host_name() -> str:
     """A host name no other test uses, so tests sharing VictoriaMetrics do not mix."""

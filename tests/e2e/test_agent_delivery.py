@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,14 +37,9 @@ QUICK = {
 }
 
 
-@pytest.fixture(scope="module")
-def raw_vm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaMetrics]:
-    vm = VictoriaMetrics(data_dir=tmp_path_factory.mktemp("vm-no-dedup") / "data")
-    vm.start()
-    try:
-        yield vm
-    finally:
-        vm.stop()
+@pytest.fixture
+def raw_vm(vm_without_dedup: VictoriaMetrics) -> VictoriaMetrics:
+    return vm_without_dedup
 
 
 def now_ms() -> int:

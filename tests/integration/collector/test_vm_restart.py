@@ -91,6 +91,10 @@ async def test_without_the_resend_a_kill_9_loses_acknowledged_rows(tmp_path: Pat
             vm.process.kill()
             vm.start()
             await asyncio.sleep(1.0)
-            assert exported(vm, host) != expected(frame)
+            # What survived is part of what was acknowledged, and some of it is gone.
+            survived, written = exported(vm, host), expected(frame)
+            assert set(survived) <= set(written)
+            assert all(set(points) <= set(written[key]) for key, points in survived.items())
+            assert sum(map(len, survived.values())) < sum(map(len, written.values()))
     finally:
         vm.stop()

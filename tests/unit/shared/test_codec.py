@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 from typing import Any
 
@@ -92,7 +91,29 @@ def test_round_trip_property(frame: Frame) -> None:
 @settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=300))
 def test_random_bytes_never_escape_the_error_tree(data: bytes) -> None:
-    with contextlib.suppress(ProtocolError):
+    try:
+        frame = decode_frame(data)
+    except ProtocolError:
+        return
+    # Only a well-formed frame decodes: a msgpack map that survives a round trip unchanged.
+    assert isinstance(msgpack.unpackb(data), dict)
+    assert decode_frame(encode_frame(frame)) == frame
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b"", DecodeError),
+        (b"\xc1", DecodeError),  # a byte msgpack never uses
+        (b"\x92\x01", DecodeError),  # an array cut short
+        (msgpack.packb([1, 2, 3]), SchemaError),
+        (msgpack.packb(7), SchemaError),
+        (msgpack.packb({"v": 1}), SchemaError),
+        (msgpack.packb({"v": 99, "agent": "a"}), VersionError),
+    ],
+)
+def test_garbage_raises_the_error_of_its_kind(data: bytes, error: type[ProtocolError]) -> None:
+    with pytest.raises(error):
         decode_frame(data)
 
 
