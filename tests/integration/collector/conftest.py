@@ -35,7 +35,12 @@ from tests.integration.collector.history_data import (  # noqa: E402
 
 @pytest.fixture(scope="package")
 def window() -> Window:
-    return Window(first=int(time.time()) - 400)
+    # The worst case for whole-step widening, every run: the start lies 59 s past a whole
+    # minute, so at a 1 min step the widened window begins 59 s before it.
+    first = int(time.time()) - 400
+    offset = Window(first).start - first  # where queries start, past the first sample
+    first -= (first + offset + 1) % 60
+    return Window(first=first)
 
 
 @pytest.fixture(scope="package")

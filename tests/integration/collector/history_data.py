@@ -46,13 +46,18 @@ NET_RATES = {
 
 @dataclass(frozen=True)
 class Window:
-    """Where the samples are: one a second from ``first`` for ``SAMPLES`` seconds."""
+    """Where the samples are: one a second from ``first`` for ``SAMPLES`` seconds.
+
+    Queries start two minutes in: widened to whole steps (up to 59 s earlier at a 1 min
+    step), a query still has a full minute of samples before its first point, so a rate
+    there has two samples even for the host whose samples arrive up to 0.6 s late.
+    """
 
     first: int
 
     @property
     def start(self) -> int:
-        return self.first + 60
+        return self.first + 120
 
     @property
     def end(self) -> int:
