@@ -392,7 +392,11 @@ def test_a_collector_restart_pages_for_no_host_that_kept_reporting(
     collector = start_collector(port=port, env=env, vm_url=store.url)
     wait_until(lambda: reporting(collector) >= set(hosts), 30, "20 hosts back", step=0.5)
     time.sleep(4)  # past a whole down period after the restart
-    assert [
-        a for a in api(collector, "alerts")["alerts"] if a["labels"]["alertname"] == "HostDown"
-    ] == []
-    assert web.received("/webhook") == []
+
+    def host_down(labels: dict[str, str]) -> bool:
+        return labels.get("alertname") == "HostDown"
+
+    assert [a for a in api(collector, "alerts")["alerts"] if host_down(a["labels"])] == []
+    # Only HostDown is this test's business: 20 agents starting on one machine may well make
+    # HighCPU true for a while.
+    assert [b for b in web.received("/webhook") if host_down(b["groupLabels"])] == []

@@ -24,7 +24,6 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[3]
 DAY = 86_400
-NOW = int(time.time()) // 60 * 60  # the data is laid out up to this minute
 FRESHNESS_BUCKETS = ("0.1", "0.25", "0.5", "1.0", "2.0", "5.0", "10.0", "30.0", "60.0", "300.0")
 
 
@@ -52,8 +51,10 @@ def import_lines(vm: VictoriaMetrics, lines: list[dict[str, Any]]) -> None:
     requests.post(f"{vm.url}/api/v1/import", data=body, timeout=60).raise_for_status()
 
 
-def counter(name: str, labels: dict[str, str], start: int, per_minute: float) -> dict[str, Any]:
-    stamps = range(start, NOW + 1, 60)
+def counter(
+    name: str, labels: dict[str, str], start: int, end: int, per_minute: float
+) -> dict[str, Any]:
+    stamps = range(start, end + 1, 60)
     return {
         "metric": {"__name__": name, **labels},
         "values": [per_minute * i for i, _ in enumerate(stamps)],
@@ -61,8 +62,8 @@ def counter(name: str, labels: dict[str, str], start: int, per_minute: float) ->
     }
 
 
-def gauge(name: str, labels: dict[str, str], start: int, value: float) -> dict[str, Any]:
-    stamps = range(start, NOW + 1, 60)
+def gauge(name: str, labels: dict[str, str], start: int, end: int, value: float) -> dict[str, Any]:
+    stamps = range(start, end + 1, 60)
     return {
         "metric": {"__name__": name, **labels},
         "values": [value] * len(stamps),
@@ -70,60 +71,72 @@ def gauge(name: str, labels: dict[str, str], start: int, value: float) -> dict[s
     }
 
 
-def seed_healthy_fleet(vm: VictoriaMetrics) -> None:
+def seed_healthy_fleet(vm: VictoriaMetrics) -> int:
     """30 days of the collector's own metrics (the SLOs' inputs) and a day of one healthy
-    host (the host rules' inputs), one point a minute."""
-    month, day = NOW - 30 * DAY, NOW - DAY
+    host (the host rules' inputs), one point a minute up to now; returns that last minute.
+
+    "Now" is taken here, not when the module is imported: the engine also evaluates on its
+    own at the real time, and both must see data that ends at the same minute."""
+    now = int(time.time()) // 60 * 60
+    month, day = now - 30 * DAY, now - DAY
     me = {"job": SELF_JOB, "instance": "127.0.0.1:8000"}
     lines = [
-        counter("hostvitals_collector_ingest_frames_total", me, month, 60),
-        counter("hostvitals_collector_ingest_duplicates_total", me, month, 0),
+        counter("hostvitals_collector_ingest_frames_total", me, month, now, 60),
+        counter("hostvitals_collector_ingest_duplicates_total", me, month, now, 0),
         counter(
             "hostvitals_collector_ingest_rejected_total",
             {**me, "reason": "vm_unavailable"},
             month,
+            now,
             0,
         ),
-        counter("hostvitals_collector_freshness_seconds_count", me, month, 60),
+        counter("hostvitals_collector_freshness_seconds_count", me, month, now, 60),
         *(
-            counter("hostvitals_collector_freshness_seconds_bucket", {**me, "le": le}, month, 60)
+            counter(
+                "hostvitals_collector_freshness_seconds_bucket", {**me, "le": le}, month, now, 60
+            )
             for le in (*FRESHNESS_BUCKETS, "+Inf")
         ),
     ]
     host = {"host": "healthy-1"}
     lines += [
-        counter("node_cpu_seconds_total", {**host, "cpu": "0", "mode": "idle"}, day, 54),
-        counter("node_cpu_seconds_total", {**host, "cpu": "0", "mode": "user"}, day, 6),
-        gauge("node_cpu_count", host, day, 1),
-        gauge("node_memory_MemAvailable_bytes", host, day, 6e9),
-        gauge("node_memory_MemTotal_bytes", host, day, 8e9),
+        counter("node_cpu_seconds_total", {**host, "cpu": "0", "mode": "idle"}, day, now, 54),
+        counter("node_cpu_seconds_total", {**host, "cpu": "0", "mode": "user"}, day, now, 6),
+        gauge("node_cpu_count", host, day, now, 1),
+        gauge("node_memory_MemAvailable_bytes", host, day, now, 6e9),
+        gauge("node_memory_MemTotal_bytes", host, day, now, 8e9),
         gauge(
             "node_filesystem_avail_bytes",
             {**host, "mountpoint": "/", "fstype": "ext4", "device": "/dev/vda1"},
             day,
+            now,
             50e9,
         ),
         gauge(
             "node_filesystem_size_bytes",
             {**host, "mountpoint": "/", "fstype": "ext4", "device": "/dev/vda1"},
             day,
+            now,
             100e9,
         ),
-        counter("hostvitals_agent_dropped_samples_total", {**host, "reason": "spool_full"}, day, 0),
-        gauge("hostvitals_agent_spool_frames", host, day, 0),
+        counter(
+            "hostvitals_agent_dropped_samples_total", {**host, "reason": "spool_full"}, day, now, 0
+        ),
+        gauge("hostvitals_agent_spool_frames", host, day, now, 0),
     ]
     import_lines(vm, lines)
     vm.flush()
+    return now
 
 
 async def test_every_shipped_rule_and_slo_evaluates_over_its_full_window(
     store: VictoriaMetrics,
 ) -> None:
-    seed_healthy_fleet(store)
+    now = seed_healthy_fleet(store)
     async with serving(shipped(store)) as (app, client):
         engine = app.state.alerts
-        await engine.evaluate_slos(float(NOW))
-        await engine.evaluate(float(NOW), [])
+        await engine.evaluate_slos(float(now))
+        await engine.evaluate(float(now), [])
 
         slos = (await client.get("/api/v1/slos")).json()["data"]
         assert {s["name"] for s in slos} == {"hostvitals-ingest", "hostvitals-freshness"}
@@ -146,7 +159,7 @@ async def test_every_shipped_rule_and_slo_evaluates_over_its_full_window(
     for group in exported["groups"]:
         for rule in group["rules"]:
             answer = requests.get(
-                f"{store.url}/api/v1/query", params={"query": rule["expr"], "time": NOW}, timeout=30
+                f"{store.url}/api/v1/query", params={"query": rule["expr"], "time": now}, timeout=30
             )
             assert answer.status_code == 200, (rule["alert"], answer.text)
             assert answer.json()["data"]["result"] == [], rule["alert"]
@@ -155,7 +168,7 @@ async def test_every_shipped_rule_and_slo_evaluates_over_its_full_window(
 async def test_an_slo_that_cannot_be_evaluated_is_unknown_with_one_low_alert(
     store: VictoriaMetrics,
 ) -> None:
-    seed_healthy_fleet(store)
+    now = seed_healthy_fleet(store)
     # A query VictoriaMetrics refuses, as it refused the 30-day subquery at a 1 min step.
     broken = {
         "builtin": False,
@@ -169,8 +182,8 @@ async def test_an_slo_that_cannot_be_evaluated_is_unknown_with_one_low_alert(
     }
     async with serving(shipped(store, **broken)) as (app, client):
         engine = app.state.alerts
-        await engine.evaluate_slos(float(NOW))
-        await engine.evaluate(float(NOW), [])
+        await engine.evaluate_slos(float(now))
+        await engine.evaluate(float(now), [])
         report = (await client.get("/api/v1/slos/broken")).json()["data"]
         assert report["state"] == "unknown" and report["healthy"] is None
         assert report["burning"] == [] and report["error"].startswith("bad: ")
