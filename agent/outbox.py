@@ -3,8 +3,10 @@
 Every frame is appended to the spool (``<state_dir>/spool``) before anything tries to send
 it, and leaves it only when it was delivered or given up on. Spool calls may fsync, so they
 run in a worker thread. When the spool is full or a frame is older than the age bound, the
-spool drops the oldest frames; the outbox counts their samples by reason and logs a warning
-at most once a minute.
+spool drops the oldest frames; the outbox counts the samples lost that way by reason and logs
+a warning at most once a minute. A frame the collector took, or takes from a round that was
+in flight when the spool dropped it, is not lost: the sender registers its rounds here
+(``start_send``, ``end_send``) and the ledger (``hostvitals.agent.drops``) keeps the books.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from hostvitals.agent.config import SpoolConfig
+from hostvitals.agent.drops import DropLedger
 from hostvitals.agent.spool import FsyncPolicy, Record, RecordId, Spool
 from hostvitals.agent.throttle import Throttle
 
@@ -35,9 +38,10 @@ class OutboxCounts:
     pending_frames: int
     pending_bytes: int
     full_samples: int
-    """Samples of frames dropped because the spool was full."""
+    """Samples of frames dropped because the spool was full (and never delivered)."""
     expired_samples: int
-    """Samples of frames dropped because they were older than the age bound."""
+    """Samples of frames dropped because they were older than the age bound (and never
+    delivered)."""
     corrupt_records: int
     """Damaged spans skipped (a torn tail after a crash, a flipped byte)."""
 
@@ -49,6 +53,7 @@ class Outbox:
         self, directory: Path, config: SpoolConfig, *, clock: Callable[[], float] = time.time
     ) -> None:
         self.directory = directory
+        self._ledger = DropLedger()
         self._spool = Spool(
             directory,
             max_bytes=config.max_bytes,
@@ -57,10 +62,11 @@ class Outbox:
             fsync=FsyncPolicy(config.fsync),
             fsync_interval_s=config.fsync_interval,
             clock=clock,
+            on_drop=self._ledger.spool_dropped,
         )
         self._throttle = Throttle()
         self._lock = threading.Lock()
-        self._seen_dropped = (0, 0)
+        self._seen_lost = (0, 0)
         self._oversized_samples = 0
         stats = self._spool.stats()
         if stats.corrupt_records:
@@ -85,20 +91,38 @@ class Outbox:
         return record_id
 
     def counts(self) -> OutboxCounts:
-        stats = self._spool.stats()
+        stats = self._spool.stats()  # applies the age bound first
+        lost = self._ledger.lost()
         with self._lock:
             oversized = self._oversized_samples
         return OutboxCounts(
             pending_frames=stats.pending_records,
             pending_bytes=stats.pending_bytes,
-            full_samples=stats.dropped_weight - stats.expired_weight + oversized,
-            expired_samples=stats.expired_weight,
+            full_samples=lost.full + oversized,
+            expired_samples=lost.expired,
             corrupt_records=stats.corrupt_records,
         )
 
     def gone(self, record_id: RecordId) -> bool:
         """Whether a record is no longer in the spool (delivered, or dropped by a bound)."""
         return record_id < self._spool.head_id()
+
+    def start_send(self, record_id: RecordId, sample_count: int) -> bool:
+        """A round is about to offer this frame; False if the spool no longer holds it (then
+        there is nothing to send, and the drop was counted). Every True is followed by one
+        ``end_send``.
+        """
+        self._ledger.sending(record_id, sample_count)
+        if self.gone(record_id):  # dropped before or after it was registered
+            self._ledger.sent(record_id, delivered=False)
+            return False
+        return True
+
+    def end_send(self, record_id: RecordId, delivered: bool) -> None:
+        """The round ended: ``delivered`` if the collector answered for the frame (took it or
+        rejected it). A frame the spool dropped meanwhile is lost only if not delivered.
+        """
+        self._ledger.sent(record_id, delivered)
 
     def flush_now(self) -> None:
         self._spool.flush()
@@ -116,6 +140,17 @@ class Outbox:
 
     async def ack(self, record_id: RecordId) -> None:
         await asyncio.to_thread(self._spool.ack, record_id)
+        self._ledger.acknowledged(record_id)
+
+    async def ack_delivered(self, records: Sequence[Record]) -> bool:
+        """Acknowledge the leading ``records`` that were delivered (by any round, in any
+        order); False if the first one was not.
+        """
+        done = self._ledger.delivered_run(record.id for record in records)
+        if done is None:
+            return False
+        await self.ack(done)
+        return True
 
     async def flush(self) -> None:
         await asyncio.to_thread(self._spool.flush)
@@ -135,12 +170,11 @@ class Outbox:
         )
 
     def _check_drops(self) -> None:
-        stats = self._spool.stats()
+        lost = self._ledger.lost()
         with self._lock:
-            before_full, before_expired = self._seen_dropped
-            full = stats.dropped_weight - stats.expired_weight
-            self._seen_dropped = (full, stats.expired_weight)
-        if full > before_full:
+            before_full, before_expired = self._seen_lost
+            self._seen_lost = (lost.full, lost.expired)
+        if lost.full > before_full:
             self._throttle.log(
                 log,
                 logging.WARNING,
@@ -148,14 +182,14 @@ class Outbox:
                 "spool %s is full: dropped the oldest frames, %d samples so far "
                 "(collector unreachable for too long? raise spool_max_bytes)",
                 self.directory,
-                full,
+                lost.full,
             )
-        if stats.expired_weight > before_expired:
+        if lost.expired > before_expired:
             self._throttle.log(
                 log,
                 logging.WARNING,
                 "expired",
                 "spool %s: dropped frames older than spool_max_age, %d samples so far",
                 self.directory,
-                stats.expired_weight,
+                lost.expired,
             )

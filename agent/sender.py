@@ -15,9 +15,11 @@ backlog
     lowers by answering 429/503.
 
 The spool's acknowledgement is a read position, so the backlog lane owns it: it acknowledges
-the records it delivered and, on its way, those the fresh lane delivered out of order. A frame
-delivered by the fresh lane but not yet acknowledged is sent again after a crash; the
-collector deduplicates frames by sequence number.
+the records it delivered and, on its way, those the fresh lane delivered out of order. Every
+round is registered with the outbox, which so knows what was delivered, and which of the
+frames its spool drops are really lost. A frame delivered by the fresh lane but not yet
+acknowledged is sent again after a crash; the collector deduplicates frames by sequence
+number.
 
 What an answer means is decided by ``hostvitals.agent.delivery.classify``; what the sender does
 about it (count, drop, retry, slow the backlog down) is decided here. How long a failed round
@@ -50,7 +52,7 @@ from hostvitals.agent.outbox import Outbox
 from hostvitals.agent.pacing import CatchUpPacer
 from hostvitals.agent.samplers.base import Row
 from hostvitals.agent.send_stats import SendStats
-from hostvitals.agent.spool import Record, RecordId
+from hostvitals.agent.spool import RecordId
 from hostvitals.agent.throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -93,7 +95,6 @@ class Sender:
         self._clock = clock
         self._throttle = Throttle()
         self._fresh = FreshQueue(tuning.fresh_frames)
-        self._delivered: set[RecordId] = set()
         self._progress = asyncio.Event()
         self._fresh_added = asyncio.Event()
         self._recovered = asyncio.Event()
@@ -168,11 +169,11 @@ class Sender:
                 with attempt:
                     if not self._fresh.holds(item) or lane is not self._fresh_lane:
                         break  # handed to the backlog lane, or reconfigured: start over
-                    if self._outbox.gone(item.id):  # dropped by the spool's bounds, counted
-                        self._done(item)
+                    if not self._outbox.start_send(item.id, item.sample_count):
+                        self._done(item)  # dropped by the spool's bounds, counted
                         break
                     try:
-                        await lane.send(item, self._deliver(lane, item))
+                        await lane.send(item, self._round(lane, item))
                     except RoundFailed:
                         if not self._fresh.holds(item):  # fell back while on its way
                             self._fresh.release(item)
@@ -182,9 +183,8 @@ class Sender:
                     self._done(item)
 
     def _done(self, item: Pending) -> None:
-        """``item`` was delivered, or dropped by the spool: the backlog lane acknowledges it."""
+        """``item`` was delivered (the backlog lane acknowledges it), or dropped by the spool."""
         self._fresh.remove(item)
-        self._delivered.add(item.id)
         self._progress.set()
 
     async def _backlog_loop(self) -> None:
@@ -197,9 +197,7 @@ class Sender:
                 await self._progress.wait()
                 continue
             head = records[0].id
-            if self._delivered and min(self._delivered) < head:  # dropped by the spool
-                self._delivered = {i for i in self._delivered if i >= head}
-            if await self._ack_delivered(records):
+            if await self._outbox.ack_delivered(records):
                 continue
             if self._fresh.claims(head):
                 starting = True  # caught up with the fresh lane
@@ -227,10 +225,10 @@ class Sender:
 
         async for attempt in self._backoff.retrying(sleep):
             with attempt:
-                if self._outbox.gone(item.id):  # dropped by the spool's bounds, counted
-                    return
+                if not self._outbox.start_send(item.id, item.sample_count):
+                    return  # dropped by the spool's bounds, counted
                 lane = self._backlog_lane
-                await lane.send(item, self._deliver(lane, item))
+                await lane.send(item, self._round(lane, item))
                 self._pacer.delivered()
 
     async def drain(self, timeout_s: float) -> bool:
@@ -253,38 +251,36 @@ class Sender:
             remaining = deadline - self._clock()
             if remaining <= 0:
                 break
-            if self._outbox.gone(item.id):
+            if not self._outbox.start_send(item.id, item.sample_count):
                 self._done(item)
                 continue
             try:
                 lane = self._fresh_lane
-                await asyncio.wait_for(lane.send(item, self._deliver(lane, item)), remaining)
+                await asyncio.wait_for(lane.send(item, self._round(lane, item)), remaining)
             except (RoundFailed, TimeoutError):
                 break
             self._done(item)
-        await self._ack_delivered(await self._outbox.peek(BACKLOG_WINDOW, BACKLOG_WINDOW_BYTES))
+        await self._outbox.ack_delivered(
+            await self._outbox.peek(BACKLOG_WINDOW, BACKLOG_WINDOW_BYTES)
+        )
         return not self._fresh
-
-    async def _ack_delivered(self, records: list[Record]) -> bool:
-        """Acknowledge the leading ``records`` that either lane delivered; False if the first
-        one was not.
-        """
-        done: RecordId | None = None
-        for record in records:
-            if record.id not in self._delivered:
-                break
-            self._delivered.discard(record.id)
-            done = record.id
-        if done is None:
-            return False
-        await self._outbox.ack(done)
-        return True
 
     async def close(self) -> None:
         await self._fresh_lane.close()
         await self._backlog_lane.close()
 
     # -- one round ------------------------------------------------------------------------
+
+    async def _round(self, lane: Lane, item: Pending) -> None:
+        """``_deliver``, for a frame ``Outbox.start_send`` registered: the outbox learns how
+        the round ended, even when it ends after the agent stopped waiting for it.
+        """
+        delivered = False
+        try:
+            await self._deliver(lane, item)
+            delivered = True
+        finally:
+            self._outbox.end_send(item.id, delivered)
 
     async def _deliver(self, lane: Lane, item: Pending) -> None:
         """Offer a frame to the collectors once; raises RoundFailed if none took it."""

@@ -25,8 +25,10 @@ Bounds
     of a record, judged by the append time in its header. Appending never waits: the oldest
     records are dropped first (a whole segment at once when all of it has to go, else record
     by record), and every drop is counted in ``SpoolStats.dropped_records`` and
-    ``dropped_weight``. The age bound is applied by append(), peek() and stats(). Dropping
-    works while the consumer holds peeked records; acknowledging a dropped record is a no-op.
+    ``dropped_weight`` and, as it happens, reported to the ``on_drop`` observer if one was given
+    (a ``Dropped``: one record, or the rest of a segment, with its weight and bound). The age
+    bound is applied by append(), peek() and stats(). Dropping works while the consumer holds
+    peeked records; acknowledging a dropped record is a no-op.
     A record larger than ``max_bytes`` by itself (payload plus 28-byte header) is refused with
     ValueError. Empty payloads are allowed. The files take at most about
     ``max_bytes + segment_bytes``: the acknowledged part of the oldest segment stays until that
@@ -86,9 +88,10 @@ Threads
 
 from hostvitals.agent.spool.errors import SpoolClosedError, SpoolError, SpoolLockedError
 from hostvitals.agent.spool.fifo import Spool
-from hostvitals.agent.spool.values import FsyncPolicy, Record, RecordId, SpoolStats
+from hostvitals.agent.spool.values import Dropped, FsyncPolicy, Record, RecordId, SpoolStats
 
 __all__ = [
+    "Dropped",
     "FsyncPolicy",
     "Record",
     "RecordId",

@@ -2,7 +2,8 @@
 
 It reads records in order (skipping known damaged spans, and learning of damage that appears
 under a running spool), moves the read position when records are acknowledged, and drops the
-oldest records to keep the size and age bounds, counting every drop. Appending and syncing are
+oldest records to keep the size and age bounds, counting every drop and reporting it to an
+observer as it happens. Appending and syncing are
 the spool's (``hostvitals.agent.spool.fifo``); what is on disk at open is ``recovery``'s.
 """
 
@@ -12,13 +13,14 @@ import bisect
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 from hostvitals.agent.spool.durability import Durability, Position
 from hostvitals.agent.spool.format import HEADER_SIZE
 from hostvitals.agent.spool.recovery import Recovered, scan
 from hostvitals.agent.spool.segments import Segment, SegmentReader, read_entry, read_record
-from hostvitals.agent.spool.values import Record, RecordId, SpoolStats
+from hostvitals.agent.spool.values import Dropped, Record, RecordId, SpoolStats
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +36,10 @@ class SegmentChain:
         *,
         max_bytes: int,
         max_age_s: float,
+        on_drop: Callable[[Dropped], None] | None = None,
     ) -> None:
         self._directory = directory
+        self._on_drop = on_drop
         self._durability = durability
         self._max_bytes = max_bytes
         self._max_age_s = max_age_s
@@ -199,13 +203,13 @@ class SegmentChain:
         """Move the read position past ``record``, the current head record."""
         self._lookahead.popleft()
         while self.segments[0].index != record.id.segment:
-            self._count_dropped(*self._discard_head_segment())
+            self._drop_head_segment()
         head = self.segments[0]
         head.records -= 1
         head.weight -= record.weight
         self._read_offset = _end(record)
         if dropped:
-            self._count_dropped(1, record.weight)
+            self._count_dropped(record.id, False, 1, record.weight)
         self.normalize_head()
 
     def normalize_head(self) -> None:
@@ -214,10 +218,11 @@ class SegmentChain:
             head = self.segments[0]
             if self._read_offset < head.size and head.records > 0:
                 return
-            self._count_dropped(*self._discard_head_segment())
+            self._drop_head_segment()
 
-    def _discard_head_segment(self) -> tuple[int, int]:
-        """Delete the oldest segment; returns the (records, weight) still pending in it."""
+    def _drop_head_segment(self) -> None:
+        """Delete the oldest segment, counting the records still pending in it as dropped."""
+        first = self.read_id()
         head = self.segments.pop(0)
         while self._lookahead and self._lookahead[0].id.segment == head.index:
             self._lookahead.popleft()
@@ -227,7 +232,7 @@ class SegmentChain:
             head.path.unlink()
         self._durability.segment_deleted(head.index)
         self._read_offset = 0
-        return head.records, head.weight
+        self._count_dropped(first, True, head.records, head.weight)
 
     def make_room(self, size: int) -> None:
         """Drop the oldest records until ``size`` more bytes fit within ``max_bytes``."""
@@ -237,14 +242,14 @@ class SegmentChain:
                 return
             head = self.segments[0]
             if len(self.segments) > 1 and head.size - self._read_offset <= excess:
-                self._count_dropped(*self._discard_head_segment())
+                self._drop_head_segment()
                 self.normalize_head()
                 continue
             record = self._head_record()
             if record is not None:
                 self._consume_head(record, dropped=True)
             elif len(self.segments) > 1:
-                self._count_dropped(*self._discard_head_segment())
+                self._drop_head_segment()
                 self.normalize_head()
             else:
                 self._read_offset = head.size  # only damaged bytes are left: skip them
@@ -261,7 +266,7 @@ class SegmentChain:
         while True:
             head = self.segments[0]
             if len(self.segments) > 1 and now - head.newest > self._max_age_s:
-                self._count_dropped(*self._discard_head_segment())
+                self._drop_head_segment()
                 self.normalize_head()
                 continue
             record = self._head_record()
@@ -269,12 +274,18 @@ class SegmentChain:
                 return
             self._consume_head(record, dropped=True)
 
-    def _count_dropped(self, records: int, weight: int) -> None:
+    def _count_dropped(
+        self, first: RecordId, rest_of_segment: bool, records: int, weight: int
+    ) -> None:
+        if records == 0 and weight == 0:
+            return
         self._dropped_records += records
         self._dropped_weight += weight
         if self._expiring:
             self._expired_records += records
             self._expired_weight += weight
+        if self._on_drop is not None:
+            self._on_drop(Dropped(first, rest_of_segment, records, weight, self._expiring))
 
     def _count_corrupt(self, size: int) -> None:
         self._corrupt_records += 1

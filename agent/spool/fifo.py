@@ -29,7 +29,7 @@ from hostvitals.agent.spool.format import (
 )
 from hostvitals.agent.spool.recovery import recover
 from hostvitals.agent.spool.segments import Segment, segment_name
-from hostvitals.agent.spool.values import FsyncPolicy, Record, RecordId, SpoolStats
+from hostvitals.agent.spool.values import Dropped, FsyncPolicy, Record, RecordId, SpoolStats
 
 LOCK_FILE = "lock"
 
@@ -50,7 +50,12 @@ class Spool:
         fsync: FsyncPolicy = FsyncPolicy.INTERVAL,
         fsync_interval_s: float = 1.0,
         clock: Callable[[], float] = time.time,
+        on_drop: Callable[[Dropped], None] | None = None,
     ) -> None:
+        """``on_drop`` is told of every drop as it happens, under the spool's lock (from
+        whichever thread made the call that dropped): it must be quick and must not call the
+        spool.
+        """
         _check_int("max_bytes", max_bytes, HEADER_SIZE)
         _check_int("segment_bytes", segment_bytes, 1)
         if not max_age_s > 0:
@@ -59,11 +64,14 @@ class Spool:
             raise ValueError(f"fsync_interval_s must be >= 0, got {fsync_interval_s!r}")
         if not callable(clock):
             raise TypeError("clock must be callable")
+        if on_drop is not None and not callable(on_drop):
+            raise TypeError("on_drop must be callable")
         policy = FsyncPolicy(fsync)
         self._directory = Path(directory)
         self._max_bytes = max_bytes
         self._segment_bytes = segment_bytes
         self._clock = clock
+        self._on_drop = on_drop
         self._lock = threading.Lock()
         self._write_fd = -1
         self._lock_fd = -1
@@ -92,6 +100,7 @@ class Spool:
             self._durability,
             max_bytes=self._max_bytes,
             max_age_s=float(max_age_s),
+            on_drop=self._on_drop,
         )
         if recovered.segments:
             tail = recovered.segments[-1]

@@ -1,4 +1,4 @@
-"""The values the spool hands out: fsync policy, record ids, records and counters."""
+"""The values the spool hands out: fsync policy, record ids, records, drops and counters."""
 
 from __future__ import annotations
 
@@ -30,6 +30,30 @@ class Record:
     payload: bytes
     weight: int
     appended_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """Intact records the spool just dropped to keep a bound, as reported to ``on_drop``.
+
+    Either the one record at ``first``, or (``rest_of_segment``) every pending record of
+    segment ``first.segment`` at or after ``first.offset``: a whole segment goes without its
+    records being read.
+    """
+
+    first: RecordId
+    rest_of_segment: bool
+    records: int
+    weight: int
+    expired: bool
+    """Dropped by the age bound, else by the size bound."""
+
+    def covers(self, record_id: RecordId) -> bool:
+        if record_id.segment != self.first.segment:
+            return False
+        if self.rest_of_segment:
+            return record_id.offset >= self.first.offset
+        return record_id.offset == self.first.offset
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """The agent as a systemd service: a real agent process, sd_notify over a socket this test
-reads, SIGHUP reloads and SIGTERM, and a real local HTTP receiver standing in for the
-collector.
+reads, SIGHUP reloads and SIGTERM, and real local HTTP receivers standing in for the
+collector (one that takes frames, one that reads them and hangs up without an answer).
 """
 
 from __future__ import annotations
@@ -18,24 +18,31 @@ import pytest
 from hostvitals.shared.codec import decode_frame
 from hostvitals.shared.protocol import Frame
 from tests.e2e.conftest import console_script
-from tests.support.processes import ManagedProcess, free_port, wait_until
+from tests.support.processes import ManagedProcess, wait_until
 
 pytestmark = pytest.mark.e2e
 
 
 class Receiver:
-    """Takes ingest POSTs (uncompressed) and keeps the frames."""
+    """Takes ingest POSTs (uncompressed) and keeps the frames; with ``answer=False`` it reads
+    each request and closes the connection without answering (the frame was not taken).
+    """
 
-    def __init__(self) -> None:
+    def __init__(self, *, answer: bool = True) -> None:
         self.frames: list[Frame] = []
+        self.paths: list[str] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.paths.append(self.path)
                 receiver.frames.append(decode_frame(body))
-                self.send_response(204)
-                self.end_headers()
+                if answer:
+                    self.send_response(204)
+                    self.end_headers()
+                else:
+                    self.close_connection = True
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
@@ -53,6 +60,13 @@ class Receiver:
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def silent() -> Iterator[Receiver]:
+    r = Receiver(answer=False)
     yield r
     r.close()
 
@@ -100,11 +114,13 @@ enabled = false
 """
 
 
-def test_notify_watchdog_reload_and_stop(tmp_path: Path, receiver: Receiver) -> None:
+def test_notify_watchdog_reload_and_stop(
+    tmp_path: Path, receiver: Receiver, silent: Receiver
+) -> None:
     notifications = Notifications(tmp_path / "notify")
     state = tmp_path / "state"
     conf = tmp_path / "agent.toml"
-    conf.write_text(config(f"http://127.0.0.1:{free_port()}", state))  # nobody answers
+    conf.write_text(config(silent.url, state))  # reads the frames, never answers
     agent = ManagedProcess(
         [console_script("hostvitals-agent"), "--config", str(conf), "--host", "svc-test"],
         tmp_path / "agent.log",
@@ -115,8 +131,13 @@ def test_notify_watchdog_reload_and_stop(tmp_path: Path, receiver: Receiver) -> 
         ready = notifications.wait_for("READY=1")
         first_ping = notifications.wait_for("WATCHDOG=1", ready)
         notifications.wait_for("WATCHDOG=1", first_ping + 1)  # pinged again, every 0.5 s
-        time.sleep(3)  # frames pile up in the spool: the collector is unreachable
-        assert receiver.frames == []
+        time.sleep(3)  # frames pile up in the spool: no answer from the collector
+        # the agent offered its frames to the configured collector, and tried again
+        assert len(silent.frames) >= 2
+        assert set(silent.paths) == {"/api/v1/ingest"}
+        assert {frame.host for frame in silent.frames} == {"svc-test"}
+        assert f"sending to {silent.url} failed (connection)" in agent.log_path.read_text()
+        assert sum(segment.stat().st_size for segment in (state / "spool").glob("*.seg")) > 0
 
         # a broken file: the reload fails, the agent keeps running the old configuration
         conf.write_text("interval = [")
@@ -146,6 +167,8 @@ def test_notify_watchdog_reload_and_stop(tmp_path: Path, receiver: Receiver) -> 
     # everything sampled before the reload was delivered after it: no seq missing, none twice
     seqs = [frame.seq for frame in receiver.frames]
     assert sorted(seqs) == list(range(len(seqs))), seqs
+    # the frames the silent collector never answered for were kept and delivered later
+    assert {frame.seq for frame in silent.frames} <= set(seqs)
     ticks = [ts for frame in receiver.frames for ts in frame.timestamps_ms]
     assert len(ticks) == len(set(ticks))
     assert (state / "spool").is_dir()

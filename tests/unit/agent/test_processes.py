@@ -9,7 +9,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import psutil
-import pytest
 
 from hostvitals.agent.samplers.processes import (
     UNKNOWN,
@@ -51,6 +50,14 @@ class FakeProcess:
 
     def username(self) -> str:
         return self._answer(self._user)  # type: ignore[no-any-return]
+
+
+CPU = "hostvitals_process_cpu_usage_ratio"
+RSS = "hostvitals_process_resident_memory_bytes"
+
+
+def proc_labels(pid: int, name: str = "proc", user: str = "root") -> tuple[tuple[str, str], ...]:
+    return (("pid", str(pid)), ("name", name), ("user", user))
 
 
 def by_metric(rows: list[Any]) -> dict[str, dict[str, Any]]:
@@ -100,17 +107,16 @@ class TestScan:
         sampler = ProcessesSampler(top_n=5, process_iter=lambda: list(table.values()))
 
         first = by_metric(sampler.collect())
-        assert "hostvitals_process_cpu_usage_ratio" not in first
-        assert first["hostvitals_process_resident_memory_bytes"] == {"1": 100, "2": 200}
+        assert first == {RSS: {"1": 100, "2": 200}}  # no CPU figure yet
 
         second = by_metric(sampler.collect())
         # a share of one core: 250 % is 2.5 cores
-        assert second["hostvitals_process_cpu_usage_ratio"] == {"2": 2.5, "1": 0.5}
+        assert second == {CPU: {"2": 2.5, "1": 0.5}, RSS: {"1": 100, "2": 200}}
 
         # pid 1 replaced by a new process object (pid reuse): its first figure is not trusted
         table[1] = FakeProcess(1, cpu=75.0, rss=100)
         third = by_metric(sampler.collect())
-        assert third["hostvitals_process_cpu_usage_ratio"] == {"2": 2.5}
+        assert third == {CPU: {"2": 2.5}, RSS: {"1": 100, "2": 200}}
 
     def test_vanished_and_zombie_processes_are_left_out(self) -> None:
         procs = [
@@ -119,8 +125,7 @@ class TestScan:
             FakeProcess(3, cpu=10.0, rss=psutil.ZombieProcess(3)),
         ]
         sampler = ProcessesSampler(top_n=5, process_iter=lambda: procs)
-        rows = by_metric(sampler.collect())
-        assert set(rows["hostvitals_process_resident_memory_bytes"]) == {"1"}
+        assert sampler.collect() == [(RSS, proc_labels(1), 100)]
 
     def test_a_winner_that_vanishes_before_its_name_is_read_is_dropped(self) -> None:
         procs = [
@@ -128,9 +133,7 @@ class TestScan:
             FakeProcess(2, rss=50),
         ]
         sampler = ProcessesSampler(top_n=5, process_iter=lambda: procs)
-        assert set(by_metric(sampler.collect())["hostvitals_process_resident_memory_bytes"]) == {
-            "2"
-        }
+        assert sampler.collect() == [(RSS, proc_labels(2), 50)]
 
     def test_permission_errors_leave_fields_unknown_not_the_process(self) -> None:
         procs = [
@@ -140,34 +143,43 @@ class TestScan:
         ]
         sampler = ProcessesSampler(top_n=5, process_iter=lambda: procs)
         sampler.scan()
-        rows = sampler.collect()
-        cpu = {dict(lb)["pid"] for m, lb, _ in rows if m == "hostvitals_process_cpu_usage_ratio"}
-        rss = {
-            dict(lb)["pid"] for m, lb, _ in rows if m == "hostvitals_process_resident_memory_bytes"
-        }
-        assert cpu == {"2", "3"}  # 3 is in by memory and has a CPU figure (0.0)
-        assert rss == {"1", "3"}
-        (labels,) = {lb for _, lb, _ in rows if dict(lb)["pid"] == "3"}
-        assert dict(labels) == {"pid": "3", "name": UNKNOWN, "user": UNKNOWN}
+        assert sampler.collect() == [
+            (CPU, proc_labels(2), 0.05),  # the busiest; its memory unreadable
+            (RSS, proc_labels(1), 4096),  # the largest; its CPU unreadable
+            (CPU, proc_labels(3, UNKNOWN, UNKNOWN), 0.0),  # in by memory, idle
+            (RSS, proc_labels(3, UNKNOWN, UNKNOWN), 10),
+        ]
 
     def test_top_n_bounds_the_output(self) -> None:
         procs = [FakeProcess(pid, cpu=float(pid), rss=1000 - pid) for pid in range(1, 51)]
         sampler = ProcessesSampler(top_n=3, process_iter=lambda: procs)
         sampler.scan()
-        rows = by_metric(sampler.collect())
-        assert set(rows["hostvitals_process_cpu_usage_ratio"]) == {"50", "49", "48", "1", "2", "3"}
-        assert rows["hostvitals_process_cpu_usage_ratio"]["50"] == pytest.approx(0.5)
+        rows = sampler.collect()
+        cpu_order = [dict(lb)["pid"] for metric, lb, _ in rows if metric == CPU]
+        assert cpu_order == ["50", "49", "48", "1", "2", "3"]  # busiest first, then largest
+        assert by_metric(rows) == {
+            CPU: {"50": 0.5, "49": 0.49, "48": 0.48, "1": 0.01, "2": 0.02, "3": 0.03},
+            RSS: {"50": 950, "49": 951, "48": 952, "1": 999, "2": 998, "3": 997},
+        }
+        assert len(rows) == 12
 
     def test_negative_cpu_is_not_reported(self) -> None:
         procs = [FakeProcess(1, cpu=-3.0, rss=10)]
         sampler = ProcessesSampler(process_iter=lambda: procs)
         sampler.scan()
-        assert "hostvitals_process_cpu_usage_ratio" not in by_metric(sampler.collect())
+        assert sampler.collect() == [(RSS, proc_labels(1), 10)]
 
 
 def test_real_scan_of_this_host_reads_this_process() -> None:
+    me = psutil.Process()
     sampler = ProcessesSampler(top_n=1000)
     sampler.scan()
+    before = me.memory_info().rss
     rows = sampler.collect()
-    mine = [labels for _, labels, _ in rows if dict(labels)["pid"] == str(os.getpid())]
-    assert mine, "the test process itself should be among 1000 largest"
+    after = me.memory_info().rss
+    mine = {metric: (lb, value) for metric, lb, value in rows if dict(lb)["pid"] == str(me.pid)}
+    assert set(mine) == {CPU, RSS}  # among the 1000 largest, and scanned twice: CPU is known
+    assert {lb for lb, _ in mine.values()} == {proc_labels(me.pid, me.name(), me.username())}
+    slack = 16 * 2**20  # the sampler reads its RSS between the two readings here
+    assert min(before, after) - slack <= mine[RSS][1] <= max(before, after) + slack
+    assert 0.0 <= mine[CPU][1] <= (os.cpu_count() or 1)

@@ -359,6 +359,89 @@ async def test_a_full_spool_drops_the_oldest_and_counts_every_sample(
     assert caplog.text.count("is full") == 1  # once a minute, not once per drop
 
 
+async def test_frames_the_spool_drops_after_they_went_out_are_not_counted_as_dropped(
+    collector: FakeCollector, make_sender: Callable[..., Rig]
+) -> None:
+    """The backlog's oldest frame is on its way (answered 0.5 s late) and a newer one was
+    delivered by the fresh lane but not acknowledged yet, when the spool overflows and drops
+    both: the collector has them, so only the frames it never got count as dropped.
+    """
+    collector.script = [(0, {}, "")]
+    rig = make_sender(collector.url, spool_bytes=65536)
+    size = len(encode_frame(frame(samples=400))) + 28
+    rig.spool(frame(seq=0, samples=400))
+    task = asyncio.create_task(rig.sender.run())
+    try:
+        async with asyncio.timeout(10):
+            while not collector.requests:
+                await asyncio.sleep(0.01)
+            rig.submit(frame(seq=1, samples=400))
+            while rig.sender.frames_sent < 1:
+                await asyncio.sleep(0.01)
+            assert rig.pending == 2  # seq 1 waits for seq 0 to be acknowledged first
+            spooled = 65536 // size + 1
+            for seq in range(2, 2 + spooled):
+                rig.spool(frame(seq=seq, samples=400))
+            assert rig.pending < spooled + 2  # the spool dropped its oldest frames
+            while rig.pending:
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    received = {f.seq for f in collector.frames()}
+    assert {0, 1} <= received
+    never = set(range(2 + spooled)) - received
+    assert never  # the overflow cost frames that nothing was sending
+    counters = stats(rig.sender)
+    dropped = counters[("hostvitals_agent_dropped_samples_total", (("reason", "spool_full"),))]
+    assert dropped == 400 * len(never)
+
+
+@pytest.mark.parametrize(
+    ("answer", "sent", "full", "rejected"),
+    [(0, [0], 0, 0), (-422, [0], 0, 400), (-500, [0], 400, 0)],
+    ids=["taken", "rejected", "failed"],
+)
+async def test_a_frame_dropped_on_its_way_counts_by_how_its_round_ended(
+    collector: FakeCollector,
+    make_sender: Callable[..., Rig],
+    answer: int,
+    sent: list[int],
+    full: int,
+    rejected: int,
+) -> None:
+    """Taken: not dropped. Rejected: dropped by the collector, not by the spool. Failed: lost
+    to the full spool, once, and not sent again.
+    """
+    collector.script = [(answer, {}, "")]  # answered 0.5 s late
+    rig = make_sender(collector.url, spool_bytes=65536)
+    per_spool = 65536 // (len(encode_frame(frame(samples=400))) + 28)
+    rig.spool(frame(seq=0, samples=400))
+    task = asyncio.create_task(rig.sender.run())
+    try:
+        async with asyncio.timeout(10):
+            while not collector.requests:
+                await asyncio.sleep(0.01)
+            for seq in range(1, 1 + per_spool):
+                rig.spool(frame(seq=seq, samples=400))
+            assert rig.pending == per_spool  # seq 0 was dropped on its way
+            while rig.pending:
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    seqs = [f.seq for f in collector.frames()]
+    assert [s for s in seqs if s == 0] == sent
+    assert sorted(set(seqs) - {0}) == list(range(1, 1 + per_spool))
+    counters = stats(rig.sender)
+    drops = {
+        labels[0][1]: value
+        for (metric, labels), value in counters.items()
+        if metric == "hostvitals_agent_dropped_samples_total"
+    }
+    assert drops == {"spool_full": full, "rejected": rejected, "expired": 0}
+
+
 async def test_a_collector_that_does_not_answer_in_time_counts_as_timeout(
     collector: FakeCollector, make_sender: Callable[..., Rig]
 ) -> None:

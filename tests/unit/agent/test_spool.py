@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from hostvitals.agent.spool import (
+    Dropped,
     FsyncPolicy,
     RecordId,
     Spool,
@@ -207,6 +208,46 @@ def test_age_bound_drops_whole_segments_and_survives_reopen(tmp_path: Path) -> N
         stats = spool.stats()
         assert (stats.dropped_records, stats.dropped_weight) == (20, 20)
         assert drain(spool) == [payload(i) for i in range(20, 25)]
+
+
+def test_every_drop_is_reported_as_it_happens_with_the_ids_it_covers(tmp_path: Path) -> None:
+    """A whole segment goes as the rest of it from the read position, a partial drop record by
+    record; the reports add up to the counters.
+    """
+    record_size = HEADER_SIZE + 20
+    seen: list[Dropped] = []
+    options = {"max_bytes": 5 * record_size, "segment_bytes": 2 * record_size}
+    with Spool(tmp_path, **options, on_drop=seen.append) as spool:  # type: ignore[arg-type]
+        ids = [spool.append(payload(i), weight=i + 1) for i in range(5)]
+        spool.ack(ids[0])  # segments now hold [1], [2, 3], [4]
+        assert seen == []
+        spool.append(payload(5, size=3 * record_size - HEADER_SIZE), weight=100)
+        assert seen == [
+            Dropped(ids[1], rest_of_segment=True, records=1, weight=2, expired=False),
+            Dropped(ids[2], rest_of_segment=False, records=1, weight=3, expired=False),
+        ]
+        assert seen[0].covers(ids[1]) and not seen[0].covers(ids[2])
+        assert seen[1].covers(ids[2]) and not seen[1].covers(ids[3])
+        stats = spool.stats()
+        assert (stats.dropped_records, stats.dropped_weight) == (2, 5)
+        assert [r.payload for r in spool.peek(5)][:2] == [payload(3), payload(4)]
+
+
+def test_drops_by_the_age_bound_are_reported_as_expired(tmp_path: Path) -> None:
+    clock = ManualClock(1_700_000_000.0)
+    seen: list[Dropped] = []
+    record_size = HEADER_SIZE + 20
+    options = {"max_age_s": 60.0, "segment_bytes": 2 * record_size, "clock": clock}
+    with Spool(tmp_path, **options, on_drop=seen.append) as spool:  # type: ignore[arg-type]
+        ids = [spool.append(payload(i), weight=1) for i in range(3)]
+        clock.now += 30
+        spool.append(payload(3), weight=1)
+        clock.now += 31  # the first segment is too old as a whole, then record 2 alone
+        assert spool.peek(5)[0].payload == payload(3)
+    assert seen == [
+        Dropped(ids[0], rest_of_segment=True, records=2, weight=2, expired=True),
+        Dropped(ids[2], rest_of_segment=False, records=1, weight=1, expired=True),
+    ]
 
 
 def test_drop_while_records_are_peeked_then_ack_is_harmless(tmp_path: Path) -> None:

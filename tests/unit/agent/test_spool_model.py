@@ -1,5 +1,6 @@
 """The spool against a plain in-memory model: random appends, peeks, acks, clock steps, reopens
-and simulated crashes must leave both agreeing on content, order and every counter."""
+and simulated crashes must leave both agreeing on content, order, every counter and the drops
+reported."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from hostvitals.agent.spool import FsyncPolicy, RecordId, Spool
+from hostvitals.agent.spool import Dropped, FsyncPolicy, RecordId, Spool
 from hostvitals.agent.spool.format import HEADER_SIZE
 from tests.support.clock import ManualClock
 
@@ -28,6 +29,7 @@ class Item:
     payload: bytes
     weight: int
     appended_at: float
+    id: RecordId
 
 
 class SpoolModel(RuleBasedStateMachine):
@@ -36,6 +38,9 @@ class SpoolModel(RuleBasedStateMachine):
         self.root = Path(tempfile.mkdtemp(prefix="spool-model-"))
         self.generation = 0
         self.clock = ManualClock()
+        self.reports: list[Dropped] = []
+        self.dropped_ids: list[RecordId] = []
+        self.acked_ids: list[RecordId] = []
         self.spool = self._open(self.root / "0")
         self.items: deque[Item] = deque()
         self.next_uid = 0
@@ -51,6 +56,7 @@ class SpoolModel(RuleBasedStateMachine):
             segment_bytes=SEGMENT_BYTES,
             fsync=FsyncPolicy.NEVER,
             clock=self.clock,
+            on_drop=self.reports.append,
         )
 
     def _pending_bytes(self) -> int:
@@ -58,6 +64,7 @@ class SpoolModel(RuleBasedStateMachine):
 
     def _drop_head(self) -> None:
         item = self.items.popleft()
+        self.dropped_ids.append(item.id)
         self.dropped_records += 1
         self.dropped_weight += item.weight
 
@@ -70,11 +77,11 @@ class SpoolModel(RuleBasedStateMachine):
         uid = self.next_uid
         self.next_uid += 1
         data = (uid.to_bytes(4, "big") * (size // 4 + 1))[:size]
-        self.spool.append(data, weight=weight)
+        record_id = self.spool.append(data, weight=weight)
         self._expire()
         while self._pending_bytes() + HEADER_SIZE + size > MAX_BYTES:
             self._drop_head()
-        self.items.append(Item(uid, data, weight, self.clock.now))
+        self.items.append(Item(uid, data, weight, self.clock.now, record_id))
 
     @rule(seconds=st.floats(min_value=0, max_value=30))
     def advance_clock(self, seconds: float) -> None:
@@ -108,14 +115,14 @@ class SpoolModel(RuleBasedStateMachine):
         record_id, uid = data.draw(st.sampled_from(self.peeked))
         self.spool.ack(record_id)
         while self.items and self.items[0].uid <= uid:
-            self.items.popleft()
+            self.acked_ids.append(self.items.popleft().id)
 
     @rule()
     def reopen(self) -> None:
         directory = self.root / str(self.generation)
         self.spool.close()
+        self._forget_drops()
         self.spool = self._open(directory)
-        self.dropped_records = self.dropped_weight = 0
 
     @rule()
     def crash(self) -> None:
@@ -125,8 +132,15 @@ class SpoolModel(RuleBasedStateMachine):
         target = self.root / str(self.generation)
         shutil.copytree(source, target)
         self.spool.close()
+        self._forget_drops()
         self.spool = self._open(target)
+
+    def _forget_drops(self) -> None:
+        """A reopened spool counts from zero."""
         self.dropped_records = self.dropped_weight = 0
+        self.reports.clear()
+        self.dropped_ids.clear()
+        self.acked_ids.clear()
 
     @invariant()
     def counters_agree(self) -> None:
@@ -140,6 +154,17 @@ class SpoolModel(RuleBasedStateMachine):
             self.dropped_weight,
         )
         assert (stats.corrupt_records, stats.corrupt_bytes) == (0, 0)
+
+    @invariant()
+    def drops_are_reported_once_each(self) -> None:
+        self.spool.stats()
+        self._expire()
+        assert sum(r.records for r in self.reports) == self.dropped_records
+        assert sum(r.weight for r in self.reports) == self.dropped_weight
+        for record_id in self.dropped_ids:
+            assert sum(r.covers(record_id) for r in self.reports) == 1, record_id
+        kept = [i.id for i in self.items] + self.acked_ids
+        assert not [i for i in kept if any(r.covers(i) for r in self.reports)]
 
     def teardown(self) -> None:
         self.spool.close()
