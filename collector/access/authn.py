@@ -59,8 +59,10 @@ class Authenticator:
         return self._legacy.enabled or self.store.has_credentials()
 
     def open(self) -> bool:
-        """True while every route answers anyone (no credential exists)."""
-        return not self.has_credentials()
+        """True while every route answers anyone: no credential exists, and the collector
+        listens on loopback or ``auth.allow_anonymous`` is set. (A collector beyond loopback
+        whose last credential was revoked answers nobody.)"""
+        return (self.loopback or self.allow_anonymous) and not self.has_credentials()
 
     def anonymous_may_administer(self) -> bool:
         """In the open mode, whether the token and agent routes answer anyone: on loopback

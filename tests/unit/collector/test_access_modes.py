@@ -3,11 +3,15 @@ path and legacy tokens go through."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from pathlib import Path
 
 import pytest
 
+from hostvitals.collector import statedb
 from hostvitals.collector.access.authn import is_loopback
+from hostvitals.collector.access.store import AccessStore
 from hostvitals.collector.app import create_app
 from hostvitals.collector.config.loader import ConfigError
 from hostvitals.shared.codec import encode_frame
@@ -108,3 +112,18 @@ async def test_the_fast_path_does_not_answer_before_the_access_check() -> None:
         assert as_agent.status_code == 403
         assert HOST not in anonymous.text + as_agent.text
         assert registry.get_sample_value("hostvitals_collector_current_fast_answers_total") == 1.0
+
+
+async def test_beyond_loopback_revoking_the_last_credential_does_not_open_it(
+    tmp_path: Path,
+) -> None:
+    cli = AccessStore(statedb.connect(tmp_path))
+    record, secret = cli.add_token("only", "admin")
+    exposed = settings(server={"host": "0.0.0.0"}, state={"dir": str(tmp_path)})
+    async with running(exposed) as (_app, client, _vm):
+        assert (await client.get("/api/v1/hosts", headers=bearer(secret))).status_code == 200
+        cli.revoke_token(record.id)
+        await asyncio.sleep(1.1)  # the collector rereads the state within a second
+        assert (await client.get("/api/v1/hosts")).status_code == 401
+        assert (await client.get("/api/v1/hosts", headers=bearer(secret))).status_code == 401
+        assert (await client.get("/api/v1/health")).status_code != 401
