@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from hostvitals.agent.batcher import Batcher
 from hostvitals.agent.config import AgentConfig, ConfigError, keep_restart_only
+from hostvitals.agent.delivery import plaintext_credential_urls
 from hostvitals.agent.journal import JOURNAL_DIR, Journal
 from hostvitals.agent.outbox import SPOOL_DIR, Outbox
 from hostvitals.agent.registry import Registry
@@ -94,6 +95,8 @@ class Agent:
         self._beat = time.monotonic()
         self.registry, self._agent_self = self._build_registry(config)
         self.batcher = self._build_batcher(config)
+        self._warned_plaintext: set[str] = set()
+        self._warn_plaintext_credentials()
 
     # -- assembly -------------------------------------------------------------------------
 
@@ -122,6 +125,19 @@ class Agent:
             ("hostvitals_agent_ticks_skipped_total", NO_LABELS, self._skipped_ticks),
             ("hostvitals_agent_spool_corrupt_total", NO_LABELS, corrupt),
         ]
+
+    def _warn_plaintext_credentials(self) -> None:
+        """Warn once per collector URL that would get the token over plain HTTP."""
+        delivery = self.config.delivery
+        for url in plaintext_credential_urls(delivery.collector_urls, delivery.token):
+            if url not in self._warned_plaintext:
+                self._warned_plaintext.add(url)
+                log.warning(
+                    "the collector token is sent in clear text to %s (plain HTTP to a remote "
+                    "address): anyone on the path can read it and push frames as this host; "
+                    "use an https:// URL",
+                    url,
+                )
 
     # -- running --------------------------------------------------------------------------
 
@@ -291,6 +307,7 @@ class Agent:
             self.registry, self._agent_self = self._build_registry(new)
         if new.delivery != self.sender.config:
             self.sender.reconfigure(new.delivery)
+            self._warn_plaintext_credentials()
         log.info(
             "configuration reloaded: interval %g s, collectors %s",
             new.interval,

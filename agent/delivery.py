@@ -7,8 +7,10 @@ import email.utils
 import enum
 import gzip
 import importlib.util
-from collections.abc import Callable
+import ipaddress
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from hostvitals.shared.protocol import CONTENT_TYPE
 
@@ -98,3 +100,25 @@ def request_headers(encoding: str | None, token: str | None) -> dict[str, str]:
     if token:
         headers["Authorization"] = f"Bearer {token}"
     return headers
+
+
+def plaintext_credential_urls(urls: Iterable[str], token: str | None) -> list[str]:
+    """The collector URLs a token would be sent to in clear text: ``http://`` to an address
+    that is not this machine's loopback (a name other than localhost counts as remote)."""
+    if not token:
+        return []
+    exposed = []
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+            exposed.append(url)
+    return exposed
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

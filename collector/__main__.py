@@ -1,4 +1,5 @@
-"""``hostvitals-collector [serve] [--config PATH] [--host H] [--port P]``.
+"""``hostvitals-collector [serve] [--config PATH] [--host H] [--port P]``, ``rules export``,
+``tokens add|list|revoke`` and ``agents add|list|rotate|unpin|revoke``.
 
 The console script's entry point. A host that installed only the agent (``pip install
 hostvitals``) lacks the collector extra, so :func:`main` checks for the extra's modules before
@@ -77,6 +78,7 @@ def _add_serve_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hostvitals.collector.access.cli import add_access_commands
     from hostvitals.collector.alerts.cli import add_rules_command
 
     parser = argparse.ArgumentParser(
@@ -89,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP server (the default)")
     _add_serve_options(serve, suppress=True)
     add_rules_command(commands)
+    add_access_commands(commands)
     return parser
 
 
@@ -145,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(missing_extra_message(missing), file=sys.stderr)
         return EXIT_MISSING_EXTRA
     # Only now: these import the collector extra's modules.
+    from hostvitals.collector.access.cli import run_access_command
     from hostvitals.collector.alerts.cli import run_rules_command
     from hostvitals.collector.config.loader import ConfigError
 
@@ -157,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.command == "rules":
             return run_rules_command(args, settings)
+        if args.command in ("tokens", "agents"):
+            return run_access_command(args, settings)
         serve(settings)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)

@@ -9,8 +9,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from hostvitals.collector import collector_version
+from hostvitals.collector import collector_version, statedb
+from hostvitals.collector.access.authn import Authenticator, check_exposure, is_loopback
+from hostvitals.collector.access.middleware import AccessControl
+from hostvitals.collector.access.routes import RouteTable
+from hostvitals.collector.access.store import AccessStore
 from hostvitals.collector.alerts.engine import build_engine
+from hostvitals.collector.api import access as access_api
 from hostvitals.collector.api import alerts as alerts_api
 from hostvitals.collector.api import (
     clusterinfo,
@@ -29,11 +34,12 @@ from hostvitals.collector.api.forward import Forwarded, forwarded_response
 from hostvitals.collector.api.stream import StreamSlots
 from hostvitals.collector.config.settings import Settings
 from hostvitals.collector.errors import install_error_handlers
-from hostvitals.collector.ingest.auth import BearerAuth, load_tokens
+from hostvitals.collector.ingest.auth import load_tokens
 from hostvitals.collector.ingest.pipeline import IngestPipeline
 from hostvitals.collector.live.answers import CurrentCache
 from hostvitals.collector.live.cluster import Cluster
 from hostvitals.collector.live.current import CurrentStore
+from hostvitals.collector.periodic import PeriodicThread
 from hostvitals.collector.query.cache import QueryCache
 from hostvitals.collector.rollups.coldpath import accepted_limits
 from hostvitals.collector.rollups.tiers import RAW
@@ -49,6 +55,8 @@ from hostvitals.collector.vm.writer import VictoriaMetricsWriter
 
 log = logging.getLogger(__name__)
 
+USAGE_FLUSH_S = 30.0  # how often the credentials' last-used times are saved
+
 
 def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = None) -> FastAPI:
     """The collector app. ``backend`` replaces the HTTP client to VictoriaMetrics' write and
@@ -56,14 +64,27 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
 
     ``app.state`` holds ``settings``, ``reader``, ``current`` (the live view), ``writer``,
     ``metrics`` (the collector's own registry), ``pipeline``, ``probe`` and ``version``.
-    Raises ConfigError when the token file cannot be read.
+    Raises ConfigError when the token file cannot be read, or when the collector would listen
+    beyond loopback with no credential configured (see docs/security.md).
     """
     vm = settings.victoriametrics
     live_settings = settings.live
-    tokens = load_tokens(settings.auth)
-    auth = BearerAuth(tokens)
-    if not auth.enabled:
-        log.warning("no ingest token configured: any client can push frames (set auth.tokens)")
+    access_conn = statedb.connect(settings.state.dir)
+    access_store = AccessStore(access_conn)
+    authn = Authenticator(
+        access_store,
+        load_tokens(settings.auth),
+        loopback=is_loopback(settings.server.host),
+        allow_anonymous=settings.auth.allow_anonymous,
+    )
+    try:
+        check_exposure(settings, authn)
+    except BaseException:
+        access_conn.close()
+        raise
+    usage = PeriodicThread(
+        "access-usage", USAGE_FLUSH_S, access_store.flush_usage, what="saving last-used times"
+    )
 
     metrics = SelfMetrics()
     storage = build_storage(settings, metrics)
@@ -115,6 +136,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        usage.start()
         writer.start()
         storage.start()
         if raw_watch is not None:
@@ -132,6 +154,9 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
             client.close()
             reader.close()
             await asyncio.to_thread(storage.close, max(5.0, 3 * vm.timeout_s))
+            await asyncio.to_thread(usage.stop, 5.0)
+            await asyncio.to_thread(access_store.flush_usage)
+            access_conn.close()
 
     app = FastAPI(
         title="hostvitals collector",
@@ -155,6 +180,16 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         cluster=cluster,
         registry=metrics.registry,
     )
+    # Added last, so outermost: every request, the fast path's included, is checked first.
+    app.add_middleware(
+        AccessControl,
+        table=RouteTable(),
+        authn=authn,
+        registry=metrics.registry,
+        on_ingest_refused=lambda reason: metrics.ingest_rejected.labels(reason).inc(),
+    )
+    app.state.access_store = access_store
+    app.state.authn = authn
     app.state.query_cache = QueryCache(
         settings.query.cache_ttl_s, settings.query.cache_max_bytes, metrics.registry
     )
@@ -164,7 +199,6 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.state.version = collector_version()
     app.state.streams = StreamSlots(settings.ui.max_streams, metrics.registry)
     app.state.pipeline = IngestPipeline(
-        auth=auth,
         limits=accepted_limits(settings),
         writer=writer,
         current=current,
@@ -193,4 +227,5 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         app.include_router(router)
     app.include_router(alerts_api.router)
     app.include_router(clusterinfo.router)
+    app.include_router(access_api.router)
     return app

@@ -13,6 +13,9 @@ EXPOSITION_CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 # Every reason an ingest can be refused, so each counter exists (at 0) from the start.
 REJECT_REASONS: Final = (
     "unauthorized",
+    "forbidden",
+    "host_mismatch",
+    "agent_mismatch",
     "unsupported_media_type",
     "unsupported_encoding",
     "bad_request",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from hostvitals.collector.access.binding import frame_check
+from hostvitals.collector.access.roles import SCOPE_KEY
 from hostvitals.collector.ingest.pipeline import IngestPipeline
 from hostvitals.shared.protocol import CONTENT_TYPE
 
@@ -30,6 +32,8 @@ _ERROR = {"description": "error", "content": {"application/json": {}}}
             for code, text in {
                 400: "not msgpack, corrupt compression or unsupported protocol version",
                 401: "missing or unknown bearer token",
+                403: "not an agent credential, or the frame's host or agent id is not the "
+                "credential's",
                 413: "body or decompressed body over the limit",
                 415: "unsupported Content-Type or Content-Encoding",
                 422: "not a valid frame, or a policy refused it",
@@ -41,5 +45,6 @@ _ERROR = {"description": "error", "content": {"application/json": {}}}
 )
 async def ingest(request: Request) -> Response:
     pipeline: IngestPipeline = request.app.state.pipeline
-    await pipeline.ingest(request.headers, request.stream())
+    check = frame_check(request.scope.get(SCOPE_KEY), request.app.state.access_store)
+    await pipeline.ingest(request.headers, request.stream(), check)
     return Response(status_code=204)

@@ -49,10 +49,18 @@ class ServerSettings(Section):
 
 class AuthSettings(Section):
     tokens: list[str] = Field(default_factory=list)
-    """Bearer tokens accepted on `POST /api/v1/ingest`. With no token (here or in `tokens_file`)
-    anyone who can reach the collector can push frames; a warning is logged at start."""
+    """Legacy agent tokens, accepted on `POST /api/v1/ingest` only and bound to no host: a
+    holder may push frames as any host (a warning is logged at start). Register agents with
+    `hostvitals-collector agents add` instead (docs/security.md)."""
     tokens_file: Path | None = None
-    """A file with one token per line (`#` starts a comment); null for none."""
+    """A file of legacy agent tokens, one per line (`#` starts a comment); null for none."""
+    allow_anonymous: bool = False
+    """With no credential of any kind (API tokens, agents, legacy tokens), the collector answers
+    anyone, but refuses to start listening beyond loopback unless this is true. Once any
+    credential exists it has no effect: every route needs its role."""
+    rotation_grace_s: Annotated[float, Field(ge=0, le=30 * 86_400)] = 86_400.0
+    """After `agents rotate`, the agent's previous secret stays valid this many seconds, so
+    the agent can be given the new one without downtime."""
 
     @field_validator("tokens")
     @classmethod

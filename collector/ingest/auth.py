@@ -1,4 +1,9 @@
-"""Bearer-token check for the ingest endpoint."""
+"""The legacy ingest tokens of ``auth.tokens`` and ``auth.tokens_file``, and their check.
+
+These tokens are bound to no host: whoever holds one may push frames as any host. The agent
+registry (:mod:`hostvitals.collector.access.store`) binds a credential to its host; the access
+check (:mod:`hostvitals.collector.access.middleware`) accepts both.
+"""
 
 from __future__ import annotations
 
@@ -51,6 +56,14 @@ class BearerAuth:
     def enabled(self) -> bool:
         return bool(self._tokens)
 
+    def knows(self, presented: str) -> bool:
+        """Whether ``presented`` is one of the tokens (compared with every one of them)."""
+        raw = presented.encode()
+        matched = False
+        for token in self._tokens:
+            matched |= hmac.compare_digest(raw, token)
+        return matched
+
     def check(self, authorization: str | None) -> None:
         """Raise a 401 :class:`IngestRejected` unless the header carries a known token."""
         if not self._tokens:
@@ -67,9 +80,5 @@ class BearerAuth:
                 "the Authorization header must be 'Bearer <token>'",
                 headers=_CHALLENGE,
             )
-        presented = credentials.strip().encode()
-        matched = False
-        for token in self._tokens:
-            matched |= hmac.compare_digest(presented, token)
-        if not matched:
+        if not self.knows(credentials.strip()):
             raise IngestRejected(401, "unauthorized", "unknown bearer token", headers=_CHALLENGE)

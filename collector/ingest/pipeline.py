@@ -1,6 +1,7 @@
 """The ingest path, from request headers and body stream to a written frame.
 
-auth -> content type and encoding -> bounded read -> bounded decompression -> decode ->
+(credential checked before, by the access middleware) -> content type and encoding ->
+bounded read -> bounded decompression -> decode -> may this credential write it? ->
 already written? -> policy and series budget -> import lines -> rollup buckets marked ->
 circuit breaker -> group-committed write -> ledger -> live view.
 Each refusal raises :class:`~hostvitals.collector.errors.IngestRejected` (the HTTP answer) and is
@@ -23,7 +24,6 @@ from typing import Final
 from hostvitals.collector.config.settings import LimitsSettings
 from hostvitals.collector.errors import IngestRejected
 from hostvitals.collector.ingest import body
-from hostvitals.collector.ingest.auth import BearerAuth
 from hostvitals.collector.ingest.cardinality import SeriesBudget, series_key
 from hostvitals.collector.ingest.dedup import FrameLedger
 from hostvitals.collector.ingest.importlines import ImportLines, frame_to_import_lines
@@ -44,6 +44,10 @@ from hostvitals.collector.vm.writer import VictoriaMetricsWriter
 from hostvitals.shared.codec import decode_frame
 from hostvitals.shared.errors import DecodeError, SchemaError, VersionError
 from hostvitals.shared.protocol import Frame
+
+FrameCheck = Callable[[str, str], None]
+"""Called with a decoded frame's agent id and host; raises IngestRejected (403) when the
+request's credential may not write as them."""
 
 # Bodies larger than this are decompressed, decoded and converted in a worker thread so the
 # event loop keeps serving other requests meanwhile.
@@ -71,7 +75,6 @@ class IngestPipeline:
     def __init__(
         self,
         *,
-        auth: BearerAuth,
         limits: LimitsSettings,
         writer: VictoriaMetricsWriter,
         current: CurrentStore,
@@ -84,7 +87,6 @@ class IngestPipeline:
         rollups: RollupQueue | None = None,
         cold: ColdPath | None = None,
     ) -> None:
-        self._auth = auth
         self._limits = limits
         self._writer = writer
         self._current = current
@@ -99,20 +101,29 @@ class IngestPipeline:
         # Frames being written right now, so a concurrent copy waits instead of writing.
         self._inflight: dict[tuple[str, str, int], asyncio.Future[bool]] = {}
 
-    async def ingest(self, headers: Mapping[str, str], chunks: AsyncIterable[bytes]) -> Outcome:
-        """Accept one frame; raises IngestRejected with the answer to give otherwise."""
+    async def ingest(
+        self,
+        headers: Mapping[str, str],
+        chunks: AsyncIterable[bytes],
+        check: FrameCheck | None = None,
+    ) -> Outcome:
+        """Accept one frame; raises IngestRejected with the answer to give otherwise.
+
+        ``check`` (see :data:`FrameCheck`) runs before anything else looks at the frame.
+        """
         started = time.perf_counter()
         try:
-            return await self._ingest(headers, chunks)
+            return await self._ingest(headers, chunks, check)
         except IngestRejected as exc:
             self._metrics.ingest_rejected.labels(exc.reason).inc()
             raise
         finally:
             self._metrics.ingest_duration.observe(time.perf_counter() - started)
 
-    async def _ingest(self, headers: Mapping[str, str], chunks: AsyncIterable[bytes]) -> Outcome:
+    async def _ingest(
+        self, headers: Mapping[str, str], chunks: AsyncIterable[bytes], check: FrameCheck | None
+    ) -> Outcome:
         limits = self._limits
-        self._auth.check(headers.get("authorization"))
         body.check_content_type(headers.get("content-type"))
         encoding = body.parse_encoding(headers.get("content-encoding"))
         body.check_content_length(headers.get("content-length"), limits.max_body_bytes)
@@ -121,9 +132,9 @@ class IngestPipeline:
 
         now_ms = int(self._clock() * 1000)
         if len(raw) > OFFLOAD_BYTES:
-            prepared = await asyncio.to_thread(self._prepare, raw, encoding, now_ms)
+            prepared = await asyncio.to_thread(self._prepare, raw, encoding, now_ms, check)
         else:
-            prepared = self._prepare(raw, encoding, now_ms)
+            prepared = self._prepare(raw, encoding, now_ms, check)
         frame = prepared.frame
         lines = prepared.lines
         if lines is None:
@@ -158,9 +169,13 @@ class IngestPipeline:
         self._metrics.ingest_duplicates.inc()
         return Outcome(frame.host, 0, duplicate=True)
 
-    def _prepare(self, raw: bytes, encoding: str, now_ms: int) -> _Prepared:
+    def _prepare(
+        self, raw: bytes, encoding: str, now_ms: int, check: FrameCheck | None
+    ) -> _Prepared:
         data = body.decompress(raw, encoding, self._limits.max_decompressed_bytes)
         frame = decode(data)
+        if check is not None:  # before the ledger: a forged frame must not look written
+            check(frame.agent_id, frame.host)
         if self._recent.seen(frame.agent_id, frame.host, frame.seq):
             return _Prepared(frame, None)
         try:

@@ -1,10 +1,12 @@
 """The collector as a Prometheus data source for the real clients from Debian's packages:
-vmalert evaluating a rule through it and notifying a local receiver, and promtool's queries.
+vmalert evaluating a rule through it and notifying a local receiver, and promtool's queries;
+and both with API tokens against a collector that has credentials.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -18,7 +20,7 @@ import requests
 import yaml
 
 from tests.e2e.alert_receivers import WebReceiver
-from tests.e2e.conftest import Collector, StartCollector
+from tests.e2e.conftest import Collector, StartCollector, console_script
 from tests.support.processes import ManagedProcess, VictoriaMetrics, free_port, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -180,3 +182,82 @@ def test_grafanas_request_shapes(
         if path != "/api/v1/status/buildinfo":
             assert ours.json()["data"] == theirs.json()["data"], path
     assert json.loads(ours.text)["data"], "the series lookup found the probe"
+
+
+def make_token(env: dict[str, str], role: str) -> str:
+    done = subprocess.run(
+        [console_script("hostvitals-collector"), "tokens", "add", "--name", f"e2e {role}",
+         "--role", role],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def guarded(start_collector: StartCollector, tmp_path: Path) -> tuple[Collector, str]:
+    env = {"HOSTVITALS__STATE__DIR": str(tmp_path / "state"), "HOSTVITALS_CONFIG": ""}
+    token = make_token(env, "viewer")
+    return start_collector(env=env), token
+
+
+def promtool_run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [binary("promtool"), "query", *args], capture_output=True, text=True, timeout=30
+    )
+
+
+def test_promtool_with_the_token_as_basic_auth_password(
+    guarded: tuple[Collector, str], seeded: tuple[str, int]
+) -> None:
+    collector, token = guarded
+    run, now = seeded
+    selector = f'hv_client_probe{{run="{run}"}}'
+    refused = promtool_run("instant", "--time", str(now - 10), collector.url, selector)
+    assert refused.returncode != 0 and "401" in refused.stderr + refused.stdout
+    with_token = collector.url.replace("http://", f"http://promtool:{token}@")
+    done = promtool_run("instant", "--time", str(now - 10), with_token, selector)
+    assert done.returncode == 0, done.stderr
+    assert "=> 1 @[" in done.stdout
+    assert token not in done.stdout + done.stderr
+
+
+def test_vmalert_evaluates_through_the_collector_with_a_bearer_token(
+    guarded: tuple[Collector, str], seeded: tuple[str, int], tmp_path: Path
+) -> None:
+    collector, token = guarded
+    run, _ = seeded
+    receiver = WebReceiver()
+    receiver.start()
+    rules = tmp_path / "rules.yml"
+    rule = {"alert": "ProbeSeen", "expr": f'max by (run) (hv_client_probe{{run="{run}"}}) > 0'}
+    rules.write_text(yaml.safe_dump({"groups": [{"name": "p", "interval": "1s", "rules": [rule]}]}))
+    vmalert = ManagedProcess(
+        [
+            binary("vmalert"),
+            f"-datasource.url={collector.url}",
+            f"-datasource.bearerToken={token}",
+            f"-rule={rules}",
+            f"-notifier.url={receiver.url('')}",
+            f"-httpListenAddr=127.0.0.1:{free_port()}",
+            "-evaluationInterval=1s",
+        ],
+        tmp_path / "vmalert.log",
+    )
+    vmalert.start()
+    try:
+
+        def notified() -> bool:
+            return any(
+                alert["labels"].get("run") == run
+                for path in receiver.bodies
+                for body in receiver.received(path)
+                for alert in (body if isinstance(body, list) else [body])
+            )
+
+        wait_until(notified, 30, "vmalert's notification", step=0.25)
+    finally:
+        vmalert.stop()
+        receiver.stop()
+    assert "unexpected response code" not in vmalert.log_path.read_text()
+    anonymous = requests.get(f"{collector.url}/api/v1/query", params={"query": "1"}, timeout=10)
+    assert anonymous.status_code == 401

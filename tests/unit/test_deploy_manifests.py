@@ -19,6 +19,9 @@ import yaml
 
 from hostvitals.agent.__main__ import parse_args
 from hostvitals.agent.config import DEFAULT_STATE_DIR, load_config
+from hostvitals.collector import statedb
+from hostvitals.collector.access.authn import Authenticator, check_exposure, is_loopback
+from hostvitals.collector.access.store import AccessStore
 from hostvitals.collector.config.loader import load_settings
 from hostvitals.collector.config.settings import Settings
 
@@ -76,6 +79,19 @@ def _check_tiers(settings: Settings, vm_args: dict[str, list[str]], ports: dict[
         assert actual == _expected_flags()[tier], name
 
 
+def _starts(settings: Settings) -> None:
+    """A collector with these settings and no credential yet starts (listening beyond
+    loopback needs auth.allow_anonymous then)."""
+    store = AccessStore(statedb.connect(None))
+    authn = Authenticator(
+        store,
+        [],
+        loopback=is_loopback(settings.server.host),
+        allow_anonymous=settings.auth.allow_anonymous,
+    )
+    check_exposure(settings, authn)
+
+
 @pytest.mark.parametrize("path", sorted(DEPLOY.rglob("*.y*ml")), ids=lambda p: p.name)
 def test_yaml_parses(path: Path) -> None:
     assert _docs(path)
@@ -100,6 +116,7 @@ def test_compose_collector_is_configured_for_the_vm_services(tmp_path: Path) -> 
     volume, target = collector["volumes"][0].split(":")
     assert volume in COMPOSE["volumes"] and Path(target) == settings.state.dir
     assert settings.server.host == "0.0.0.0"
+    _starts(settings)
     assert f"{settings.server.port}:{settings.server.port}" in collector["ports"]
     assert "/api/v1/health" in " ".join(collector["healthcheck"]["test"])
 
@@ -143,6 +160,7 @@ def test_k8s_collector_config_is_valid_and_wired(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(config_map["data"][config_path.name])
     settings = load_settings(path, {}, {})
+    _starts(settings)
 
     claims = [c["metadata"]["name"] for c in sts["spec"]["volumeClaimTemplates"]]
     assert settings.state.dir in [mounts[c] for c in claims]

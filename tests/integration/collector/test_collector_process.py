@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -30,14 +32,23 @@ def test_command_serves_ingest_and_stops_on_sigterm(
     tmp_path: Path, victoria_metrics: VictoriaMetrics
 ) -> None:
     port = free_port()
+    env = {
+        "HOSTVITALS__VICTORIAMETRICS__URL": victoria_metrics.url,
+        "HOSTVITALS__AUTH__TOKENS": "process-token",
+        "HOSTVITALS__STATE__DIR": str(tmp_path / "state"),
+        "HOSTVITALS_CONFIG": "",
+    }
+    # The host list needs a viewer: the legacy ingest token is an agent's, not a viewer's.
+    viewer = subprocess.run(
+        [collector_command(), "tokens", "add", "--name", "process-test", "--role", "viewer"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.strip()
     proc = ManagedProcess(
-        [collector_command(), "serve", "--port", str(port)],
-        tmp_path / "collector.log",
-        env={
-            "HOSTVITALS__VICTORIAMETRICS__URL": victoria_metrics.url,
-            "HOSTVITALS__AUTH__TOKENS": "process-token",
-            "HOSTVITALS_CONFIG": "",
-        },
+        [collector_command(), "serve", "--port", str(port)], tmp_path / "collector.log", env=env
     )
     proc.start()
     try:
@@ -54,7 +65,11 @@ def test_command_serves_ingest_and_stops_on_sigterm(
         headers["Authorization"] = "Bearer process-token"
         accepted = requests.post(f"{base}/api/v1/ingest", data=body, headers=headers, timeout=10)
         assert accepted.status_code == 204, accepted.text
-        hosts = requests.get(f"{base}/api/v1/hosts", timeout=10).json()["data"]
+        assert requests.get(f"{base}/api/v1/hosts", timeout=10).status_code == 401
+        as_agent = {"Authorization": "Bearer process-token"}
+        assert requests.get(f"{base}/api/v1/hosts", headers=as_agent, timeout=10).status_code == 403
+        as_viewer = {"Authorization": f"Bearer {viewer}"}
+        hosts = requests.get(f"{base}/api/v1/hosts", headers=as_viewer, timeout=10).json()["data"]
         assert [h["host"] for h in hosts] == [host]
 
         proc.signal(signal.SIGTERM)
@@ -80,3 +95,20 @@ def test_config_error_exits_2_with_one_line(tmp_path: Path) -> None:
         "config error: limits.max_body_bytes: Input should be greater than 0 (got -1) "
         f"[in {config}]\n"
     )
+
+
+def test_listening_beyond_loopback_without_a_credential_exits_2_with_one_line(
+    tmp_path: Path,
+) -> None:
+    proc = ManagedProcess(
+        [collector_command(), "serve", "--host", "0.0.0.0", "--port", str(free_port())],
+        tmp_path / "exposed.log",
+        env={"HOSTVITALS_CONFIG": ""},
+    )
+    proc.start()
+    assert proc.proc is not None
+    assert proc.proc.wait(30) == 2
+    lines = (tmp_path / "exposed.log").read_text().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("refusing to listen on 0.0.0.0 with no credential configured")
+    assert "tokens add" in lines[0] and "auth.allow_anonymous: true" in lines[0]

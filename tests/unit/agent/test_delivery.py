@@ -8,7 +8,13 @@ from datetime import UTC, datetime
 import pytest
 import zstandard
 
-from hostvitals.agent.delivery import Action, classify, compressor, parse_retry_after
+from hostvitals.agent.delivery import (
+    Action,
+    classify,
+    compressor,
+    parse_retry_after,
+    plaintext_credential_urls,
+)
 
 
 @pytest.mark.parametrize(
@@ -82,3 +88,22 @@ def test_zstd_falls_back_to_gzip_without_the_module(monkeypatch: pytest.MonkeyPa
     name, compress = compressor("zstd")
     assert name == "gzip" and compress is not None
     assert gzip.decompress(compress(b"x")) == b"x"
+
+
+@pytest.mark.parametrize(
+    ("url", "token", "exposed"),
+    [
+        ("http://collector.example:8000", "t", True),
+        ("http://10.0.0.5:8000", "t", True),
+        ("http://[fd00::1]:8000", "t", True),
+        ("http://127.0.0.1:8000", "t", False),
+        ("http://[::1]:8000", "t", False),
+        ("http://localhost:8000", "t", False),
+        ("https://collector.example", "t", False),
+        ("http://collector.example:8000", None, False),
+    ],
+)
+def test_a_token_over_plain_http_to_a_remote_address_is_found(
+    url: str, token: str | None, exposed: bool
+) -> None:
+    assert plaintext_credential_urls([url], token) == ([url] if exposed else [])

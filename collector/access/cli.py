@@ -1,0 +1,147 @@
+"""``hostvitals-collector tokens ...`` and ``agents ...``: manage API tokens and agents.
+
+They write to the collector's state database in ``state.dir`` (the same file the running
+collector reads; it sees a change within a second). A new secret is printed once, on its
+own line on stdout, and never stored: only its hash is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from hostvitals.collector import statedb
+from hostvitals.collector.access.roles import TOKEN_ROLES
+from hostvitals.collector.access.store import AccessError, AccessStore
+from hostvitals.collector.config.settings import Settings
+
+EXIT_REFUSED = 1
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", metavar="PATH", default=argparse.SUPPRESS, help="YAML configuration"
+    )
+
+
+def add_access_commands(commands: Any) -> None:
+    """Add ``tokens`` and ``agents`` to the collector's subcommands."""
+    tokens = commands.add_parser("tokens", help="API tokens (`tokens add|list|revoke`)")
+    actions = tokens.add_subparsers(dest="tokens_command", metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="create an API token and print its secret once")
+    add.add_argument("--name", required=True, help="who or what uses it (e.g. grafana)")
+    add.add_argument("--role", required=True, choices=[str(r) for r in TOKEN_ROLES])
+    listing = actions.add_parser("list", help="list API tokens (never their secrets)")
+    revoke = actions.add_parser("revoke", help="revoke an API token")
+    revoke.add_argument("id", help="the token's id (from `tokens list`)")
+    for parser in (add, listing, revoke):
+        _config_option(parser)
+
+    agents = commands.add_parser("agents", help="agents (`agents add|list|rotate|unpin|revoke`)")
+    actions = agents.add_subparsers(dest="agents_command", metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="register an agent and print its secret once")
+    add.add_argument(
+        "--host",
+        dest="agent_host",
+        required=True,
+        help="the host name the agent's frames carry",
+    )
+    add.add_argument(
+        "--agent-id", default=None, help="the agent's id (default: its first frame pins it)"
+    )
+    listing = actions.add_parser("list", help="list agents (never their secrets)")
+    rotate = actions.add_parser(
+        "rotate", help="print a new secret; the old one stays valid for auth.rotation_grace_s"
+    )
+    unpin = actions.add_parser("unpin", help="let the agent's next frame pin its agent id again")
+    revoke = actions.add_parser("revoke", help="revoke an agent's credential")
+    for parser in (rotate, unpin, revoke):
+        parser.add_argument("id", help="the agent's registration id (from `agents list`)")
+    for parser in (add, listing, rotate, unpin, revoke):
+        _config_option(parser)
+
+
+def _when(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(value))
+
+
+def _table(rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def run_access_command(args: argparse.Namespace, settings: Settings) -> int:
+    state_dir = settings.state.dir
+    if state_dir is None:
+        print(
+            "tokens and agents are kept in state.dir, which is not set: set state.dir (the "
+            "same as the collector's)",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
+    conn = statedb.connect(state_dir)
+    try:
+        store = AccessStore(conn)
+        if args.command == "tokens":
+            return _tokens(args, store)
+        return _agents(args, store, settings.auth.rotation_grace_s)
+    except AccessError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_REFUSED
+    finally:
+        conn.close()
+
+
+def _tokens(args: argparse.Namespace, store: AccessStore) -> int:
+    action = args.tokens_command
+    if action == "add":
+        record, secret = store.add_token(args.name, args.role)
+        print(f"created API token {record.id} ({record.role}, {record.name!r}); its secret, "
+              "shown only now:", file=sys.stderr)  # fmt: skip
+        print(secret)
+    elif action == "list":
+        rows = [["ID", "ROLE", "NAME", "CREATED", "LAST USED"]]
+        rows += [
+            [t.id, str(t.role), t.name, _when(t.created_at), _when(t.last_used_at)]
+            for t in store.tokens()
+        ]
+        _table(rows)
+    else:
+        store.revoke_token(args.id)
+        print(f"revoked API token {args.id}", file=sys.stderr)
+    return 0
+
+
+def _agents(args: argparse.Namespace, store: AccessStore, grace_s: float) -> int:
+    action = args.agents_command
+    if action == "add":
+        record, secret = store.add_agent(args.agent_host, args.agent_id)
+        print(f"registered agent {record.id} for host {record.host!r}; set its secret as the "
+              "agent's token (shown only now):", file=sys.stderr)  # fmt: skip
+        print(secret)
+    elif action == "list":
+        rows = [["ID", "HOST", "AGENT ID", "CREATED", "ROTATED", "OLD SECRET UNTIL", "LAST USED"]]
+        rows += [
+            [a.id, a.host, a.agent_id or "(pinned by its first frame)", _when(a.created_at),
+             _when(a.rotated_at), _when(a.previous_until), _when(a.last_used_at)]
+            for a in store.agents()
+        ]  # fmt: skip
+        _table(rows)
+    elif action == "rotate":
+        record, secret = store.rotate_agent(args.id, grace_s)
+        print(f"new secret for agent {record.id} (host {record.host!r}); the previous one is "
+              f"valid until {_when(record.previous_until)} (shown only now):",
+              file=sys.stderr)  # fmt: skip
+        print(secret)
+    elif action == "unpin":
+        record = store.unpin(args.id)
+        print(f"agent {record.id}: its next frame pins its agent id", file=sys.stderr)
+    else:
+        store.revoke_agent(args.id)
+        print(f"revoked agent {args.id}", file=sys.stderr)
+    return 0

@@ -1,0 +1,143 @@
+"""The access check in front of every route: an ASGI middleware, outermost, so that nothing
+(the routers, the live view's pre-routing fast path, the static files) answers before it.
+
+For each HTTP request it looks up the role the route needs in the route table, reads the
+credential (``Authorization: Bearer`` or basic auth), and answers 401 (no or an unknown
+credential, with ``WWW-Authenticate``) or 403 (a role too low) itself; otherwise it leaves
+the :class:`~hostvitals.collector.access.roles.Principal` in the scope under
+:data:`~hostvitals.collector.access.roles.SCOPE_KEY` and passes the request on. Each refusal
+is counted by reason; no secret ever reaches a message, a log line or a metric.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+import orjson
+from prometheus_client import CollectorRegistry, Counter
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from hostvitals.collector.access.authn import ANONYMOUS, ANONYMOUS_AGENT, Authenticator
+from hostvitals.collector.access.credentials import BadCredentials, from_authorization
+from hostvitals.collector.access.roles import PUBLIC, SCOPE_KEY, Need, Principal, Role, allows
+from hostvitals.collector.access.routes import RouteTable
+from hostvitals.collector.errors import error_body
+
+INGEST_PATH: Final = "/api/v1/ingest"
+DENIAL_REASONS: Final = ("missing", "malformed", "unknown", "forbidden")
+_AGENT_CHALLENGE: Final = [(b"www-authenticate", b"Bearer")]
+_CHALLENGES: Final = [
+    (b"www-authenticate", b'Basic realm="hostvitals", charset="UTF-8"'),
+    (b"www-authenticate", b'Bearer realm="hostvitals"'),
+]
+
+
+class AccessControl:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        table: RouteTable,
+        authn: Authenticator,
+        registry: CollectorRegistry | None = None,
+        on_ingest_refused: Callable[[str], None] | None = None,
+    ) -> None:
+        self.app = app
+        self.table = table
+        self.authn = authn
+        self.denied = Counter(
+            "hostvitals_collector_access_denied",
+            "Requests refused by the access check (401 or 403), by reason and the role the "
+            "route needs.",
+            ("reason", "need"),
+            registry=registry,
+        )
+        for reason in DENIAL_REASONS:
+            for need in Role:
+                self.denied.labels(reason, str(need))
+        self._on_ingest_refused = on_ingest_refused
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = _route_path(scope)
+        need = self.table.need(scope["method"], path)
+        if need == PUBLIC:
+            await self.app(scope, receive, send)
+            return
+        refusal = self._decide(scope, need)
+        if refusal is None:
+            await self.app(scope, receive, send)
+            return
+        status, reason, message = refusal
+        self.denied.labels(reason, str(need)).inc()
+        if need is Role.AGENT and self._on_ingest_refused is not None:
+            self._on_ingest_refused("unauthorized" if status == 401 else "forbidden")
+        await _answer(send, status, message, need, path)
+
+    def _decide(self, scope: Scope, need: Need) -> tuple[int, str, str] | None:
+        """None when the request may go on (its principal then in the scope), else
+        (status, reason, message)."""
+        authn = self.authn
+        if authn.open():
+            if need is Role.ADMIN and not authn.anonymous_may_administer():
+                return (
+                    403,
+                    "forbidden",
+                    "no credential is configured: create the first admin token with "
+                    "`hostvitals-collector tokens add --name NAME --role admin`",
+                )
+            scope[SCOPE_KEY] = ANONYMOUS_AGENT if need is Role.AGENT else ANONYMOUS
+            return None
+        header = _header(scope, b"authorization")
+        try:
+            presented = from_authorization(header)
+        except BadCredentials as exc:
+            return 401, "malformed", str(exc)
+        if presented is None:
+            return 401, "missing", "this route needs a credential: send Authorization: Bearer"
+        principal = authn.identify(presented)
+        if principal is None:
+            return 401, "unknown", "unknown or revoked credential"
+        if not allows(principal.role, need):
+            return 403, "forbidden", _too_low(principal, need)
+        scope[SCOPE_KEY] = principal
+        return None
+
+
+def _too_low(principal: Principal, need: Need) -> str:
+    if need is Role.AGENT:
+        return "only an agent credential may push frames"
+    return f"this route needs the {need} role; the credential has the {principal.role} role"
+
+
+def _route_path(scope: Scope) -> str:
+    """The path the router matches: without the ``root_path`` a proxy mounted the app at."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("/", ""):
+        return path[len(root) :] or "/"
+    return path
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            text: str = value.decode("latin-1")
+            return text
+    return None
+
+
+async def _answer(send: Send, status: int, message: str, need: Need, path: str) -> None:
+    kind = "unauthorized" if status == 401 else "forbidden"
+    body = orjson.dumps(error_body(kind, message))
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if status == 401:
+        headers += _AGENT_CHALLENGE if path == INGEST_PATH else _CHALLENGES
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,62 @@
+"""Roles, and the identity a request was authenticated as.
+
+``viewer`` < ``operator`` < ``admin`` form a ladder: each may do what the one below it may.
+``agent`` stands apart: it may only push frames, and nothing else may.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Final, Literal
+
+
+class Role(enum.StrEnum):
+    VIEWER = "viewer"
+    """Dashboards and every read API: queries, the Prometheus API, stream, alerts, SLOs."""
+    OPERATOR = "operator"
+    """A viewer that may also create and expire silences."""
+    ADMIN = "admin"
+    """An operator that may also manage API tokens and agents."""
+    AGENT = "agent"
+    """Pushes frames (``POST /api/v1/ingest``) and nothing else."""
+
+
+PUBLIC: Final = "public"
+"""A route anyone may call, with or without a credential."""
+
+Need = Role | Literal["public"]
+
+_LADDER: Final = (Role.VIEWER, Role.OPERATOR, Role.ADMIN)
+# The roles an API token may carry; agents get their credentials from the agent registry.
+TOKEN_ROLES: Final = _LADDER
+
+
+def allows(have: Role, need: Need) -> bool:
+    """Whether a caller with role ``have`` may call a route that needs ``need``."""
+    if need == PUBLIC:
+        return True
+    if have is Role.AGENT or need is Role.AGENT:
+        return have is need
+    return _LADDER.index(have) >= _LADDER.index(Role(need))
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a request was authenticated as.
+
+    ``kind`` is ``token`` (an API token), ``agent`` (an agent credential bound to ``agent_id``
+    and ``host``), ``legacy`` (a token from ``auth.tokens``: an agent bound to no host) or
+    ``anonymous`` (the open mode: no credential is configured).
+    """
+
+    kind: Literal["token", "agent", "legacy", "anonymous"]
+    role: Role
+    id: str = ""
+    name: str = ""
+    agent_id: str | None = None
+    host: str | None = None
+
+
+SCOPE_KEY: Final = "hostvitals.principal"
+"""The key of the ASGI scope under which the middleware leaves the request's Principal."""

@@ -1,0 +1,120 @@
+"""The route table: every route of the collector, by method and path template, with the least
+role it needs.
+
+This is the one place that says who may call what. :mod:`.middleware` enforces it before any
+router sees a request; a test walks the app's routes and fails when one has no entry here (or
+an entry names a route that does not exist), and ``docs/security.md`` shows it as the role
+matrix (:mod:`.matrix`). A path that matches no entry (an unknown URL) needs ``viewer``, so an
+anonymous caller learns nothing from a 404.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from starlette.routing import compile_path
+
+from hostvitals.collector.access.roles import PUBLIC, Need, Role
+
+V, OP, A, AG = Role.VIEWER, Role.OPERATOR, Role.ADMIN, Role.AGENT
+
+
+@dataclass(frozen=True, slots=True)
+class RouteAccess:
+    method: str
+    path: str  # the route's path template, as the router declares it
+    need: Need
+    what: str  # a few words for the role matrix
+
+
+def _both(path: str, need: Need, what: str) -> tuple[RouteAccess, RouteAccess]:
+    return RouteAccess("GET", path, need, what), RouteAccess("POST", path, need, what)
+
+
+ROUTES: Final[tuple[RouteAccess, ...]] = (
+    RouteAccess("GET", "/api/v1/health", PUBLIC, "health for load balancers"),
+    RouteAccess("POST", "/api/v1/ingest", AG, "push a frame"),
+    RouteAccess("GET", "/metrics", V, "the collector's own metrics"),
+    RouteAccess("GET", "/api/v1/hosts", V, "live hosts"),
+    RouteAccess("GET", "/api/v1/metrics/current", V, "current values"),
+    RouteAccess("GET", "/api/v1/metrics/processes", V, "top processes"),
+    RouteAccess("GET", "/api/v1/metrics/{family}", V, "history of a metric family"),
+    RouteAccess("GET", "/api/v1/fleet", V, "fleet summary"),
+    RouteAccess("GET", "/api/v1/fleet/history", V, "fleet history"),
+    RouteAccess("GET", "/api/v1/stream", V, "live stream (server-sent events)"),
+    *_both("/api/v1/query", V, "Prometheus API: instant query"),
+    *_both("/api/v1/query_range", V, "Prometheus API: range query"),
+    *_both("/api/v1/series", V, "Prometheus API: series"),
+    *_both("/api/v1/labels", V, "Prometheus API: label names"),
+    *_both("/api/v1/metadata", V, "Prometheus API: metadata"),
+    *_both("/api/v1/label/{name}/values", V, "Prometheus API: label values"),
+    RouteAccess("GET", "/api/v1/status/buildinfo", V, "Prometheus API: build info"),
+    RouteAccess("GET", "/api/v1/rules", V, "alert rules"),
+    RouteAccess("GET", "/api/v1/alerts", V, "active alerts"),
+    RouteAccess("GET", "/api/v1/silences", V, "list silences"),
+    RouteAccess("GET", "/api/v1/silences/{silence_id}", V, "one silence"),
+    RouteAccess("POST", "/api/v1/silences", OP, "create a silence"),
+    RouteAccess("DELETE", "/api/v1/silences/{silence_id}", OP, "expire a silence"),
+    RouteAccess("GET", "/api/v1/notifiers", V, "notifier status"),
+    RouteAccess("GET", "/api/v1/slos", V, "SLOs"),
+    RouteAccess("GET", "/api/v1/slos/{name}", V, "one SLO"),
+    RouteAccess("GET", "/api/v1/slos/{name}/burndown", V, "an SLO's burn-down"),
+    RouteAccess("GET", "/api/v1/cluster", V, "replicas of a cluster"),
+    RouteAccess("GET", "/api/v1/ui", V, "what the dashboard shows"),
+    RouteAccess("GET", "/api/v1/whoami", V, "the caller's own role"),
+    RouteAccess("GET", "/api/v1/tokens", A, "list API tokens"),
+    RouteAccess("POST", "/api/v1/tokens", A, "create an API token"),
+    RouteAccess("DELETE", "/api/v1/tokens/{token_id}", A, "revoke an API token"),
+    RouteAccess("GET", "/api/v1/agents", A, "list agents"),
+    RouteAccess("POST", "/api/v1/agents", A, "register an agent"),
+    RouteAccess("POST", "/api/v1/agents/{agent_ref}/rotate", A, "rotate an agent's secret"),
+    RouteAccess("POST", "/api/v1/agents/{agent_ref}/unpin", A, "clear an agent's pinned id"),
+    RouteAccess("DELETE", "/api/v1/agents/{agent_ref}", A, "revoke an agent"),
+    RouteAccess("GET", "/", V, "dashboard: fleet page"),
+    RouteAccess("GET", "/hosts/{host}", V, "dashboard: host page"),
+    RouteAccess("GET", "/explore", V, "dashboard: explore page"),
+    RouteAccess("GET", "/alerts", V, "dashboard: alerts page"),
+    RouteAccess("GET", "/slos", V, "dashboard: SLO page"),
+    RouteAccess("GET", "/assets/{name}", PUBLIC, "dashboard scripts and styles (no data)"),
+    RouteAccess("GET", "/docs", V, "API documentation page"),
+    RouteAccess("GET", "/openapi.json", V, "OpenAPI document"),
+    RouteAccess("GET", "/swagger/{name}", PUBLIC, "API documentation scripts (no data)"),
+)
+
+UNKNOWN_NEED: Final[Need] = V
+
+_RANK: Final = {PUBLIC: 0, V: 1, AG: 1, OP: 2, A: 3}
+
+
+class RouteTable:
+    """Finds the role a request needs from its method and path."""
+
+    def __init__(self, routes: Iterable[RouteAccess] = ROUTES) -> None:
+        self.routes = tuple(routes)
+        self._exact: dict[tuple[str, str], Need] = {}
+        self._patterns: list[tuple[str, re.Pattern[str], Need]] = []
+        for route in self.routes:
+            if "{" in route.path:
+                pattern, _format, _convertors = compile_path(route.path)
+                self._patterns.append((route.method, pattern, route.need))
+            else:
+                self._exact[(route.method, route.path)] = route.need
+
+    def need(self, method: str, path: str) -> Need:
+        """The role needed; HEAD is GET. When templates overlap (``/api/v1/metrics/current``
+        also matches ``/api/v1/metrics/{family}``) the exact path wins; among templates the
+        highest need wins, so an overlap can only ask for more."""
+        if method == "HEAD":
+            method = "GET"
+        exact = self._exact.get((method, path))
+        if exact is not None:
+            return exact
+        found: Need | None = None
+        for route_method, pattern, need in self._patterns:
+            matched = route_method == method and pattern.match(path)
+            if matched and (found is None or _RANK[need] > _RANK[found]):
+                found = need
+        return UNKNOWN_NEED if found is None else found
