@@ -79,9 +79,14 @@ class ProcessesSampler:
         *,
         top_n: int = DEFAULT_TOP_N,
         process_iter: Callable[[], Iterable[Any]] = psutil.process_iter,
+        cpus: int | None = None,
     ) -> None:
         self._top_n = top_n
         self._process_iter = process_iter
+        # CPU time is counted in clock ticks (10 ms): over a short wait between two scans one
+        # tick more or less can make a process seem to use more than every core. No process
+        # can, so the ratio is capped at the host's CPU count, as top caps its percentages.
+        self._cpus = float(cpus or psutil.cpu_count() or 1)
         self._previous: dict[int, Any] = {}
 
     def scan(self) -> list[ProcessSample]:
@@ -100,7 +105,9 @@ class ProcessesSampler:
             current[pid] = proc
             # psutil answers 0.0 on the first call for a Process object: not a measurement.
             known = previous.get(pid) is proc
-            cpu_ratio = float(cpu) / 100.0 if known and cpu is not None and cpu >= 0 else None
+            cpu_ratio = None
+            if known and cpu is not None and cpu >= 0:
+                cpu_ratio = min(float(cpu) / 100.0, self._cpus)
             rss = int(memory.rss) if memory is not None else None
             samples.append(ProcessSample(pid, cpu_ratio, rss, proc))
         self._previous = current

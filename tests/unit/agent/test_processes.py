@@ -104,7 +104,7 @@ class TestTopProcesses:
 class TestScan:
     def test_cpu_is_known_only_from_the_second_scan_of_the_same_object(self) -> None:
         table = {1: FakeProcess(1, cpu=50.0, rss=100), 2: FakeProcess(2, cpu=250.0, rss=200)}
-        sampler = ProcessesSampler(top_n=5, process_iter=lambda: list(table.values()))
+        sampler = ProcessesSampler(top_n=5, process_iter=lambda: list(table.values()), cpus=4)
 
         first = by_metric(sampler.collect())
         assert first == {RSS: {"1": 100, "2": 200}}  # no CPU figure yet
@@ -168,6 +168,15 @@ class TestScan:
         sampler = ProcessesSampler(process_iter=lambda: procs)
         sampler.scan()
         assert sampler.collect() == [(RSS, proc_labels(1), 10)]
+
+
+def test_cpu_is_capped_at_every_core_of_the_host() -> None:
+    # Two scans a few milliseconds apart: one clock tick too many reads as 244 % on 2 cores.
+    busy = FakeProcess(7, cpu=244.0)
+    sampler = ProcessesSampler(process_iter=lambda: [busy], cpus=2)
+    sampler.scan()
+    (sample,) = sampler.scan()
+    assert sample.cpu_ratio == 2.0
 
 
 def test_real_scan_of_this_host_reads_this_process() -> None:
