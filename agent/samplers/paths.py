@@ -16,6 +16,19 @@ DEFAULT_SYSFS = Path("/sys")
 DEFAULT_ROOTFS = Path("/")
 
 
+def read_small(path: Path) -> str:
+    """The text of a small procfs or sysfs file, read with plain ``os.read`` calls (about
+    half the interpreter time of ``Path.read_text`` for files a sampler reads every tick)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
 def _under(base: Path, parts: tuple[str, ...]) -> Path:
     """``parts`` joined below ``base``, even where a part is absolute (``/etc/os-release``)."""
     return base.joinpath(*(part.lstrip("/") for part in parts))

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from hostvitals.agent.samplers.base import NO_LABELS, Row
-from hostvitals.agent.samplers.paths import HostPaths
+from hostvitals.agent.samplers.paths import HostPaths, read_small
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +61,6 @@ def rows_from_pressure(resource: str, totals: Mapping[str, int]) -> list[Row]:
     return rows
 
 
-def _read_ascii(path: Path) -> str:
-    return path.read_text(encoding="ascii")
-
-
 class PressureSampler:
     name = "pressure"
 
@@ -72,7 +68,7 @@ class PressureSampler:
         self, paths: HostPaths | None = None, read: Callable[[Path], str] | None = None
     ) -> None:
         self._paths = paths or HostPaths()
-        self._read = read or _read_ascii
+        self._read = read or read_small
         self._resources: list[str] = list(RESOURCES)
 
     @property

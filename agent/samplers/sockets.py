@@ -11,11 +11,11 @@ Kubernetes DaemonSet does with ``hostNetwork``).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from hostvitals.agent.samplers.base import NO_LABELS, Row
-from hostvitals.agent.samplers.paths import HostPaths
+from hostvitals.agent.samplers.paths import HostPaths, read_small
 
 Sockstat = dict[str, dict[str, int]]
 
@@ -77,12 +77,16 @@ def rows_from_sockstat(stat: Sockstat, stat6: Sockstat | None, page_size: int) -
     return rows
 
 
-def parse_netstat(text: str) -> dict[str, int]:
+NETSTAT_PROTOCOLS = frozenset(field.split("_", 1)[0] for field in NETSTAT_FIELDS)
+
+
+def parse_netstat(text: str, protocols: Collection[str] | None = None) -> dict[str, int]:
     """``/proc/net/snmp`` or ``/proc/net/netstat`` as ``{"Tcp_CurrEstab": 14, ...}``.
 
     Lines come in pairs with the same ``Protocol:`` prefix, names first; a pair whose
     lengths differ is skipped, and so is a value that is not an integer (negative ones, like
-    ``MaxConn -1``, are integers).
+    ``MaxConn -1``, are integers). With ``protocols``, the values of other protocols are not
+    converted (``TcpExt`` alone has over a hundred fields).
     """
     out: dict[str, int] = {}
     header: tuple[str, list[str]] | None = None
@@ -95,7 +99,7 @@ def parse_netstat(text: str) -> dict[str, int]:
             header = (protocol, words)
         else:
             names, header = header[1], None
-            if len(names) != len(words):
+            if len(names) != len(words) or (protocols is not None and protocol not in protocols):
                 continue
             for name, value in zip(names, words, strict=True):
                 try:
@@ -115,7 +119,7 @@ def rows_from_netstat(values: Mapping[str, int]) -> list[Row]:
 
 def _read_optional(path: Path) -> str | None:
     try:
-        return path.read_text(encoding="ascii")
+        return read_small(path)
     except FileNotFoundError:
         return None
 
@@ -132,7 +136,7 @@ class SocketsSampler:
         self._page_size = page_size or os.sysconf("SC_PAGE_SIZE")
 
     def collect(self) -> list[Row]:
-        stat = parse_sockstat(self._sockstat.read_text(encoding="ascii"))
+        stat = parse_sockstat(read_small(self._sockstat))
         text6 = _read_optional(self._sockstat6)  # no IPv6
         stat6 = parse_sockstat(text6) if text6 is not None else None
         rows = rows_from_sockstat(stat, stat6, self._page_size)
@@ -140,6 +144,6 @@ class SocketsSampler:
         for path in (self._snmp, self._netstat):
             text = _read_optional(path)
             if text is not None:
-                counters.update(parse_netstat(text))
+                counters.update(parse_netstat(text, NETSTAT_PROTOCOLS))
         rows.extend(rows_from_netstat(counters))
         return rows

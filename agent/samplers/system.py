@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from hostvitals.agent.samplers.base import NO_LABELS, Row
-from hostvitals.agent.samplers.paths import HostPaths
+from hostvitals.agent.samplers.paths import HostPaths, read_small
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class SystemSampler:
         self._missing: set[Path] = set()
 
     def collect(self) -> list[Row]:
-        rows = rows_from_stat(parse_stat(self._stat.read_text(encoding="ascii")))
+        rows = rows_from_stat(parse_stat(read_small(self._stat)))
         if (text := self._optional(self._file_nr)) is not None:
             rows.extend(rows_from_file_nr(*parse_file_nr(text)))
         if (text := self._optional(self._entropy)) is not None:
@@ -86,7 +86,7 @@ class SystemSampler:
         if path in self._missing:
             return None
         try:
-            return path.read_text(encoding="ascii")
+            return read_small(path)
         except FileNotFoundError:
             self._missing.add(path)
             log.info("%s does not exist; its series are not reported", path)

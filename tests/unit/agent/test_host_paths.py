@@ -17,7 +17,7 @@ import pytest
 from hostvitals.agent.__main__ import parse_args
 from hostvitals.agent.config import AgentConfig, keep_restart_only, load_config
 from hostvitals.agent.samplers.base import Labels, Row, Sampler
-from hostvitals.agent.samplers.paths import HostPaths
+from hostvitals.agent.samplers.paths import HostPaths, read_small
 from hostvitals.agent.sampling import build_samplers
 from hostvitals.shared.catalogue import CATALOGUE
 
@@ -174,3 +174,10 @@ def test_an_absolute_link_is_followed_inside_the_root(tmp_path: Path) -> None:
     (tmp_path / "etc" / "relative").symlink_to("../target")
     assert HostPaths(rootfs=tmp_path).root_file("etc/relative") == tmp_path / "etc" / "../target"
     assert HostPaths().root_file("/etc/hostname") == Path("/etc/hostname")
+
+
+def test_read_small_reads_a_whole_file(tmp_path: Path) -> None:
+    big = tmp_path / "big"
+    big.write_text("x" * 200_000 + "\u00e9")
+    assert read_small(big) == "x" * 200_000 + "\u00e9"
+    assert read_small(PROCFS / "sys" / "kernel" / "random" / "entropy_avail") == "256\n"

@@ -112,6 +112,19 @@ def test_netstat_rows_are_the_fixed_list_only() -> None:
     assert len(rows) == len(NETSTAT_FIELDS)
 
 
+def test_netstat_converts_only_the_protocols_asked_for() -> None:
+    assert parse_netstat(SNMP, {"Udp"}) == {
+        "Udp_InDatagrams": 87209,
+        "Udp_NoPorts": 165,
+        "Udp_InErrors": 7,
+        "Udp_OutDatagrams": 87236,
+        "Udp_RcvbufErrors": 0,
+        "Udp_SndbufErrors": 0,
+        "Udp_InCsumErrors": 0,
+        "Udp_IgnoredMulti": 8,
+    }
+
+
 def test_netstat_skips_a_pair_whose_lengths_differ_and_keeps_the_rest() -> None:
     text = "Tcp: A B C\nTcp: 1 2\nUdp: InErrors\nUdp: 3\n"
     assert parse_netstat(text) == {"Udp_InErrors": 3}
