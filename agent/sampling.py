@@ -61,6 +61,7 @@ def build_samplers(config: AgentConfig) -> tuple[list[Scheduled], AgentSelfSampl
             ignored_mount_points=fs.ignored_mount_points,
             ignored_fs_types=fs.ignored_fs_types,
             guard=StatvfsGuard(fs.statvfs_timeout),
+            rootfs=str(paths.rootfs),
         )
         scheduled.append(Scheduled(sampler))
     if "network" in enabled:
