@@ -8,25 +8,12 @@ The collector adds the ``host`` label to every series; agents never send it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 from types import MappingProxyType
 
+from hostvitals.shared.catalogue_host import HOST_SPECS
+from hostvitals.shared.metricspec import Kind, MetricSpec
 
-class Kind(StrEnum):
-    GAUGE = "gauge"
-    COUNTER = "counter"
-
-
-@dataclass(frozen=True, slots=True)
-class MetricSpec:
-    name: str
-    kind: Kind
-    unit: str
-    help: str
-    labels: tuple[str, ...] = ()
-    group: str = ""
-
+__all__ = ["CATALOGUE", "HOST_LABEL", "Kind", "MetricSpec", "groups", "metrics_of"]
 
 HOST_LABEL = "host"
 """Label the collector adds to every series; reserved, agents must not send it."""
@@ -178,6 +165,8 @@ _SPECS: tuple[MetricSpec, ...] = (
         ("device",),
         "network",
     ),
+    # pressure, kernel counters, sockets and what the host is (catalogue_host)
+    *HOST_SPECS,
     # top-N processes (by CPU and by memory)
     MetricSpec(
         "hostvitals_process_cpu_usage_ratio",

@@ -1,9 +1,9 @@
 """The agent's settings, each stated once: default, kind, documentation, flag, reload.
 
 ``AgentConfig`` is the whole configuration. Its slices are the objects the parts of the agent
-take: ``DeliveryConfig`` (the sender), ``SpoolConfig`` (the outbox) and ``SamplersConfig``
-(the samplers). Keys, environment variables, flags and the documentation table are derived
-from these declarations (``hostvitals.agent.config.declare``).
+take: ``DeliveryConfig`` (the sender), ``SpoolConfig`` (the outbox), ``PathsConfig`` and
+``SamplersConfig`` (the samplers). Keys, environment variables, flags and the documentation
+table are derived from these declarations (``hostvitals.agent.config.declare``).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from hostvitals.agent.samplers.filesystem import (
     DEFAULT_IGNORED_MOUNT_POINTS,
     DEFAULT_STATVFS_TIMEOUT_S,
 )
+from hostvitals.agent.samplers.paths import DEFAULT_PROCFS, DEFAULT_ROOTFS, DEFAULT_SYSFS
 from hostvitals.agent.samplers.processes import DEFAULT_TOP_N
 from hostvitals.agent.spool.values import FsyncPolicy
 
@@ -91,6 +92,10 @@ class SamplersConfig:
     disk: SamplerConfig = section(SamplerConfig)
     filesystem: FilesystemConfig = section(FilesystemConfig)
     network: NetworkConfig = section(NetworkConfig)
+    pressure: SamplerConfig = section(SamplerConfig)
+    system: SamplerConfig = section(SamplerConfig)
+    sockets: SamplerConfig = section(SamplerConfig)
+    info: SamplerConfig = section(SamplerConfig)
     processes: ProcessesConfig = section(ProcessesConfig)
     agent: SamplerConfig = section(SamplerConfig)
 
@@ -100,6 +105,35 @@ class SamplersConfig:
         return frozenset(
             item.name for item in dataclasses.fields(self) if getattr(self, item.name).enabled
         )
+
+
+@dataclass(frozen=True, slots=True)
+class PathsConfig:
+    """Where the host's file systems are seen: the samplers' file paths start here."""
+
+    procfs: Path = setting(
+        DEFAULT_PROCFS,
+        FilePath(),
+        "Where the host's procfs is mounted; in a container that reports its host, the host's "
+        "`/proc` mounted read-only (for example `/host/proc`).",
+        flag=Flag("--path.procfs", "procfs mount point (default: /proc)", metavar="PATH"),
+        live=False,
+    )
+    sysfs: Path = setting(
+        DEFAULT_SYSFS,
+        FilePath(),
+        "Where the host's sysfs is mounted (for example `/host/sys`).",
+        flag=Flag("--path.sysfs", "sysfs mount point (default: /sys)", metavar="PATH"),
+        live=False,
+    )
+    rootfs: Path = setting(
+        DEFAULT_ROOTFS,
+        FilePath(),
+        "Where the host's root file system is mounted (for example `/host/root`); "
+        "`/etc/os-release` is read below it.",
+        flag=Flag("--path.rootfs", "root file system mount point (default: /)", metavar="PATH"),
+        live=False,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,4 +272,5 @@ class AgentConfig:
         "Log verbosity; logs go to stderr, one line per event.",
         flag=Flag("--log-level", "log verbosity"),
     )
+    paths: PathsConfig = group(PathsConfig, "path_")
     samplers: SamplersConfig = section(SamplersConfig)

@@ -4,6 +4,10 @@ Pseudo filesystems and system mount points are skipped with node_exporter's defa
 patterns (plus ``tmpfs`` and ``ramfs``), bind mounts of one device are reported once, and
 ``statvfs`` runs in a guarded helper thread: a mount whose call fails or does not return in
 time (a dead NFS server) is skipped and counted, and never blocks the other mounts.
+
+With a root other than ``/`` (``path_rootfs``: the host's ``/`` mounted in the agent's
+container) only the mounts at or below that root are the host's; they are reported under the
+host's mount points (``/host/root/var`` as ``/var``) and the container's own are left out.
 """
 
 from __future__ import annotations
@@ -41,21 +45,43 @@ class Mount:
     device: str
     mountpoint: str
     fstype: str
+    path: str = ""
+    """Where statvfs looks when that is not ``mountpoint`` (a host mount under the root)."""
+
+
+def host_mount_point(path: str, rootfs: str) -> str | None:
+    """How the host names the mount at ``path``: ``path`` itself under the root ``/``; else
+    the part below ``rootfs`` (``/host/root/var`` -> ``/var``), or None outside it."""
+    root = rootfs.rstrip("/")
+    if not root:
+        return path
+    if path == root:
+        return "/"
+    if path.startswith(root + "/"):
+        return path[len(root) :]
+    return None
 
 
 def select_mounts(
     partitions: Iterable[Any],
     ignored_mount_points: re.Pattern[str],
     ignored_fs_types: re.Pattern[str],
+    rootfs: str = "/",
 ) -> list[Mount]:
     """The mounts worth reporting from ``psutil.disk_partitions(all=True)``.
 
-    Ignored types and mount points are dropped; of several mounts of one device (bind
-    mounts, btrfs subvolumes) only the one with the shortest mount point is kept.
+    Mounts outside ``rootfs``, ignored types and ignored mount points (as the host names
+    them) are dropped; of several mounts of one device (bind mounts, btrfs subvolumes) only
+    the one with the shortest mount point is kept.
     """
     by_device: dict[str, Mount] = {}
     for part in partitions:
-        mount = Mount(str(part.device), str(part.mountpoint), str(part.fstype))
+        path = str(part.mountpoint)
+        mountpoint = host_mount_point(path, rootfs)
+        if mountpoint is None:
+            continue
+        seen_at = path if path != mountpoint else ""
+        mount = Mount(str(part.device), mountpoint, str(part.fstype), seen_at)
         if ignored_fs_types.search(mount.fstype) or ignored_mount_points.search(mount.mountpoint):
             continue
         kept = by_device.get(mount.device)
@@ -163,7 +189,9 @@ class FilesystemSampler:
         ignored_fs_types: str = DEFAULT_IGNORED_FS_TYPES,
         guard: StatvfsGuard | None = None,
         partitions: Callable[[], Iterable[Any]] | None = None,
+        rootfs: str = "/",
     ) -> None:
+        self._rootfs = rootfs
         self._ignored_mount_points = re.compile(ignored_mount_points)
         self._ignored_fs_types = re.compile(ignored_fs_types)
         self._guard = guard if guard is not None else StatvfsGuard()
@@ -176,12 +204,12 @@ class FilesystemSampler:
 
     def collect(self) -> list[Row]:
         mounts = select_mounts(
-            self._partitions(), self._ignored_mount_points, self._ignored_fs_types
+            self._partitions(), self._ignored_mount_points, self._ignored_fs_types, self._rootfs
         )
         rows: list[Row] = []
         for mount in mounts:
             try:
-                st = self._guard.stat(mount.mountpoint)
+                st = self._guard.stat(mount.path or mount.mountpoint)
             except (OSError, MountHungError) as exc:
                 self.skipped_mounts += 1
                 with self._unreadable_lock:

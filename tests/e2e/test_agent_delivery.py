@@ -6,12 +6,14 @@ written twice shows up twice in ``/api/v1/export`` and "none twice" is really ch
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from hostvitals.agent.config import SamplersConfig
 from hostvitals.agent.spool import Spool
 from hostvitals.agent.spool.format import HEADER_SIZE
 from hostvitals.shared.codec import decode_frame
@@ -138,7 +140,8 @@ def test_a_full_spool_drops_the_oldest_frames_and_counts_every_sample(
     collector = start_collector(env=collector_env, vm_url=raw_vm.url)
     only_load_and_self = {
         f"HOSTVITALS_AGENT_SAMPLERS__{name.upper()}__ENABLED": "false"
-        for name in ("cpu", "memory", "disk", "filesystem", "network", "processes")
+        for name in (f.name for f in dataclasses.fields(SamplersConfig))
+        if name not in ("load", "agent")
     }
     env = {
         **QUICK,

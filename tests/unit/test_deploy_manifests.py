@@ -198,13 +198,23 @@ def test_k8s_agent_runs_on_every_node_as_the_node() -> None:
     host = next(e for e in container["env"] if e["name"] == "HOSTVITALS_AGENT_HOST")
     assert host["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
     env["HOSTVITALS_AGENT_HOST"] = "node-1"
-    config = load_config(None, environ=env)
+    assert container["command"] == ["hostvitals-agent"]
+    config = load_config(None, environ=env, flags=vars(parse_args(container.get("args", []))))
     assert config.host == "node-1"
     assert [_service(u) for u in config.delivery.collector_urls] == [("collector", 8000)]
     assert 8000 in [p["port"] for p in _k8s("Service")["collector"]["spec"]["ports"]]
-    mounts = {m["name"]: Path(m["mountPath"]) for m in container["volumeMounts"]}
-    [(volume, path)] = [(v["name"], v["hostPath"]) for v in pod["volumes"] if "hostPath" in v]
-    assert mounts[volume] == config.state_dir == Path(path["path"]) == DEFAULT_STATE_DIR
+    host_paths = {v["name"]: Path(v["hostPath"]["path"]) for v in pod["volumes"] if "hostPath" in v}
+    mounted = {Path(m["mountPath"]): m for m in container["volumeMounts"]}
+    state = mounted[config.state_dir]
+    assert host_paths[state["name"]] == config.state_dir == DEFAULT_STATE_DIR
+    assert not state.get("readOnly")
+    # The node's own file systems, read-only, where the agent's path settings look for them.
+    paths = config.paths
+    for setting, on_node in ((paths.procfs, "/proc"), (paths.sysfs, "/sys"), (paths.rootfs, "/")):
+        assert setting != Path(on_node), "the container's own would be read, not the node's"
+        mount = mounted[setting]
+        assert mount["readOnly"] is True
+        assert host_paths[mount["name"]] == Path(on_node)
 
 
 def test_rule_file_equals_a_fresh_export() -> None:

@@ -88,7 +88,18 @@ def test_nested_sections_and_booleans(tmp_path: Path) -> None:
     )
     config = load_config(path, environ={"HOSTVITALS_AGENT_SAMPLERS__DISK__ENABLED": "no"})
     assert config.samplers.network.include_loopback is True
-    assert config.samplers.enabled == {"cpu", "load", "memory", "filesystem", "network", "agent"}
+    assert config.samplers.enabled == {
+        "cpu",
+        "load",
+        "memory",
+        "filesystem",
+        "network",
+        "pressure",
+        "system",
+        "sockets",
+        "info",
+        "agent",
+    }
     assert config.samplers.filesystem.ignored_fs_types == "^(tmpfs)$"
 
 

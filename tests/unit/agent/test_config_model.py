@@ -41,7 +41,16 @@ def test_environment_names_lead_back_to_their_keys() -> None:
 
 def test_the_flags_are_the_declared_ones_and_override_their_keys() -> None:
     flagged = {key.dotted for key in AGENT_KEYS if key.setting.flag is not None}
-    assert flagged == {"host", "interval", "state_dir", "collector_urls", "log_level"}
+    assert flagged == {
+        "host",
+        "interval",
+        "state_dir",
+        "collector_urls",
+        "log_level",
+        "path_procfs",
+        "path_sysfs",
+        "path_rootfs",
+    }
     argv = ["--interval", "7", "--state-dir", "/s", "--host", "h", "--log-level", "debug"]
     argv += ["--collector-url", "http://a:1", "--collector-url", "http://b:1"]
     config = load_config(flags=vars(parse_args(argv)))

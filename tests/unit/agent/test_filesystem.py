@@ -77,6 +77,56 @@ def statvfs_result(blocks: int, bfree: int, bavail: int, frsize: int = 4096) -> 
     )
 
 
+# A container's mounts with the host's / bound at /host/root (and its mounts propagated).
+CONTAINER = [
+    Part("overlay", "/", "overlay", "rw"),
+    Part("proc", "/proc", "proc", "rw"),
+    Part("/dev/sda1", "/etc/hosts", "ext4", "rw"),  # the runtime's binds from the host disk
+    Part("/dev/sda1", "/var/lib/hostvitals-agent", "ext4", "rw"),
+    Part("/dev/sda1", "/host/root", "ext4", "ro"),
+    Part("/dev/sda2", "/host/root/home", "xfs", "ro"),
+    Part("proc", "/host/root/proc", "proc", "ro"),
+    Part("/dev/sdb1", "/host/root/var/lib/docker/volumes/v", "ext4", "ro"),  # ignored there
+    Part("/dev/sdc1", "/host/rootless", "ext4", "ro"),  # beside the root, not below it
+]
+
+
+class TestUnderAnotherRoot:
+    def test_only_the_hosts_mounts_under_their_host_names(self) -> None:
+        mounts = select_mounts(
+            CONTAINER,
+            re.compile(DEFAULT_IGNORED_MOUNT_POINTS),
+            re.compile(DEFAULT_IGNORED_FS_TYPES),
+            "/host/root/",
+        )
+        assert mounts == [
+            Mount("/dev/sda1", "/", "ext4", "/host/root"),
+            Mount("/dev/sda2", "/home", "xfs", "/host/root/home"),
+        ]
+
+    def test_the_default_root_changes_nothing(self) -> None:
+        assert select(PARTITIONS) == select_mounts(
+            PARTITIONS,
+            re.compile(DEFAULT_IGNORED_MOUNT_POINTS),
+            re.compile(DEFAULT_IGNORED_FS_TYPES),
+            "/",
+        )
+
+    def test_statvfs_looks_where_the_agent_sees_the_mount(self) -> None:
+        looked: list[str] = []
+
+        def statvfs(path: str) -> Any:
+            looked.append(path)
+            return SimpleNamespace(f_frsize=4096, f_bsize=4096, f_blocks=10, f_bfree=5, f_bavail=4)
+
+        sampler = FilesystemSampler(
+            partitions=lambda: CONTAINER, guard=StatvfsGuard(statvfs=statvfs), rootfs="/host/root"
+        )
+        rows = sampler.collect()
+        assert looked == ["/host/root", "/host/root/home"]
+        assert {dict(labels)["mountpoint"] for _, labels, _ in rows} == {"/", "/home"}
+
+
 def test_statvfs_conversion_uses_fragment_size() -> None:
     mount = Mount("/dev/sda1", "/", "ext4")
     rows = rows_from_statvfs(mount, statvfs_result(1000, 300, 250, frsize=1024))

@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections import namedtuple
 from types import SimpleNamespace
 
+import psutil
 import pytest
 
-from hostvitals.agent.samplers.agent_self import AgentSelfSampler, rows_from_self
+from hostvitals.agent.samplers.agent_self import (
+    AgentSelfSampler,
+    rows_from_self,
+    rss_from_statm,
+)
 from hostvitals.agent.samplers.base import Labels, Row
 from hostvitals.agent.samplers.cpu import MODES, rows_from_cpu_times
 from hostvitals.agent.samplers.disk import rows_from_disk_counters
@@ -189,13 +194,19 @@ class TestNetwork:
 
 class TestAgentSelf:
     def test_cpu_is_user_plus_system(self) -> None:
-        rows = as_dict(
-            rows_from_self(SimpleNamespace(user=1.25, system=0.5), SimpleNamespace(rss=1234))
-        )
+        rows = as_dict(rows_from_self(SimpleNamespace(user=1.25, system=0.5), 1234))
         assert rows == {
             ("hostvitals_agent_cpu_seconds_total", ()): 1.75,
             ("hostvitals_agent_resident_memory_bytes", ()): 1234,
         }
+
+    def test_resident_memory_from_statm(self) -> None:
+        assert rss_from_statm("5826 2914 1407 1 0 3309 0\n", 4096) == 2914 * 4096
+
+    def test_own_memory_does_not_depend_on_the_host_procfs(self) -> None:
+        rows = as_dict(AgentSelfSampler().collect())
+        rss = rows[("hostvitals_agent_resident_memory_bytes", ())]
+        assert rss == pytest.approx(psutil.Process().memory_info().rss, rel=0.2)
 
     def test_sources_are_appended(self) -> None:
         extra = ("hostvitals_agent_frames_sent_total", (), 3)

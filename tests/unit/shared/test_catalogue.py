@@ -12,12 +12,16 @@ from hostvitals.shared.catalogue import CATALOGUE, HOST_LABEL, Kind, MetricSpec
 SPECS = list(CATALOGUE.values())
 NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 LABEL_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+NODE_EXPORTER_UNSUFFIXED = ("node_netstat_",)
+"""node_exporter exposes these kernel counters untyped, under the kernel's field names."""
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_names_follow_prometheus_conventions(spec: MetricSpec) -> None:
     assert NAME_RE.fullmatch(spec.name)
-    if spec.kind is Kind.COUNTER:
+    if spec.kind is Kind.COUNTER and spec.name.startswith(NODE_EXPORTER_UNSUFFIXED):
+        assert not spec.name.endswith("_total"), "node_exporter's own name is kept"
+    elif spec.kind is Kind.COUNTER:
         assert spec.name.endswith("_total"), "counters end in _total"
     else:
         assert not spec.name.endswith("_total"), "only counters end in _total"
@@ -52,7 +56,23 @@ def test_every_group_the_agent_samples_is_present() -> None:
         "disk",
         "filesystem",
         "network",
+        "pressure",
+        "system",
+        "sockets",
+        "info",
         "processes",
         "agent",
     }
     assert all(s.group == "network" for s in catalogue.metrics_of("network"))
+
+
+def test_info_series_say_what_in_labels() -> None:
+    infos = [s for s in SPECS if s.name.endswith("_info")]
+    assert {s.name for s in infos} == {
+        "node_uname_info",
+        "node_os_info",
+        "hostvitals_cpu_info",
+        "hostvitals_virtualization_info",
+        "hostvitals_agent_build_info",
+    }
+    assert all(s.kind is Kind.GAUGE and s.labels and s.group == "info" for s in infos)
