@@ -60,33 +60,50 @@ class Lane:
         self._round = (item, task)
         item.on_its_way = True
         task.add_done_callback(lambda _: self._ended(item, task))
-        await asyncio.shield(task)
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # Cut off from the round, which may even have ended in this very instant: its
+            # outcome stays here for finish().
+            raise
+        except BaseException:
+            self._seen(task)
+            raise
+        self._seen(task)
+
+    def _seen(self, task: asyncio.Future[None]) -> None:
+        """The caller has the round's outcome: it is no longer this lane's to report."""
+        if self._round is not None and self._round[1] is task:
+            self._round = None
+        if self._retired:
+            self.poster.close()
 
     def _ended(self, item: Pending, task: asyncio.Future[None]) -> None:
         item.on_its_way = False
-        if self._round is not None and self._round[1] is task:
-            self._round = None
         if not task.cancelled():
             task.exception()  # marks it retrieved: after a cancelled wait nobody else may
-        if self._retired and self._round is None:
-            self.poster.close()
+        if self._retired and (self._round is None or self._round[1] is task):
+            self.poster.close()  # nothing is on the wire any more
 
     async def finish(self, timeout_s: float) -> tuple[Pending, bool] | None:
-        """Wait up to ``timeout_s`` for the round in flight: its frame and whether the
-        collector took it (False also when it did not answer in time); None when no round
-        is in flight.
+        """Wait up to ``timeout_s`` for the round the sender was cut off from (in flight, or
+        ended without the sender seeing it): its frame and whether the collector took it
+        (False also when it did not answer in time); None when there is no such round. The
+        outcome is reported once.
         """
         if self._round is None:
             return None
         item, task = self._round
         with contextlib.suppress(RoundFailed, TimeoutError):
             await asyncio.wait_for(asyncio.shield(task), max(timeout_s, 0.0))
+        if task.done():
+            self._seen(task)
         return item, task.done() and not task.cancelled() and task.exception() is None
 
     def retire(self) -> None:
         """The configuration changed: close the connections once the round in flight ended."""
         self._retired = True
-        if self._round is None:
+        if self._round is None or self._round[1].done():
             self.poster.close()
 
     async def close(self) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import signal
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -131,12 +130,16 @@ def test_notify_watchdog_reload_and_stop(
         ready = notifications.wait_for("READY=1")
         first_ping = notifications.wait_for("WATCHDOG=1", ready)
         notifications.wait_for("WATCHDOG=1", first_ping + 1)  # pinged again, every 0.5 s
-        time.sleep(3)  # frames pile up in the spool: no answer from the collector
-        # the agent offered its frames to the configured collector, and tried again
-        assert len(silent.frames) >= 2
+        # frames pile up in the spool: no answer from the collector. The agent offered its
+        # frames to the configured collector, and tried again (retry_backoff_max is 1 s).
+        wait_until(lambda: len(silent.frames) >= 2, 20, "two attempts at the silent collector")
+        wait_until(
+            lambda: f"sending to {silent.url} failed (connection)" in agent.log_path.read_text(),
+            20,
+            "the failed attempt in the log",
+        )
         assert set(silent.paths) == {"/api/v1/ingest"}
         assert {frame.host for frame in silent.frames} == {"svc-test"}
-        assert f"sending to {silent.url} failed (connection)" in agent.log_path.read_text()
         assert sum(segment.stat().st_size for segment in (state / "spool").glob("*.seg")) > 0
 
         # a broken file: the reload fails, the agent keeps running the old configuration
