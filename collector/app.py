@@ -30,10 +30,12 @@ from hostvitals.collector.api.stream import StreamSlots
 from hostvitals.collector.config.settings import Settings
 from hostvitals.collector.errors import install_error_handlers
 from hostvitals.collector.ingest.auth import BearerAuth, load_tokens
+from hostvitals.collector.ingest.flushadvice import FlushAdvisor
 from hostvitals.collector.ingest.pipeline import IngestPipeline
 from hostvitals.collector.live.answers import CurrentCache
 from hostvitals.collector.live.cluster import Cluster
 from hostvitals.collector.live.current import CurrentStore
+from hostvitals.collector.live.watch import WatchRegistry
 from hostvitals.collector.query.cache import QueryCache
 from hostvitals.collector.rollups.coldpath import accepted_limits
 from hostvitals.collector.rollups.tiers import RAW
@@ -54,8 +56,9 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     """The collector app. ``backend`` replaces the HTTP client to VictoriaMetrics' write and
     health endpoints (tests pass a fake); queries always go through the reader.
 
-    ``app.state`` holds ``settings``, ``reader``, ``current`` (the live view), ``writer``,
-    ``metrics`` (the collector's own registry), ``pipeline``, ``probe`` and ``version``.
+    ``app.state`` holds ``settings``, ``reader``, ``current`` (the live view), ``watch`` (who
+    looks at which host), ``writer``, ``metrics`` (the collector's own registry),
+    ``pipeline``, ``probe`` and ``version``.
     Raises ConfigError when the token file cannot be read.
     """
     vm = settings.victoriametrics
@@ -95,6 +98,11 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         down_after=live_settings.down_after_flushes,
     )
     metrics.track_hosts(lambda: len(current))
+    watch = WatchRegistry(
+        ttl_s=live_settings.watch_ttl_s,
+        max_fast_hosts=live_settings.watch_max_hosts,
+        registry=metrics.registry,
+    )
     reader = VictoriaMetricsReader(vm.url, vm.timeout_s, transport)
     cluster = Cluster(
         settings.cluster.peers,
@@ -148,10 +156,12 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.state.storage = storage
     app.state.current = current
     app.state.current_cache = current_cache = CurrentCache()
+    app.state.watch = watch
     app.add_middleware(
         CurrentFastPath,
         store=current,
         cache=current_cache,
+        watch=watch,
         cluster=cluster,
         registry=metrics.registry,
     )
@@ -175,6 +185,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         cold=storage.cold,
         metrics=metrics,
         retry_after_s=vm.retry_after_s,
+        advisor=FlushAdvisor(watch, writer, storage.breaker),
     )
     install_error_handlers(app)
     app.add_exception_handler(Forwarded, forwarded_response)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from hostvitals.collector.ingest.pipeline import IngestPipeline
-from hostvitals.shared.protocol import CONTENT_TYPE
+from hostvitals.shared.protocol import CONTENT_TYPE, FLUSH_INTERVAL_HEADER
 
 router = APIRouter(tags=["ingest"])
 
@@ -24,7 +24,16 @@ _ERROR = {"description": "error", "content": {"application/json": {}}}
         }
     },
     responses={
-        204: {"description": "written (or already written earlier)"},
+        204: {
+            "description": "written (or already written earlier); while someone watches the "
+            f"host, `{FLUSH_INTERVAL_HEADER}` asks the agent to flush that often (seconds)",
+            "headers": {
+                FLUSH_INTERVAL_HEADER: {
+                    "description": "seconds between frames the collector asks for",
+                    "schema": {"type": "number"},
+                }
+            },
+        },
         **{
             code: {**_ERROR, "description": text}
             for code, text in {
@@ -41,5 +50,8 @@ _ERROR = {"description": "error", "content": {"application/json": {}}}
 )
 async def ingest(request: Request) -> Response:
     pipeline: IngestPipeline = request.app.state.pipeline
-    await pipeline.ingest(request.headers, request.stream())
-    return Response(status_code=204)
+    outcome = await pipeline.ingest(request.headers, request.stream())
+    if outcome.flush_interval_s is None:
+        return Response(status_code=204)
+    advice = f"{outcome.flush_interval_s:g}"
+    return Response(status_code=204, headers={FLUSH_INTERVAL_HEADER: advice})

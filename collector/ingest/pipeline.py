@@ -2,7 +2,8 @@
 
 auth -> content type and encoding -> bounded read -> bounded decompression -> decode ->
 already written? -> policy and series budget -> import lines -> rollup buckets marked ->
-circuit breaker -> group-committed write -> ledger -> live view.
+circuit breaker -> group-committed write -> ledger -> live view -> flush advice (how often the
+agent should flush while someone watches its host: ``hostvitals.collector.ingest.flushadvice``).
 Each refusal raises :class:`~hostvitals.collector.errors.IngestRejected` (the HTTP answer) and is
 counted by reason; nothing of a refused frame is written.
 
@@ -26,6 +27,7 @@ from hostvitals.collector.ingest import body
 from hostvitals.collector.ingest.auth import BearerAuth
 from hostvitals.collector.ingest.cardinality import SeriesBudget, series_key
 from hostvitals.collector.ingest.dedup import FrameLedger
+from hostvitals.collector.ingest.flushadvice import FlushAdvisor
 from hostvitals.collector.ingest.importlines import ImportLines, frame_to_import_lines
 from hostvitals.collector.ingest.validate import PolicyError, validate_frame
 from hostvitals.collector.live.current import CurrentStore
@@ -58,6 +60,8 @@ class Outcome:
     host: str
     samples: int
     duplicate: bool
+    flush_interval_s: float | None = None
+    """Seconds to ask the agent to flush at (someone watches its host); None: ask nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,7 @@ class IngestPipeline:
         breaker: CircuitBreaker | None = None,
         rollups: RollupQueue | None = None,
         cold: ColdPath | None = None,
+        advisor: FlushAdvisor | None = None,
     ) -> None:
         self._auth = auth
         self._limits = limits
@@ -96,6 +101,7 @@ class IngestPipeline:
         self._breaker = breaker
         self._rollups = rollups
         self._cold = cold
+        self._advisor = advisor
         # Frames being written right now, so a concurrent copy waits instead of writing.
         self._inflight: dict[tuple[str, str, int], asyncio.Future[bool]] = {}
 
@@ -149,14 +155,21 @@ class IngestPipeline:
             done.set_result(True)
         finally:
             del self._inflight[key]
-        self._current.update(frame, received_at)
+        # A host asked to flush every tick sends short frames: they do not shorten the flush
+        # period its status is judged by (its agent returns to longer frames when asked to).
+        fast = self._advisor is not None and self._advisor.fast(frame.host)
+        self._current.update(frame, received_at, keep_period=fast)
         self._metrics.ingest_frames.inc()
         self._metrics.samples_written.inc(lines.samples)
-        return Outcome(frame.host, lines.samples + cold_samples, duplicate=False)
+        return self._outcome(frame, lines.samples + cold_samples, duplicate=False)
 
     def _duplicate(self, frame: Frame) -> Outcome:
         self._metrics.ingest_duplicates.inc()
-        return Outcome(frame.host, 0, duplicate=True)
+        return self._outcome(frame, 0, duplicate=True)
+
+    def _outcome(self, frame: Frame, samples: int, *, duplicate: bool) -> Outcome:
+        advice = self._advisor.advise(frame) if self._advisor is not None else None
+        return Outcome(frame.host, samples, duplicate, advice)
 
     def _prepare(self, raw: bytes, encoding: str, now_ms: int) -> _Prepared:
         data = body.decompress(raw, encoding, self._limits.max_decompressed_bytes)
