@@ -30,7 +30,7 @@ from hostvitals.collector.api.stream import StreamSlots
 from hostvitals.collector.config.settings import Settings
 from hostvitals.collector.errors import install_error_handlers
 from hostvitals.collector.ingest.auth import BearerAuth, load_tokens
-from hostvitals.collector.ingest.flushadvice import FlushAdvisor
+from hostvitals.collector.ingest.flushadvice import FlushAdvisor, LoopLag
 from hostvitals.collector.ingest.pipeline import IngestPipeline
 from hostvitals.collector.live.answers import CurrentCache
 from hostvitals.collector.live.cluster import Cluster
@@ -121,8 +121,11 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         accepting=lambda: storage.breaker.state is BreakerState.CLOSED,
     )
 
+    lag = LoopLag(registry=metrics.registry)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        measuring = asyncio.create_task(lag.run(), name="hostvitals-loop-lag")
         writer.start()
         storage.start()
         if raw_watch is not None:
@@ -131,6 +134,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         try:
             yield
         finally:
+            measuring.cancel()
             await alert_engine.stop()
             await cluster.close()
             if raw_watch is not None:
@@ -185,7 +189,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         cold=storage.cold,
         metrics=metrics,
         retry_after_s=vm.retry_after_s,
-        advisor=FlushAdvisor(watch, writer, storage.breaker),
+        advisor=FlushAdvisor(watch, writer, storage.breaker, lag),
     )
     install_error_handlers(app)
     app.add_exception_handler(Forwarded, forwarded_response)

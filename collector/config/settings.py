@@ -169,7 +169,7 @@ class LiveSettings(Section):
     live (its current values or processes, each event of its live stream; the fleet page and
     fleet stream watch every host). While watched, ingest answers ask its agent to flush every
     tick (`Hostvitals-Flush-Interval`)."""
-    watch_max_hosts: Annotated[int, Field(ge=0, le=100_000)] = 200
+    watch_max_hosts: Annotated[int, Field(ge=0, le=100_000)] = 100
     """Hosts asked to flush every tick at once; past it, answers to more watched hosts do not
     ask (counted in `hostvitals_collector_fast_flush_refused_total`), and a host watched by
     itself takes the place of one watched only as part of the fleet. 0 never asks."""

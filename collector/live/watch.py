@@ -28,7 +28,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from hostvitals.shared.protocol import FLUSH_HINT_VALID_S
 
 MAX_WATCHED: Final = 10_000
-REFUSALS: Final = ("budget", "breaker", "write_queue")
+REFUSALS: Final = ("budget", "breaker", "write_queue", "busy")
 
 
 class WatchRegistry:
@@ -36,7 +36,7 @@ class WatchRegistry:
         self,
         *,
         ttl_s: float = 10.0,
-        max_fast_hosts: int = 200,
+        max_fast_hosts: int = 100,
         lease_s: float = FLUSH_HINT_VALID_S,
         max_watched: int = MAX_WATCHED,
         clock: Callable[[], float] = time.monotonic,
@@ -62,7 +62,8 @@ class WatchRegistry:
             "hostvitals_collector_fast_flush_refused",
             "Ingest answers to a watched host that did not ask it to flush every tick, by "
             "reason: budget (live.watch_max_hosts hosts flush fast already), breaker (writes "
-            "to VictoriaMetrics are refused), write_queue (the write queue is filling up).",
+            "to VictoriaMetrics are refused), write_queue (the write queue is filling up), "
+            "busy (the event loop runs late: the collector is short of CPU).",
             ["reason"],
             registry=registry,
         )

@@ -6,6 +6,7 @@ what the answer then carries.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from types import SimpleNamespace
 from typing import Any
@@ -15,7 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from hostvitals.collector.api.fastpath import CurrentFastPath
 from hostvitals.collector.api.stream import fleet_snapshot, host_snapshot
-from hostvitals.collector.ingest.flushadvice import FlushAdvisor
+from hostvitals.collector.ingest.flushadvice import FlushAdvisor, LoopLag
 from hostvitals.collector.live.answers import CurrentCache
 from hostvitals.collector.live.cluster import Cluster
 from hostvitals.collector.live.current import CurrentStore
@@ -162,3 +163,30 @@ def test_no_fast_flushing_while_the_writer_falls_behind_or_the_breaker_is_not_cl
         watch.host("web-1")
         assert advise.advise(frame) == expected, (queued, state)
         assert advise.fast("web-1") is (expected is not None)
+
+
+def test_no_fast_flushing_while_the_event_loop_runs_late() -> None:
+    frame = catalogue_frame("web-1", ticks_ending_now(1), metrics=["node_load1"])
+    advise, watch = advisor(0, BreakerState.CLOSED)
+    watch.host("web-1")
+    for _ in range(20):
+        advise.lag.observe(0.2)  # the loop is a fifth of a second late, again and again
+    assert advise.lag.busy
+    assert advise.advise(frame) is None
+    for _ in range(40):
+        advise.lag.observe(0.0)
+    assert not advise.lag.busy
+    assert advise.advise(frame) == 1.0
+    assert watch.refused.labels("busy")._value.get() == 1
+
+
+async def test_the_loop_lag_is_measured_from_late_wake_ups() -> None:
+    lag = LoopLag(period_s=0.01, registry=CollectorRegistry())
+    measuring = asyncio.create_task(lag.run())
+    try:
+        for _ in range(8):
+            await asyncio.sleep(0.02)
+            time.sleep(0.2)  # work that holds the loop
+    finally:
+        measuring.cancel()
+    assert lag.busy, lag.lag_s
