@@ -168,6 +168,8 @@ class Watched:
     """One run of ``fleet_at_one_second``."""
 
     watched: int
+    page: bool = False
+    """Whether a client polled the fleet page meanwhile."""
     requests: int = 0
     samples: int = 0
     errors: int = 0
@@ -212,7 +214,7 @@ async def fleet_at_one_second(
 ) -> Watched:
     """Send ``plan`` open loop; meanwhile, with ``watcher_url``, poll it once a second as the
     fleet page does."""
-    result = Watched(watched)
+    result = Watched(watched, page=watcher_url is not None)
     slots = asyncio.Semaphore(concurrency)
     connector = aiohttp.TCPConnector(limit=concurrency + 1)
     async with aiohttp.ClientSession(connector=connector) as session:
