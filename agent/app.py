@@ -1,9 +1,10 @@
 """Wires the agent together and runs it: tick, sample, batch, journal, spool, send.
 
 Per tick: the samplers run (off the loop), the rows join the open frame and are journaled
-(``hostvitals.agent.journal``); a frame that closes is appended to the spool
-(``hostvitals.agent.outbox``) and
-handed to the sender, and only then is its journal released. So a frame is on disk from the
+(``hostvitals.agent.journal``); a frame closes every ``flush_interval``, or every tick while the
+collector asks for that (``hostvitals.agent.flushhint``). A frame that closes is appended to
+the spool (``hostvitals.agent.outbox``) and handed to the sender, and only then is its journal
+released. So a frame is on disk from the
 moment its first sample is taken until the collector acknowledged it.
 
 On stop (SIGTERM) the open frame is closed into the spool, the spool is fsynced, the sender
@@ -124,6 +125,8 @@ class Agent:
         return [
             ("hostvitals_agent_ticks_skipped_total", NO_LABELS, self._skipped_ticks),
             ("hostvitals_agent_spool_corrupt_total", NO_LABELS, corrupt),
+            ("hostvitals_agent_flush_interval_seconds", NO_LABELS, self.batcher.flush_interval_s),
+            *self.sender.flush_hint.rows(),
         ]
 
     def _warn_plaintext_credentials(self) -> None:
@@ -212,11 +215,14 @@ class Agent:
 
     def _adapt_frame_span(self) -> None:
         """While the collector is unreachable, build longer frames: fewer, larger requests
-        when the backlog is sent.
+        when the backlog is sent. While it asks for frames more often (someone watches this
+        host: ``hostvitals.agent.flushhint``), build shorter ones.
         """
-        span = (
-            self.config.flush_interval if self.sender.healthy else self.config.outage_flush_interval
-        )
+        config = self.config
+        span = config.flush_interval if self.sender.healthy else config.outage_flush_interval
+        if config.fast_flush and self.sender.healthy:
+            asked = self.sender.flush_hint.period(config.interval, config.flush_interval)
+            span = span if asked is None else asked
         if self.batcher.flush_interval_s != span:
             self.batcher.flush_interval_s = span
 

@@ -14,6 +14,8 @@ import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from hostvitals.shared.protocol import FLUSH_INTERVAL_HEADER
+
 MAX_BODY_READ = 512
 """Bytes of an answer body kept (for log messages); the rest is read and discarded."""
 
@@ -23,6 +25,9 @@ class Answer:
     status: int
     body: str
     retry_after: str | None
+    flush_interval: str | None = None
+    """``Hostvitals-Flush-Interval``: how often the collector asks for frames (see
+    ``hostvitals.agent.flushhint``)."""
 
 
 class Unreachable(Exception):
@@ -69,6 +74,7 @@ class Poster:
                 response.status,
                 raw[:MAX_BODY_READ].decode("utf-8", "replace"),
                 response.getheader("Retry-After"),
+                response.getheader(FLUSH_INTERVAL_HEADER),
             )
         raise AssertionError("unreachable")  # pragma: no cover
 

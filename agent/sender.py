@@ -46,6 +46,7 @@ from hostvitals.agent.delivery import (
     request_headers,
 )
 from hostvitals.agent.failover import Failover
+from hostvitals.agent.flushhint import FlushHint
 from hostvitals.agent.http import Answer, Unreachable
 from hostvitals.agent.lanes import FreshQueue, Lane, Pending
 from hostvitals.agent.outbox import Outbox
@@ -100,6 +101,8 @@ class Sender:
         self._recovered = asyncio.Event()
         self._healthy = True
         self._stats = SendStats()
+        self.flush_hint = FlushHint(clock=clock)
+        """What the newest answer asks about flushing (the agent reads it every tick)."""
         self._backoff = Backoff(
             tuning.backoff_initial_s, config.retry_backoff_max, tuning.retry_after_max_s
         )
@@ -298,6 +301,7 @@ class Sender:
             action = classify(answer.status)
             if action is Action.DONE:
                 self._stats.frames_sent += 1
+                self.flush_hint.heard(answer.flush_interval)
                 self._delivered_to(index)
                 return
             if action is Action.DROP:

@@ -9,16 +9,24 @@ Runs, side by side in one run, for the same time:
 Prints the median CPU use (% of one core, over 10 s windows) and the RSS of each, and the
 ratios. Only the agent, node_exporter and vmagent are measured, not VictoriaMetrics or the
 collector.
+
+Measured twice, ``--duration`` seconds each: first with nobody watching the agent's host
+(frames every ``flush_interval``, 10 s), then watched: a client polls the host's current
+values once a second, as its open dashboard page does, so the collector asks the agent for a
+frame every tick (after ``--warmup`` seconds for the switch).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
+import requests
 from common import Meter, console_script, meter_loop, print_table
 
 from tests.support.processes import (
@@ -46,6 +54,8 @@ def main() -> None:
         if shutil.which(binary) is None:
             raise SystemExit(f"{binary} is missing; `make deps` installs it")
 
+    measured: dict[str, list[Meter]] = {}
+    spans: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="hostvitals-bench-") as tmp:
         root = Path(tmp)
         vm = VictoriaMetrics(data_dir=root / "vm")
@@ -109,22 +119,71 @@ def main() -> None:
             vmagent.start()
             procs.append(vmagent)
 
-            time.sleep(args.warmup)
-            for proc in procs:
-                if not proc.running():
-                    raise SystemExit(f"{proc.argv[0]} exited:\n{proc.log_tail()}")
-            meters = [
-                Meter("hostvitals-agent", agent.pid),
-                Meter("node_exporter", exporter.pid),
-                Meter("vmagent (scraping it)", vmagent.pid),
-            ]
-            print(f"measuring for {args.duration:g} s after {args.warmup:g} s of warm-up...")
-            meter_loop(meters, args.duration)
+            stop_watching = threading.Event()
+            current = f"http://127.0.0.1:{collector_port}/api/v1/metrics/current"
+            for phase in PHASES:
+                if phase == "watched":
+                    threading.Thread(
+                        target=watch, args=(current, stop_watching), daemon=True
+                    ).start()
+                time.sleep(args.warmup)
+                for proc in procs:
+                    if not proc.running():
+                        raise SystemExit(f"{proc.argv[0]} exited:\n{proc.log_tail()}")
+                meters = [
+                    Meter("hostvitals-agent", agent.pid),
+                    Meter("node_exporter", exporter.pid),
+                    Meter("vmagent (scraping it)", vmagent.pid),
+                ]
+                print(
+                    f"{phase}: measuring for {args.duration:g} s after {args.warmup:g} s of "
+                    "warm-up...",
+                    flush=True,
+                )
+                meter_loop(meters, args.duration)
+                measured[phase] = meters
+                spans[phase] = frame_span(current)  # a poll: after the measurement
+            stop_watching.set()
         finally:
             for proc in reversed(procs):
                 proc.stop()
             vm.stop()
 
+    for phase, meters in measured.items():
+        print(f"\n{phase} (the agent's frames span {spans[phase]}):")
+        report(meters)
+    print("target: agent CPU <= 0.5 x node_exporter (watched or not), agent RSS < 40 MB")
+    if args.compression:
+        compression_figures()
+
+
+PHASES = ("not watched", "watched")
+
+
+def watch(url: str, stop: threading.Event) -> None:
+    """The host's dashboard page: its current values once a second."""
+    session = requests.Session()
+    while not stop.is_set():
+        with contextlib.suppress(requests.RequestException):
+            session.get(url, params={"host": "bench-agent"}, timeout=5)
+        stop.wait(1.0)
+
+
+def frame_span(url: str) -> str:
+    """The agent's own report of how many seconds its frames span now."""
+    try:
+        (snap,) = requests.get(url, params={"host": "bench-agent"}, timeout=5).json()["data"]
+    except (requests.RequestException, ValueError, KeyError):
+        return "?"
+    spans = [
+        s["value"]
+        for s in snap["series"]
+        if s["metric"] == "hostvitals_agent_flush_interval_seconds"
+    ]
+    return f"{spans[0]:g} s" if spans else "?"
+
+
+def report(meters: list[Meter]) -> None:
     rows = [
         (
             m.name,
@@ -135,7 +194,6 @@ def main() -> None:
         )
         for m in meters
     ]
-    print()
     print_table(
         rows,
         ("process", "CPU % median", "CPU % overall", "RSS MB median", "RSS MB peak"),
@@ -150,9 +208,6 @@ def main() -> None:
         f"agent RSS peak / node_exporter RSS peak:   "
         f"{meters[0].rss_peak_mb() / meters[1].rss_peak_mb():.2f}"
     )
-    print("target: agent CPU <= 0.5 x node_exporter, agent RSS < 40 MB")
-    if args.compression:
-        compression_figures()
 
 
 def compression_figures(ticks: int = 10) -> None:

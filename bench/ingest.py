@@ -15,7 +15,19 @@ vmagent acknowledges once the samples are in its own queue; the collector only a
 VictoriaMetrics accepted them (group commit), so the collector's latency includes a write.
 Target: the collector sustains >= 200,000 samples/s with p99 < 100 ms on 2 cores.
 
+Watchers: then the same fleet samples every second for ``--watch-duration`` seconds while
+``--watched`` of its agents are watched (someone has their page open): those send a frame of
+one tick every tick, as the collector asks them to, the others ten ticks every ten seconds.
+Every agent ticks on the same second, its frame leaving within ``--tick-spread`` s. The run
+with every agent flushing every tick shows what raising ``live.watch_max_hosts`` to the whole
+fleet would cost. A last run adds what watching costs itself: a client polls
+``/api/v1/fleet`` once a second like the fleet page, and the collector asks at most
+``live.watch_max_hosts`` hosts to flush every tick (the "asked" column).
+Printed per run: requests/s and samples/s acknowledged, p50/p99 from sending to the answer,
+p99 from the tick to the answer, and the collector's CPU.
+
     .venv/bin/python bench/ingest.py [--rate 200000] [--duration 20] [--no-malloc-trim]
+        [--watched 0,200,2000] [--watch-duration 15] [--no-watch]
 """
 
 from __future__ import annotations
@@ -23,23 +35,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import itertools
-import statistics
 import tempfile
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-import aiohttp
 import zstandard
 from common import Meter, console_script, print_table
+from fleetload import (
+    Fleet,
+    Result,
+    Watched,
+    fleet_at_one_second,
+    measured,
+    metered,
+    one_second_fleet,
+    percentile,
+)
 
+from hostvitals.collector.config.settings import LiveSettings
 from hostvitals.collector.ingest.importlines import frame_to_import_lines
 from hostvitals.shared.codec import encode_frame
-from hostvitals.shared.protocol import Frame, Series
-from tests.support.frames import catalogue_series
 from tests.support.processes import (
     ManagedProcess,
     VictoriaMetrics,
@@ -47,49 +63,6 @@ from tests.support.processes import (
     http_ok,
     wait_until,
 )
-
-TICKS = 10
-
-
-def fleet_series(count: int) -> list[Series]:
-    """``count`` catalogue series with the agent's label sets (extra NICs beyond 88)."""
-    series = catalogue_series(TICKS)
-    extra = itertools.count()
-    while len(series) < count:
-        device = f"veth{next(extra)}"
-        for metric in ("node_network_receive_bytes_total", "node_network_transmit_bytes_total"):
-            series.append(Series(metric, {"device": device}, [float(i) for i in range(TICKS)]))
-    return series[:count]
-
-
-@dataclass
-class Fleet:
-    agents: int
-    series: int
-    _templates: list[Series] = field(init=False)
-    _seq: dict[int, int] = field(default_factory=dict, init=False)
-
-    def __post_init__(self) -> None:
-        self._templates = fleet_series(self.series)
-
-    @property
-    def samples_per_frame(self) -> int:
-        return self.series * TICKS
-
-    def frame(self, n: int) -> Frame:
-        agent = n % self.agents
-        seq = self._seq[agent] = self._seq.get(agent, -1) + 1
-        end = int(time.time() * 1000)
-        ticks = [end - 1000 * (TICKS - 1 - i) for i in range(TICKS)]
-        return Frame(
-            agent_id=f"bench-{agent}",
-            host=f"bench-host-{agent}",
-            seq=seq,
-            sent_at_ms=end,
-            interval_s=1.0,
-            timestamps_ms=ticks,
-            series=self._templates,
-        )
 
 
 class Run(NamedTuple):
@@ -99,98 +72,6 @@ class Run(NamedTuple):
     receivers: list[ManagedProcess]
     url_for: Callable[[int], str]
     make_body: Callable[[int], tuple[bytes, dict[str, str]]]
-
-
-@dataclass
-class Result:
-    name: str
-    samples: int = 0
-    errors: int = 0
-    latencies: list[float] = field(default_factory=list)
-    elapsed: float = 0.0
-
-
-async def drive(
-    name: str,
-    url_for: Callable[[int], str],
-    make_body: Callable[[int], tuple[bytes, dict[str, str]]],
-    samples_per_request: int,
-    rate: float,
-    bodies: range,
-    concurrency: int,
-) -> Result:
-    """Open loop: the i-th request (body ``bodies[i]``) is due at i / (rate / samples) s;
-    at most ``concurrency`` open."""
-    result = Result(name)
-    per_s = rate / samples_per_request
-    slots = asyncio.Semaphore(concurrency)
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
-
-        async def one(n: int) -> None:
-            body, headers = make_body(n)
-            try:
-                started = time.perf_counter()
-                async with session.post(url_for(n), data=body, headers=headers) as response:
-                    await response.read()
-                    ok = response.status < 300
-                result.latencies.append(time.perf_counter() - started)
-                if ok:
-                    result.samples += samples_per_request
-                else:
-                    result.errors += 1
-            except aiohttp.ClientError:
-                result.errors += 1
-            finally:
-                slots.release()
-
-        tasks = []
-        start = time.perf_counter()
-        for i, n in enumerate(bodies):
-            delay = start + i / per_s - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await slots.acquire()
-            tasks.append(asyncio.create_task(one(n)))
-        await asyncio.gather(*tasks)
-        result.elapsed = time.perf_counter() - start
-    return result
-
-
-async def measured(
-    meter: Meter,
-    name: str,
-    url_for: Callable[[int], str],
-    make_body: Callable[[int], tuple[bytes, dict[str, str]]],
-    samples_per_request: int,
-    args: argparse.Namespace,
-    bodies: range,
-) -> Result:
-    """``drive`` while reading the receiver's CPU and RSS once a second."""
-
-    async def sample() -> None:
-        while True:
-            meter.read()
-            await asyncio.sleep(1.0)
-
-    sampler = asyncio.create_task(sample())
-    try:
-        return await drive(
-            name, url_for, make_body, samples_per_request, args.rate, bodies, args.concurrency
-        )
-    finally:
-        sampler.cancel()
-        meter.read()
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    return (
-        statistics.quantiles(values, n=100, method="inclusive")[q - 1]
-        if len(values) > 1
-        else values[0]
-    )
 
 
 def main() -> None:
@@ -212,7 +93,21 @@ def main() -> None:
         action="store_true",
         help="run the collector without MALLOC_TRIM_THRESHOLD_",
     )
+    parser.add_argument(
+        "--watched",
+        default=None,
+        help="comma-separated numbers of watched agents (default: 0, live.watch_max_hosts, all)",
+    )
+    parser.add_argument("--watch-duration", type=int, default=15, help="seconds per watched run")
+    parser.add_argument("--tick-spread", type=float, default=0.2, help="seconds, see above")
+    parser.add_argument("--no-watch", action="store_true", help="skip the watched runs")
     args = parser.parse_args()
+    budget = LiveSettings().watch_max_hosts
+    watched_runs = (
+        [int(n) for n in args.watched.split(",")]
+        if args.watched
+        else [0, min(budget, args.agents), args.agents]
+    )
 
     if args.collectors < 1:
         parser.error("--collectors must be at least 1")
@@ -246,6 +141,7 @@ def main() -> None:
         )
         procs: list[ManagedProcess] = []
         results: list[tuple[Result, Meter]] = []
+        watched: list[tuple[Watched, Meter]] = []
         try:
             raw.start()
             peer_vm.start()
@@ -339,6 +235,36 @@ def main() -> None:
                     for proc in receivers:
                         if not proc.running():
                             raise SystemExit(f"{name} exited:\n{proc.log_tail()}")
+            if not args.no_watch:
+                pids = [p.pid for p in collectors]
+                fleet_page = f"http://127.0.0.1:{ports[0]}/api/v1/fleet"
+                runs_watched = [(n, False) for n in watched_runs]
+                runs_watched.append((min(budget, args.agents), True))
+                for count_watched, page in runs_watched:
+                    plan = one_second_fleet(
+                        fleet,
+                        count_watched,
+                        args.watch_duration,
+                        args.tick_spread,
+                        lambda f: zstd.compress(encode_frame(f)),
+                    )
+                    print(
+                        f"{collector_name}, fleet at 1 s, {count_watched} flushing every tick"
+                        f"{', the fleet page open' if page else ''}: "
+                        f"{len(plan):,} frames in {args.watch_duration} s...",
+                        flush=True,
+                    )
+                    meter = Meter(collector_name, pids[0], window_s=2.0, also=tuple(pids[1:]))
+                    work = fleet_at_one_second(
+                        plan,
+                        count_watched,
+                        lambda agent: ingest_urls[agent % len(ingest_urls)],
+                        collector_headers,
+                        args.concurrency,
+                        fleet_page if page else None,
+                    )
+                    watched.append((asyncio.run(metered(meter, work)), meter))
+                    del plan
         finally:
             for proc in reversed(procs):
                 proc.stop()
@@ -380,6 +306,47 @@ def main() -> None:
         print(f"steady: collector CPU / vmagent CPU:   {cpu_ratio:.2f}")
     print(f"MALLOC_TRIM_THRESHOLD_ set:    {not args.no_malloc_trim}")
     print("target: collector >= 200,000 samples/s with p99 < 100 ms")
+    if watched:
+        print_watched(watched, args.agents, budget)
+
+
+def print_watched(runs: list[tuple[Watched, Meter]], agents: int, budget: int) -> None:
+    rows = [
+        (
+            f"{run.watched:,} of {agents:,}{' + fleet page' if run.page else ''}",
+            f"{run.requests / run.elapsed:,.0f}",
+            f"{run.samples / run.elapsed:,.0f}",
+            str(run.errors),
+            f"{1000 * percentile(run.latencies, 50):.1f}",
+            f"{1000 * percentile(run.latencies, 99):.1f}",
+            f"{1000 * percentile(run.delays, 99):.1f}",
+            f"{meter.cpu_percent_overall():.0f}",
+            str(len(run.asked)),
+        )
+        for run, meter in runs
+    ]
+    print(f"\nfleet sampling every second, some agents flushing every tick ({budget=}):")
+    print_table(
+        rows,
+        (
+            "flushing every tick",
+            "requests/s",
+            "samples/s",
+            "errors",
+            "p50 ms",
+            "p99 ms",
+            "p99 from tick ms",
+            "CPU % of a core",
+            "asked",
+        ),
+    )
+    base = runs[0][1].cpu_percent_overall()
+    for run, meter in runs[1:]:
+        print(
+            f"{run.watched:,} flushing every tick{' + the fleet page' if run.page else ''}: "
+            f"CPU x{meter.cpu_percent_overall() / base:.2f} "
+            f"of nobody watching"
+        )
 
 
 if __name__ == "__main__":

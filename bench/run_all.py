@@ -9,10 +9,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 # Ingest scaling: past one process's ceiling (about 560,000 samples/s here), one collector
 # against two replicas sharing the same fleet and offered rate.
-SCALING = ["--rate", "800000", "--agents", "4000", "--duration", "15", "--no-peer"]
+SCALING = ["--rate", "800000", "--agents", "4000", "--duration", "15", "--no-peer", "--no-watch"]
 BENCHMARKS: list[tuple[str, list[str]]] = [
     ("agent_footprint.py", []),
     ("api_latency.py", []),
+    ("freshness.py", []),
     ("ingest.py", []),
     ("ingest.py", [*SCALING, "--collectors", "1"]),
     ("ingest.py", [*SCALING, "--collectors", "2"]),

@@ -35,10 +35,12 @@ from hostvitals.collector.api.stream import StreamSlots
 from hostvitals.collector.config.settings import Settings
 from hostvitals.collector.errors import install_error_handlers
 from hostvitals.collector.ingest.auth import load_tokens
+from hostvitals.collector.ingest.flushadvice import FlushAdvisor, LoopLag
 from hostvitals.collector.ingest.pipeline import IngestPipeline
 from hostvitals.collector.live.answers import CurrentCache
 from hostvitals.collector.live.cluster import Cluster
 from hostvitals.collector.live.current import CurrentStore
+from hostvitals.collector.live.watch import WatchRegistry
 from hostvitals.collector.periodic import PeriodicThread
 from hostvitals.collector.query.cache import QueryCache
 from hostvitals.collector.rollups.coldpath import accepted_limits
@@ -62,8 +64,9 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     """The collector app. ``backend`` replaces the HTTP client to VictoriaMetrics' write and
     health endpoints (tests pass a fake); queries always go through the reader.
 
-    ``app.state`` holds ``settings``, ``reader``, ``current`` (the live view), ``writer``,
-    ``metrics`` (the collector's own registry), ``pipeline``, ``probe`` and ``version``.
+    ``app.state`` holds ``settings``, ``reader``, ``current`` (the live view), ``watch`` (who
+    looks at which host), ``writer``, ``metrics`` (the collector's own registry),
+    ``pipeline``, ``probe`` and ``version``.
     Raises ConfigError when the token file cannot be read, or when the collector would listen
     beyond loopback with no credential configured (see docs/security.md).
     """
@@ -116,6 +119,11 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         down_after=live_settings.down_after_flushes,
     )
     metrics.track_hosts(lambda: len(current))
+    watch = WatchRegistry(
+        ttl_s=live_settings.watch_ttl_s,
+        max_fast_hosts=live_settings.watch_max_hosts,
+        registry=metrics.registry,
+    )
     reader = VictoriaMetricsReader(vm.url, vm.timeout_s, transport)
     cluster = Cluster(
         settings.cluster.peers,
@@ -134,9 +142,12 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         accepting=lambda: storage.breaker.state is BreakerState.CLOSED,
     )
 
+    lag = LoopLag(registry=metrics.registry)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         usage.start()
+        measuring = asyncio.create_task(lag.run(), name="hostvitals-loop-lag")
         writer.start()
         storage.start()
         if raw_watch is not None:
@@ -145,6 +156,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         try:
             yield
         finally:
+            measuring.cancel()
             await alert_engine.stop()
             await cluster.close()
             if raw_watch is not None:
@@ -173,10 +185,12 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.state.storage = storage
     app.state.current = current
     app.state.current_cache = current_cache = CurrentCache()
+    app.state.watch = watch
     app.add_middleware(
         CurrentFastPath,
         store=current,
         cache=current_cache,
+        watch=watch,
         cluster=cluster,
         registry=metrics.registry,
     )
@@ -209,6 +223,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         cold=storage.cold,
         metrics=metrics,
         retry_after_s=vm.retry_after_s,
+        advisor=FlushAdvisor(watch, writer, storage.breaker, lag),
     )
     install_error_handlers(app)
     app.add_exception_handler(Forwarded, forwarded_response)

@@ -283,6 +283,23 @@ _SPECS: tuple[MetricSpec, ...] = (
         "agent",
     ),
     MetricSpec(
+        "hostvitals_agent_flush_interval_seconds",
+        _G,
+        "seconds",
+        "Seconds of samples per frame now: flush_interval, the interval while the collector "
+        "asks for every tick, or outage_flush_interval.",
+        (),
+        "agent",
+    ),
+    MetricSpec(
+        "hostvitals_agent_flush_hints_ignored_total",
+        _C,
+        "answers",
+        "Collector answers whose Hostvitals-Flush-Interval was not a positive number.",
+        (),
+        "agent",
+    ),
+    MetricSpec(
         "hostvitals_agent_spool_corrupt_total",
         _C,
         "records",

@@ -14,6 +14,14 @@ VERSION: Final = 1
 SUPPORTED_VERSIONS: Final[tuple[int, ...]] = (1,)
 CONTENT_TYPE: Final = "application/x-msgpack"
 
+FLUSH_INTERVAL_HEADER: Final = "Hostvitals-Flush-Interval"
+"""Header of an ingest answer (204): the collector asks the agent to close a frame this often,
+in seconds (its sampling interval while someone watches the host). Absent: the agent's own
+``flush_interval``."""
+FLUSH_HINT_VALID_S: Final = 15.0
+"""How long an agent follows an answer that asked for faster flushing when no newer answer
+comes; the collector counts the host as flushing fast for as long after its last such answer."""
+
 # Map keys on the wire. Short keys keep frames small; they are fixed for a version.
 K_VERSION: Final = "v"
 K_AGENT: Final = "agent"

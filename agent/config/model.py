@@ -264,6 +264,13 @@ class AgentConfig:
         "Seconds of samples per frame while the collector is unreachable (at least "
         "`flush_interval`): the backlog goes out in fewer, larger requests.",
     )
+    fast_flush: bool = setting(
+        True,
+        Boolean(),
+        "Send a frame every tick while the collector asks for it (its `Hostvitals-Flush-Interval` "
+        "answer: someone watches this host live), back to `flush_interval` when answers stop "
+        "asking; off: always `flush_interval`.",
+    )
     delivery: DeliveryConfig = group(DeliveryConfig)
     spool: SpoolConfig = group(SpoolConfig, "spool_")
     log_level: str = setting(

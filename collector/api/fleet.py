@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from hostvitals.collector.api.history import history_answer
 from hostvitals.collector.api.params import SCOPE, RangeParams, Scope, peers_to_ask, range_params
 from hostvitals.collector.api.responses import success
+from hostvitals.collector.api.watching import watching
 from hostvitals.collector.live.current import CurrentStore
 from hostvitals.collector.live.fleet import fleet_queries, fleet_rows
 
@@ -27,11 +28,18 @@ router = APIRouter(prefix="/api/v1", tags=["fleet"])
 async def fleet(
     request: Request,
     status: Literal["up", "stale", "down"] | None = Query(None, description="only these hosts"),
+    host: str | None = Query(None, min_length=1, description="only this host"),
     scope: Scope = SCOPE,
 ) -> Response:
+    """Counts as someone looking at every host, or at ``host`` when it is given: while
+    watched, hosts are asked to flush every tick (see docs/architecture.md)."""
+    if host is None:
+        watching(request).fleet()
+    else:
+        watching(request).host(host)
     store: CurrentStore = request.app.state.current
     now = time.time()
-    rows = await fleet_rows(store, peers_to_ask(request, scope), now)
+    rows = await fleet_rows(store, peers_to_ask(request, scope), now, host=host)
     if status is not None:
         rows = [row for row in rows if row.get("status") == status]
     return success(request, {"now": now, "hosts": rows})

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from hostvitals.collector.access.binding import frame_check
 from hostvitals.collector.access.roles import SCOPE_KEY
 from hostvitals.collector.ingest.pipeline import IngestPipeline
-from hostvitals.shared.protocol import CONTENT_TYPE
+from hostvitals.shared.protocol import CONTENT_TYPE, FLUSH_INTERVAL_HEADER
 
 router = APIRouter(tags=["ingest"])
 
@@ -26,7 +26,16 @@ _ERROR = {"description": "error", "content": {"application/json": {}}}
         }
     },
     responses={
-        204: {"description": "written (or already written earlier)"},
+        204: {
+            "description": "written (or already written earlier); while someone watches the "
+            f"host, `{FLUSH_INTERVAL_HEADER}` asks the agent to flush that often (seconds)",
+            "headers": {
+                FLUSH_INTERVAL_HEADER: {
+                    "description": "seconds between frames the collector asks for",
+                    "schema": {"type": "number"},
+                }
+            },
+        },
         **{
             code: {**_ERROR, "description": text}
             for code, text in {
@@ -46,5 +55,8 @@ _ERROR = {"description": "error", "content": {"application/json": {}}}
 async def ingest(request: Request) -> Response:
     pipeline: IngestPipeline = request.app.state.pipeline
     check = frame_check(request.scope.get(SCOPE_KEY), request.app.state.access_store)
-    await pipeline.ingest(request.headers, request.stream(), check)
-    return Response(status_code=204)
+    outcome = await pipeline.ingest(request.headers, request.stream(), check)
+    if outcome.flush_interval_s is None:
+        return Response(status_code=204)
+    advice = f"{outcome.flush_interval_s:g}"
+    return Response(status_code=204, headers={FLUSH_INTERVAL_HEADER: advice})

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from hostvitals.collector.api.params import SCOPE, Scope, peers_to_ask
 from hostvitals.collector.api.responses import mark, success
+from hostvitals.collector.api.watching import watching
 from hostvitals.collector.errors import ApiError
 from hostvitals.collector.live.answers import CurrentCache
 from hostvitals.collector.live.cluster import Cluster, newest_per_host
@@ -52,6 +53,8 @@ async def current(
     host: str | None = Query(None, description="one host; all hosts when absent"),
     scope: Scope = SCOPE,
 ) -> Response:
+    if host is not None:
+        watching(request).host(host)
     cluster = peers_to_ask(request, scope)
     if cluster is not None:
         return await _current_of_cluster(request, cluster, host)
@@ -143,6 +146,7 @@ async def processes(
                 f"{_listing(names)}",
             )
         host = names[0]
+    watching(request).host(host)
     snap = store.host(host, now)
     if cluster is not None:
         peer = await cluster.owner(host, snap.last_seen if snap is not None else None)

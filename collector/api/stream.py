@@ -4,7 +4,9 @@ Without ``host`` the stream carries ``fleet`` events (the body of ``GET /api/v1/
 ``host`` it carries ``host`` events: that host's fleet row (``null`` while it is unknown) and
 its top processes. The live view is checked every ``ui.stream_interval_s`` and an event is sent
 only when its content changed (a status turning stale or down is a change), with a keep-alive
-comment in between. Every event's data is ``{"now": <server time>, "data": ...}``.
+comment in between. Every event's data is ``{"now": <server time>, "data": ...}``. Each check
+marks the host (or, without ``host``, the whole fleet) watched, so its agents flush every
+tick while the stream is open (``hostvitals.collector.live.watch``).
 
 Streams are bounded: at most ``ui.max_streams`` are open at once; more are answered 503 with
 ``Retry-After``, and counted in ``hostvitals_collector_streams_rejected_total``.
@@ -25,11 +27,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 
+from hostvitals.collector.api.watching import watching
 from hostvitals.collector.config.settings import UiSettings
 from hostvitals.collector.errors import ApiError
 from hostvitals.collector.live.cluster import Cluster
 from hostvitals.collector.live.current import CurrentStore
 from hostvitals.collector.live.fleet import fleet_row, fleet_rows, top_processes
+from hostvitals.collector.live.watch import WatchRegistry
 from hostvitals.shared.codec import MAX_HOST_LEN
 
 router = APIRouter(tags=["live"])
@@ -123,15 +127,19 @@ async def live_events(
         await sleep(interval_s)
 
 
-def fleet_snapshot(store: CurrentStore, cluster: Cluster) -> Snapshot:
+def fleet_snapshot(store: CurrentStore, cluster: Cluster, watch: WatchRegistry) -> Snapshot:
     async def snap(now: float) -> tuple[str, Any]:
+        watch.fleet()
         return "fleet", {"hosts": await fleet_rows(store, cluster, now)}
 
     return snap
 
 
-def host_snapshot(store: CurrentStore, cluster: Cluster, host: str) -> Snapshot:
+def host_snapshot(
+    store: CurrentStore, cluster: Cluster, watch: WatchRegistry, host: str
+) -> Snapshot:
     async def snap(now: float) -> tuple[str, Any]:
+        watch.host(host)
         found = store.host(host, now)
         if cluster.enabled:
             peer = await cluster.owner(host, found.last_seen if found is not None else None)
@@ -151,7 +159,7 @@ def host_snapshot(store: CurrentStore, cluster: Cluster, host: str) -> Snapshot:
 async def _peer_host(cluster: Cluster, peer: str, host: str) -> dict[str, Any]:
     """A host's row and top processes from the peer that heard from it last."""
     fleet, processes = await asyncio.gather(
-        cluster.ask(peer, "/api/v1/fleet", {}),
+        cluster.ask(peer, "/api/v1/fleet", {"host": host}),
         cluster.ask(
             peer, "/api/v1/metrics/processes", {"host": host, "limit": str(PROCESSES_SHOWN)}
         ),
@@ -200,8 +208,11 @@ async def stream(
             headers={"Retry-After": "5"},
         )
     cluster: Cluster = request.app.state.cluster
+    watch = watching(request)
     snapshot = (
-        fleet_snapshot(store, cluster) if host is None else host_snapshot(store, cluster, host)
+        fleet_snapshot(store, cluster, watch)
+        if host is None
+        else host_snapshot(store, cluster, watch, host)
     )
     events = live_events(snapshot, interval_s=settings.stream_interval_s)
     return StreamingResponse(

@@ -172,6 +172,15 @@ class LiveSettings(Section):
     """A host is down after this many missed flushes."""
     dedup_frames_per_agent: Annotated[int, Field(ge=0, le=1_000_000)] = 1024
     """Frames remembered per agent so a resent frame is acknowledged without a second write."""
+    watch_ttl_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+    """A host counts as watched for this long (seconds) after the last request that showed it
+    live (its current values or processes, each event of its live stream; the fleet page and
+    fleet stream watch every host). While watched, ingest answers ask its agent to flush every
+    tick (`Hostvitals-Flush-Interval`)."""
+    watch_max_hosts: Annotated[int, Field(ge=0, le=100_000)] = 100
+    """Hosts asked to flush every tick at once; past it, answers to more watched hosts do not
+    ask (counted in `hostvitals_collector_fast_flush_refused_total`), and a host watched by
+    itself takes the place of one watched only as part of the fleet. 0 never asks."""
 
     @model_validator(mode="after")
     def _down_after_stale(self) -> LiveSettings:

@@ -3,7 +3,8 @@
 (credential checked before, by the access middleware) -> content type and encoding ->
 bounded read -> bounded decompression -> decode -> may this credential write it? ->
 already written? -> policy and series budget -> import lines -> rollup buckets marked ->
-circuit breaker -> group-committed write -> ledger -> live view.
+circuit breaker -> group-committed write -> ledger -> live view -> flush advice (how often the
+agent should flush while someone watches its host: ``hostvitals.collector.ingest.flushadvice``).
 Each refusal raises :class:`~hostvitals.collector.errors.IngestRejected` (the HTTP answer) and is
 counted by reason; nothing of a refused frame is written.
 
@@ -26,6 +27,7 @@ from hostvitals.collector.errors import IngestRejected
 from hostvitals.collector.ingest import body
 from hostvitals.collector.ingest.cardinality import SeriesBudget, series_key
 from hostvitals.collector.ingest.dedup import FrameLedger
+from hostvitals.collector.ingest.flushadvice import FlushAdvisor
 from hostvitals.collector.ingest.importlines import ImportLines, frame_to_import_lines
 from hostvitals.collector.ingest.validate import PolicyError, validate_frame
 from hostvitals.collector.live.current import CurrentStore
@@ -62,6 +64,8 @@ class Outcome:
     host: str
     samples: int
     duplicate: bool
+    flush_interval_s: float | None = None
+    """Seconds to ask the agent to flush at (someone watches its host); None: ask nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,7 @@ class IngestPipeline:
         breaker: CircuitBreaker | None = None,
         rollups: RollupQueue | None = None,
         cold: ColdPath | None = None,
+        advisor: FlushAdvisor | None = None,
     ) -> None:
         self._limits = limits
         self._writer = writer
@@ -98,6 +103,7 @@ class IngestPipeline:
         self._breaker = breaker
         self._rollups = rollups
         self._cold = cold
+        self._advisor = advisor
         # Frames being written right now, so a concurrent copy waits instead of writing.
         self._inflight: dict[tuple[str, str, int], asyncio.Future[bool]] = {}
 
@@ -160,14 +166,21 @@ class IngestPipeline:
             done.set_result(True)
         finally:
             del self._inflight[key]
-        self._current.update(frame, received_at)
+        # A host asked to flush every tick sends short frames: they do not shorten the flush
+        # period its status is judged by (its agent returns to longer frames when asked to).
+        fast = self._advisor is not None and self._advisor.fast(frame.host)
+        self._current.update(frame, received_at, keep_period=fast)
         self._metrics.ingest_frames.inc()
         self._metrics.samples_written.inc(lines.samples)
-        return Outcome(frame.host, lines.samples + cold_samples, duplicate=False)
+        return self._outcome(frame, lines.samples + cold_samples, duplicate=False)
 
     def _duplicate(self, frame: Frame) -> Outcome:
         self._metrics.ingest_duplicates.inc()
-        return Outcome(frame.host, 0, duplicate=True)
+        return self._outcome(frame, 0, duplicate=True)
+
+    def _outcome(self, frame: Frame, samples: int, *, duplicate: bool) -> Outcome:
+        advice = self._advisor.advise(frame) if self._advisor is not None else None
+        return Outcome(frame.host, samples, duplicate, advice)
 
     def _prepare(
         self, raw: bytes, encoding: str, now_ms: int, check: FrameCheck | None

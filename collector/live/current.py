@@ -9,7 +9,8 @@ dropped, processes are kept only as the newest snapshot, and hosts not heard fro
 ``host_ttl_s`` (wall time) are evicted.
 
 Host status: a host flushes a frame every ``flush_period_s`` = the span of its last frame's
-ticks plus its interval (at least the interval). It is ``stale`` when nothing arrived for
+ticks plus its interval (at least the interval; frames of a host asked to flush every tick
+keep the period of its usual frames). It is ``stale`` when nothing arrived for
 more than ``stale_after`` flush periods, ``down`` after ``down_after`` periods, ``up`` before.
 """
 
@@ -113,8 +114,13 @@ class CurrentStore:
         next (apart from series and hosts expiring, which takes minutes)."""
         return self._version
 
-    def update(self, frame: Frame, received_at: float) -> None:
-        """Fold a written frame into the live view; ``received_at`` is wall-clock seconds."""
+    def update(self, frame: Frame, received_at: float, *, keep_period: bool = False) -> None:
+        """Fold a written frame into the live view; ``received_at`` is wall-clock seconds.
+
+        ``keep_period``: the frame is short because its agent was asked to flush every tick
+        (someone watches the host); it does not shorten the host's flush period, so the
+        host does not turn stale when its agent returns to its usual frames.
+        """
         timestamps = frame.timestamps_ms
         span_s = (timestamps[-1] - timestamps[0]) / 1000.0
         with self._lock:
@@ -134,7 +140,9 @@ class CurrentStore:
             if timestamps[-1] >= state.newest_ms:
                 state.agent_id = frame.agent_id
                 state.interval_s = frame.interval_s
-                state.flush_period_s = span_s + frame.interval_s
+                period = span_s + frame.interval_s
+                if not keep_period or period > state.flush_period_s:
+                    state.flush_period_s = period
                 state.newest_ms = timestamps[-1]
             process_series: list[Series] = []
             stored = state.series

@@ -77,13 +77,26 @@ def fleet_row(snap: HostSnapshot) -> dict[str, Any]:
     return {**host_row(snap), "summary": summarise(snap.series), "agent": agent_health(snap.series)}
 
 
-async def fleet_rows(store: CurrentStore, cluster: Cluster | None, now: float) -> list[Row]:
-    """The fleet table: this replica's hosts, and its peers' when there are peers."""
-    rows = [fleet_row(s) for s in store.hosts(now)]
+async def fleet_rows(
+    store: CurrentStore, cluster: Cluster | None, now: float, *, host: str | None = None
+) -> list[Row]:
+    """The fleet table: this replica's hosts, and its peers' when there are peers; only
+    ``host``'s row when it is given."""
+    if host is None:
+        rows = [fleet_row(s) for s in store.hosts(now)]
+    else:
+        found = store.host(host, now)
+        rows = [fleet_row(found)] if found is not None else []
     if cluster is None or not cluster.enabled:
         return rows
-    answers = await cluster.gather("/api/v1/fleet")
+    answers = await cluster.gather("/api/v1/fleet", {"host": host} if host is not None else None)
     theirs = [data.get("hosts", []) for data in answers if isinstance(data, dict)]
+    if host is not None:  # a peer of an older version answers every host
+        theirs = [
+            [r for r in group if isinstance(r, dict) and r.get("host") == host]
+            for group in theirs
+            if isinstance(group, list)
+        ]
     return newest_per_host([rows, *theirs])
 
 

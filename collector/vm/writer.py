@@ -99,6 +99,10 @@ class VictoriaMetricsWriter:
     def queued_bytes(self) -> int:
         return self._queued_bytes
 
+    @property
+    def queue_max_bytes(self) -> int:
+        return self._queue_max
+
     def start(self) -> None:
         with self._cond:
             self._start_locked()

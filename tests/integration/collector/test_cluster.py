@@ -7,6 +7,7 @@ Real ``hostvitals-collector`` processes on one VictoriaMetrics, each listing bot
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -15,7 +16,7 @@ import pytest
 import requests
 
 from hostvitals.shared.codec import encode_frame
-from hostvitals.shared.protocol import Frame
+from hostvitals.shared.protocol import FLUSH_INTERVAL_HEADER, Frame
 from tests.integration.collector.test_collector_process import collector_command
 from tests.support.collector_app import msgpack_headers, serving, settings
 from tests.support.frames import catalogue_frame, ticks_ending_now
@@ -24,6 +25,7 @@ from tests.support.processes import ManagedProcess, VictoriaMetrics, free_port, 
 pytestmark = pytest.mark.integration
 
 RUN = uuid.uuid4().hex[:8]
+WATCH_TTL_S = 2.0
 A, B, C = (f"cluster-{name}-{RUN}" for name in "abc")
 
 
@@ -46,6 +48,7 @@ def replicas(
                 "HOSTVITALS__CLUSTER__PEERS": orjson.dumps(urls).decode(),
                 "HOSTVITALS__CLUSTER__PEER_CACHE_S": "0",
                 "HOSTVITALS__ALERTS__EVALUATION_INTERVAL_S": "1",
+                "HOSTVITALS__LIVE__WATCH_TTL_S": str(WATCH_TTL_S),
             },
         )
         proc.start()
@@ -67,7 +70,7 @@ def replicas(
             proc.stop()
 
 
-def push(url: str, frame: Frame) -> None:
+def push(url: str, frame: Frame) -> requests.Response:
     answer = requests.post(
         f"{url}/api/v1/ingest",
         data=encode_frame(frame),
@@ -75,6 +78,7 @@ def push(url: str, frame: Frame) -> None:
         timeout=10,
     )
     assert answer.status_code == 204, answer.text
+    return answer
 
 
 def get(url: str, path: str, **params: str) -> object:
@@ -116,6 +120,32 @@ def test_a_host_is_answered_by_the_replica_that_heard_from_it_last(
     assert b["series"]
     processes = get(url, "/api/v1/metrics/processes", host=B)
     assert isinstance(processes, list)
+
+
+def test_a_watch_through_one_replica_reaches_the_replica_that_hears_from_the_host(
+    replicas: list[str],
+) -> None:
+    """Host D reports to replica 2; its page is open through replica 1. The fan-out that
+    asks replica 2 for D's values marks D watched there, so replica 2 asks D's agent to
+    flush every tick."""
+    first, second = replicas
+    host = f"cluster-d-{RUN}"
+    time.sleep(WATCH_TTL_S + 0.5)  # earlier tests' fleet requests watched every host
+    ticks = ticks_ending_now(12)
+    answer = push(second, catalogue_frame(host, ticks[:10], agent_id="agent-d", seq=0))
+    assert FLUSH_INTERVAL_HEADER not in answer.headers
+    (shown,) = ours(get(first, "/api/v1/metrics/current", host=host))
+    assert shown["host"] == host
+    answer = push(second, catalogue_frame(host, ticks[10:11], agent_id="agent-d", seq=1))
+    assert answer.headers.get(FLUSH_INTERVAL_HEADER) == "1"
+    # The host page's stream through replica 1 keeps it so.
+    time.sleep(WATCH_TTL_S + 0.5)
+    with requests.get(
+        f"{first}/api/v1/stream", params={"host": host}, stream=True, timeout=10
+    ) as stream:
+        next(line for line in stream.iter_lines() if line.startswith(b"event: host"))
+        answer = push(second, catalogue_frame(host, ticks[11:12], agent_id="agent-d", seq=2))
+    assert answer.headers.get(FLUSH_INTERVAL_HEADER) == "1"
 
 
 def test_an_unknown_host_is_still_a_404(replicas: list[str]) -> None:

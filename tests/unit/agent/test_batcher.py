@@ -220,3 +220,24 @@ def test_check_row_identity(metric: str, labels: Any, problem: str | None) -> No
         assert result is None
     else:
         assert result is not None and problem in result
+
+
+def test_a_series_is_checked_against_the_catalogue_once_not_in_every_frame(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import hostvitals.agent.batcher as module
+
+    checked: list[str] = []
+
+    def counting(metric: str, labels: Any, catalogue: Any = module.CATALOGUE) -> str | None:
+        checked.append(metric)
+        return check_row_identity(metric, labels, catalogue)
+
+    monkeypatch.setattr(module, "check_row_identity", counting)
+    batcher = make(flush_interval_s=1.0)  # a frame per tick, as while the host is watched
+    for tick in range(5):
+        (frame,) = batcher.add(1000 * tick, [("node_load1", (), 0.5), ("nope", (), 1.0)])
+        assert columns(frame) == {("node_load1", ()): [0.5]}
+    assert checked.count("node_load1") == 1
+    assert checked.count("nope") == 5  # an invalid row is dropped and counted every time
+    assert batcher.invalid_rows == 5
