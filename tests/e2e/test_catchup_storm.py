@@ -37,19 +37,25 @@ TICKS = 10
 async def replay(
     session: aiohttp.ClientSession, url: str, frames: list[bytes], answers: Counter[int]
 ) -> None:
-    """What an agent's backlog lane does: oldest first, honour Retry-After, bounded tries."""
+    """What an agent's backlog lane does: oldest first, honour Retry-After, retry a broken
+    connection (a keep-alive connection the server closed just as a request went out) after
+    a jittered pause, bounded tries. Broken connections are counted under status 0."""
     await asyncio.sleep(random.uniform(0, 0.5))  # the agents' own start jitter
     for body in frames:
         for _ in range(60):
-            async with session.post(
-                url, data=body, headers={"Content-Type": CONTENT_TYPE}
-            ) as response:
-                answers[response.status] += 1
-                if response.status == 204:
-                    break
-                assert response.status in (429, 503), await response.text()
-                wait = float(response.headers.get("Retry-After", "1"))
-                await asyncio.sleep(min(wait, 2.0) * random.uniform(0.5, 1.0))
+            try:
+                async with session.post(
+                    url, data=body, headers={"Content-Type": CONTENT_TYPE}
+                ) as response:
+                    answers[response.status] += 1
+                    if response.status == 204:
+                        break
+                    assert response.status in (429, 503), await response.text()
+                    wait = float(response.headers.get("Retry-After", "1"))
+            except aiohttp.ClientConnectionError:
+                answers[0] += 1
+                wait = 1.0
+            await asyncio.sleep(min(wait, 2.0) * random.uniform(0.5, 1.0))
         else:
             raise AssertionError("a frame was never accepted")
 
