@@ -56,36 +56,23 @@ def collector(start_collector: StartCollector) -> Collector:
     return start_collector()
 
 
-def test_vmalert_evaluates_a_rule_through_the_collector_and_notifies(
-    collector: Collector, seeded: tuple[str, int], tmp_path: Path
-) -> None:
-    run, _ = seeded
+def vmalert_notifies(collector: Collector, run: str, tmp_path: Path, *flags: str) -> None:
+    """Run Debian's vmalert on the collector as its data source with one rule over this
+    test's probe series, and wait for the notification it sends to a local receiver."""
     receiver = WebReceiver()
     receiver.start()
     rules = tmp_path / "rules.yml"
-    rules.write_text(
-        yaml.safe_dump(
-            {
-                "groups": [
-                    {
-                        "name": "probe",
-                        "interval": "1s",
-                        "rules": [
-                            {
-                                "alert": "ProbeSeen",
-                                "expr": f'max by (run) (hv_client_probe{{run="{run}"}}) > 0',
-                                "labels": {"severity": "low"},
-                            }
-                        ],
-                    }
-                ]
-            }
-        )
-    )
+    rule = {
+        "alert": "ProbeSeen",
+        "expr": f'max by (run) (hv_client_probe{{run="{run}"}}) > 0',
+        "labels": {"severity": "low"},
+    }
+    rules.write_text(yaml.safe_dump({"groups": [{"name": "p", "interval": "1s", "rules": [rule]}]}))
     vmalert = ManagedProcess(
         [
             binary("vmalert"),
             f"-datasource.url={collector.url}",
+            *flags,
             f"-rule={rules}",
             f"-notifier.url={receiver.url('')}",
             f"-httpListenAddr=127.0.0.1:{free_port()}",
@@ -111,6 +98,13 @@ def test_vmalert_evaluates_a_rule_through_the_collector_and_notifies(
         receiver.stop()
     log = vmalert.log_path.read_text()
     assert "unexpected response code" not in log, log
+
+
+def test_vmalert_evaluates_a_rule_through_the_collector_and_notifies(
+    collector: Collector, seeded: tuple[str, int], tmp_path: Path
+) -> None:
+    run, _ = seeded
+    vmalert_notifies(collector, run, tmp_path)
 
 
 def promtool(*args: str) -> str:
@@ -226,38 +220,6 @@ def test_vmalert_evaluates_through_the_collector_with_a_bearer_token(
 ) -> None:
     collector, token = guarded
     run, _ = seeded
-    receiver = WebReceiver()
-    receiver.start()
-    rules = tmp_path / "rules.yml"
-    rule = {"alert": "ProbeSeen", "expr": f'max by (run) (hv_client_probe{{run="{run}"}}) > 0'}
-    rules.write_text(yaml.safe_dump({"groups": [{"name": "p", "interval": "1s", "rules": [rule]}]}))
-    vmalert = ManagedProcess(
-        [
-            binary("vmalert"),
-            f"-datasource.url={collector.url}",
-            f"-datasource.bearerToken={token}",
-            f"-rule={rules}",
-            f"-notifier.url={receiver.url('')}",
-            f"-httpListenAddr=127.0.0.1:{free_port()}",
-            "-evaluationInterval=1s",
-        ],
-        tmp_path / "vmalert.log",
-    )
-    vmalert.start()
-    try:
-
-        def notified() -> bool:
-            return any(
-                alert["labels"].get("run") == run
-                for path in receiver.bodies
-                for body in receiver.received(path)
-                for alert in (body if isinstance(body, list) else [body])
-            )
-
-        wait_until(notified, 30, "vmalert's notification", step=0.25)
-    finally:
-        vmalert.stop()
-        receiver.stop()
-    assert "unexpected response code" not in vmalert.log_path.read_text()
+    vmalert_notifies(collector, run, tmp_path, f"-datasource.bearerToken={token}")
     anonymous = requests.get(f"{collector.url}/api/v1/query", params={"query": "1"}, timeout=10)
     assert anonymous.status_code == 401
