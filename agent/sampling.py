@@ -17,6 +17,7 @@ from hostvitals.agent.samplers.network import NetworkSampler
 from hostvitals.agent.samplers.paths import HostPaths
 from hostvitals.agent.samplers.pressure import PressureSampler
 from hostvitals.agent.samplers.processes import ProcessesSampler
+from hostvitals.agent.samplers.sensors import SensorsSampler
 from hostvitals.agent.samplers.sockets import SocketsSampler
 from hostvitals.agent.samplers.system import SystemSampler
 
@@ -73,6 +74,8 @@ def build_samplers(config: AgentConfig) -> tuple[list[Scheduled], AgentSelfSampl
         scheduled.append(Scheduled(SystemSampler(paths), group=TICK_GROUP))
     if "sockets" in enabled:
         scheduled.append(Scheduled(SocketsSampler(paths), group=TICK_GROUP))
+    if "sensors" in enabled:
+        scheduled.append(Scheduled(SensorsSampler(paths), group=TICK_GROUP))
     if "info" in enabled:
         scheduled.append(Scheduled(InfoSampler(paths), group=TICK_GROUP))
     if "processes" in enabled:

@@ -1,6 +1,6 @@
 """The catalogue's host-wide series beyond CPU, memory, disks and network: pressure stall
 information, kernel counters (``/proc/stat``, file handles, entropy), sockets and TCP/UDP
-counters, and the ``*_info`` series that say what the host is (value 1, labels only).
+counters, temperatures, and the ``*_info`` series that say what the host is (value 1, labels only).
 
 Part of ``hostvitals.shared.catalogue``, which holds them in ``CATALOGUE`` with the rest.
 """
@@ -111,6 +111,47 @@ HOST_SPECS: tuple[MetricSpec, ...] = (
         _C,
         "datagrams",
         ("node_netstat_Udp_InErrors", "UDP datagrams received with errors (not delivered)."),
+    ),
+    # temperatures (/sys/class/hwmon, /sys/class/thermal)
+    MetricSpec(
+        "node_hwmon_temp_celsius",
+        _G,
+        "celsius",
+        "Temperature of one hwmon sensor.",
+        ("chip", "sensor"),
+        "sensors",
+    ),
+    MetricSpec(
+        "node_hwmon_temp_max_celsius",
+        _G,
+        "celsius",
+        "Temperature at which the chip says a sensor runs hot.",
+        ("chip", "sensor"),
+        "sensors",
+    ),
+    MetricSpec(
+        "node_hwmon_temp_crit_celsius",
+        _G,
+        "celsius",
+        "Temperature the chip calls critical for a sensor.",
+        ("chip", "sensor"),
+        "sensors",
+    ),
+    MetricSpec(
+        "node_hwmon_sensor_label",
+        _G,
+        "",
+        "The chip's own name for a sensor (value 1, the label says it).",
+        ("chip", "sensor", "label"),
+        "sensors",
+    ),
+    MetricSpec(
+        "node_thermal_zone_temp",
+        _G,
+        "celsius",
+        "Temperature of one thermal zone.",
+        ("type", "zone"),
+        "sensors",
     ),
     # what the host is: value 1, the labels say it
     MetricSpec(

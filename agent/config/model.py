@@ -95,6 +95,7 @@ class SamplersConfig:
     pressure: SamplerConfig = section(SamplerConfig)
     system: SamplerConfig = section(SamplerConfig)
     sockets: SamplerConfig = section(SamplerConfig)
+    sensors: SamplerConfig = section(SamplerConfig)
     info: SamplerConfig = section(SamplerConfig)
     processes: ProcessesConfig = section(ProcessesConfig)
     agent: SamplerConfig = section(SamplerConfig)

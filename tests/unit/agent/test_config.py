@@ -97,6 +97,7 @@ def test_nested_sections_and_booleans(tmp_path: Path) -> None:
         "pressure",
         "system",
         "sockets",
+        "sensors",
         "info",
         "agent",
     }

@@ -58,6 +58,7 @@ def test_every_group_the_agent_samples_is_present() -> None:
         "network",
         "pressure",
         "system",
+        "sensors",
         "sockets",
         "info",
         "processes",
