@@ -12,8 +12,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client import CollectorRegistry
 
+from hostvitals.collector import app as app_module
 from hostvitals.collector.api.fastpath import CurrentFastPath
 from hostvitals.collector.api.stream import fleet_snapshot, host_snapshot
 from hostvitals.collector.ingest.flushadvice import FlushAdvisor, LoopLag
@@ -28,6 +30,23 @@ from tests.support.collector_app import msgpack_headers, running, settings
 from tests.support.frames import catalogue_frame, ticks_ending_now
 
 SEQ: dict[str, int] = {}
+
+
+class IdleLag(LoopLag):
+    """A loop-lag gauge that measures nothing: it stays at zero unless a test feeds it.
+
+    The app's own measures the test process's event loop, which the test shares with the
+    app and with whatever else the machine runs; how watching marks hosts must not depend on
+    that. The lag's own effect is tested below with a lag the test feeds itself.
+    """
+
+    async def run(self) -> None:
+        await asyncio.Event().wait()
+
+
+@pytest.fixture(autouse=True)
+def idle_lag(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(app_module, "LoopLag", IdleLag)
 
 
 async def push(client: httpx.AsyncClient, host: str, ticks: int = 1) -> httpx.Response:
