@@ -85,6 +85,65 @@ HOST_RULES: Final = (
         for_s="disk_for_s",
     ),
     HostRule(
+        "DiskFillingUp",
+        "promql",
+        Severity.MEDIUM,
+        # Free below 40 % and, at the pace of the last 6 h, empty within a day; "offset 1h"
+        # asks for an hour of history, so a fresh stack's first writes predict nothing.
+        "(100 * node_filesystem_avail_bytes{${real_fs}} / node_filesystem_size_bytes{${real_fs}}"
+        " < ${disk_fill_free_percent}) "
+        "and predict_linear(node_filesystem_avail_bytes{${real_fs}}[6h], 86400) < 0 "
+        "and (node_filesystem_avail_bytes{${real_fs}} offset 1h)",
+        "Disk {{ $labels.mountpoint }} fills within a day on {{ $labels.host }}",
+        "{{ $labels.mountpoint }} on {{ $labels.host }} has {{ $value }} % free and, at the "
+        "pace of the last 6 hours, fills within 24 hours.",
+        for_s="disk_fill_for_s",
+    ),
+    HostRule(
+        "HighTemperature",
+        "threshold",
+        Severity.HIGH,
+        "max by (host, chip, sensor) (node_hwmon_temp_celsius)",
+        "{{ $labels.chip }} {{ $labels.sensor }} hot on {{ $labels.host }}",
+        "{{ $labels.chip }} {{ $labels.sensor }} on {{ $labels.host }} is at {{ $value }} °C, "
+        "above {{ $threshold }} °C.",
+        threshold="temperature_celsius",
+        for_s="temperature_for_s",
+    ),
+    HostRule(
+        "MemoryPressure",
+        "threshold",
+        Severity.HIGH,
+        "100 * max by (host) (rate(node_pressure_memory_stalled_seconds_total[5m]))",
+        "Tasks stall on memory on {{ $labels.host }}",
+        "All non-idle tasks on {{ $labels.host }} were stalled on memory {{ $value }} % of "
+        "the last 5 minutes, above {{ $threshold }} %.",
+        threshold="memory_pressure_percent",
+        for_s="pressure_for_s",
+    ),
+    HostRule(
+        "IOPressure",
+        "threshold",
+        Severity.MEDIUM,
+        "100 * max by (host) (rate(node_pressure_io_stalled_seconds_total[5m]))",
+        "Tasks stall on I/O on {{ $labels.host }}",
+        "All non-idle tasks on {{ $labels.host }} were stalled on I/O {{ $value }} % of "
+        "the last 5 minutes, above {{ $threshold }} %.",
+        threshold="io_pressure_percent",
+        for_s="pressure_for_s",
+    ),
+    HostRule(
+        "FileDescriptorsExhausted",
+        "threshold",
+        Severity.HIGH,
+        "100 * max by (host) (node_filefd_allocated) / max by (host) (node_filefd_maximum)",
+        "File handles running out on {{ $labels.host }}",
+        "{{ $labels.host }} has allocated {{ $value }} % of its file handles (fs.file-max), "
+        "above {{ $threshold }} %.",
+        threshold="filefd_percent",
+        for_s="filefd_for_s",
+    ),
+    HostRule(
         HOST_DOWN,
         "host_down",
         Severity.CRITICAL,
@@ -120,6 +179,7 @@ def default_rules(d: DefaultRulesSettings) -> list[Rule]:
         "lookback": HOST_DOWN_LOOKBACK,
         "down_window": duration_text(down_s),
         "down_after_flushes": format_number(d.host_down_after_flushes),
+        "disk_fill_free_percent": format_number(d.disk_fill_free_percent),
     }
     return [_host_rule(row, d, values) for row in HOST_RULES if row.name not in d.disabled]
 

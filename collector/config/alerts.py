@@ -109,7 +109,8 @@ class DefaultRulesSettings(Section):
     """The built-in host rules; a user rule with the same name replaces one."""
 
     enabled: bool = True
-    """Evaluate the built-in host rules (HighCPU, HighMemory, DiskSpace, HostDown,
+    """Evaluate the built-in host rules (HighCPU, HighMemory, DiskSpace, DiskFillingUp,
+    HighTemperature, MemoryPressure, IOPressure, FileDescriptorsExhausted, HostDown,
     AgentUnhealthy)."""
     disabled: list[str] = Field(default_factory=list)
     """Names of built-in rules to leave out."""
@@ -125,6 +126,28 @@ class DefaultRulesSettings(Section):
     """DiskSpace fires above this file system use (percent)..."""
     disk_for_s: Seconds = 300.0
     """...held for this many seconds."""
+    disk_fill_free_percent: Annotated[float, Field(gt=0, le=100)] = 40.0
+    """DiskFillingUp watches file systems with less free space than this (percent) that,
+    at the pace of the last 6 hours, fill within 24 hours..."""
+    disk_fill_for_s: Seconds = 3600.0
+    """...for this many seconds."""
+    temperature_celsius: Annotated[float, Field(gt=0, le=200)] = 85.0
+    """HighTemperature fires when a hwmon sensor is hotter than this (degrees Celsius)..."""
+    temperature_for_s: Seconds = 300.0
+    """...for this many seconds."""
+    memory_pressure_percent: Annotated[float, Field(gt=0, le=100)] = 10.0
+    """MemoryPressure fires when all non-idle tasks stalled on memory more than this share
+    (percent) of the last 5 minutes (PSI `full`)..."""
+    io_pressure_percent: Annotated[float, Field(gt=0, le=100)] = 30.0
+    """IOPressure fires when all non-idle tasks stalled on I/O more than this share (percent)
+    of the last 5 minutes (PSI `full`)..."""
+    pressure_for_s: Seconds = 600.0
+    """...either held for this many seconds."""
+    filefd_percent: Annotated[float, Field(gt=0, le=100)] = 90.0
+    """FileDescriptorsExhausted fires when more than this share (percent) of the kernel's file
+    handles (`fs.file-max`) are allocated..."""
+    filefd_for_s: Seconds = 300.0
+    """...for this many seconds."""
     clear_margin_percent: Annotated[float, Field(ge=0, le=50)] = 5.0
     """A firing threshold alert clears only this many points below its threshold (hysteresis)."""
     rate_window_s: Annotated[int, Field(ge=1)] = 60

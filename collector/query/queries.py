@@ -27,6 +27,9 @@ class Family(StrEnum):
     MEMORY = "memory"
     DISK = "disk"
     NETWORK = "network"
+    PRESSURE = "pressure"
+    SYSTEM = "system"
+    SENSORS = "sensors"
 
 
 FAMILIES: tuple[str, ...] = tuple(f.value for f in Family)
@@ -149,12 +152,62 @@ def _network(host: str | None, w: str) -> list[NamedQuery]:
     ]
 
 
+def _pressure(host: str | None, w: str) -> list[NamedQuery]:
+    """Pressure stall information as shares of wall time: ``waiting`` is PSI's ``some``
+    (at least one task waited), ``stalled`` its ``full`` (no task could run)."""
+
+    def share(metric: str) -> str:
+        return _ratio(f"rate({selector(metric, host)}[{w}])")
+
+    return [
+        NamedQuery(
+            f"{resource}_{kind}_ratio", share(f"node_pressure_{resource}_{kind}_seconds_total")
+        )
+        for resource, kind in (
+            ("cpu", "waiting"),
+            ("memory", "waiting"),
+            ("memory", "stalled"),
+            ("io", "waiting"),
+            ("io", "stalled"),
+        )
+    ]
+
+
+def _system(host: str | None, w: str) -> list[NamedQuery]:
+    def rate(metric: str) -> str:
+        return f"rate({selector(metric, host)}[{w}])"
+
+    allocated = selector("node_filefd_allocated", host)
+    maximum = selector("node_filefd_maximum", host)
+    return [
+        NamedQuery("context_switches_per_second", rate("node_context_switches_total")),
+        NamedQuery("interrupts_per_second", rate("node_intr_total")),
+        NamedQuery("forks_per_second", rate("node_forks_total")),
+        NamedQuery("procs_running", selector("node_procs_running", host)),
+        NamedQuery("procs_blocked", selector("node_procs_blocked", host)),
+        NamedQuery("filefd_allocated", allocated),
+        NamedQuery("filefd_used_ratio", f"{allocated} / ({maximum} > 0)"),
+        NamedQuery("tcp_established", selector("node_netstat_Tcp_CurrEstab", host)),
+        NamedQuery("tcp_retransmits_per_second", rate("node_netstat_Tcp_RetransSegs")),
+    ]
+
+
+def _sensors(host: str | None, w: str) -> list[NamedQuery]:
+    return [
+        NamedQuery("temperature_celsius", selector("node_hwmon_temp_celsius", host)),
+        NamedQuery("thermal_zone_celsius", selector("node_thermal_zone_temp", host)),
+    ]
+
+
 _BUILDERS: Mapping[Family, Callable[[str | None, str], list[NamedQuery]]] = MappingProxyType(
     {
         Family.CPU: _cpu,
         Family.MEMORY: _memory,
         Family.DISK: _disk,
         Family.NETWORK: _network,
+        Family.PRESSURE: _pressure,
+        Family.SYSTEM: _system,
+        Family.SENSORS: _sensors,
     }
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from urllib.parse import parse_qs, quote, urlparse
 
 import pytest
@@ -60,7 +61,11 @@ def test_host_page_charts_show_the_agent_data_and_update_live(
     page.goto(f"{stack.url}/hosts/{quote(host)}?range=15m")
     wait_loaded(page)
     expect(page.locator("#host-status")).to_have_text("up")
-    for chart_id in ("cpu-usage", "cpu-cores", "load", "memory-used", "fs-used", "net-bytes"):
+    charts = ["cpu-usage", "cpu-cores", "load", "memory-used", "fs-used", "net-bytes"]
+    charts += ["system-events", "system-tasks", "system-filefd"]
+    if Path("/proc/pressure/cpu").exists():
+        charts.append("pressure-waiting")
+    for chart_id in charts:
         page.wait_for_function(
             'id => Number(document.querySelector(`figure[data-chart="${id}"]`)'
             ".dataset.points || 0) > 0",

@@ -70,7 +70,28 @@ def get(collector: Collector, path: str) -> Any:
     return r.json()["data"]
 
 
-HOST_RULES = {"HighCPU", "HighMemory", "DiskSpace"}
+HOST_RULES = {
+    "HighCPU",
+    "HighMemory",
+    "DiskSpace",
+    "HighTemperature",
+    "MemoryPressure",
+    "IOPressure",
+    "FileDescriptorsExhausted",
+}
+# DiskFillingUp needs an hour of history, which a stack this young does not have.
+
+
+def stalled_total(resource: str) -> float:
+    """Seconds all non-idle tasks stalled on ``resource`` (PSI ``full``), or 0 without PSI."""
+    try:
+        text = Path("/proc/pressure", resource).read_text()
+    except OSError:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith("full "):
+            return int(line.rsplit("total=", 1)[1]) / 1e6
+    return 0.0
 
 
 class HostReadings:
@@ -78,11 +99,19 @@ class HostReadings:
 
     def __init__(self) -> None:
         self.cpu: list[tuple[float, float, float]] = []  # (time, busy, total) CPU seconds
+        self.stalls: list[tuple[float, float, float]] = []  # (time, memory, io) stalled seconds
 
     def read(self) -> None:
         times = psutil.cpu_times()
         total = sum(times)
-        self.cpu.append((time.time(), total - times.idle, total))
+        now = time.time()
+        self.cpu.append((now, total - times.idle, total))
+        self.stalls.append((now, stalled_total("memory"), stalled_total("io")))
+
+    def stalled_percent(self, index: int) -> float:
+        """Share of the watch (at most the rules' 5 minutes) all tasks stalled on a resource."""
+        first, last = self.stalls[0], self.stalls[-1]
+        return 100 * (last[index] - first[index]) / max(last[0] - first[0], 1e-9)
 
     def busy_percent(self, window_s: float) -> float:
         """CPU busy over the last ``window_s`` seconds, as the HighCPU rule computes it."""
@@ -99,6 +128,20 @@ class HostReadings:
         elif name == "HighMemory":
             measured = psutil.virtual_memory().percent
             assert measured > rules["memory_percent"] - 2, (alert, measured)
+        elif name in ("MemoryPressure", "IOPressure"):
+            index, key = (1, "memory") if name == "MemoryPressure" else (2, "io")
+            measured = self.stalled_percent(index)
+            assert measured > rules[f"{key}_pressure_percent"] / 2, (alert, measured)
+        elif name == "HighTemperature":
+            hottest = max(
+                (t.current for ts in psutil.sensors_temperatures().values() for t in ts),
+                default=0.0,
+            )
+            assert hottest > rules["temperature_celsius"] - 5, (alert, hottest)
+        elif name == "FileDescriptorsExhausted":
+            allocated, _, maximum = Path("/proc/sys/fs/file-nr").read_text().split()
+            measured = 100 * int(allocated) / int(maximum)
+            assert measured > rules["filefd_percent"] - 2, (alert, measured)
         else:
             usage = shutil.disk_usage(alert["labels"]["mountpoint"])
             measured = 100 * usage.used / usage.total

@@ -5,11 +5,13 @@ agree with what this test reads itself from the same files around the run."""
 from __future__ import annotations
 
 import os
+import time
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from tests.e2e.agent_support import export
 from tests.e2e.conftest import StartAgent, StartCollector
@@ -155,3 +157,37 @@ def test_host_series_arrive_with_the_values_this_machine_has(
     by_sampler = {s["metric"]["sampler"]: max(s["values"]) for s in errors}
     for sampler in ("pressure", "system", "sockets", "sensors", "info"):
         assert by_sampler[sampler] == 0, sampler
+
+    # the host page's pressure, system and sensors charts: the history API answers them
+    def history(family: str) -> dict[str, int]:
+        now = time.time()
+        answer = requests.get(
+            f"{collector.url}/api/v1/metrics/{family}",
+            params={"host": host_name, "start": now - 300, "end": now, "step": 5},
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+        series = answer.json()["data"]["series"]
+        return {s["name"]: sum(1 for p in s["points"] if p[1] is not None) for s in series}
+
+    # Rates need two samples in their window: wait for the first ones.
+    wanted = ("context_switches_per_second", "procs_running", "filefd_used_ratio")
+    wait_until(
+        lambda: all(history("system").get(name, 0) > 0 for name in wanted),
+        60,
+        "the system family's history",
+        step=1.0,
+    )
+    if HAS_PSI:
+        wait_until(
+            lambda: all(
+                history("pressure").get(name, 0) > 0
+                for name in ("cpu_waiting_ratio", "io_stalled_ratio")
+            ),
+            30,
+            "the pressure family's history",
+            step=1.0,
+        )
+    sensors = history("sensors")
+    if not list(Path("/sys/class/hwmon").glob("hwmon*/temp*_input")):
+        assert sensors.get("temperature_celsius", 0) == 0, sensors

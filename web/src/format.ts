@@ -58,7 +58,7 @@ export function dateTime(unixSeconds: number): string {
   return new Date(unixSeconds * 1000).toLocaleString(undefined, { hour12: false });
 }
 
-export type Unit = "ratio" | "bytes" | "bytes/s" | "per_s" | "number";
+export type Unit = "ratio" | "bytes" | "bytes/s" | "per_s" | "number" | "celsius";
 
 export function byUnit(unit: Unit): (v: number | null | undefined) => string {
   switch (unit) {
@@ -70,6 +70,8 @@ export function byUnit(unit: Unit): (v: number | null | undefined) => string {
       return (v) => byteRate(v);
     case "per_s":
       return (v) => perSecond(v);
+    case "celsius":
+      return (v) => (isNum(v) ? `${v.toFixed(1)} °C` : "–");
     default:
       return (v) => number(v);
   }

@@ -16,6 +16,8 @@ import requests
 import yaml
 
 from hostvitals.collector.alerts.objectives import SELF_JOB
+from hostvitals.collector.alerts.rules import default_rules
+from hostvitals.collector.config.alerts import DefaultRulesSettings
 from hostvitals.collector.config.settings import Settings
 from tests.support.collector_app import serving, settings
 from tests.support.processes import VictoriaMetrics
@@ -71,6 +73,10 @@ def gauge(name: str, labels: dict[str, str], start: int, end: int, value: float)
     }
 
 
+CORE = {"chip": "platform_coretemp_0", "sensor": "temp1"}
+ROOT_FS = {"mountpoint": "/", "fstype": "ext4", "device": "/dev/vda1"}
+
+
 def seed_healthy_fleet(vm: VictoriaMetrics) -> int:
     """30 days of the collector's own metrics (the SLOs' inputs) and a day of one healthy
     host (the host rules' inputs), one point a minute up to now; returns that last minute.
@@ -123,6 +129,12 @@ def seed_healthy_fleet(vm: VictoriaMetrics) -> int:
             "hostvitals_agent_dropped_samples_total", {**host, "reason": "spool_full"}, day, now, 0
         ),
         gauge("hostvitals_agent_spool_frames", host, day, now, 0),
+        gauge("node_hwmon_temp_celsius", {**host, **CORE}, day, now, 45),
+        gauge("node_hwmon_temp_crit_celsius", {**host, **CORE}, day, now, 100),
+        counter("node_pressure_memory_stalled_seconds_total", host, day, now, 0.1),
+        counter("node_pressure_io_stalled_seconds_total", host, day, now, 0.5),
+        gauge("node_filefd_allocated", host, day, now, 2_000),
+        gauge("node_filefd_maximum", host, day, now, 9.2e18),
     ]
     import_lines(vm, lines)
     vm.flush()
@@ -163,6 +175,62 @@ async def test_every_shipped_rule_and_slo_evaluates_over_its_full_window(
             )
             assert answer.status_code == 200, (rule["alert"], answer.text)
             assert answer.json()["data"]["result"] == [], rule["alert"]
+
+
+def filling(
+    labels: dict[str, str], start: int, end: int, first: float, per_minute: float
+) -> dict[str, Any]:
+    line = gauge("node_filesystem_avail_bytes", labels, start, end, 0)
+    line["values"] = [first - per_minute * i for i in range(len(line["values"]))]
+    return line
+
+
+def test_each_host_rule_finds_the_host_it_describes_and_only_that(store: VictoriaMetrics) -> None:
+    """The host rules' queries on a real VictoriaMetrics: a sick host's hot sensor, memory and
+    I/O stalls, file handles and a disk filling for a day are found; the healthy host's
+    readings are not, and neither is a disk that has only just started filling (no hour of
+    history to predict from)."""
+    now = seed_healthy_fleet(store)
+    day = now - DAY
+    sick, fresh = {"host": "sick-1"}, {"host": "fresh-1"}
+    import_lines(
+        store,
+        [
+            gauge("node_hwmon_temp_celsius", {**sick, **CORE}, day, now, 92),
+            counter("node_pressure_memory_stalled_seconds_total", sick, day, now, 30),
+            counter("node_pressure_io_stalled_seconds_total", sick, day, now, 40),
+            gauge("node_filefd_allocated", sick, day, now, 95),
+            gauge("node_filefd_maximum", sick, day, now, 100),
+            # 35 GB free falling 20 MB a minute: 6.2 GB (6.2 %) free now, empty in 5 hours
+            filling({**sick, **ROOT_FS}, day, now, 35e9, 2e7),
+            gauge("node_filesystem_size_bytes", {**sick, **ROOT_FS}, day, now, 100e9),
+            # as steep, but only for the last ten minutes
+            filling({**fresh, **ROOT_FS}, now - 600, now, 10e9, 5e8),
+            gauge("node_filesystem_size_bytes", {**fresh, **ROOT_FS}, now - 600, now, 100e9),
+        ],
+    )
+    store.flush()
+    d = DefaultRulesSettings()
+    rules = {r.name: r for r in default_rules(d)}
+
+    def found(name: str) -> dict[str, float]:
+        rule = rules[name]
+        answer = requests.get(
+            f"{store.url}/api/v1/query", params={"query": rule.expr, "time": now}, timeout=30
+        )
+        assert answer.status_code == 200, (name, answer.text)
+        values = {
+            r["metric"]["host"]: float(r["value"][1]) for r in answer.json()["data"]["result"]
+        }
+        if rule.threshold is not None:
+            return {host: v for host, v in values.items() if v > rule.threshold}
+        return values
+
+    assert found("HighTemperature") == {"sick-1": 92}
+    assert found("MemoryPressure") == {"sick-1": pytest.approx(50)}
+    assert found("IOPressure") == {"sick-1": pytest.approx(200 / 3)}
+    assert found("FileDescriptorsExhausted") == {"sick-1": pytest.approx(95)}
+    assert found("DiskFillingUp") == {"sick-1": pytest.approx(6.2, abs=0.1)}
 
 
 async def test_an_slo_that_cannot_be_evaluated_is_unknown_with_one_low_alert(

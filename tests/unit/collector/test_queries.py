@@ -56,6 +56,25 @@ EXPECTED_NAMES = {
         "transmit_errors_per_second",
         "transmit_drops_per_second",
     ],
+    "pressure": [
+        "cpu_waiting_ratio",
+        "memory_waiting_ratio",
+        "memory_stalled_ratio",
+        "io_waiting_ratio",
+        "io_stalled_ratio",
+    ],
+    "system": [
+        "context_switches_per_second",
+        "interrupts_per_second",
+        "forks_per_second",
+        "procs_running",
+        "procs_blocked",
+        "filefd_allocated",
+        "filefd_used_ratio",
+        "tcp_established",
+        "tcp_retransmits_per_second",
+    ],
+    "sensors": ["temperature_celsius", "thermal_zone_celsius"],
 }
 
 
@@ -92,8 +111,8 @@ def test_rate_window_refuses_bad_steps(step: float) -> None:
 # -- families ---------------------------------------------------------------------------------
 
 
-def test_families_are_the_four_documented_ones() -> None:
-    assert FAMILIES == ("cpu", "memory", "disk", "network")
+def test_families_are_the_documented_ones() -> None:
+    assert FAMILIES == ("cpu", "memory", "disk", "network", "pressure", "system", "sensors")
     assert set(EXPECTED_NAMES) == set(FAMILIES)
 
 

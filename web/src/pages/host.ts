@@ -9,8 +9,8 @@ import { showState, subscribe } from "../live";
 import { bounds, fromParams, isLive, rangePicker, stepFor, toParams, type TimeRange } from "../timerange";
 import type { Page } from "../page";
 
-type Family = "cpu" | "memory" | "disk" | "network";
-const FAMILIES: Family[] = ["cpu", "memory", "disk", "network"];
+type Family = "cpu" | "memory" | "disk" | "network" | "pressure" | "system" | "sensors";
+const FAMILIES: Family[] = ["cpu", "memory", "disk", "network", "pressure", "system", "sensors"];
 
 interface ChartSpec {
   id: string;
@@ -23,6 +23,7 @@ interface ChartSpec {
 }
 
 const dev = (s: NamedSeries) => s.labels.device ?? "?";
+const named = (names: Record<string, string>) => (s: NamedSeries) => names[s.name] ?? null;
 
 const SECTIONS: { title: string; charts: ChartSpec[] }[] = [
   {
@@ -56,6 +57,28 @@ const SECTIONS: { title: string; charts: ChartSpec[] }[] = [
       { id: "net-bytes", family: "network", title: "Network throughput", unit: "bytes/s", pick: (s) => (s.name === "receive_bytes_per_second" ? `${dev(s)} in` : s.name === "transmit_bytes_per_second" ? `${dev(s)} out` : null) },
       { id: "net-errors", family: "network", title: "Network errors and drops", unit: "per_s", pick: (s) => { const m = s.name.match(/^(receive|transmit)_(errors|drops)_per_second$/); return m ? `${dev(s)} ${m[1] === "receive" ? "in" : "out"} ${m[2]}` : null; } },
       { id: "net-packets", family: "network", title: "Network packets", unit: "per_s", pick: (s) => (s.name === "receive_packets_per_second" ? `${dev(s)} in` : s.name === "transmit_packets_per_second" ? `${dev(s)} out` : null) },
+    ],
+  },
+  {
+    title: "Pressure",
+    charts: [
+      { id: "pressure-waiting", family: "pressure", title: "Time some task waited (PSI some)", unit: "ratio", yMax: 1, pick: named({ cpu_waiting_ratio: "cpu", memory_waiting_ratio: "memory", io_waiting_ratio: "io" }) },
+      { id: "pressure-stalled", family: "pressure", title: "Time all tasks stalled (PSI full)", unit: "ratio", yMax: 1, pick: named({ memory_stalled_ratio: "memory", io_stalled_ratio: "io" }) },
+    ],
+  },
+  {
+    title: "System",
+    charts: [
+      { id: "system-events", family: "system", title: "Context switches, interrupts and forks", unit: "per_s", pick: named({ context_switches_per_second: "context switches", interrupts_per_second: "interrupts", forks_per_second: "forks" }) },
+      { id: "system-tasks", family: "system", title: "Tasks running and blocked", unit: "number", pick: named({ procs_running: "running", procs_blocked: "blocked" }) },
+      { id: "system-filefd", family: "system", title: "File handles used", unit: "ratio", pick: named({ filefd_used_ratio: "of fs.file-max" }) },
+      { id: "system-tcp", family: "system", title: "TCP connections and retransmits", unit: "number", pick: named({ tcp_established: "established", tcp_retransmits_per_second: "retransmits/s" }) },
+    ],
+  },
+  {
+    title: "Temperatures",
+    charts: [
+      { id: "temperatures", family: "sensors", title: "Sensors and thermal zones", unit: "celsius", pick: (s) => (s.name === "temperature_celsius" ? `${s.labels.chip ?? "?"} ${s.labels.sensor ?? "?"}` : s.name === "thermal_zone_celsius" ? `zone ${s.labels.zone ?? "?"} ${s.labels.type ?? ""}`.trim() : null) },
     ],
   },
 ];
