@@ -7,6 +7,7 @@ import psutil
 from hostvitals.agent.config import AgentConfig
 from hostvitals.agent.registry import Scheduled
 from hostvitals.agent.samplers.agent_self import AgentSelfSampler
+from hostvitals.agent.samplers.cgroups import CgroupsSampler
 from hostvitals.agent.samplers.cpu import CpuSampler
 from hostvitals.agent.samplers.disk import DiskSampler
 from hostvitals.agent.samplers.filesystem import FilesystemSampler, StatvfsGuard
@@ -78,6 +79,9 @@ def build_samplers(config: AgentConfig) -> tuple[list[Scheduled], AgentSelfSampl
         scheduled.append(Scheduled(SensorsSampler(paths), group=TICK_GROUP))
     if "info" in enabled:
         scheduled.append(Scheduled(InfoSampler(paths), group=TICK_GROUP))
+    if "cgroups" in enabled:
+        cgroups = CgroupsSampler(paths, top_n=settings.cgroups.top_n)
+        scheduled.append(Scheduled(cgroups, every_s=settings.cgroups.interval))
     if "processes" in enabled:
         processes = ProcessesSampler(top_n=settings.processes.top_n)
         scheduled.append(Scheduled(processes, every_s=settings.processes.interval))

@@ -1,6 +1,7 @@
 """The catalogue's host-wide series beyond CPU, memory, disks and network: pressure stall
 information, kernel counters (``/proc/stat``, file handles, entropy), sockets and TCP/UDP
-counters, temperatures, and the ``*_info`` series that say what the host is (value 1, labels only).
+counters, temperatures, services and containers, and the ``*_info`` series that say what the
+host is (value 1, labels only).
 
 Part of ``hostvitals.shared.catalogue``, which holds them in ``CATALOGUE`` with the rest.
 """
@@ -152,6 +153,54 @@ HOST_SPECS: tuple[MetricSpec, ...] = (
         "Temperature of one thermal zone.",
         ("type", "zone"),
         "sensors",
+    ),
+    # services and containers (cgroup v2), under cAdvisor's names
+    *(
+        MetricSpec(name, kind, unit, text, ("kind", "runtime", "name"), "cgroups")
+        for name, kind, unit, text in (
+            (
+                "container_cpu_usage_seconds_total",
+                _C,
+                "seconds",
+                "CPU time of a service or container.",
+            ),
+            ("container_memory_usage_bytes", _G, "bytes", "Memory charged to it (memory.current)."),
+            (
+                "container_memory_working_set_bytes",
+                _G,
+                "bytes",
+                "Memory in use less inactive file pages, as cAdvisor counts it.",
+            ),
+            ("container_fs_reads_bytes_total", _C, "bytes", "Bytes it read from block devices."),
+            ("container_fs_writes_bytes_total", _C, "bytes", "Bytes it wrote to block devices."),
+            ("container_oom_events_total", _C, "events", "Its processes the OOM killer killed."),
+            (
+                "container_pressure_cpu_waiting_seconds_total",
+                _C,
+                "seconds",
+                "Seconds some of its tasks waited for a CPU.",
+            ),
+            (
+                "container_pressure_memory_waiting_seconds_total",
+                _C,
+                "seconds",
+                "Seconds some of its tasks waited for memory.",
+            ),
+            (
+                "container_pressure_io_waiting_seconds_total",
+                _C,
+                "seconds",
+                "Seconds some of its tasks waited for I/O.",
+            ),
+        )
+    ),
+    MetricSpec(
+        "hostvitals_container_info",
+        _G,
+        "",
+        "A reported container's image and short id (value 1, the labels say it).",
+        ("runtime", "name", "image", "id"),
+        "cgroups",
     ),
     # what the host is: value 1, the labels say it
     MetricSpec(

@@ -85,6 +85,21 @@ class ProcessesConfig(SamplerConfig):
 
 
 @dataclass(frozen=True, slots=True)
+class CgroupsConfig(SamplerConfig):
+    interval: float = setting(
+        10.0,
+        Number(1, 3600),
+        "Seconds between scans of the cgroup tree (services and containers).",
+    )
+    top_n: int = setting(
+        10,
+        Integer(1, 1000),
+        "How many services and containers by CPU and how many by memory are reported (their "
+        "union); the rest add up into one `other` series.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class SamplersConfig:
     cpu: SamplerConfig = section(SamplerConfig)
     load: SamplerConfig = section(SamplerConfig)
@@ -96,6 +111,7 @@ class SamplersConfig:
     system: SamplerConfig = section(SamplerConfig)
     sockets: SamplerConfig = section(SamplerConfig)
     sensors: SamplerConfig = section(SamplerConfig)
+    cgroups: CgroupsConfig = section(CgroupsConfig)
     info: SamplerConfig = section(SamplerConfig)
     processes: ProcessesConfig = section(ProcessesConfig)
     agent: SamplerConfig = section(SamplerConfig)

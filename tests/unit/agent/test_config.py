@@ -98,6 +98,7 @@ def test_nested_sections_and_booleans(tmp_path: Path) -> None:
         "system",
         "sockets",
         "sensors",
+        "cgroups",
         "info",
         "agent",
     }

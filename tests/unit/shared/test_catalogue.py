@@ -59,6 +59,7 @@ def test_every_group_the_agent_samples_is_present() -> None:
         "pressure",
         "system",
         "sensors",
+        "cgroups",
         "sockets",
         "info",
         "processes",
@@ -75,5 +76,7 @@ def test_info_series_say_what_in_labels() -> None:
         "hostvitals_cpu_info",
         "hostvitals_virtualization_info",
         "hostvitals_agent_build_info",
+        "hostvitals_container_info",
     }
-    assert all(s.kind is Kind.GAUGE and s.labels and s.group == "info" for s in infos)
+    assert all(s.kind is Kind.GAUGE and s.labels for s in infos)
+    assert {s.group for s in infos} == {"info", "cgroups"}
