@@ -163,7 +163,14 @@ def test_rates_use_the_window_for_the_step(step: float) -> None:
             ranges = re.findall(r"\[([^\]]+)\]", outside_literals(query.expr))
             assert ranges == [window] * query.expr.count("rate("), query
             assert ("rate(" in query.expr) == query.name.endswith(
-                ("_per_second", "usage_ratio", "mode_ratio", "io_utilisation_ratio")
+                (
+                    "_per_second",
+                    "usage_ratio",
+                    "mode_ratio",
+                    "io_utilisation_ratio",
+                    "ing_ratio",
+                    "stalled_ratio",
+                )
             ), query
 
 
