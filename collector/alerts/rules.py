@@ -48,6 +48,8 @@ class HostRule:
     description: str
     threshold: str | None = None
     for_s: str | None = None
+    runbook: str = ""
+    """What to look at first; the ``runbook`` annotation."""
 
 
 HOST_RULES: Final = (
@@ -60,6 +62,10 @@ HOST_RULES: Final = (
         "CPU use on {{ $labels.host }} is {{ $value }} %, above {{ $threshold }} %.",
         threshold="cpu_percent",
         for_s="cpu_for_s",
+        runbook=(
+            "Find the busiest processes on the host page; a runaway job, a busy loop or a "
+            "host too small for its load."
+        ),
     ),
     HostRule(
         "HighMemory",
@@ -71,6 +77,10 @@ HOST_RULES: Final = (
         "Memory use on {{ $labels.host }} is {{ $value }} %, above {{ $threshold }} %.",
         threshold="memory_percent",
         for_s="memory_for_s",
+        runbook=(
+            "Find the largest processes and services on the host page; look for a leak "
+            "(memory that only grows) before the OOM killer picks a victim."
+        ),
     ),
     HostRule(
         "DiskSpace",
@@ -83,6 +93,10 @@ HOST_RULES: Final = (
         "above {{ $threshold }} %.",
         threshold="disk_percent",
         for_s="disk_for_s",
+        runbook=(
+            "Find what grew (logs, caches, dumps, old kernels, container images) and free "
+            "or grow the file system before writes fail."
+        ),
     ),
     HostRule(
         "DiskFillingUp",
@@ -98,17 +112,28 @@ HOST_RULES: Final = (
         "{{ $labels.mountpoint }} on {{ $labels.host }} has {{ $value }} % free and, at the "
         "pace of the last 6 hours, fills within 24 hours.",
         for_s="disk_fill_for_s",
+        runbook=(
+            "At this pace the file system is full within a day: find what writes (logs, a "
+            "database, a stuck spool) and free or grow it now."
+        ),
     ),
     HostRule(
         "HighTemperature",
-        "threshold",
+        "promql",
         Severity.HIGH,
-        "max by (host, chip, sensor) (node_hwmon_temp_celsius)",
-        "{{ $labels.chip }} {{ $labels.sensor }} hot on {{ $labels.host }}",
+        # Near the critical temperature the chip states, or above a fixed one where it
+        # states none.
+        "(max by (host, chip, sensor) (node_hwmon_temp_celsius) >= on (host, chip, sensor) "
+        "(max by (host, chip, sensor) (node_hwmon_temp_crit_celsius) - ${temperature_margin})) "
+        "or (max by (host, chip, sensor) (node_hwmon_temp_celsius) > ${temperature_celsius} "
+        "unless on (host, chip, sensor) node_hwmon_temp_crit_celsius)",
+        "{{ $labels.chip }} {{ $labels.sensor }} near critical on {{ $labels.host }}",
         "{{ $labels.chip }} {{ $labels.sensor }} on {{ $labels.host }} is at {{ $value }} °C, "
-        "above {{ $threshold }} °C.",
-        threshold="temperature_celsius",
+        "within ${temperature_margin} °C of the critical temperature its chip states (or above "
+        "${temperature_celsius} °C where it states none).",
         for_s="temperature_for_s",
+        runbook="Check fans, airflow and dust, and what load runs; the hardware throttles and "
+        "then powers off at its critical temperature.",
     ),
     HostRule(
         "MemoryPressure",
@@ -120,6 +145,10 @@ HOST_RULES: Final = (
         "the last 5 minutes, above {{ $threshold }} %.",
         threshold="memory_pressure_percent",
         for_s="pressure_for_s",
+        runbook=(
+            "Tasks wait for memory: the host is swapping or reclaiming hard. Find the "
+            "largest services and containers, and add memory or limits."
+        ),
     ),
     HostRule(
         "IOPressure",
@@ -131,6 +160,10 @@ HOST_RULES: Final = (
         "the last 5 minutes, above {{ $threshold }} %.",
         threshold="io_pressure_percent",
         for_s="pressure_for_s",
+        runbook=(
+            "Tasks wait for I/O: check the disks' busy time and which services write, and "
+            "whether a disk is failing or a backup runs."
+        ),
     ),
     HostRule(
         "FileDescriptorsExhausted",
@@ -142,6 +175,10 @@ HOST_RULES: Final = (
         "above {{ $threshold }} %.",
         threshold="filefd_percent",
         for_s="filefd_for_s",
+        runbook=(
+            "Find the process holding the most open files (ls /proc/*/fd | wc -l per "
+            "process); a leak, or raise fs.file-max."
+        ),
     ),
     HostRule(
         HOST_DOWN,
@@ -180,6 +217,8 @@ def default_rules(d: DefaultRulesSettings) -> list[Rule]:
         "down_window": duration_text(down_s),
         "down_after_flushes": format_number(d.host_down_after_flushes),
         "disk_fill_free_percent": format_number(d.disk_fill_free_percent),
+        "temperature_margin": format_number(d.temperature_margin_celsius),
+        "temperature_celsius": format_number(d.temperature_celsius),
     }
     return [_host_rule(row, d, values) for row in HOST_RULES if row.name not in d.disabled]
 
@@ -203,7 +242,11 @@ def _host_rule(row: HostRule, d: DefaultRulesSettings, values: Mapping[str, str]
         for_s=float(getattr(d, row.for_s)) if row.for_s is not None else 0.0,
         after_flushes=d.host_down_after_flushes if row.kind == "host_down" else 0.0,
         severity=row.severity,
-        annotations={"summary": fill(row.summary), "description": fill(row.description)},
+        annotations={
+            "summary": fill(row.summary),
+            "description": fill(row.description),
+            **({"runbook": row.runbook} if row.runbook else {}),
+        },
     )
 
 

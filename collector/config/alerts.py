@@ -131,8 +131,11 @@ class DefaultRulesSettings(Section):
     at the pace of the last 6 hours, fill within 24 hours..."""
     disk_fill_for_s: Seconds = 3600.0
     """...for this many seconds."""
+    temperature_margin_celsius: Annotated[float, Field(ge=0, le=50)] = 5.0
+    """HighTemperature fires when a hwmon sensor is within this many degrees of the critical
+    temperature its chip states..."""
     temperature_celsius: Annotated[float, Field(gt=0, le=200)] = 85.0
-    """HighTemperature fires when a hwmon sensor is hotter than this (degrees Celsius)..."""
+    """...or, for a sensor whose chip states none, hotter than this (degrees Celsius)..."""
     temperature_for_s: Seconds = 300.0
     """...for this many seconds."""
     memory_pressure_percent: Annotated[float, Field(gt=0, le=100)] = 10.0

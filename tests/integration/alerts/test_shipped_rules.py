@@ -74,6 +74,7 @@ def gauge(name: str, labels: dict[str, str], start: int, end: int, value: float)
 
 
 CORE = {"chip": "platform_coretemp_0", "sensor": "temp1"}
+NVME = {"chip": "nvme_nvme0", "sensor": "temp1"}
 ROOT_FS = {"mountpoint": "/", "fstype": "ext4", "device": "/dev/vda1"}
 
 
@@ -196,7 +197,12 @@ def test_each_host_rule_finds_the_host_it_describes_and_only_that(store: Victori
     import_lines(
         store,
         [
+            # a sensor without a stated limit above 85 °C, and one within 5 °C of its own
             gauge("node_hwmon_temp_celsius", {**sick, **CORE}, day, now, 92),
+            gauge("node_hwmon_temp_celsius", {**sick, **NVME}, day, now, 81),
+            gauge("node_hwmon_temp_crit_celsius", {**sick, **NVME}, day, now, 84.85),
+            gauge("node_hwmon_temp_celsius", {**fresh, **NVME}, day, now, 75),
+            gauge("node_hwmon_temp_crit_celsius", {**fresh, **NVME}, day, now, 84.85),
             counter("node_pressure_memory_stalled_seconds_total", sick, day, now, 30),
             counter("node_pressure_io_stalled_seconds_total", sick, day, now, 40),
             gauge("node_filefd_allocated", sick, day, now, 95),
@@ -213,20 +219,26 @@ def test_each_host_rule_finds_the_host_it_describes_and_only_that(store: Victori
     d = DefaultRulesSettings()
     rules = {r.name: r for r in default_rules(d)}
 
-    def found(name: str) -> dict[str, float]:
-        rule = rules[name]
+    def query(name: str) -> list[dict[str, Any]]:
         answer = requests.get(
-            f"{store.url}/api/v1/query", params={"query": rule.expr, "time": now}, timeout=30
+            f"{store.url}/api/v1/query", params={"query": rules[name].expr, "time": now}, timeout=30
         )
         assert answer.status_code == 200, (name, answer.text)
-        values = {
-            r["metric"]["host"]: float(r["value"][1]) for r in answer.json()["data"]["result"]
-        }
-        if rule.threshold is not None:
-            return {host: v for host, v in values.items() if v > rule.threshold}
+        result: list[dict[str, Any]] = answer.json()["data"]["result"]
+        return result
+
+    def found(name: str) -> dict[str, float]:
+        threshold = rules[name].threshold
+        values = {r["metric"]["host"]: float(r["value"][1]) for r in query(name)}
+        if threshold is not None:
+            return {host: v for host, v in values.items() if v > threshold}
         return values
 
-    assert found("HighTemperature") == {"sick-1": 92}
+    hot = {
+        (r["metric"]["host"], r["metric"]["chip"]): float(r["value"][1])
+        for r in query("HighTemperature")
+    }
+    assert hot == {("sick-1", "platform_coretemp_0"): 92, ("sick-1", "nvme_nvme0"): 81}
     assert found("MemoryPressure") == {"sick-1": pytest.approx(50)}
     assert found("IOPressure") == {"sick-1": pytest.approx(200 / 3)}
     assert found("FileDescriptorsExhausted") == {"sick-1": pytest.approx(95)}
