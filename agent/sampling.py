@@ -21,6 +21,7 @@ from hostvitals.agent.samplers.processes import ProcessesSampler
 from hostvitals.agent.samplers.sensors import SensorsSampler
 from hostvitals.agent.samplers.sockets import SocketsSampler
 from hostvitals.agent.samplers.system import SystemSampler
+from hostvitals.agent.samplers.units import UnitsSampler
 
 COLLECT_SHARE = 0.8
 """Share of the interval the samplers get before a tick goes on without the slow ones."""
@@ -82,6 +83,9 @@ def build_samplers(config: AgentConfig) -> tuple[list[Scheduled], AgentSelfSampl
     if "cgroups" in enabled:
         cgroups = CgroupsSampler(paths, top_n=settings.cgroups.top_n)
         scheduled.append(Scheduled(cgroups, every_s=settings.cgroups.interval))
+    if "units" in enabled:
+        units = UnitsSampler(paths, all_units=settings.units.all_units)
+        scheduled.append(Scheduled(units, every_s=settings.units.interval))
     if "processes" in enabled:
         processes = ProcessesSampler(top_n=settings.processes.top_n)
         scheduled.append(Scheduled(processes, every_s=settings.processes.interval))

@@ -202,6 +202,16 @@ HOST_SPECS: tuple[MetricSpec, ...] = (
         ("runtime", "name", "image", "id"),
         "cgroups",
     ),
+    # systemd units
+    MetricSpec(
+        "node_systemd_unit_state",
+        _G,
+        "",
+        "A failed or activating unit (every loaded unit with all_units); value 1.",
+        ("name", "state", "type"),
+        "units",
+    ),
+    MetricSpec("node_systemd_units", _G, "units", "Units per active state.", ("state",), "units"),
     # what the host is: value 1, the labels say it
     MetricSpec(
         "node_uname_info",

@@ -100,6 +100,21 @@ class CgroupsConfig(SamplerConfig):
 
 
 @dataclass(frozen=True, slots=True)
+class UnitsConfig(SamplerConfig):
+    interval: float = setting(
+        30.0,
+        Number(1, 3600),
+        "Seconds between reads of the systemd unit list.",
+    )
+    all_units: bool = setting(
+        False,
+        Boolean(),
+        "Report the state of every loaded unit, not only the failed and activating ones (a "
+        "series per unit).",
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class SamplersConfig:
     cpu: SamplerConfig = section(SamplerConfig)
     load: SamplerConfig = section(SamplerConfig)
@@ -112,6 +127,7 @@ class SamplersConfig:
     sockets: SamplerConfig = section(SamplerConfig)
     sensors: SamplerConfig = section(SamplerConfig)
     cgroups: CgroupsConfig = section(CgroupsConfig)
+    units: UnitsConfig = section(UnitsConfig)
     info: SamplerConfig = section(SamplerConfig)
     processes: ProcessesConfig = section(ProcessesConfig)
     agent: SamplerConfig = section(SamplerConfig)

@@ -118,6 +118,19 @@ HOST_RULES: Final = (
         ),
     ),
     HostRule(
+        "SystemdUnitFailed",
+        "promql",
+        Severity.MEDIUM,
+        'max by (host, name) (node_systemd_unit_state{state="failed"}) == 1',
+        "{{ $labels.name }} failed on {{ $labels.host }}",
+        "The systemd unit {{ $labels.name }} on {{ $labels.host }} is in the failed state.",
+        for_s="unit_failed_for_s",
+        runbook=(
+            "Read why with `systemctl status <unit>` and `journalctl -u <unit> -b`; fix and "
+            "restart it, or `systemctl reset-failed <unit>` if it is meant to be gone."
+        ),
+    ),
+    HostRule(
         "HighTemperature",
         "promql",
         Severity.HIGH,

@@ -110,8 +110,8 @@ class DefaultRulesSettings(Section):
 
     enabled: bool = True
     """Evaluate the built-in host rules (HighCPU, HighMemory, DiskSpace, DiskFillingUp,
-    HighTemperature, MemoryPressure, IOPressure, FileDescriptorsExhausted, HostDown,
-    AgentUnhealthy)."""
+    SystemdUnitFailed, HighTemperature, MemoryPressure, IOPressure, FileDescriptorsExhausted,
+    HostDown, AgentUnhealthy)."""
     disabled: list[str] = Field(default_factory=list)
     """Names of built-in rules to leave out."""
     cpu_percent: Annotated[float, Field(gt=0, le=100)] = 80.0
@@ -131,6 +131,8 @@ class DefaultRulesSettings(Section):
     at the pace of the last 6 hours, fill within 24 hours..."""
     disk_fill_for_s: Seconds = 3600.0
     """...for this many seconds."""
+    unit_failed_for_s: Seconds = 60.0
+    """SystemdUnitFailed fires when a unit has been failed this long (seconds)."""
     temperature_margin_celsius: Annotated[float, Field(ge=0, le=50)] = 5.0
     """HighTemperature fires when a hwmon sensor is within this many degrees of the critical
     temperature its chip states..."""

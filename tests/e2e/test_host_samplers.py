@@ -155,7 +155,7 @@ def test_host_series_arrive_with_the_values_this_machine_has(
     # none of the new samplers failed
     errors = got.all("hostvitals_agent_sampler_errors_total")
     by_sampler = {s["metric"]["sampler"]: max(s["values"]) for s in errors}
-    for sampler in ("pressure", "system", "sockets", "sensors", "cgroups", "info"):
+    for sampler in ("pressure", "system", "sockets", "sensors", "cgroups", "units", "info"):
         assert by_sampler[sampler] == 0, sampler
 
     # the host page's pressure, system and sensors charts: the history API answers them

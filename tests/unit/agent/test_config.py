@@ -99,6 +99,7 @@ def test_nested_sections_and_booleans(tmp_path: Path) -> None:
         "sockets",
         "sensors",
         "cgroups",
+        "units",
         "info",
         "agent",
     }

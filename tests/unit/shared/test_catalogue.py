@@ -60,6 +60,7 @@ def test_every_group_the_agent_samples_is_present() -> None:
         "system",
         "sensors",
         "cgroups",
+        "units",
         "sockets",
         "info",
         "processes",
