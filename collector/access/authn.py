@@ -51,6 +51,10 @@ class Authenticator:
         self.loopback = loopback
         self.allow_anonymous = allow_anonymous
 
+    def replace_legacy_tokens(self, tokens: Sequence[str]) -> None:
+        """Take a new set of legacy tokens (``auth.tokens_file`` read again)."""
+        self._legacy = BearerAuth(tokens)
+
     @property
     def has_legacy_tokens(self) -> bool:
         return self._legacy.enabled
