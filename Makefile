@@ -88,10 +88,11 @@ bench: deps web
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
 	$(BIN)/python bench/run_all.py
 
-# A private CA, a collector certificate (localhost, 127.0.0.1) and an agent certificate for this
-# host, for trying HTTPS and mTLS out (docs/security.md). var/ is git-ignored.
+# A private CA, a collector certificate (localhost, 127.0.0.1, and the compose service name) and
+# agent certificates for this host and the compose agent, for trying HTTPS and mTLS out
+# (docs/security.md). var/ is git-ignored.
 certs:
-	deploy/certs/make-certs.sh var/certs
+	SERVER_NAMES=collector deploy/certs/make-certs.sh var/certs "$$(hostname)" docker-host
 
 clean:
 	rm -rf $(VENV) var build *.egg-info .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .hypothesis
