@@ -18,7 +18,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from hostvitals.collector.tls.peer import SCOPE_KEY, PeerCertificate
 
 
-class _WithPeer:
+class WithPeer:
     def __init__(self, app: ASGIApp, peer: PeerCertificate) -> None:
         self.app = app
         self.peer = peer
@@ -38,7 +38,7 @@ class H11PeerProtocol(H11Protocol):
         super().connection_made(transport)
         peer = _peer(transport)
         if peer is not None:
-            self.app = _WithPeer(self.app, peer)
+            self.app = WithPeer(self.app, peer)
 
 
 def protocol_class() -> type[asyncio.Protocol]:
@@ -52,6 +52,6 @@ def protocol_class() -> type[asyncio.Protocol]:
             super().connection_made(transport)
             peer = _peer(transport)
             if peer is not None:
-                self.app = _WithPeer(self.app, peer)
+                self.app = WithPeer(self.app, peer)
 
     return HttpToolsPeerProtocol
