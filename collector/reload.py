@@ -9,6 +9,10 @@ few ``stat`` calls. A reload that raises keeps what was running: the entry is ex
 build the new state completely before it swaps it in, and the error is logged (never a
 secret: the entries' messages name files, not their contents) and counted.
 
+``create_app`` registers the access check's entries (``credentials``, ``auth.tokens_file``) on
+``app.state.reloads``, and the server adds ``tls``; another store that must follow SIGHUP (a
+user store, say) adds its own entry the same way.
+
 Everything runs on the event loop's thread: SIGHUP through ``loop.add_signal_handler``, the
 file check as a task, so an entry needs no lock against the requests it serves.
 """
