@@ -43,7 +43,14 @@ class ServerTls:
         """Read the files again; raise TlsFilesError (the live context untouched) when they
         cannot be used."""
         self._build()
-        self._load(self.context)
+        try:
+            self._load(self.context)
+        except TlsFilesError:
+            # The files changed between the two loads (a certificate written, its key not
+            # yet): OpenSSL may have dropped the live key with the old certificate, so load
+            # what is there now into the live context rather than wait for another change.
+            self._build()
+            self._load(self.context)
 
     def _build(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
