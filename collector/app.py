@@ -10,7 +10,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from hostvitals.collector import collector_version, statedb
-from hostvitals.collector.access.authn import Authenticator, check_exposure, is_loopback
+from hostvitals.collector.access.authn import (
+    Authenticator,
+    check_exposure,
+    is_loopback,
+    warn_plain_http,
+)
 from hostvitals.collector.access.middleware import AccessControl
 from hostvitals.collector.access.routes import RouteTable
 from hostvitals.collector.access.store import AccessStore
@@ -87,6 +92,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     except BaseException:
         access_conn.close()
         raise
+    warn_plain_http(settings, authn)
     metrics = SelfMetrics()
     reloads = Reloads(metrics.registry)
     add_access_reloads(reloads, settings, authn, access_store)
