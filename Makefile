@@ -9,12 +9,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := victoria-metrics prometheus-node-exporter
 STAMP := $(VENV)/.installed
 
-.PHONY: help deps system-deps venv web run test unit integration e2e lint format bench clean
+.PHONY: help deps system-deps venv web run test unit integration e2e lint format bench certs clean
 
 help:
 	@echo "make run    install what is missing, start VictoriaMetrics, the collector and an agent"
 	@echo "make test   install what is missing and run lint, type checks and the whole test suite"
 	@echo "make bench  run the benchmarks under bench/"
+	@echo "make certs  make a test CA, a server and an agent certificate in var/certs/"
 
 deps: system-deps venv
 
@@ -86,6 +87,12 @@ bench: deps web
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
 	$(BIN)/python bench/run_all.py
+
+# A private CA, a collector certificate (localhost, 127.0.0.1, and the compose service name) and
+# agent certificates for this host and the compose agent, for trying HTTPS and mTLS out
+# (docs/security.md). var/ is git-ignored.
+certs:
+	SERVER_NAMES=collector deploy/certs/make-certs.sh var/certs "$$(hostname)" docker-host
 
 clean:
 	rm -rf $(VENV) var build *.egg-info .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .hypothesis

@@ -35,6 +35,7 @@ from hostvitals.agent.state import StateError, StateStore
 from hostvitals.agent.systemd import Notifier
 from hostvitals.agent.throttle import Throttle
 from hostvitals.agent.ticker import Ticker
+from hostvitals.agent.tlsclient import Stamp, stamps
 from hostvitals.shared.codec import encode_frame
 from hostvitals.shared.protocol import Frame
 
@@ -98,6 +99,7 @@ class Agent:
         self.batcher = self._build_batcher(config)
         self._warned_plaintext: set[str] = set()
         self._warn_plaintext_credentials()
+        self._files = self._checked = self._delivery_files(config)
 
     # -- assembly -------------------------------------------------------------------------
 
@@ -129,9 +131,32 @@ class Agent:
             *self.sender.flush_hint.rows(),
         ]
 
+    @staticmethod
+    def _delivery_files(config: AgentConfig) -> tuple[Stamp, ...]:
+        """The stamps of the files the delivery settings are read from."""
+        d = config.delivery
+        return stamps((d.token_file, d.ca_file, d.client_cert, d.client_key))
+
+    async def _watch_files(self) -> None:
+        """Reload, as SIGHUP does, when the token file or a TLS file changes."""
+        while True:
+            await asyncio.sleep(self.config.delivery.file_check_interval)
+            now = self._delivery_files(self.config)
+            if now != self._checked:
+                self._checked = now  # a reload that fails is not tried again until a change
+                log.info("a token or certificate file changed: reloading the configuration")
+                self.request_reload()
+
     def _warn_plaintext_credentials(self) -> None:
-        """Warn once per collector URL that would get the token over plain HTTP."""
+        """Warn once per collector URL that would get the token over plain HTTP, and at each
+        start and reload while the collector's certificate goes unchecked."""
         delivery = self.config.delivery
+        if delivery.insecure_skip_verify:
+            log.warning(
+                "INSECURE: insecure_skip_verify is on: the collector's TLS certificate is NOT "
+                "checked, so anyone on the path can pose as the collector, read the token and "
+                "the frames; set ca_file instead"
+            )
         for url in plaintext_credential_urls(delivery.collector_urls, delivery.token):
             if url not in self._warned_plaintext:
                 self._warned_plaintext.add(url)
@@ -158,7 +183,8 @@ class Agent:
         ticking = asyncio.create_task(self._tick_loop(), name="hostvitals-ticks")
         sending = asyncio.create_task(self.sender.run(), name="hostvitals-sender")
         stopping = asyncio.create_task(stop.wait(), name="hostvitals-stop")
-        tasks = [ticking, sending, stopping]
+        watching = asyncio.create_task(self._watch_files(), name="hostvitals-file-watch")
+        tasks = [ticking, sending, stopping, watching]
         if self._notifier is not None and self._notifier.watchdog_s:
             tasks.append(asyncio.create_task(self._watchdog(), name="hostvitals-watchdog"))
         try:
@@ -311,9 +337,12 @@ class Agent:
         if new.samplers != old.samplers:
             self.registry.close()
             self.registry, self._agent_self = self._build_registry(new)
-        if new.delivery != self.sender.config:
+        files = self._delivery_files(new)
+        if new.delivery != self.sender.config or files != self._files:
+            # New connections read the certificate files again (new lanes, new contexts).
             self.sender.reconfigure(new.delivery)
             self._warn_plaintext_credentials()
+        self._files = self._checked = files
         log.info(
             "configuration reloaded: interval %g s, collectors %s",
             new.interval,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -41,10 +42,16 @@ class Unreachable(Exception):
 class Poster:
     """POSTs to a fixed set of URLs over persistent connections, one per URL."""
 
-    def __init__(self, urls: tuple[str, ...], timeout_s: float) -> None:
+    def __init__(
+        self,
+        urls: tuple[str, ...],
+        timeout_s: float,
+        tls: Callable[[], ssl.SSLContext] = ssl.create_default_context,
+    ) -> None:
         self._targets = [urlsplit(url) for url in urls]
         self._timeout = timeout_s
         self._connections: dict[int, http.client.HTTPConnection] = {}
+        self._make_tls = tls
         self._tls: ssl.SSLContext | None = None
 
     def post(self, index: int, body: bytes, headers: dict[str, str]) -> Answer:
@@ -92,7 +99,10 @@ class Poster:
             host = target.hostname or "localhost"
             if target.scheme == "https":
                 if self._tls is None:
-                    self._tls = ssl.create_default_context()
+                    try:
+                        self._tls = self._make_tls()
+                    except Exception as exc:
+                        raise Unreachable("connection", f"TLS settings: {exc}") from exc
                 conn = http.client.HTTPSConnection(
                     host, target.port, timeout=self._timeout, context=self._tls
                 )

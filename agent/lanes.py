@@ -22,6 +22,7 @@ from hostvitals.agent.config import DeliveryConfig
 from hostvitals.agent.delivery import INGEST_PATH
 from hostvitals.agent.http import Poster
 from hostvitals.agent.spool import RecordId
+from hostvitals.agent.tlsclient import client_context
 
 
 @dataclass(slots=True)
@@ -47,6 +48,12 @@ class Lane:
         self.poster = Poster(
             tuple(url.rstrip("/") + INGEST_PATH for url in config.collector_urls),
             config.request_timeout,
+            tls=lambda: client_context(
+                config.ca_file,
+                config.client_cert,
+                config.client_key,
+                insecure_skip_verify=config.insecure_skip_verify,
+            ),
         )
         self._round: tuple[Pending, asyncio.Future[None]] | None = None
         self._retired = False

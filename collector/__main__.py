@@ -110,8 +110,13 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from hostvitals.collector.app import create_app
+    from hostvitals.collector.tls.context import ServerTls
+    from hostvitals.collector.tls.protocol import protocol_class
 
+    tls = ServerTls(settings.tls) if settings.tls.enabled else None
     app = create_app(settings)
+    if tls is not None:
+        app.state.reloads.add("tls", tls.reload, tls.files)
     tune_gc()
     uvicorn.run(
         app,
@@ -120,7 +125,9 @@ def serve(settings: Settings) -> None:
         log_level=settings.server.log_level,
         access_log=settings.server.access_log,
         loop="auto",  # uvloop when installed
-        http="auto",  # httptools when installed
+        http=protocol_class(),  # httptools when installed; passes client certificates on
+        # One context for the server's life: reloads load new certificates into it.
+        ssl_context_factory=None if tls is None else (lambda _config, _default: tls.context),
         server_header=False,
         # Live dashboard streams stay open until cut; do not wait for them forever.
         timeout_graceful_shutdown=settings.server.shutdown_timeout_s,

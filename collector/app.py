@@ -10,7 +10,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from hostvitals.collector import collector_version, statedb
-from hostvitals.collector.access.authn import Authenticator, check_exposure, is_loopback
+from hostvitals.collector.access.authn import (
+    Authenticator,
+    check_exposure,
+    is_loopback,
+    warn_plain_http,
+)
 from hostvitals.collector.access.middleware import AccessControl
 from hostvitals.collector.access.routes import RouteTable
 from hostvitals.collector.access.store import AccessStore
@@ -43,6 +48,7 @@ from hostvitals.collector.live.current import CurrentStore
 from hostvitals.collector.live.watch import WatchRegistry
 from hostvitals.collector.periodic import PeriodicThread
 from hostvitals.collector.query.cache import QueryCache
+from hostvitals.collector.reload import Reloads
 from hostvitals.collector.rollups.coldpath import accepted_limits
 from hostvitals.collector.rollups.tiers import RAW
 from hostvitals.collector.selfmetrics import SelfMetrics
@@ -66,7 +72,8 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
 
     ``app.state`` holds ``settings``, ``reader``, ``current`` (the live view), ``watch`` (who
     looks at which host), ``writer``, ``metrics`` (the collector's own registry),
-    ``pipeline``, ``probe`` and ``version``.
+    ``pipeline``, ``probe``, ``reloads`` (what SIGHUP and file changes read again; the server
+    adds its TLS certificates) and ``version``.
     Raises ConfigError when the token file cannot be read, or when the collector would listen
     beyond loopback with no credential configured (see docs/security.md).
     """
@@ -85,11 +92,14 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     except BaseException:
         access_conn.close()
         raise
+    warn_plain_http(settings, authn)
+    metrics = SelfMetrics()
+    reloads = Reloads(metrics.registry)
+    add_access_reloads(reloads, settings, authn, access_store)
     usage = PeriodicThread(
         "access-usage", USAGE_FLUSH_S, access_store.flush_usage, what="saving last-used times"
     )
 
-    metrics = SelfMetrics()
     storage = build_storage(settings, metrics)
     transport = RequestsTransport()  # the raw tier's writes, checks and reads share it
     client: VictoriaMetricsBackend
@@ -148,6 +158,11 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         usage.start()
         measuring = asyncio.create_task(lag.run(), name="hostvitals-loop-lag")
+        loop = asyncio.get_running_loop()
+        hup = reloads.on_sighup(loop)
+        watching = asyncio.create_task(
+            reloads.watch(settings.server.reload_check_s), name="hostvitals-reload-watch"
+        )
         writer.start()
         storage.start()
         if raw_watch is not None:
@@ -157,6 +172,9 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
             yield
         finally:
             measuring.cancel()
+            watching.cancel()
+            if hup:
+                reloads.off_sighup(loop)
             await alert_engine.stop()
             await cluster.close()
             if raw_watch is not None:
@@ -201,8 +219,10 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         authn=authn,
         registry=metrics.registry,
         on_ingest_refused=lambda reason: metrics.ingest_rejected.labels(reason).inc(),
+        require_client_cert=settings.tls.require_client_cert_on_ingest,
     )
     app.state.access_store = access_store
+    app.state.reloads = reloads
     app.state.authn = authn
     app.state.query_cache = QueryCache(
         settings.query.cache_ttl_s, settings.query.cache_max_bytes, metrics.registry
@@ -244,3 +264,19 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.include_router(clusterinfo.router)
     app.include_router(access_api.router)
     return app
+
+
+def add_access_reloads(
+    reloads: Reloads, settings: Settings, authn: Authenticator, store: AccessStore
+) -> None:
+    """Register what the access check reads again on SIGHUP or a file change: the legacy
+    tokens file, and the credentials in the state database (read within a second anyway;
+    SIGHUP makes it now)."""
+    reloads.add("credentials", store.invalidate)
+    tokens_file = settings.auth.tokens_file
+    if tokens_file is not None:
+        reloads.add(
+            "auth.tokens_file",
+            lambda: authn.replace_legacy_tokens(load_tokens(settings.auth)),
+            [tokens_file],
+        )

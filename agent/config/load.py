@@ -20,6 +20,7 @@ from hostvitals.agent.config.sources import (
     read_file,
     read_flags,
 )
+from hostvitals.agent.tlsclient import TlsFilesError, client_context
 
 AGENT_KEYS: tuple[Key, ...] = keys_of(AgentConfig)
 BY_KEY: dict[str, Key] = {key.dotted: key for key in AGENT_KEYS}
@@ -71,12 +72,28 @@ def _tie(values: dict[str, Any]) -> None:
         raise ConfigError("set token or token_file, not both")
     if token_file is not None:
         values["token"] = _read_token(token_file)
+    _check_tls(values)
 
     if "host" not in values:
         try:
             values["host"] = HostName().parse(socket.gethostname(), True)
         except ValueError as exc:
             raise ConfigError(f"the system host name {exc}; set host") from None
+
+
+def _check_tls(values: Mapping[str, Any]) -> None:
+    """Both of client_cert and client_key or neither, and files that load: a reload with a
+    broken certificate fails and keeps the running configuration."""
+    cert, key = values.get("client_cert"), values.get("client_key")
+    if (cert is None) != (key is None):
+        raise ConfigError("set client_cert and client_key together")
+    ca_file = values.get("ca_file")
+    if ca_file is None and cert is None:
+        return
+    try:
+        client_context(ca_file, cert, key)
+    except TlsFilesError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _read_token(path: Path) -> str:

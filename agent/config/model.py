@@ -199,6 +199,38 @@ class DeliveryConfig:
         "of `token` and `token_file`.",
         default_doc="none",
     )
+    ca_file: Path | None = setting(
+        None,
+        OptionalPath(),
+        "CA certificates (PEM) that an `https://` collector's certificate must chain to; none "
+        "trusts the system's CAs.",
+        default_doc="none (the system's CAs)",
+    )
+    client_cert: Path | None = setting(
+        None,
+        OptionalPath(),
+        "Client certificate (PEM) presented to a collector that asks for one (mTLS): its CN "
+        "or a DNS name must be `host`. Set with `client_key`.",
+        default_doc="none",
+    )
+    client_key: Path | None = setting(
+        None,
+        OptionalPath(),
+        "The private key of `client_cert` (PEM, unencrypted).",
+        default_doc="none",
+    )
+    insecure_skip_verify: bool = setting(
+        False,
+        Boolean(),
+        "Do not check the collector's certificate (anyone on the path could pose as the "
+        "collector and read the token); for a test bench only, logged loudly at start.",
+    )
+    file_check_interval: float = setting(
+        5.0,
+        Number(0.1, 3600),
+        "Seconds between checks of `token_file`, `ca_file`, `client_cert` and `client_key`: a "
+        "changed file reloads the configuration, as SIGHUP does.",
+    )
     compression: str = setting(
         "zstd",
         Choice(COMPRESSIONS),

@@ -51,6 +51,10 @@ class Authenticator:
         self.loopback = loopback
         self.allow_anonymous = allow_anonymous
 
+    def replace_legacy_tokens(self, tokens: Sequence[str]) -> None:
+        """Take a new set of legacy tokens (``auth.tokens_file`` read again)."""
+        self._legacy = BearerAuth(tokens)
+
     @property
     def has_legacy_tokens(self) -> bool:
         return self._legacy.enabled
@@ -112,3 +116,13 @@ def check_exposure(settings: Settings, authn: Authenticator) -> None:
         "`hostvitals-collector tokens add --name NAME --role admin` or `agents add --host H` "
         "(state.dir must be set), listen on 127.0.0.1, or set auth.allow_anonymous: true"
     )
+
+
+def warn_plain_http(settings: Settings, authn: Authenticator) -> None:
+    """Once the collector is going to serve: warn when that is plain HTTP beyond loopback."""
+    if not authn.loopback and not settings.tls.enabled:
+        log.warning(
+            "serving plain HTTP on %s: tokens and metrics cross the network in clear; set "
+            "tls.cert_file and tls.key_file (docs/security.md)",
+            settings.server.host,
+        )

@@ -20,6 +20,8 @@ def _shown(value: str) -> str:
 def frame_check(principal: Principal | None, store: AccessStore) -> FrameCheck | None:
     """The check for frames sent with ``principal``'s credential; None when nothing binds it
     (the open mode, a legacy token)."""
+    if principal is not None and principal.kind == "certificate":
+        return _certificate_check(principal.names)
     if principal is None or principal.kind != "agent" or principal.host is None:
         return None
     ref, bound_host = principal.id, principal.host
@@ -44,6 +46,23 @@ def frame_check(principal: Principal | None, store: AccessStore) -> FrameCheck |
                 f"this agent credential is pinned to agent id {_shown(bound or '')}, not the "
                 f"frame's {_shown(agent_id)}: nothing of the frame was written (a reinstalled "
                 "agent needs `hostvitals-collector agents unpin`)",
+                error_type="forbidden",
+            )
+
+    return check
+
+
+def _certificate_check(names: tuple[str, ...]) -> FrameCheck:
+    """A client certificate binds the host (its CN or a DNS name), not an agent id."""
+
+    def check(_agent_id: str, host: str) -> None:
+        if host not in names:
+            shown = ", ".join(_shown(n) for n in names) or "no name"
+            raise IngestRejected(
+                403,
+                "host_mismatch",
+                f"the client certificate is for {shown}, not the frame's host {_shown(host)}: "
+                "nothing of the frame was written",
                 error_type="forbidden",
             )
 

@@ -19,13 +19,23 @@ from prometheus_client import CollectorRegistry, Counter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hostvitals.collector.access.authn import ANONYMOUS, ANONYMOUS_AGENT, Authenticator
+from hostvitals.collector.access.certauth import certificate_principal, confirm
 from hostvitals.collector.access.credentials import BadCredentials, from_authorization
 from hostvitals.collector.access.roles import PUBLIC, SCOPE_KEY, Need, Principal, Role, allows
 from hostvitals.collector.access.routes import RouteTable
 from hostvitals.collector.errors import error_body
+from hostvitals.collector.tls.peer import SCOPE_KEY as PEER_KEY
+from hostvitals.collector.tls.peer import PeerCertificate
 
 INGEST_PATH: Final = "/api/v1/ingest"
-DENIAL_REASONS: Final = ("missing", "malformed", "unknown", "forbidden")
+DENIAL_REASONS: Final = (
+    "missing",
+    "malformed",
+    "unknown",
+    "forbidden",
+    "no_certificate",
+    "certificate_mismatch",
+)
 _AGENT_CHALLENGE: Final = [(b"www-authenticate", b"Bearer")]
 _CHALLENGES: Final = [
     (b"www-authenticate", b'Basic realm="hostvitals", charset="UTF-8"'),
@@ -42,8 +52,10 @@ class AccessControl:
         authn: Authenticator,
         registry: CollectorRegistry | None = None,
         on_ingest_refused: Callable[[str], None] | None = None,
+        require_client_cert: bool = False,
     ) -> None:
         self.app = app
+        self.require_client_cert = require_client_cert
         self.table = table
         self.authn = authn
         self.denied = Counter(
@@ -79,7 +91,29 @@ class AccessControl:
 
     def _decide(self, scope: Scope, need: Need) -> tuple[int, str, str] | None:
         """None when the request may go on (its principal then in the scope), else
-        (status, reason, message)."""
+        (status, reason, message). On ingest, a verified client certificate is an identity
+        of its own (see :mod:`.certauth`)."""
+        peer: PeerCertificate | None = scope.get(PEER_KEY) if need is Role.AGENT else None
+        if need is Role.AGENT and peer is None and self.require_client_cert:
+            return (
+                401,
+                "no_certificate",
+                "this collector takes frames only from agents with a client certificate "
+                "signed by its tls.client_ca_file",
+            )
+        if peer is not None and _header(scope, b"authorization") is None:
+            scope[SCOPE_KEY] = certificate_principal(peer)
+            return None
+        refusal = self._decide_credential(scope, need)
+        if refusal is None and peer is not None:
+            confirmed = confirm(scope[SCOPE_KEY], peer)
+            if isinstance(confirmed, str):
+                return 403, "certificate_mismatch", confirmed
+            scope[SCOPE_KEY] = confirmed
+        return refusal
+
+    def _decide_credential(self, scope: Scope, need: Need) -> tuple[int, str, str] | None:
+        """The check of the request's credential (or the open mode)."""
         authn = self.authn
         if authn.open():
             if need is Role.ADMIN and not authn.anonymous_may_administer():

@@ -46,16 +46,19 @@ class Principal:
     """Who a request was authenticated as.
 
     ``kind`` is ``token`` (an API token), ``agent`` (an agent credential bound to ``agent_id``
-    and ``host``), ``legacy`` (a token from ``auth.tokens``: an agent bound to no host) or
-    ``anonymous`` (the open mode: no credential is configured).
+    and ``host``), ``certificate`` (an agent known by its verified client certificate, bound
+    to the certificate's ``names``), ``legacy`` (a token from ``auth.tokens``: an agent bound
+    to no host) or ``anonymous`` (the open mode: no credential is configured).
     """
 
-    kind: Literal["token", "agent", "legacy", "anonymous"]
+    kind: Literal["token", "agent", "certificate", "legacy", "anonymous"]
     role: Role
     id: str = ""
     name: str = ""
     agent_id: str | None = None
     host: str | None = None
+    names: tuple[str, ...] = ()
+    """For ``certificate``: every host name the certificate is for (its CN and DNS names)."""
 
 
 SCOPE_KEY: Final = "hostvitals.principal"

@@ -269,6 +269,10 @@ class AccessStore:
             self._conn.execute("COMMIT")
             self._load()
 
+    def invalidate(self) -> None:
+        """Read the tables again now, not at the next ``refresh_s`` (a reload asked for it)."""
+        self._refresh(force=True)
+
     # -- internals -----------------------------------------------------------------------
 
     def _agent(self, ref: str) -> AgentRecord:

@@ -35,6 +35,10 @@ class ServerSettings(Section):
     the CPU of a busy collector. Ingest and write counts and latencies are metrics."""
     shutdown_timeout_s: Annotated[int, Field(ge=1, le=3600)] = 5
     """Seconds open requests (a dashboard's live stream never ends by itself) get at shutdown."""
+    reload_check_s: Annotated[float, Field(gt=0, le=3600)] = 2.0
+    """How often (seconds) the files the collector reloads without a restart are checked for a
+    change: `tls.cert_file`, `tls.key_file`, `tls.client_ca_file` and `auth.tokens_file`. A
+    SIGHUP reloads them at once."""
 
     @field_validator("workers")
     @classmethod
@@ -69,6 +73,41 @@ class AuthSettings(Section):
             if not token.strip() or token != token.strip():
                 raise ValueError("tokens must be non-empty and have no surrounding whitespace")
         return value
+
+
+class TlsSettings(Section):
+    """HTTPS, and client certificates (mTLS) for agents. The files are read again when they
+    change or on SIGHUP, without a restart (docs/security.md)."""
+
+    cert_file: Path | None = None
+    """The collector's certificate chain (PEM, its own certificate first). With `key_file`
+    the collector serves HTTPS only; null serves plain HTTP."""
+    key_file: Path | None = None
+    """The private key of `cert_file` (PEM, unencrypted; keep it mode 0600)."""
+    client_ca_file: Path | None = None
+    """CA certificates (PEM) that sign agents' client certificates. When set, every handshake
+    asks for a client certificate: one that this CA did not sign, or that has expired, fails
+    the handshake; a client may still connect without one. On `POST /api/v1/ingest` a
+    verified certificate is the agent's identity: the frame's host must be its CN or one of
+    its DNS names (else 403, nothing written). A CA added to the file is trusted after a
+    reload; one removed stays trusted until a restart."""
+    require_client_cert_on_ingest: bool = False
+    """Refuse `POST /api/v1/ingest` (401) unless the client presented a certificate signed by
+    `client_ca_file`; the other routes keep their API tokens."""
+
+    @property
+    def enabled(self) -> bool:
+        return self.cert_file is not None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TlsSettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("set both cert_file and key_file, or neither")
+        if self.client_ca_file is not None and self.cert_file is None:
+            raise ValueError("client_ca_file needs cert_file and key_file (HTTPS)")
+        if self.require_client_cert_on_ingest and self.client_ca_file is None:
+            raise ValueError("require_client_cert_on_ingest needs client_ca_file")
+        return self
 
 
 class VictoriaMetricsSettings(Section):
@@ -325,6 +364,7 @@ class TiersSettings(Section):
 class Settings(Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    tls: TlsSettings = Field(default_factory=TlsSettings)
     victoriametrics: VictoriaMetricsSettings = Field(default_factory=VictoriaMetricsSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     query: QuerySettings = Field(default_factory=QuerySettings)

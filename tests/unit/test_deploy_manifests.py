@@ -22,8 +22,9 @@ from hostvitals.agent.config import DEFAULT_STATE_DIR, load_config
 from hostvitals.collector import statedb
 from hostvitals.collector.access.authn import Authenticator, check_exposure, is_loopback
 from hostvitals.collector.access.store import AccessStore
-from hostvitals.collector.config.loader import load_settings
+from hostvitals.collector.config.loader import ConfigError, load_settings
 from hostvitals.collector.config.settings import Settings
+from tests.support.certs import Certs, make_certs
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -79,9 +80,10 @@ def _check_tiers(settings: Settings, vm_args: dict[str, list[str]], ports: dict[
         assert actual == _expected_flags()[tier], name
 
 
-def _starts(settings: Settings) -> None:
-    """A collector with these settings and no credential yet starts (listening beyond
-    loopback needs auth.allow_anonymous then)."""
+def _auth_on_and_tls_wired(settings: Settings) -> None:
+    """Safe defaults: beyond loopback the collector refuses to start with no credential and
+    starts with one; it serves HTTPS and takes frames only with a client certificate."""
+    assert not settings.auth.allow_anonymous
     store = AccessStore(statedb.connect(None))
     authn = Authenticator(
         store,
@@ -89,7 +91,36 @@ def _starts(settings: Settings) -> None:
         loopback=is_loopback(settings.server.host),
         allow_anonymous=settings.auth.allow_anonymous,
     )
+    with pytest.raises(ConfigError, match="no credential configured"):
+        check_exposure(settings, authn)
+    store.add_token("first admin", "admin")
     check_exposure(settings, authn)
+    tls = settings.tls
+    assert tls.enabled and tls.client_ca_file is not None and tls.require_client_cert_on_ingest
+
+
+def _tls_files_in(paths: list[Path | None], mount: Path) -> None:
+    for path in paths:
+        assert path is not None and path.parent == mount, (path, mount)
+
+
+AGENT_TLS_KEYS = (
+    "HOSTVITALS_AGENT_CA_FILE",
+    "HOSTVITALS_AGENT_CLIENT_CERT",
+    "HOSTVITALS_AGENT_CLIENT_KEY",
+)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
+    return make_certs(tmp_path_factory.mktemp("deploy-certs"), "node-1")
+
+
+def _agent_env_with_real_files(env: dict[str, str], certs: Certs) -> dict[str, str]:
+    """The agent checks its TLS files at load: these tests' files stand in for the mount."""
+    assert all(key in env for key in AGENT_TLS_KEYS), "the agent's TLS files are not wired"
+    cert, key = certs.agent("node-1")
+    return {**env, **dict(zip(AGENT_TLS_KEYS, (str(certs.ca), str(cert), str(key)), strict=True))}
 
 
 @pytest.mark.parametrize("path", sorted(DEPLOY.rglob("*.y*ml")), ids=lambda p: p.name)
@@ -116,18 +147,35 @@ def test_compose_collector_is_configured_for_the_vm_services(tmp_path: Path) -> 
     volume, target = collector["volumes"][0].split(":")
     assert volume in COMPOSE["volumes"] and Path(target) == settings.state.dir
     assert settings.server.host == "0.0.0.0"
-    _starts(settings)
+    _auth_on_and_tls_wired(settings)
+    certs_dir, mount, mode = collector["volumes"][1].split(":")
+    assert certs_dir == "../var/certs" and mode == "ro"
+    tls = settings.tls
+    _tls_files_in([tls.cert_file, tls.key_file, tls.client_ca_file], Path(mount))
+    init = services["collector-init"]
+    assert (
+        "tokens add" in " ".join(init["command"]) and init["volumes"][0] == collector["volumes"][0]
+    )
+    assert collector["depends_on"]["collector-init"]["condition"] == (
+        "service_completed_successfully"
+    )
     assert f"{settings.server.port}:{settings.server.port}" in collector["ports"]
     assert "/api/v1/health" in " ".join(collector["healthcheck"]["test"])
 
 
-def test_compose_agent_reports_the_docker_host_to_the_collector() -> None:
+def test_compose_agent_reports_the_docker_host_to_the_collector(certs: Certs) -> None:
     agent = COMPOSE["services"]["agent"]
     assert agent["pid"] == "host"
     assert agent["command"][0] == "hostvitals-agent"
     env = {k: re.sub(r"\$\{\w+:-(.*)\}", r"\1", v) for k, v in agent["environment"].items()}
+    wired = [Path(env[key]) for key in AGENT_TLS_KEYS]
+    _tls_files_in(list(wired), Path(agent["volumes"][1].split(":")[1]))
+    # make certs names the agent's certificate after the host it reports.
+    assert wired[1].name == f"agent-{env['HOSTVITALS_AGENT_HOST']}.pem"
+    env = _agent_env_with_real_files(env, certs)
     config = load_config(None, environ=env, flags=vars(parse_args(agent["command"][1:])))
     assert [_service(u) for u in config.delivery.collector_urls] == [("collector", 8000)]
+    assert all(u.startswith("https://") for u in config.delivery.collector_urls)
     volume, target = agent["volumes"][0].split(":")
     assert volume in COMPOSE["volumes"] and Path(target) == config.state_dir
 
@@ -160,7 +208,12 @@ def test_k8s_collector_config_is_valid_and_wired(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(config_map["data"][config_path.name])
     settings = load_settings(path, {}, {})
-    _starts(settings)
+    _auth_on_and_tls_wired(settings)
+    secret_volume = next(v for v in pod["volumes"] if "secret" in v)
+    tls = settings.tls
+    _tls_files_in([tls.cert_file, tls.key_file, tls.client_ca_file], mounts[secret_volume["name"]])
+    init = pod["initContainers"][0]
+    assert "tokens add" in " ".join(init["command"])
 
     claims = [c["metadata"]["name"] for c in sts["spec"]["volumeClaimTemplates"]]
     assert settings.state.dir in [mounts[c] for c in claims]
@@ -168,14 +221,16 @@ def test_k8s_collector_config_is_valid_and_wired(tmp_path: Path) -> None:
     assert services[peers_service]["spec"]["clusterIP"] == "None"
     port = settings.server.port
     expected = [
-        f"http://{sts['metadata']['name']}-{i}.{peers_service}.{NS}.svc:{port}"
+        f"https://{sts['metadata']['name']}-{i}.{peers_service}.{NS}.svc:{port}"
         for i in range(sts["spec"]["replicas"])
     ]
     assert settings.cluster.peers == expected
     assert [p["port"] for p in services["collector"]["spec"]["ports"]] == [port]
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert container[probe]["httpGet"]["port"] == "http"
-    assert container["readinessProbe"]["httpGet"]["path"] == "/api/v1/health"
+    readiness = container["readinessProbe"]["httpGet"]
+    assert readiness["port"] == "https" and readiness["scheme"] == "HTTPS"
+    assert readiness["path"] == "/api/v1/health"
+    # /metrics needs a viewer token with auth on: liveness is the port accepting connections.
+    assert container["livenessProbe"]["tcpSocket"]["port"] == "https"
     assert set(container["resources"]) == {"requests", "limits"}
 
     vm_args: dict[str, list[str]] = {}
@@ -189,7 +244,7 @@ def test_k8s_collector_config_is_valid_and_wired(tmp_path: Path) -> None:
     _check_tiers(settings, vm_args, ports)
 
 
-def test_k8s_agent_runs_on_every_node_as_the_node() -> None:
+def test_k8s_agent_runs_on_every_node_as_the_node(certs: Certs) -> None:
     pod = _k8s("DaemonSet")["agent"]["spec"]["template"]["spec"]
     assert pod["hostPID"] is True
     assert {"operator": "Exists"} in pod["tolerations"]
@@ -199,7 +254,12 @@ def test_k8s_agent_runs_on_every_node_as_the_node() -> None:
     assert host["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
     env["HOSTVITALS_AGENT_HOST"] = "node-1"
     assert container["command"] == ["hostvitals-agent"]
+    secret = next(v for v in pod["volumes"] if "secret" in v)
+    secret_mount = next(m for m in container["volumeMounts"] if m["name"] == secret["name"])
+    _tls_files_in([Path(str(env[key])) for key in AGENT_TLS_KEYS], Path(secret_mount["mountPath"]))
+    env = _agent_env_with_real_files({k: str(v) for k, v in env.items()}, certs)
     config = load_config(None, environ=env, flags=vars(parse_args(container.get("args", []))))
+    assert all(u.startswith("https://") for u in config.delivery.collector_urls)
     assert config.host == "node-1"
     assert [_service(u) for u in config.delivery.collector_urls] == [("collector", 8000)]
     assert 8000 in [p["port"] for p in _k8s("Service")["collector"]["spec"]["ports"]]

@@ -35,3 +35,30 @@ def test_unit_verifies_cleanly(unit: Path, tmp_path: Path) -> None:
     output = (result.stdout + result.stderr).strip()
     assert result.returncode == 0, output
     assert not [line for line in output.splitlines() if unit.name in line], output
+
+
+def _environment(unit: Path) -> dict[str, str]:
+    lines = [line for line in unit.read_text().splitlines() if line.startswith("Environment=")]
+    return dict(line.removeprefix("Environment=").split("=", 1) for line in lines)
+
+
+def test_the_collector_unit_ships_with_auth_on_and_tls_wired(tmp_path: Path) -> None:
+    from hostvitals.collector.config.loader import load_settings
+
+    unit = next(u for u in UNITS if u.name == "hostvitals-collector.service")
+    env = _environment(unit)
+    assert not any("TOKEN" in key and "FILE" not in key for key in env), "no inline secret"
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    tls = load_settings(empty, env, {}).tls
+    assert tls.enabled and tls.client_ca_file is not None and tls.require_client_cert_on_ingest
+    assert "allow_anonymous" not in unit.read_text().lower()
+    assert "ExecReload=/bin/kill -HUP $MAINPID" in unit.read_text()
+
+
+def test_the_agent_unit_wires_its_tls_files() -> None:
+    unit = next(u for u in UNITS if u.name == "hostvitals-agent.service")
+    env = _environment(unit)
+    for key in ("CA_FILE", "CLIENT_CERT", "CLIENT_KEY"):
+        assert env[f"HOSTVITALS_AGENT_{key}"].startswith("/etc/hostvitals/tls/")
+    assert "HOSTVITALS_AGENT_TOKEN" not in env, "a token comes from token_file, never inline"

@@ -60,6 +60,15 @@ async def test_with_no_credential_on_loopback_everything_answers(
     assert "no credential is configured" in caplog.text
 
 
+def test_plain_http_beyond_loopback_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        create_app(settings(auth={"tokens": ["legacy"]}), backend=FakeVictoriaMetrics())
+        assert "plain HTTP" not in caplog.text  # loopback
+        create_app(settings(server={"host": "0.0.0.0"}, auth={"tokens": ["legacy"]}),
+                   backend=FakeVictoriaMetrics())  # fmt: skip
+    assert "serving plain HTTP on 0.0.0.0" in caplog.text
+
+
 def test_listening_beyond_loopback_with_no_credential_refuses_to_start() -> None:
     with pytest.raises(ConfigError, match=r"refusing to listen on 0\.0\.0\.0.*tokens add"):
         create_app(settings(server={"host": "0.0.0.0"}), backend=FakeVictoriaMetrics())
