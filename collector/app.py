@@ -10,13 +10,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from hostvitals.collector import collector_version, statedb
+from hostvitals.collector.access.audit import open_audit
 from hostvitals.collector.access.authn import Authenticator, check_exposure, is_loopback
 from hostvitals.collector.access.middleware import AccessControl
+from hostvitals.collector.access.requestid import RequestId
 from hostvitals.collector.access.routes import RouteTable
 from hostvitals.collector.access.store import AccessStore
 from hostvitals.collector.alerts.engine import build_engine
 from hostvitals.collector.api import access as access_api
 from hostvitals.collector.api import alerts as alerts_api
+from hostvitals.collector.api import audit as audit_api
 from hostvitals.collector.api import (
     clusterinfo,
     docs,
@@ -66,7 +69,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
 
     ``app.state`` holds ``settings``, ``reader``, ``current`` (the live view), ``watch`` (who
     looks at which host), ``writer``, ``metrics`` (the collector's own registry),
-    ``pipeline``, ``probe`` and ``version``.
+    ``pipeline``, ``probe``, ``audit`` (the audit log) and ``version``.
     Raises ConfigError when the token file cannot be read, or when the collector would listen
     beyond loopback with no credential configured (see docs/security.md).
     """
@@ -85,11 +88,14 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     except BaseException:
         access_conn.close()
         raise
+    metrics = SelfMetrics()
+    audit = open_audit(
+        settings, on_record=lambda what, result: metrics.audit_records.labels(what, result).inc()
+    )
     usage = PeriodicThread(
         "access-usage", USAGE_FLUSH_S, access_store.flush_usage, what="saving last-used times"
     )
 
-    metrics = SelfMetrics()
     storage = build_storage(settings, metrics)
     transport = RequestsTransport()  # the raw tier's writes, checks and reads share it
     client: VictoriaMetricsBackend
@@ -169,6 +175,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
             await asyncio.to_thread(usage.stop, 5.0)
             await asyncio.to_thread(access_store.flush_usage)
             access_conn.close()
+            audit.close()
 
     app = FastAPI(
         title="hostvitals collector",
@@ -201,7 +208,10 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         authn=authn,
         registry=metrics.registry,
         on_ingest_refused=lambda reason: metrics.ingest_rejected.labels(reason).inc(),
+        audit=audit,
     )
+    app.add_middleware(RequestId)  # outermost: a refused request has an id too
+    app.state.audit = audit
     app.state.access_store = access_store
     app.state.authn = authn
     app.state.query_cache = QueryCache(
@@ -243,4 +253,5 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.include_router(alerts_api.router)
     app.include_router(clusterinfo.router)
     app.include_router(access_api.router)
+    app.include_router(audit_api.router)
     return app

@@ -11,6 +11,7 @@ is counted by reason; no secret ever reaches a message, a log line or a metric.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Final
 
@@ -18,6 +19,7 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hostvitals.collector.access.audit import Action, AuditLog, Result
 from hostvitals.collector.access.authn import ANONYMOUS, ANONYMOUS_AGENT, Authenticator
 from hostvitals.collector.access.credentials import BadCredentials, from_authorization
 from hostvitals.collector.access.roles import PUBLIC, SCOPE_KEY, Need, Principal, Role, allows
@@ -42,6 +44,7 @@ class AccessControl:
         authn: Authenticator,
         registry: CollectorRegistry | None = None,
         on_ingest_refused: Callable[[str], None] | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self.app = app
         self.table = table
@@ -57,6 +60,7 @@ class AccessControl:
             for need in Role:
                 self.denied.labels(reason, str(need))
         self._on_ingest_refused = on_ingest_refused
+        self._audit = audit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -75,6 +79,17 @@ class AccessControl:
         self.denied.labels(reason, str(need)).inc()
         if need is Role.AGENT and self._on_ingest_refused is not None:
             self._on_ingest_refused("unauthorized" if status == 401 else "forbidden")
+        if status == 403 and self._audit is not None and SCOPE_KEY in scope:
+            # A known caller tried what its role may not: worth a record. (401s are counted
+            # only: anyone can make them, and a flood of them would push real records out.)
+            await asyncio.to_thread(
+                self._audit.record_request,
+                scope,
+                Action.ACCESS_DENIED,
+                target=f"{scope['method']} {path}",
+                result=Result.DENIED,
+                detail={"needs": str(need)},
+            )
         await _answer(send, status, message, need, path)
 
     def _decide(self, scope: Scope, need: Need) -> tuple[int, str, str] | None:
@@ -102,6 +117,7 @@ class AccessControl:
         if principal is None:
             return 401, "unknown", "unknown or revoked credential"
         if not allows(principal.role, need):
+            scope[SCOPE_KEY] = principal  # for the audit record; the request goes no further
             return 403, "forbidden", _too_low(principal, need)
         scope[SCOPE_KEY] = principal
         return None

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from hostvitals.collector.access.audit import Action, AuditLog, Result
 from hostvitals.collector.alerts.burndown import burn_down
 from hostvitals.collector.alerts.engine import AlertEngine
 from hostvitals.collector.alerts.model import Alert, Rule
@@ -34,6 +35,16 @@ def _engine(request: Request) -> AlertEngine:
     if engine is None:
         raise ApiError(503, "unavailable", "alerting is not running")
     return engine
+
+
+async def _audit(
+    request: Request, action: Action, target: str, result: Result, detail: dict[str, Any]
+) -> None:
+    log: AuditLog | None = getattr(request.app.state, "audit", None)
+    if log is not None:
+        await asyncio.to_thread(
+            log.record_request, request.scope, action, target=target, result=result, detail=detail
+        )
 
 
 def _success(data: Any, status: int = 200) -> JSONResponse:
@@ -175,7 +186,16 @@ async def create_silence(request: Request, body: SilenceIn) -> JSONResponse:
         matchers = [Matcher.create(m.name, m.value, m.is_regex, m.is_equal) for m in body.matchers]
         silence = engine.silences.add(matchers, starts, ends, body.created_by, body.comment, now)
     except SilenceError as exc:
+        await _audit(request, Action.SILENCE_CREATE, "", Result.FAILED, {"error": str(exc)})
         raise ApiError(400, "bad_data", str(exc)) from None
+    detail = {
+        "matchers": [m.model_dump(by_alias=True) for m in body.matchers],
+        "startsAt": rfc3339(starts),
+        "endsAt": rfc3339(ends),
+        "createdBy": body.created_by,
+        "comment": body.comment,
+    }
+    await _audit(request, Action.SILENCE_CREATE, silence.id, Result.OK, detail)
     engine.mark_dirty()
     await engine.save()
     return _success({"silenceID": silence.id, "silence": _silence_json(silence, now)}, 201)
@@ -203,7 +223,9 @@ async def expire_silence(request: Request, silence_id: str) -> JSONResponse:
     now = time.time()
     silence = engine.silences.expire(silence_id, now)
     if silence is None:
+        await _audit(request, Action.SILENCE_EXPIRE, silence_id, Result.FAILED, {"error": "none"})
         raise ApiError(404, "not_found", f"no silence {silence_id!r}")
+    await _audit(request, Action.SILENCE_EXPIRE, silence_id, Result.OK, {})
     engine.mark_dirty()
     await engine.save()
     return _success(_silence_json(silence, now))

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from hostvitals.collector.config.alerts import AlertsSettings
 from hostvitals.collector.config.section import Section
+from hostvitals.collector.config.security import AuditSettings, LoggingSettings
 from hostvitals.collector.config.slos import SlosSettings
 
 MiB = 1024 * 1024
@@ -336,6 +337,8 @@ class Settings(Section):
     tiers: TiersSettings = Field(default_factory=TiersSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     slos: SlosSettings = Field(default_factory=SlosSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @model_validator(mode="after")
     def _window_within_raw_retention(self) -> Settings:
