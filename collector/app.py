@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -57,10 +57,21 @@ from hostvitals.collector.vm.reader import VictoriaMetricsReader
 from hostvitals.collector.vm.resend import RestartWatch
 from hostvitals.collector.vm.transport import RequestsTransport
 from hostvitals.collector.vm.writer import VictoriaMetricsWriter
+from hostvitals.shared.masking import install_log_masking, register_secret, register_secret_url
 
 log = logging.getLogger(__name__)
 
 USAGE_FLUSH_S = 30.0  # how often the credentials' last-used times are saved
+
+
+def register_secrets(settings: Settings, legacy_tokens: Sequence[str]) -> None:
+    """Tell the masking policy the configured secrets, so no log line shows them."""
+    for token in legacy_tokens:
+        register_secret(token)
+    for notifier in settings.alerts.notifiers:
+        register_secret_url(notifier.url)
+        if notifier.smtp_password is not None:
+            register_secret(notifier.smtp_password.get_secret_value())
 
 
 def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = None) -> FastAPI:
@@ -75,11 +86,14 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     """
     vm = settings.victoriametrics
     live_settings = settings.live
+    install_log_masking(mask_ips=settings.logging.mask_ip_addresses)
+    legacy_tokens = load_tokens(settings.auth)
+    register_secrets(settings, legacy_tokens)
     access_conn = statedb.connect(settings.state.dir)
     access_store = AccessStore(access_conn)
     authn = Authenticator(
         access_store,
-        load_tokens(settings.auth),
+        legacy_tokens,
         loopback=is_loopback(settings.server.host),
         allow_anonymous=settings.auth.allow_anonymous,
     )

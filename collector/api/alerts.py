@@ -24,7 +24,9 @@ from hostvitals.collector.alerts.model import Alert, Rule
 from hostvitals.collector.alerts.notifiers.base import rfc3339
 from hostvitals.collector.alerts.silences import Matcher, Silence, SilenceError
 from hostvitals.collector.api.forward import on_leader
+from hostvitals.collector.config.alerts import NotifierSettings
 from hostvitals.collector.errors import ApiError
+from hostvitals.shared.masking import mask, redact_url
 
 # Replicas forward the alerting API to the one that evaluates alerts (collector/live/cluster.py).
 router = APIRouter(prefix="/api/v1", tags=["alerts"], dependencies=[Depends(on_leader)])
@@ -234,6 +236,15 @@ async def expire_silence(request: Request, silence_id: str) -> JSONResponse:
 # -- notifiers and SLOs ----------------------------------------------------------------------
 
 
+def _destination(settings: NotifierSettings) -> str:
+    """Where a notifier sends, without what lets anyone else send there: a URL's path and
+    query (a webhook's key), a password, the recipients."""
+    if settings.url is not None:
+        return redact_url(settings.url)
+    scheme = "smtps" if settings.smtp_tls == "tls" else "smtp"
+    return f"{scheme}://{settings.smtp_host}:{settings.smtp_port}"
+
+
 @router.get("/notifiers", summary="Notifiers with their delivery counts and last error")
 async def notifiers(request: Request) -> JSONResponse:
     engine = _engine(request)
@@ -244,6 +255,7 @@ async def notifiers(request: Request) -> JSONResponse:
             {
                 "name": s.name,
                 "type": s.kind,
+                "destination": _destination(worker.notifier.settings),
                 "sent": s.sent,
                 "failed": s.failed,
                 "dropped": s.dropped,
@@ -251,7 +263,7 @@ async def notifiers(request: Request) -> JSONResponse:
                 "queued": s.queued,
                 "lastSuccess": rfc3339(s.last_success_at) if s.last_success_at else None,
                 "lastFailure": rfc3339(s.last_failure_at) if s.last_failure_at else None,
-                "lastError": s.last_error,
+                "lastError": None if s.last_error is None else mask(s.last_error),
             }
         )
     return _success(out)

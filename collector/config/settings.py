@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from hostvitals.collector.config.alerts import AlertsSettings
 from hostvitals.collector.config.section import Section
@@ -49,7 +49,7 @@ class ServerSettings(Section):
 
 
 class AuthSettings(Section):
-    tokens: list[str] = Field(default_factory=list)
+    tokens: list[SecretStr] = Field(default_factory=list)
     """Legacy agent tokens, accepted on `POST /api/v1/ingest` only and bound to no host: a
     holder may push frames as any host (a warning is logged at start). Register agents with
     `hostvitals-collector agents add` instead (docs/security.md)."""
@@ -65,8 +65,9 @@ class AuthSettings(Section):
 
     @field_validator("tokens")
     @classmethod
-    def _non_empty_tokens(cls, value: list[str]) -> list[str]:
-        for token in value:
+    def _non_empty_tokens(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for secret in value:
+            token = secret.get_secret_value()
             if not token.strip() or token != token.strip():
                 raise ValueError("tokens must be non-empty and have no surrounding whitespace")
         return value
