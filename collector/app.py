@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 
@@ -68,6 +69,8 @@ def register_secrets(settings: Settings, legacy_tokens: Sequence[str]) -> None:
     """Tell the masking policy the configured secrets, so no log line shows them."""
     for token in legacy_tokens:
         register_secret(token)
+    for url in (settings.victoriametrics.url, *(t.url for t in settings.tiers.rollups)):
+        register_secret(urlsplit(url).password)  # vmauth in front of VictoriaMetrics
     for notifier in settings.alerts.notifiers:
         register_secret_url(notifier.url)
         if notifier.smtp_password is not None:

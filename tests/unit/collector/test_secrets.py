@@ -122,3 +122,12 @@ async def test_logs_api_and_metrics_show_no_secret(caplog: pytest.LogCaptureFixt
         assert secret not in caplog.text
         assert all(secret not in r.getMessage() for r in caplog.records)
     assert "a careless line" in caplog.text
+
+
+async def test_the_public_health_check_hides_the_stores_credentials() -> None:
+    url = f"http://hostvitals:{PASSWORD}@127.0.0.1:1"
+    async with running(settings(victoriametrics={"url": url})) as (_app, client, vm):
+        vm.reachable = False
+        answer = await client.get("/api/v1/health")
+    assert answer.json()["victoriametrics"]["url"] == "http://***@127.0.0.1:1"
+    assert PASSWORD not in answer.text
