@@ -14,22 +14,21 @@ Call :meth:`AuditLog.record` once per action, after it succeeded or was refused:
 
 A request handler has all of these in its ASGI scope: :meth:`AuditLog.record_request` takes
 them from there (the principal left by the access check, the client's address and the
-request id left by :class:`~hostvitals.collector.access.requestid.RequestId`). Login
-success is ``Action.LOGIN_SUCCESS`` with the user's Principal (or ``Actor``), login failure
-``Action.LOGIN_FAILURE`` with :meth:`Actor.claimed` of the user name given.
+request id left by :class:`~hostvitals.collector.access.requestid.RequestId`). The login
+route calls :meth:`AuditLog.login_succeeded` and :meth:`AuditLog.login_failed` (the app
+keeps the log in ``app.state.audit``).
 
 Records go to segment files in the audit directory (:mod:`.auditchain` has their format and
-the chain check). Several processes may write (the collector and the ``tokens``/``agents``
-commands): each append holds an exclusive lock on ``audit.lock`` and reads the newest
-record's hash from the file first. Each record is fsynced when ``fsync`` is set: actions come
-at human rate, and an audit record that a crash can take back is worth little.
+the chain check, :mod:`.auditrecord` the actions and what a record holds). Several
+processes may write (the collector and the ``tokens``/``agents`` commands): each append
+holds an exclusive lock on ``audit.lock`` and reads the newest record's hash from the file
+first. Each record (and a new segment's name) is fsynced when ``fsync`` is set: actions
+come at human rate, and an audit record that a crash can take back is worth little.
 """
 
 from __future__ import annotations
 
-import enum
 import fcntl
-import getpass
 import logging
 import os
 import shutil
@@ -39,7 +38,6 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -48,75 +46,22 @@ from cachetools import TTLCache
 
 from hostvitals.collector.access import auditchain
 from hostvitals.collector.access.auditchain import Anchor, ChainStatus
+from hostvitals.collector.access.auditrecord import (
+    Action,
+    Actor,
+    Result,
+    bounded_detail,
+    clip,
+)
 from hostvitals.collector.access.roles import SCOPE_KEY, Principal
 from hostvitals.collector.config.settings import Settings
+
+__all__ = ["REQUEST_ID_KEY", "Action", "Actor", "AuditLog", "Result", "audit_dir", "open_audit"]
 
 log = logging.getLogger(__name__)
 
 REQUEST_ID_KEY: Final = "hostvitals.request_id"
 """The key of the ASGI scope under which the request id is kept."""
-_MAX_DETAIL_BYTES: Final = 2048
-_MAX_FIELD: Final = 256
-
-
-class Action(enum.StrEnum):
-    LOGIN_SUCCESS = "login.success"
-    LOGIN_FAILURE = "login.failure"
-    LOGOUT = "logout"
-    USER_ADD = "user.add"
-    USER_CHANGE = "user.change"
-    USER_REMOVE = "user.remove"
-    TOKEN_ADD = "token.add"
-    TOKEN_REVOKE = "token.revoke"
-    AGENT_ADD = "agent.add"
-    AGENT_ROTATE = "agent.rotate"
-    AGENT_UNPIN = "agent.unpin"
-    AGENT_REVOKE = "agent.revoke"
-    AGENT_BINDING_DENIED = "agent.binding_denied"
-    SILENCE_CREATE = "silence.create"
-    SILENCE_EXPIRE = "silence.expire"
-    ACCESS_DENIED = "access.denied"
-    RELOAD = "config.reload"
-    RETENTION = auditchain.RETENTION_ACTION
-
-
-class Result(enum.StrEnum):
-    OK = "ok"
-    DENIED = "denied"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who did something, as recorded: ``subject`` (a token's or user's name, an agent's
-    host, ``cli:<os user>``), ``role`` and the id of the credential used."""
-
-    subject: str
-    role: str = ""
-    credential_id: str = ""
-
-    @classmethod
-    def of(cls, principal: Principal) -> Actor:
-        return cls(f"{principal.kind}:{principal.name}", str(principal.role), principal.id)
-
-    @classmethod
-    def cli(cls) -> Actor:
-        """The ``tokens`` and ``agents`` commands: whoever runs them on the collector's host."""
-        try:
-            user = getpass.getuser()
-        except (KeyError, OSError):
-            user = str(os.getuid())
-        return cls(f"cli:{user}", "admin")
-
-    @classmethod
-    def claimed(cls, name: str) -> Actor:
-        """Someone not (yet) authenticated, by the name they gave (a failed login)."""
-        return cls(f"claimed:{name}")
-
-
-def _clip(value: str | None) -> str:
-    text = value or ""
-    return text if len(text) <= _MAX_FIELD else text[: _MAX_FIELD - 3] + "..."
 
 
 class AuditLog:
@@ -179,15 +124,15 @@ class AuditLog:
         """Append one record and return it (with its seq and hash)."""
         actor = principal if isinstance(principal, Actor) else Actor.of(principal)
         body: dict[str, Any] = {
-            "action": _clip(str(action)),
-            "subject": _clip(actor.subject),
-            "role": _clip(actor.role),
-            "credential_id": _clip(actor.credential_id),
-            "target": _clip(target),
-            "result": _clip(str(result)),
-            "source": _clip(source),
-            "request_id": _clip(request_id),
-            "detail": _detail(detail),
+            "action": clip(str(action)),
+            "subject": clip(actor.subject),
+            "role": clip(actor.role),
+            "credential_id": clip(actor.credential_id),
+            "target": clip(target),
+            "result": clip(str(result)),
+            "source": clip(source),
+            "request_id": clip(request_id),
+            "detail": bounded_detail(detail),
         }
         try:
             with self._locked():
@@ -214,13 +159,12 @@ class AuditLog:
     ) -> dict[str, Any]:
         """:meth:`record` with who, where from and the request id taken from an ASGI scope."""
         principal = scope.get(SCOPE_KEY)
-        client = scope.get("client")
         return self.record(
             action,
             principal=principal if principal is not None else Actor("unauthenticated"),
             target=target,
             result=result,
-            source=client[0] if client else None,
+            source=_client(scope),
             request_id=scope.get(REQUEST_ID_KEY),
             detail=detail,
         )
@@ -233,6 +177,30 @@ class AuditLog:
                 return False
             self._recent[key] = True
             return True
+
+    def login_succeeded(self, scope: Mapping[str, Any], principal: Principal | Actor) -> None:
+        """For the login route: ``principal`` (the user now signed in) logged in."""
+        self.record(
+            Action.LOGIN_SUCCESS,
+            principal=principal,
+            target=principal.name if isinstance(principal, Principal) else principal.subject,
+            result=Result.OK,
+            source=_client(scope),
+            request_id=scope.get(REQUEST_ID_KEY),
+        )
+
+    def login_failed(self, scope: Mapping[str, Any], claimed: str, reason: str) -> None:
+        """For the login route: someone giving the user name ``claimed`` was refused
+        (``reason``: for example ``bad_password``, ``unknown_user``, ``rate_limited``)."""
+        self.record(
+            Action.LOGIN_FAILURE,
+            principal=Actor.claimed(claimed),
+            target=claimed,
+            result=Result.DENIED,
+            source=_client(scope),
+            request_id=scope.get(REQUEST_ID_KEY),
+            detail={"reason": reason},
+        )
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -271,6 +239,7 @@ class AuditLog:
         line = orjson.dumps(record) + b"\n"
         if path is None or started is None or self._full(path, started, now, len(line)):
             path = self.directory / auditchain.segment_name(seq + 1)
+        new = not path.exists()
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, line)
@@ -278,6 +247,12 @@ class AuditLog:
                 os.fsync(fd)
         finally:
             os.close(fd)
+        if new and self.fsync:  # the new segment's name must survive a crash too
+            dir_fd = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
         return record
 
     def _full(self, path: Path, started: float, now: float, adding: int) -> bool:
@@ -366,14 +341,9 @@ class AuditLog:
         return tuple(out)
 
 
-def _detail(detail: Mapping[str, Any] | None) -> dict[str, Any]:
-    if not detail:
-        return {}
-    encoded = orjson.dumps(dict(detail), default=str)
-    if len(encoded) <= _MAX_DETAIL_BYTES:
-        loaded: dict[str, Any] = orjson.loads(encoded)
-        return loaded
-    return {"truncated": encoded[:_MAX_DETAIL_BYTES].decode("utf-8", "replace")}
+def _client(scope: Mapping[str, Any]) -> str | None:
+    client = scope.get("client")
+    return str(client[0]) if client else None
 
 
 def audit_dir(settings: Settings) -> Path | None:

@@ -207,3 +207,21 @@ def test_details_are_bounded(tmp_path: Path) -> None:
                         request_id=None, detail={"big": "y" * 10_000})  # fmt: skip
     assert len(record["target"]) == 256
     assert len(orjson.dumps(record["detail"])) < 2200
+
+
+def test_the_login_api(tmp_path: Path) -> None:
+    log = _log(tmp_path)
+    scope = {"client": ("192.0.2.9", 5555), "hostvitals.request_id": "r-9"}
+    alice = Principal("token", Role.OPERATOR, "feedfeedfeed", "alice")
+    log.login_succeeded(scope, alice)
+    log.login_failed(scope, "mallory", "bad_password")
+    failed, ok = log.read()
+    assert (ok["action"], ok["subject"], ok["role"], ok["result"]) == (
+        "login.success", "token:alice", "operator", "ok"
+    )  # fmt: skip
+    assert (failed["action"], failed["subject"], failed["target"], failed["result"]) == (
+        "login.failure", "claimed:mallory", "mallory", "denied"
+    )  # fmt: skip
+    assert failed["source"] == "192.0.2.9" and failed["request_id"] == "r-9"
+    assert failed["detail"] == {"reason": "bad_password"}
+    assert log.verify().ok
