@@ -79,9 +79,10 @@ class AccessControl:
         self.denied.labels(reason, str(need)).inc()
         if need is Role.AGENT and self._on_ingest_refused is not None:
             self._on_ingest_refused("unauthorized" if status == 401 else "forbidden")
-        if status == 403 and self._audit is not None and SCOPE_KEY in scope:
-            # A known caller tried what its role may not: worth a record. (401s are counted
-            # only: anyone can make them, and a flood of them would push real records out.)
+        if status == 403 and self._audit is not None and self._first_refusal(scope, path):
+            # A known caller tried what its role may not: worth a record, once a minute per
+            # credential and route. (401s are counted only: anyone can make them, and a
+            # flood of them would push real records out.)
             await asyncio.to_thread(
                 self._audit.record_request,
                 scope,
@@ -91,6 +92,12 @@ class AccessControl:
                 detail={"needs": str(need)},
             )
         await _answer(send, status, message, need, path)
+
+    def _first_refusal(self, scope: Scope, path: str) -> bool:
+        principal: Principal | None = scope.get(SCOPE_KEY)
+        if principal is None or self._audit is None:
+            return False
+        return self._audit.first_in_a_while("denied", principal.id, scope["method"], path)
 
     def _decide(self, scope: Scope, need: Need) -> tuple[int, str, str] | None:
         """None when the request may go on (its principal then in the scope), else
