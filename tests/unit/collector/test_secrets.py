@@ -131,3 +131,15 @@ async def test_the_public_health_check_hides_the_stores_credentials() -> None:
         answer = await client.get("/api/v1/health")
     assert answer.json()["victoriametrics"]["url"] == "http://***@127.0.0.1:1"
     assert PASSWORD not in answer.text
+
+
+async def test_ip_addresses_are_masked_when_asked(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    log = logging.getLogger("hostvitals.collector.test")
+    async with running(settings(logging={"mask_ip_addresses": True})):
+        log.info("agent at 198.51.100.23 and 2001:db8::7 sent a frame")
+    async with running(settings()):
+        log.info("agent at 198.51.100.24 sent a frame")
+    assert "198.51.100.23" not in caplog.text and "2001:db8::7" not in caplog.text
+    assert "agent at <ip> and <ip> sent a frame" in caplog.text
+    assert "agent at 198.51.100.24 sent a frame" in caplog.text  # off by default
