@@ -23,6 +23,7 @@ from hostvitals.agent.config import (
 from hostvitals.agent.config.kinds import Choice, Kind
 from hostvitals.agent.spool.errors import SpoolError
 from hostvitals.agent.state import StateError
+from hostvitals.shared.masking import install_log_masking, register_secret
 
 log = logging.getLogger("agent")
 
@@ -61,7 +62,10 @@ def add_flag(parser: argparse.ArgumentParser, flag: Flag, kind: Kind[Any]) -> No
     parser.add_argument(flag.name, **options)
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, token: str | None = None) -> None:
+    """Log to stderr, every record masked (hostvitals.shared.masking): the token above all."""
+    install_log_masking()
+    register_secret(token)
     logging.basicConfig(
         stream=sys.stderr,
         level=level.upper(),
@@ -111,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"hostvitals-agent: configuration error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, config.delivery.token)
     try:
         if args.once:
             from hostvitals.agent.once import run_once

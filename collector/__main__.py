@@ -158,10 +158,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hostvitals.collector.access.cli import run_access_command
     from hostvitals.collector.alerts.cli import run_rules_command
     from hostvitals.collector.config.loader import ConfigError
+    from hostvitals.shared.masking import install_log_masking
 
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from_args(args)
+        install_log_masking(mask_ips=settings.logging.mask_ip_addresses)
         logging.basicConfig(
             level=settings.server.log_level.upper(),
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 
 from hostvitals.collector import collector_version, statedb
+from hostvitals.collector.access.audit import open_audit
 from hostvitals.collector.access.authn import (
     Authenticator,
     check_exposure,
@@ -17,11 +19,13 @@ from hostvitals.collector.access.authn import (
     warn_plain_http,
 )
 from hostvitals.collector.access.middleware import AccessControl
+from hostvitals.collector.access.requestid import RequestId
 from hostvitals.collector.access.routes import RouteTable
 from hostvitals.collector.access.store import AccessStore
 from hostvitals.collector.alerts.engine import build_engine
 from hostvitals.collector.api import access as access_api
 from hostvitals.collector.api import alerts as alerts_api
+from hostvitals.collector.api import audit as audit_api
 from hostvitals.collector.api import (
     clusterinfo,
     docs,
@@ -60,10 +64,23 @@ from hostvitals.collector.vm.reader import VictoriaMetricsReader
 from hostvitals.collector.vm.resend import RestartWatch
 from hostvitals.collector.vm.transport import RequestsTransport
 from hostvitals.collector.vm.writer import VictoriaMetricsWriter
+from hostvitals.shared.masking import install_log_masking, register_secret, register_secret_url
 
 log = logging.getLogger(__name__)
 
 USAGE_FLUSH_S = 30.0  # how often the credentials' last-used times are saved
+
+
+def register_secrets(settings: Settings, legacy_tokens: Sequence[str]) -> None:
+    """Tell the masking policy the configured secrets, so no log line shows them."""
+    for token in legacy_tokens:
+        register_secret(token)
+    for url in (settings.victoriametrics.url, *(t.url for t in settings.tiers.rollups)):
+        register_secret(urlsplit(url).password)  # vmauth in front of VictoriaMetrics
+    for notifier in settings.alerts.notifiers:
+        register_secret_url(notifier.url)
+        if notifier.smtp_password is not None:
+            register_secret(notifier.smtp_password.get_secret_value())
 
 
 def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = None) -> FastAPI:
@@ -73,17 +90,20 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     ``app.state`` holds ``settings``, ``reader``, ``current`` (the live view), ``watch`` (who
     looks at which host), ``writer``, ``metrics`` (the collector's own registry),
     ``pipeline``, ``probe``, ``reloads`` (what SIGHUP and file changes read again; the server
-    adds its TLS certificates) and ``version``.
+    adds its TLS certificates), ``audit`` (the audit log) and ``version``.
     Raises ConfigError when the token file cannot be read, or when the collector would listen
     beyond loopback with no credential configured (see docs/security.md).
     """
     vm = settings.victoriametrics
     live_settings = settings.live
+    install_log_masking(mask_ips=settings.logging.mask_ip_addresses)
+    legacy_tokens = load_tokens(settings.auth)
+    register_secrets(settings, legacy_tokens)
     access_conn = statedb.connect(settings.state.dir)
     access_store = AccessStore(access_conn)
     authn = Authenticator(
         access_store,
-        load_tokens(settings.auth),
+        legacy_tokens,
         loopback=is_loopback(settings.server.host),
         allow_anonymous=settings.auth.allow_anonymous,
     )
@@ -94,6 +114,9 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         raise
     warn_plain_http(settings, authn)
     metrics = SelfMetrics()
+    audit = open_audit(
+        settings, on_record=lambda what, result: metrics.audit_records.labels(what, result).inc()
+    )
     reloads = Reloads(metrics.registry)
     add_access_reloads(reloads, settings, authn, access_store)
     usage = PeriodicThread(
@@ -187,6 +210,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
             await asyncio.to_thread(usage.stop, 5.0)
             await asyncio.to_thread(access_store.flush_usage)
             access_conn.close()
+            audit.close()
 
     app = FastAPI(
         title="hostvitals collector",
@@ -220,7 +244,10 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         registry=metrics.registry,
         on_ingest_refused=lambda reason: metrics.ingest_rejected.labels(reason).inc(),
         require_client_cert=settings.tls.require_client_cert_on_ingest,
+        audit=audit,
     )
+    app.add_middleware(RequestId)  # outermost: a refused request has an id too
+    app.state.audit = audit
     app.state.access_store = access_store
     app.state.reloads = reloads
     app.state.authn = authn
@@ -263,6 +290,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.include_router(alerts_api.router)
     app.include_router(clusterinfo.router)
     app.include_router(access_api.router)
+    app.include_router(audit_api.router)
     return app
 
 

@@ -177,6 +177,13 @@ class SelfMetrics:
             "Hosts in the live view.",
             registry=r,
         )
+        self.audit_records = Counter(
+            "hostvitals_collector_audit_records",
+            "Records written to the audit log, by action and result (`write_failed`: the "
+            "record could not be written; the collector's log says why).",
+            ("action", "result"),
+            registry=r,
+        )
         for reason in REJECT_REASONS:
             self.ingest_rejected.labels(reason)
         for result in WRITE_RESULTS:

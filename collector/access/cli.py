@@ -2,7 +2,8 @@
 
 They write to the collector's state database in ``state.dir`` (the same file the running
 collector reads; it sees a change within a second). A new secret is printed once, on its
-own line on stdout, and never stored: only its hash is.
+own line on stdout, and never stored: only its hash is. Every change, and every refused
+one, goes to the audit log as done by ``cli:<the OS user>``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from typing import Any
 
 from hostvitals.collector import statedb
+from hostvitals.collector.access.audit import Action, Actor, AuditLog, Result, open_audit
 from hostvitals.collector.access.roles import TOKEN_ROLES
 from hostvitals.collector.access.store import AccessError, AccessStore
 from hostvitals.collector.config.settings import Settings
@@ -85,46 +87,77 @@ def run_access_command(args: argparse.Namespace, settings: Settings) -> int:
         )
         return EXIT_REFUSED
     conn = statedb.connect(state_dir)
+    audit = open_audit(settings)
+    action = _ACTIONS.get((args.command, getattr(args, f"{args.command}_command")))
     try:
         store = AccessStore(conn)
         if args.command == "tokens":
-            return _tokens(args, store)
-        return _agents(args, store, settings.auth.rotation_grace_s)
+            target = _tokens(args, store)
+        else:
+            target = _agents(args, store, settings.auth.rotation_grace_s)
     except AccessError as exc:
+        if action is not None:
+            _audit(audit, action, getattr(args, "id", ""), Result.FAILED, {"error": str(exc)})
         print(str(exc), file=sys.stderr)
         return EXIT_REFUSED
     finally:
         conn.close()
+    if action is not None and target is not None:
+        _audit(audit, action, target[0], Result.OK, target[1])
+    audit.close()
+    return 0
 
 
-def _tokens(args: argparse.Namespace, store: AccessStore) -> int:
+_ACTIONS = {
+    ("tokens", "add"): Action.TOKEN_ADD,
+    ("tokens", "revoke"): Action.TOKEN_REVOKE,
+    ("agents", "add"): Action.AGENT_ADD,
+    ("agents", "rotate"): Action.AGENT_ROTATE,
+    ("agents", "unpin"): Action.AGENT_UNPIN,
+    ("agents", "revoke"): Action.AGENT_REVOKE,
+}
+
+Done = tuple[str, dict[str, Any]] | None
+"""What a command changed, for the audit log: the record's id and its public fields."""
+
+
+def _audit(log: AuditLog, action: Action, target: str, result: Result, detail: Any) -> None:
+    log.record(
+        action, principal=Actor.cli(), target=target, result=result, source="cli",
+        request_id=None, detail=detail,
+    )  # fmt: skip
+
+
+def _tokens(args: argparse.Namespace, store: AccessStore) -> Done:
     action = args.tokens_command
     if action == "add":
         record, secret = store.add_token(args.name, args.role)
         print(f"created API token {record.id} ({record.role}, {record.name!r}); its secret, "
               "shown only now:", file=sys.stderr)  # fmt: skip
         print(secret)
-    elif action == "list":
+        return record.id, record.public()
+    if action == "list":
         rows = [["ID", "ROLE", "NAME", "CREATED", "LAST USED"]]
         rows += [
             [t.id, str(t.role), t.name, _when(t.created_at), _when(t.last_used_at)]
             for t in store.tokens()
         ]
         _table(rows)
-    else:
-        store.revoke_token(args.id)
-        print(f"revoked API token {args.id}", file=sys.stderr)
-    return 0
+        return None
+    store.revoke_token(args.id)
+    print(f"revoked API token {args.id}", file=sys.stderr)
+    return args.id, {}
 
 
-def _agents(args: argparse.Namespace, store: AccessStore, grace_s: float) -> int:
+def _agents(args: argparse.Namespace, store: AccessStore, grace_s: float) -> Done:
     action = args.agents_command
     if action == "add":
         record, secret = store.add_agent(args.agent_host, args.agent_id)
         print(f"registered agent {record.id} for host {record.host!r}; set its secret as the "
               "agent's token (shown only now):", file=sys.stderr)  # fmt: skip
         print(secret)
-    elif action == "list":
+        return record.id, record.public()
+    if action == "list":
         rows = [["ID", "HOST", "AGENT ID", "CREATED", "ROTATED", "OLD SECRET UNTIL", "LAST USED"]]
         rows += [
             [a.id, a.host, a.agent_id or "(pinned by its first frame)", _when(a.created_at),
@@ -132,16 +165,18 @@ def _agents(args: argparse.Namespace, store: AccessStore, grace_s: float) -> int
             for a in store.agents()
         ]  # fmt: skip
         _table(rows)
-    elif action == "rotate":
+        return None
+    if action == "rotate":
         record, secret = store.rotate_agent(args.id, grace_s)
         print(f"new secret for agent {record.id} (host {record.host!r}); the previous one is "
               f"valid until {_when(record.previous_until)} (shown only now):",
               file=sys.stderr)  # fmt: skip
         print(secret)
-    elif action == "unpin":
+        return record.id, record.public()
+    if action == "unpin":
         record = store.unpin(args.id)
         print(f"agent {record.id}: its next frame pins its agent id", file=sys.stderr)
-    else:
-        store.revoke_agent(args.id)
-        print(f"revoked agent {args.id}", file=sys.stderr)
-    return 0
+        return record.id, record.public()
+    store.revoke_agent(args.id)
+    print(f"revoked agent {args.id}", file=sys.stderr)
+    return args.id, {}

@@ -13,7 +13,6 @@ secret as the password (Grafana's Prometheus data source can send either).
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import secrets
@@ -84,7 +83,7 @@ def from_authorization(header: str | None) -> Presented | None:
     if scheme == "basic" and value:
         try:
             decoded = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError):  # bad base64 (binascii.Error), non-ASCII
             raise BadCredentials("the Basic credentials are not base64 of user:password") from None
         _user, colon, password = decoded.partition(":")
         if colon and password:

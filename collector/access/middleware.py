@@ -11,6 +11,7 @@ is counted by reason; no secret ever reaches a message, a log line or a metric.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Final
 
@@ -18,6 +19,7 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hostvitals.collector.access.audit import Action, AuditLog, Result
 from hostvitals.collector.access.authn import ANONYMOUS, ANONYMOUS_AGENT, Authenticator
 from hostvitals.collector.access.certauth import certificate_principal, confirm
 from hostvitals.collector.access.credentials import BadCredentials, from_authorization
@@ -53,6 +55,7 @@ class AccessControl:
         registry: CollectorRegistry | None = None,
         on_ingest_refused: Callable[[str], None] | None = None,
         require_client_cert: bool = False,
+        audit: AuditLog | None = None,
     ) -> None:
         self.app = app
         self.require_client_cert = require_client_cert
@@ -69,6 +72,7 @@ class AccessControl:
             for need in Role:
                 self.denied.labels(reason, str(need))
         self._on_ingest_refused = on_ingest_refused
+        self._audit = audit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,7 +91,25 @@ class AccessControl:
         self.denied.labels(reason, str(need)).inc()
         if need is Role.AGENT and self._on_ingest_refused is not None:
             self._on_ingest_refused("unauthorized" if status == 401 else "forbidden")
+        if status == 403 and self._audit is not None and self._first_refusal(scope, path):
+            # A known caller tried what its role may not: worth a record, once a minute per
+            # credential and route. (401s are counted only: anyone can make them, and a
+            # flood of them would push real records out.)
+            await asyncio.to_thread(
+                self._audit.record_request,
+                scope,
+                Action.ACCESS_DENIED,
+                target=f"{scope['method']} {path}",
+                result=Result.DENIED,
+                detail={"needs": str(need)},
+            )
         await _answer(send, status, message, need, path)
+
+    def _first_refusal(self, scope: Scope, path: str) -> bool:
+        principal: Principal | None = scope.get(SCOPE_KEY)
+        if principal is None or self._audit is None:
+            return False
+        return self._audit.first_in_a_while("denied", principal.id, scope["method"], path)
 
     def _decide(self, scope: Scope, need: Need) -> tuple[int, str, str] | None:
         """None when the request may go on (its principal then in the scope), else
@@ -136,6 +158,7 @@ class AccessControl:
         if principal is None:
             return 401, "unknown", "unknown or revoked credential"
         if not allows(principal.role, need):
+            scope[SCOPE_KEY] = principal  # for the audit record; the request goes no further
             return 403, "forbidden", _too_low(principal, need)
         scope[SCOPE_KEY] = principal
         return None

@@ -17,7 +17,7 @@ class Role(enum.StrEnum):
     OPERATOR = "operator"
     """A viewer that may also create and expire silences."""
     ADMIN = "admin"
-    """An operator that may also manage API tokens and agents."""
+    """An operator that may also manage API tokens and agents and read the audit log."""
     AGENT = "agent"
     """Pushes frames (``POST /api/v1/ingest``) and nothing else."""
 

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from hostvitals.collector.access.audit import Action, AuditLog, Result
 from hostvitals.collector.access.roles import SCOPE_KEY, Principal
 from hostvitals.collector.access.store import AccessError, AccessStore
 from hostvitals.collector.api.responses import json_response
@@ -45,12 +46,31 @@ def _ok(data: Any, status: int = 200) -> Any:
     return response
 
 
-async def _run(call: Any, *args: Any) -> Any:
+async def _run(call: Any, *args: Any, audit: tuple[Request, Action, str] | None = None) -> Any:
+    """Run a store call in a thread; with ``audit`` (request, action, target) record it,
+    refused or done."""
     try:
-        return await asyncio.to_thread(call, *args)
+        done = await asyncio.to_thread(call, *args)
     except AccessError as exc:
+        if audit is not None:
+            await _record(*audit, Result.FAILED, {"error": str(exc)})
         status = 404 if str(exc).startswith("no ") else 400
         raise ApiError(status, "not_found" if status == 404 else "bad_data", str(exc)) from None
+    if audit is not None:
+        request, action, target = audit
+        record = done[0] if isinstance(done, tuple) else done  # (record, secret) or record
+        public = record.public() if hasattr(record, "public") else None  # never the secret
+        await _record(request, action, getattr(record, "id", None) or target, Result.OK, public)
+    return done
+
+
+async def _record(
+    request: Request, action: Action, target: str, result: Result, detail: dict[str, Any] | None
+) -> None:
+    log: AuditLog = request.app.state.audit
+    await asyncio.to_thread(
+        log.record_request, request.scope, action, target=target, result=result, detail=detail
+    )
 
 
 @router.get("/whoami", summary="The caller's role and credential")
@@ -75,13 +95,20 @@ async def list_tokens(request: Request) -> Any:
 
 @router.post("/tokens", status_code=201, summary="Create an API token; its secret is shown once")
 async def create_token(request: Request, body: NewToken) -> Any:
-    record, secret = await _run(_store(request).add_token, body.name, body.role)
+    record, secret = await _run(
+        _store(request).add_token,
+        body.name,
+        body.role,
+        audit=(request, Action.TOKEN_ADD, body.name),
+    )
     return _ok({**record.public(), "secret": secret}, 201)
 
 
 @router.delete("/tokens/{token_id}", summary="Revoke an API token")
 async def revoke_token(request: Request, token_id: str) -> Any:
-    await _run(_store(request).revoke_token, token_id)
+    await _run(
+        _store(request).revoke_token, token_id, audit=(request, Action.TOKEN_REVOKE, token_id)
+    )
     return _ok({"id": token_id, "revoked": True})
 
 
@@ -92,23 +119,38 @@ async def list_agents(request: Request) -> Any:
 
 @router.post("/agents", status_code=201, summary="Register an agent; its secret is shown once")
 async def create_agent(request: Request, body: NewAgent) -> Any:
-    record, secret = await _run(_store(request).add_agent, body.host, body.agent_id)
+    record, secret = await _run(
+        _store(request).add_agent,
+        body.host,
+        body.agent_id,
+        audit=(request, Action.AGENT_ADD, body.host),
+    )
     return _ok({**record.public(), "secret": secret}, 201)
 
 
 @router.post("/agents/{agent_ref}/rotate", summary="A new secret; the old one stays valid a while")
 async def rotate_agent(request: Request, agent_ref: str) -> Any:
     grace = request.app.state.settings.auth.rotation_grace_s
-    record, secret = await _run(_store(request).rotate_agent, agent_ref, grace)
+    record, secret = await _run(
+        _store(request).rotate_agent,
+        agent_ref,
+        grace,
+        audit=(request, Action.AGENT_ROTATE, agent_ref),
+    )
     return _ok({**record.public(), "secret": secret})
 
 
 @router.post("/agents/{agent_ref}/unpin", summary="Let the next frame pin the agent id again")
 async def unpin_agent(request: Request, agent_ref: str) -> Any:
-    return _ok((await _run(_store(request).unpin, agent_ref)).public())
+    unpinned = await _run(
+        _store(request).unpin, agent_ref, audit=(request, Action.AGENT_UNPIN, agent_ref)
+    )
+    return _ok(unpinned.public())
 
 
 @router.delete("/agents/{agent_ref}", summary="Revoke an agent's credential")
 async def revoke_agent(request: Request, agent_ref: str) -> Any:
-    await _run(_store(request).revoke_agent, agent_ref)
+    await _run(
+        _store(request).revoke_agent, agent_ref, audit=(request, Action.AGENT_REVOKE, agent_ref)
+    )
     return _ok({"id": agent_ref, "revoked": True})

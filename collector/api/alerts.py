@@ -17,13 +17,16 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from hostvitals.collector.access.audit import Action, AuditLog, Result
 from hostvitals.collector.alerts.burndown import burn_down
 from hostvitals.collector.alerts.engine import AlertEngine
 from hostvitals.collector.alerts.model import Alert, Rule
 from hostvitals.collector.alerts.notifiers.base import rfc3339
 from hostvitals.collector.alerts.silences import Matcher, Silence, SilenceError
 from hostvitals.collector.api.forward import on_leader
+from hostvitals.collector.config.alerts import NotifierSettings
 from hostvitals.collector.errors import ApiError
+from hostvitals.shared.masking import mask, redact_url
 
 # Replicas forward the alerting API to the one that evaluates alerts (collector/live/cluster.py).
 router = APIRouter(prefix="/api/v1", tags=["alerts"], dependencies=[Depends(on_leader)])
@@ -34,6 +37,16 @@ def _engine(request: Request) -> AlertEngine:
     if engine is None:
         raise ApiError(503, "unavailable", "alerting is not running")
     return engine
+
+
+async def _audit(
+    request: Request, action: Action, target: str, result: Result, detail: dict[str, Any]
+) -> None:
+    log: AuditLog | None = getattr(request.app.state, "audit", None)
+    if log is not None:
+        await asyncio.to_thread(
+            log.record_request, request.scope, action, target=target, result=result, detail=detail
+        )
 
 
 def _success(data: Any, status: int = 200) -> JSONResponse:
@@ -175,7 +188,16 @@ async def create_silence(request: Request, body: SilenceIn) -> JSONResponse:
         matchers = [Matcher.create(m.name, m.value, m.is_regex, m.is_equal) for m in body.matchers]
         silence = engine.silences.add(matchers, starts, ends, body.created_by, body.comment, now)
     except SilenceError as exc:
+        await _audit(request, Action.SILENCE_CREATE, "", Result.FAILED, {"error": str(exc)})
         raise ApiError(400, "bad_data", str(exc)) from None
+    detail = {
+        "matchers": [m.model_dump(by_alias=True) for m in body.matchers],
+        "startsAt": rfc3339(starts),
+        "endsAt": rfc3339(ends),
+        "createdBy": body.created_by,
+        "comment": body.comment,
+    }
+    await _audit(request, Action.SILENCE_CREATE, silence.id, Result.OK, detail)
     engine.mark_dirty()
     await engine.save()
     return _success({"silenceID": silence.id, "silence": _silence_json(silence, now)}, 201)
@@ -203,13 +225,24 @@ async def expire_silence(request: Request, silence_id: str) -> JSONResponse:
     now = time.time()
     silence = engine.silences.expire(silence_id, now)
     if silence is None:
+        await _audit(request, Action.SILENCE_EXPIRE, silence_id, Result.FAILED, {"error": "none"})
         raise ApiError(404, "not_found", f"no silence {silence_id!r}")
+    await _audit(request, Action.SILENCE_EXPIRE, silence_id, Result.OK, {})
     engine.mark_dirty()
     await engine.save()
     return _success(_silence_json(silence, now))
 
 
 # -- notifiers and SLOs ----------------------------------------------------------------------
+
+
+def _destination(settings: NotifierSettings) -> str:
+    """Where a notifier sends, without what lets anyone else send there: a URL's path and
+    query (a webhook's key), a password, the recipients."""
+    if settings.url is not None:
+        return redact_url(settings.url)
+    scheme = "smtps" if settings.smtp_tls == "tls" else "smtp"
+    return f"{scheme}://{settings.smtp_host}:{settings.smtp_port}"
 
 
 @router.get("/notifiers", summary="Notifiers with their delivery counts and last error")
@@ -222,6 +255,7 @@ async def notifiers(request: Request) -> JSONResponse:
             {
                 "name": s.name,
                 "type": s.kind,
+                "destination": _destination(worker.notifier.settings),
                 "sent": s.sent,
                 "failed": s.failed,
                 "dropped": s.dropped,
@@ -229,7 +263,7 @@ async def notifiers(request: Request) -> JSONResponse:
                 "queued": s.queued,
                 "lastSuccess": rfc3339(s.last_success_at) if s.last_success_at else None,
                 "lastFailure": rfc3339(s.last_failure_at) if s.last_failure_at else None,
-                "lastError": s.last_error,
+                "lastError": None if s.last_error is None else mask(s.last_error),
             }
         )
     return _success(out)

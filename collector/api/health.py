@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from hostvitals.collector.selfmetrics import EXPOSITION_CONTENT_TYPE, SelfMetrics
 from hostvitals.collector.vm.probe import ReachabilityProbe
 from hostvitals.collector.vm.writer import VictoriaMetricsWriter
+from hostvitals.shared.masking import mask
 
 router = APIRouter(tags=["health"])
 
@@ -28,13 +29,15 @@ async def health(request: Request) -> JSONResponse:
     result = await probe.check()
     write = writer.status()
     ok = result.reachable and write.last_write_ok is not False
+    error = write.last_error if write.last_write_ok is False else result.error
     body: dict[str, Any] = {
         "status": "ok" if ok else "degraded",
         "victoriametrics": {
-            "url": state.settings.victoriametrics.url,
+            # Public: a user and password in the URL (vmauth) or an error stay hidden.
+            "url": mask(state.settings.victoriametrics.url),
             "reachable": result.reachable,
             "last_write_ok": write.last_write_ok,
-            "last_error": write.last_error if write.last_write_ok is False else result.error,
+            "last_error": None if error is None else mask(error),
         },
         "version": state.version,
     }

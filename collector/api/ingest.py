@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from hostvitals.collector.access.audit import Action, AuditLog, Result
 from hostvitals.collector.access.binding import frame_check
 from hostvitals.collector.access.roles import SCOPE_KEY
 from hostvitals.collector.ingest.pipeline import IngestPipeline
@@ -54,7 +55,21 @@ _ERROR = {"description": "error", "content": {"application/json": {}}}
 )
 async def ingest(request: Request) -> Response:
     pipeline: IngestPipeline = request.app.state.pipeline
-    check = frame_check(request.scope.get(SCOPE_KEY), request.app.state.access_store)
+    audit: AuditLog = request.app.state.audit
+
+    def refused(reason: str, agent_id: str, host: str) -> None:
+        principal = request.scope.get(SCOPE_KEY)
+        if principal is not None and audit.first_in_a_while("binding", principal.id, reason):
+            detail = {"reason": reason, "frame_agent_id": agent_id, "frame_host": host}
+            audit.record_request(
+                request.scope,
+                Action.AGENT_BINDING_DENIED,
+                target=principal.id,
+                result=Result.DENIED,
+                detail=detail,
+            )
+
+    check = frame_check(request.scope.get(SCOPE_KEY), request.app.state.access_store, refused)
     outcome = await pipeline.ingest(request.headers, request.stream(), check)
     if outcome.flush_interval_s is None:
         return Response(status_code=204)

@@ -79,6 +79,11 @@ async def slos_page(request: Request) -> Response:
     return _page(static_dir(request))
 
 
+@router.get("/audit", include_in_schema=False)
+async def audit_page(request: Request) -> Response:
+    return _page(static_dir(request))
+
+
 @router.get("/assets/{name}", include_in_schema=False)
 async def asset(request: Request, name: str) -> Response:
     suffix = Path(name).suffix

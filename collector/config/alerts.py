@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Final, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from hostvitals.collector.config.section import Positive, Seconds, Section
 from hostvitals.collector.config.vocabulary import Op, Severity, check
@@ -199,10 +199,13 @@ class NotifierSettings(Section):
     """email: CA certificates to check the server with, instead of the system's."""
     smtp_username: str | None = None
     """email: the user to log in as; none: no login."""
-    smtp_password: str | None = None
+    smtp_password: SecretStr | None = None
     """email: the password, or..."""
     smtp_password_file: Path | None = None
     """...a file holding it."""
+    allow_plaintext_auth: bool = False
+    """email: log in even with `smtp_tls: none`, sending the password unencrypted. Off, a
+    notifier with `smtp_username` must use `starttls` or `tls`."""
     email_from: str | None = None
     """email: the sender address."""
     email_to: list[str] = Field(default_factory=list)
@@ -230,6 +233,11 @@ class NotifierSettings(Section):
             has_password = self.smtp_password is not None or self.smtp_password_file is not None
             if has_password and not self.smtp_username:
                 raise ValueError("an SMTP password needs smtp_username")
+            if self.smtp_username and self.smtp_tls == "none" and not self.allow_plaintext_auth:
+                raise ValueError(
+                    "smtp_username with smtp_tls: none would send the password unencrypted: "
+                    "use smtp_tls: starttls or tls, or set allow_plaintext_auth: true"
+                )
         if not self.severities:
             raise ValueError("severities must name at least one severity")
         return self

@@ -5,6 +5,8 @@ The file is the one given with ``--config``, else ``$HOSTVITALS_CONFIG``, else
 ``config/config.yaml`` when it exists, else none (built-in defaults). Errors are raised as
 :class:`ConfigError` with one line naming the key path and the value, for example
 ``config error: limits.max_body_bytes: Input should be greater than 0 (got -1)``.
+The value of a secret field (a ``SecretStr``, a notifier's URL) is never shown, nor is a
+whole section's (it may hold one); the message goes through the masking policy too.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from hostvitals.collector.config.settings import Settings
+from hostvitals.shared.masking import mask
 
 CONFIG_ENV = "HOSTVITALS_CONFIG"
 ENV_PREFIX = "HOSTVITALS__"
@@ -139,9 +142,12 @@ def _describe(
         else:
             message = err["msg"].removeprefix("Value error, ")
         text = f"{where}: {message}"
-        if err["type"] != "missing":
-            secret = loc[:2] == ("auth", "tokens")
-            text += " (got a hidden value)" if secret else f" (got {_short(err.get('input'))})"
+        given = err.get("input")
+        if err["type"] != "missing" and err["type"] != "extra_forbidden":
+            if _is_secret(err["loc"]):
+                text += " (got a hidden value)"
+            elif not isinstance(given, dict | list):
+                text += f" (got {_short(given)})"
         source = next(
             (
                 src
@@ -155,7 +161,41 @@ def _describe(
         elif path is not None:
             text += f" [in {path}]"
         parts.append(text)
-    return "config error: " + "; ".join(parts)
+    return mask("config error: " + "; ".join(parts))
+
+
+# Plain-string fields that hold a secret: a webhook's URL carries its key in the path.
+_SECRET_NAMES = frozenset({"url"})
+_SECRET_SECTIONS = frozenset({"notifiers"})
+
+
+def _is_secret(loc: tuple[int | str, ...]) -> bool:
+    """Whether the field at ``loc`` holds a secret: a ``SecretStr`` (or a list of them), or a
+    notifier's URL."""
+    model: Any = Settings
+    names = [str(p) for p in loc if isinstance(p, str)]
+    for i, name in enumerate(names):
+        fields = getattr(model, "model_fields", None)
+        if not fields or name not in fields:
+            return False
+        annotation = fields[name].annotation
+        if SecretStr in _flatten(annotation):
+            return True
+        if name in _SECRET_NAMES and i > 0 and names[i - 1] in _SECRET_SECTIONS:
+            return True
+        model = next((a for a in _flatten(annotation) if _is_model(a)), None)
+    return False
+
+
+def _flatten(annotation: Any) -> list[Any]:
+    args = typing.get_args(annotation)
+    if not args:
+        return [annotation]
+    return [a for arg in args for a in _flatten(arg)]
+
+
+def _is_model(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseModel)
 
 
 def _format_loc(loc: tuple[int | str, ...]) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
@@ -27,6 +27,7 @@ _NAMES: dict[type, str] = {
     int: "integer",
     float: "number",
     str: "string",
+    SecretStr: "secret string",
     Path: "path",
 }
 _BOUNDS = (

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from hostvitals.collector.config.alerts import AlertsSettings
 from hostvitals.collector.config.section import Section
+from hostvitals.collector.config.security import AuditSettings, LoggingSettings
 from hostvitals.collector.config.slos import SlosSettings
 
 MiB = 1024 * 1024
@@ -52,7 +53,7 @@ class ServerSettings(Section):
 
 
 class AuthSettings(Section):
-    tokens: list[str] = Field(default_factory=list)
+    tokens: list[SecretStr] = Field(default_factory=list)
     """Legacy agent tokens, accepted on `POST /api/v1/ingest` only and bound to no host: a
     holder may push frames as any host (a warning is logged at start). Register agents with
     `hostvitals-collector agents add` instead (docs/security.md)."""
@@ -68,8 +69,9 @@ class AuthSettings(Section):
 
     @field_validator("tokens")
     @classmethod
-    def _non_empty_tokens(cls, value: list[str]) -> list[str]:
-        for token in value:
+    def _non_empty_tokens(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for secret in value:
+            token = secret.get_secret_value()
             if not token.strip() or token != token.strip():
                 raise ValueError("tokens must be non-empty and have no surrounding whitespace")
         return value
@@ -376,6 +378,8 @@ class Settings(Section):
     tiers: TiersSettings = Field(default_factory=TiersSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     slos: SlosSettings = Field(default_factory=SlosSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @model_validator(mode="after")
     def _window_within_raw_retention(self) -> Settings:

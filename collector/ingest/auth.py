@@ -20,7 +20,7 @@ _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 def load_tokens(settings: AuthSettings) -> tuple[str, ...]:
     """The configured tokens plus those in ``tokens_file`` (one per line, ``#`` comments)."""
-    tokens = list(settings.tokens)
+    tokens = [t.get_secret_value() for t in settings.tokens]
     if settings.tokens_file is not None:
         tokens.extend(_read_tokens_file(settings.tokens_file))
     return tuple(dict.fromkeys(tokens))

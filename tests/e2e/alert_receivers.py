@@ -93,10 +93,12 @@ class _Mailbox:
 class _Login:
     def __init__(self, user: str, password: str) -> None:
         self.user, self.password = user.encode(), password.encode()
+        self.attempts = 0  # logins tried, right or wrong
 
     def __call__(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
     ) -> AuthResult:
+        self.attempts += 1
         ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
             self.user,
             self.password,
@@ -120,9 +122,12 @@ def self_signed_cert(directory: Path) -> tuple[Path, Path]:
 
 
 class SmtpReceiver:
-    """aiosmtpd with STARTTLS required (or implicit TLS) and a login."""
+    """aiosmtpd with STARTTLS required (or implicit TLS) and a login; ``plaintext``: no TLS
+    at all, and AUTH offered anyway (a server the notifier must not log in to unasked)."""
 
-    def __init__(self, cert: Path, key: Path, *, implicit_tls: bool = False) -> None:
+    def __init__(
+        self, cert: Path, key: Path, *, implicit_tls: bool = False, plaintext: bool = False
+    ) -> None:
         import ssl
 
         self.port = free_port()
@@ -130,12 +135,15 @@ class SmtpReceiver:
         self.mailbox = _Mailbox()
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(str(cert), str(key))
+        self.login = _Login(self.user, self.password)
         kwargs: dict[str, Any] = {
             "hostname": "127.0.0.1",
             "port": self.port,
-            "authenticator": _Login(self.user, self.password),
+            "authenticator": self.login,
         }
-        if implicit_tls:
+        if plaintext:
+            kwargs["auth_require_tls"] = False
+        elif implicit_tls:
             # The whole connection is TLS; aiosmtpd only knows about TLS it negotiated itself
             # (STARTTLS), so its default of requiring TLS for AUTH would hide AUTH here.
             kwargs["ssl_context"] = context

@@ -2,9 +2,11 @@
 import "./style.css";
 import { showFiringCount } from "./alertcount";
 import { uiInfo, type UiInfo } from "./api";
+import { whoami } from "./auditapi";
 import { byId, h } from "./dom";
 import type { Page } from "./page";
 import { alertsPage } from "./pages/alerts";
+import { auditPage } from "./pages/audit";
 import { explorePage } from "./pages/explore";
 import { fleetPage } from "./pages/fleet";
 import { hostPage } from "./pages/host";
@@ -23,13 +25,14 @@ const ROUTES: Route[] = [
   { pattern: /^\/explore$/, page: () => explorePage, nav: "/explore" },
   { pattern: /^\/alerts$/, page: () => alertsPage, nav: "/alerts" },
   { pattern: /^\/slos$/, page: () => slosPage, nav: "/slos" },
+  { pattern: /^\/audit$/, page: () => auditPage, nav: "/audit" },
 ];
 
 interface NavItem {
   href: string;
   label: string;
-  /** Shown only when the collector offers it (see GET /api/v1/ui). */
-  when?: (info: UiInfo) => boolean;
+  /** Shown only when the collector offers it (see GET /api/v1/ui) to this caller's role. */
+  when?: (info: UiInfo, role: string) => boolean;
 }
 
 const NAV: NavItem[] = [
@@ -37,13 +40,14 @@ const NAV: NavItem[] = [
   { href: "/explore", label: "Explore" },
   { href: "/alerts", label: "Alerts", when: (info) => info.features.alerts },
   { href: "/slos", label: "SLOs", when: (info) => info.features.alerts },
+  { href: "/audit", label: "Audit", when: (_info, role) => role === "admin" },
   { href: "/docs", label: "API" },
 ];
 
-function renderNav(info: UiInfo, current: string | null): void {
+function renderNav(info: UiInfo, role: string, current: string | null): void {
   const list = byId("nav");
   for (const item of NAV) {
-    if (item.when && !item.when(info)) continue;
+    if (item.when && !item.when(info, role)) continue;
     const link = h("a", { href: item.href, text: item.label });
     if (item.href === current) link.setAttribute("aria-current", "page");
     if (item.href === "/alerts") showFiringCount(link);
@@ -63,7 +67,9 @@ async function start(): Promise<void> {
     main.appendChild(h("p", { class: "error-text", role: "alert", text: `Cannot load the dashboard: ${String(err)}` }));
     return;
   }
-  renderNav(info, route?.r.nav ?? null);
+  // Only admins see the Audit link; a failed look-up just hides it.
+  const role = await whoami().then((me) => me.role, () => "");
+  renderNav(info, role, route?.r.nav ?? null);
   if (!route?.m) {
     main.appendChild(h("h1", { text: "Not found" }));
     main.appendChild(h("p", {}, "No page here. ", h("a", { href: "/", text: "Go to the fleet" }), "."));

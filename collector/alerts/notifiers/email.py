@@ -9,6 +9,7 @@ from email.message import EmailMessage
 
 from hostvitals.collector.alerts.notifiers.base import DeliveryError, Notification, text_lines
 from hostvitals.collector.config.alerts import NotifierSettings
+from hostvitals.shared.masking import register_secret
 
 
 class EmailNotifier:
@@ -40,12 +41,14 @@ class EmailNotifier:
         s = self.settings
         if s.smtp_password_file is not None:
             try:
-                return s.smtp_password_file.read_text(encoding="utf-8").strip()
+                password = s.smtp_password_file.read_text(encoding="utf-8").strip()
+                register_secret(password)
+                return password
             except OSError as exc:
                 raise DeliveryError(
                     f"{self.name}: cannot read smtp_password_file: {exc}", retryable=False
                 ) from None
-        return s.smtp_password
+        return None if s.smtp_password is None else s.smtp_password.get_secret_value()
 
     def _context(self) -> ssl.SSLContext:
         cafile = str(self.settings.smtp_ca_file) if self.settings.smtp_ca_file else None

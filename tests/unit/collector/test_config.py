@@ -77,12 +77,12 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     assert s.server.port == 9200
     assert s.victoriametrics.url == "http://vm.example:8428"
     assert s.victoriametrics.timeout_s == 2.5
-    assert s.auth.tokens == ["one", "two"]
+    assert [t.get_secret_value() for t in s.auth.tokens] == ["one", "two"]
 
 
 def test_list_values_from_the_environment_can_be_json() -> None:
     s = load_settings(None, {"HOSTVITALS__AUTH__TOKENS": '["a,b", "c"]'})
-    assert s.auth.tokens == ["a,b", "c"]
+    assert [t.get_secret_value() for t in s.auth.tokens] == ["a,b", "c"]
 
 
 def test_config_file_from_the_environment_variable(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
-"""Property: whatever bytes arrive, the decoder, the validator and the HTTP ingest end in
-success or a 4xx, never a 500 and never an exception that escapes."""
+"""Property: whatever bytes arrive, the decoder, the validator and the HTTP ingest (with
+auth on: agents' credentials) end in success or a 4xx, never a 500 and never an exception
+that escapes."""
 
 from __future__ import annotations
 
@@ -15,11 +16,14 @@ from hostvitals.collector.errors import IngestRejected
 from hostvitals.collector.ingest.pipeline import decode
 from hostvitals.collector.ingest.validate import PolicyError, validate_frame
 from hostvitals.shared.codec import encode_frame
+from tests.support.access import bearer
 from tests.support.collector_app import msgpack_headers, running
 from tests.support.frames import catalogue_frame, ticks_ending_now
 
 NOW_MS = int(time.time() * 1000)
-GOOD = encode_frame(catalogue_frame("fuzz-host", ticks_ending_now(3, end_ms=NOW_MS), metrics=None))
+GOOD_FRAME = catalogue_frame("fuzz-host", ticks_ending_now(3, end_ms=NOW_MS), metrics=None)
+GOOD_AGENT = GOOD_FRAME.agent_id
+GOOD = encode_frame(GOOD_FRAME)
 # The good frame sent after the garbage: an agent of its own, because a mutated copy of GOOD
 # that is still valid (say, with its series emptied) is GOOD's (agent, host, seq) and is
 # rightly taken as that frame, making GOOD itself a duplicate.
@@ -97,9 +101,16 @@ def test_decoder_and_validator_refuse_cleanly(data: bytes) -> None:
 @given(st.lists(inputs, min_size=1, max_size=5))
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 async def test_http_ingest_answers_2xx_or_4xx(bodies: list[bytes]) -> None:
-    async with running() as (_app, client, fake):
+    async with running() as (app, client, fake):
+        # With auth on: each agent id of the host has its own credential.
+        store = app.state.access_store
+        garbage = bearer(store.add_agent("fuzz-host", GOOD_AGENT)[1])
+        last = bearer(store.add_agent("fuzz-host", "fuzz-last")[1])
         for body in [*bodies, LAST]:
-            answer = await client.post("/api/v1/ingest", content=body, headers=msgpack_headers())
+            auth = last if body is LAST else garbage
+            answer = await client.post(
+                "/api/v1/ingest", content=body, headers=msgpack_headers(**auth)
+            )
             assert answer.status_code == 204 or 400 <= answer.status_code < 500, answer.text
             if answer.status_code != 204:
                 assert answer.json()["error"]

@@ -1,0 +1,47 @@
+"""``X-Request-Id``: every request gets one, kept in its ASGI scope and sent back.
+
+A well-formed id from the client (1 to 64 of ``A-Z a-z 0-9 . _ -``, as a proxy in front
+might set) is kept, so one id follows the request through the proxy's log, the collector's
+and the audit log; anything else is replaced by a new random id.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Final
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hostvitals.collector.access.audit import REQUEST_ID_KEY
+
+HEADER: Final = b"x-request-id"
+_WELL_FORMED: Final = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
+
+
+def request_id(scope: Scope) -> str:
+    """The request's id: the client's when well formed, else a new one."""
+    for key, value in scope.get("headers", ()):
+        if key == HEADER and _WELL_FORMED.match(value):
+            text: str = value.decode("ascii")
+            return text
+    return secrets.token_hex(8)
+
+
+class RequestId:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = scope[REQUEST_ID_KEY] = request_id(scope)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", ()) if k != HEADER]
+                message["headers"] = [*headers, (HEADER, rid.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
