@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI
 
 from hostvitals.collector import collector_version, statedb
-from hostvitals.collector.access.audit import open_audit
+from hostvitals.collector.access.audit import Action, Actor, open_audit
 from hostvitals.collector.access.authn import (
     Authenticator,
     check_exposure,
@@ -117,7 +117,17 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     audit = open_audit(
         settings, on_record=lambda what, result: metrics.audit_records.labels(what, result).inc()
     )
-    reloads = Reloads(metrics.registry)
+    reloads = Reloads(
+        metrics.registry,
+        on_outcome=lambda name, outcome, why: audit.record(
+            Action.RELOAD,
+            principal=Actor(f"system:{why}", "admin"),
+            target=name,
+            result=outcome,
+            source=None,
+            request_id=None,
+        ),
+    )
     add_access_reloads(reloads, settings, authn, access_store)
     usage = PeriodicThread(
         "access-usage", USAGE_FLUSH_S, access_store.flush_usage, what="saving last-used times"

@@ -62,8 +62,14 @@ class _Entry:
 
 
 class Reloads:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        on_outcome: Callable[[str, str, str], object] | None = None,
+    ) -> None:
+        """``on_outcome(name, outcome, why)`` is told of every reload run (the audit log)."""
         self._entries: list[_Entry] = []
+        self._on_outcome = on_outcome
         self.counter = Counter(
             "hostvitals_collector_reloads",
             "Reloads without a restart (certificates, token file, credentials), by what was "
@@ -107,10 +113,20 @@ class Reloads:
         except Exception as exc:
             self.counter.labels(entry.name, "failed").inc()
             log.error("reloading %s failed (%s), keeping the running one: %s", entry.name, why, exc)
+            self._tell(entry.name, "failed", why)
             return False
         self.counter.labels(entry.name, "ok").inc()
         log.info("reloaded %s (%s)", entry.name, why)
+        self._tell(entry.name, "ok", why)
         return True
+
+    def _tell(self, name: str, outcome: str, why: str) -> None:
+        if self._on_outcome is None:
+            return
+        try:
+            self._on_outcome(name, outcome, why)
+        except Exception:
+            log.exception("recording the reload of %s failed", name)
 
     async def watch(self, every_s: float) -> None:
         """Check the files every ``every_s`` seconds, until cancelled."""

@@ -193,3 +193,16 @@ def test_the_cli_is_audited(
     for line in printed.split():
         if line.startswith(("hvt_", "hva_")):
             assert line not in str(found)
+
+
+async def test_reloads_are_recorded_with_their_outcome(tmp_path: Path) -> None:
+    async with running(settings(state={"dir": str(tmp_path)})) as (app, client, _vm):
+        creds = make_credentials(app, HOST, "audit-agent")
+        app.state.reloads.add("broken", lambda: 1 / 0)
+        assert app.state.reloads.reload_all("SIGHUP") is False
+        found = [
+            r for r in (await records(client, creds))["records"] if r["action"] == "config.reload"
+        ]
+        outcomes = {(r["target"], r["result"], r["subject"]) for r in found}
+        assert ("credentials", "ok", "system:SIGHUP") in outcomes
+        assert ("broken", "failed", "system:SIGHUP") in outcomes
