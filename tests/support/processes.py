@@ -76,6 +76,11 @@ class ManagedProcess:
             assert self.proc is not None
             self.proc.send_signal(sig)
 
+    def wait(self, timeout: float) -> int:
+        """Its exit status once it exits by itself (raises TimeoutExpired after ``timeout``)."""
+        assert self.proc is not None, "not started"
+        return self.proc.wait(timeout)
+
     def stop(self, timeout: float = 10.0) -> int | None:
         if self.proc is None:
             return None
