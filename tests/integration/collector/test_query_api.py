@@ -234,7 +234,10 @@ def error(response: Any, status: int) -> str:
 
 async def test_unknown_family_lists_the_valid_ones(client: httpx.AsyncClient) -> None:
     message = error(await client.get("/api/v1/metrics/gpu"), 400)
-    assert message == "unknown metric family 'gpu'; valid families: cpu, memory, disk, network"
+    assert message == (
+        "unknown metric family 'gpu'; valid families: "
+        "cpu, memory, disk, network, pressure, system, sensors"
+    )
 
 
 @pytest.mark.parametrize(
