@@ -28,6 +28,7 @@ from hostvitals.collector.api import alerts as alerts_api
 from hostvitals.collector.api import audit as audit_api
 from hostvitals.collector.api import (
     clusterinfo,
+    debug,
     docs,
     fleet,
     health,
@@ -56,6 +57,7 @@ from hostvitals.collector.reload import Reloads
 from hostvitals.collector.rollups.coldpath import accepted_limits
 from hostvitals.collector.rollups.tiers import RAW
 from hostvitals.collector.selfmetrics import SelfMetrics
+from hostvitals.collector.stallwatch import StallWatch
 from hostvitals.collector.storage import build_storage, recent_writes
 from hostvitals.collector.vm.breaker import BreakerState
 from hostvitals.collector.vm.client import VictoriaMetricsBackend, VictoriaMetricsClient
@@ -186,9 +188,13 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     )
 
     lag = LoopLag(registry=metrics.registry)
+    stall_ms = settings.server.stall_watch_ms
+    stall_watch = StallWatch(stall_ms / 1000.0) if stall_ms > 0 else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if stall_watch is not None:
+            stall_watch.start()
         usage.start()
         measuring = asyncio.create_task(lag.run(), name="hostvitals-loop-lag")
         loop = asyncio.get_running_loop()
@@ -221,6 +227,8 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
             await asyncio.to_thread(access_store.flush_usage)
             access_conn.close()
             audit.close()
+            if stall_watch is not None:
+                await stall_watch.stop()
 
     app = FastAPI(
         title="hostvitals collector",
@@ -235,6 +243,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.state.cluster = cluster
     app.state.alerts = alert_engine
     app.state.storage = storage
+    app.state.stall_watch = stall_watch
     app.state.current = current
     app.state.current_cache = current_cache = CurrentCache()
     app.state.watch = watch
@@ -301,6 +310,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.include_router(clusterinfo.router)
     app.include_router(access_api.router)
     app.include_router(audit_api.router)
+    app.include_router(debug.router)
     return app
 
 

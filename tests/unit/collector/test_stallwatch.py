@@ -1,0 +1,87 @@
+"""The stall watch: late wake-ups of the loop with what it ran, and garbage-collector pauses."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+
+import pytest
+
+from hostvitals.collector.stallwatch import StallWatch, describe
+from tests.support.collector_app import FakeVictoriaMetrics, serving, settings
+
+
+def test_lags_are_counted_and_only_those_over_the_threshold_kept() -> None:
+    watch = StallWatch(0.050)
+    for lag in (0.0001, 0.004, 0.030, 0.080, 0.600):
+        watch.record_lag(lag)
+    report = watch.report()
+    assert report["ticks"] == 5
+    assert [s["lag_ms"] for s in report["stalls"]] == [80.0, 600.0]
+    histogram = report["lag_ms_histogram"]
+    assert (histogram["<1"], histogram["<5"], histogram["<50"], histogram["<100"]) == (1, 1, 1, 1)
+    assert histogram["<1000"] == 1
+    assert watch.report(since=time.time() + 60)["stalls"] == []
+
+
+def test_collections_are_counted_by_generation_and_long_ones_kept() -> None:
+    watch = StallWatch(0.050, gc_threshold_s=0.010)
+    watch.record_gc(0, 0.0005, 10, "MainThread")
+    watch.record_gc(2, 0.120, 3, "worker")
+    report = watch.report()
+    assert report["gc"]["0"] == {"collections": 1, "total_ms": 0.5, "max_ms": 0.5}
+    assert report["gc"]["2"]["max_ms"] == 120.0
+    assert [(p["generation"], p["thread"]) for p in report["gc_pauses"]] == [(2, "worker")]
+
+
+def test_a_stall_during_a_collection_says_how_much_of_it_was_collecting() -> None:
+    watch = StallWatch(0.050)
+    watch.record_gc(2, 0.070, 0, "MainThread")
+    watch.record_lag(0.100)
+    (stall,) = watch.report()["stalls"]
+    assert stall["gc_ms"] == 70.0
+
+
+def _hold_the_loop(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+async def test_a_blocked_loop_is_caught_with_its_stack_and_real_collections_are_seen() -> None:
+    watch = StallWatch(0.040, tick_s=0.005)
+    watch.start()
+    try:
+        await asyncio.sleep(0.05)
+        _hold_the_loop(0.4)
+        gc.collect()
+        await asyncio.sleep(0.05)
+    finally:
+        await watch.stop()
+    report = watch.report()
+    (stall,) = [s for s in report["stalls"] if s["lag_ms"] >= 300]
+    assert any("_hold_the_loop" in frame for stack in stall["loop_stacks"] for frame in stack)
+    assert report["gc"]["2"]["collections"] >= 1
+    assert watch._on_gc not in gc.callbacks
+
+
+def test_describe_names_module_function_and_line() -> None:
+    import sys
+
+    (here,) = describe(sys._getframe(), depth=1)
+    assert here.startswith(f"{__name__}.test_describe_names_module_function_and_line:")
+
+
+def test_the_threshold_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        StallWatch(0)
+
+
+async def test_the_endpoint_answers_the_report_when_the_watch_is_on() -> None:
+    async with serving(settings(), FakeVictoriaMetrics()) as (_app, client):
+        off = await client.get("/api/v1/debug/stalls")
+        assert off.status_code == 404
+    on = settings(server={"stall_watch_ms": 25})
+    async with serving(on, FakeVictoriaMetrics()) as (_app, client):
+        answer = await client.get("/api/v1/debug/stalls", params={"since": 0})
+        assert answer.status_code == 200
+        assert answer.json()["threshold_ms"] == 25.0
