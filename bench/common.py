@@ -126,26 +126,29 @@ def stall_report(base_url: str, since: float) -> dict[str, Any] | None:
 
 
 def print_stalls(title: str, report: dict[str, Any] | None, top: int = 4) -> None:
-    """What the stall watch saw during one load: stalls by size and by what the loop ran,
-    and the garbage collector's pauses."""
+    """What the stall watch saw during one load: stalls by size, whether the loop computed
+    through them (its thread's CPU time near the stall's length) or waited, where it was,
+    and the garbage collector's pauses in CPU time (which a busy machine does not inflate)."""
     if report is None:
         return
     stalls = report["stalls"]
     lags = sorted(s["lag_ms"] for s in stalls)
+    computing = [s for s in stalls if s["loop_cpu_ms"] >= 0.5 * s["lag_ms"]]
     pauses = report["gc_pauses"]
-    gc_long = [p for p in pauses if p["ms"] >= report["threshold_ms"]]
     print(
         f"  stalls during {title}: {len(stalls)} of >= {report['threshold_ms']:.0f} ms "
-        f"(total {sum(lags):.0f} ms, max {max(lags, default=0):.0f} ms; "
-        f"{sum(1 for s in stalls if s['gc_ms'] > 0)} with a GC pass); "
-        f"GC pauses >= {report['threshold_ms']:.0f} ms: {len(gc_long)}"
-        + (
-            f" (max {max(p['ms'] for p in gc_long):.0f} ms, generations "
-            f"{sorted({p['generation'] for p in gc_long})})"
-            if gc_long
-            else ""
-        )
+        f"(total {sum(lags):.0f} ms, max {max(lags, default=0):.0f} ms); "
+        f"{len(computing)} with the loop computing (total "
+        f"{sum(s['lag_ms'] for s in computing):.0f} ms), the rest waiting for the "
+        f"interpreter lock or a core; {sum(1 for s in stalls if s['gc_ms'] > 0)} with a GC pass"
     )
+    if pauses:
+        worst = max(pauses, key=lambda p: p["cpu_ms"])
+        print(
+            f"  GC pauses >= 1 ms: {len(pauses)}, {sum(p['cpu_ms'] for p in pauses):.0f} ms "
+            f"of CPU in all; longest {worst['cpu_ms']:.0f} ms of CPU "
+            f"({worst['ms']:.0f} ms wall, generation {worst['generation']})"
+        )
     by_place: dict[str, list[float]] = {}
     for stall in stalls:
         stacks = stall["loop_stacks"]

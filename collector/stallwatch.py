@@ -6,11 +6,14 @@ thread, a full pass of the garbage collector. :class:`StallWatch` (``server.stal
 off by default) makes those waits visible:
 
 - a task on the loop wakes every ``tick_s`` and records how late it woke (the loop's lag); a
-  lag of at least ``threshold_s`` is a stall;
+  lag of at least ``threshold_s`` is a stall. With it goes the CPU time the loop's thread
+  used meanwhile: a stall the loop spent computing uses about as much CPU time as it lasted,
+  one it spent waiting (for the interpreter lock, or for a core on a busy machine) little;
 - a watchdog thread looks at the loop thread while a tick is overdue and keeps the loop's
   stack at that moment (what the loop ran), and the innermost frames of the other threads
   that were not waiting (who may have held the interpreter lock);
-- ``gc.callbacks`` time every collection, by generation and by the thread that ran it.
+- ``gc.callbacks`` time every collection, by generation and by the thread that ran it, in
+  wall time and in that thread's CPU time (which a busy machine does not inflate).
 
 :meth:`StallWatch.report` is what ``GET /api/v1/debug/stalls`` answers. The watch costs a
 wake-up of the loop and of one thread every ``tick_s``; it is meant for benchmarks and
@@ -72,6 +75,7 @@ class Stall:
 
     at: float
     lag_ms: float
+    loop_cpu_ms: float = 0.0  # CPU time of the loop's thread during the stall
     gc_ms: float = 0.0  # garbage collection that ran during the stall, in any thread
     loop_stacks: list[list[str]] = field(default_factory=list)
     busy_threads: list[str] = field(default_factory=list)
@@ -80,6 +84,7 @@ class Stall:
         return {
             "at": round(self.at, 3),
             "lag_ms": round(self.lag_ms, 1),
+            "loop_cpu_ms": round(self.loop_cpu_ms, 1),
             "gc_ms": round(self.gc_ms, 1),
             "loop_stacks": self.loop_stacks,
             "busy_threads": self.busy_threads,
@@ -91,6 +96,7 @@ class GcPause:
     at: float
     generation: int
     ms: float
+    cpu_ms: float
     collected: int
     thread: str
 
@@ -99,6 +105,7 @@ class GcPause:
             "at": round(self.at, 3),
             "generation": self.generation,
             "ms": round(self.ms, 2),
+            "cpu_ms": round(self.cpu_ms, 2),
             "collected": self.collected,
             "thread": self.thread,
         }
@@ -116,6 +123,7 @@ class StallWatch:
         gc_threshold_s: float = 0.001,
         keep: int = 2000,
         clock: Callable[[], float] = time.perf_counter,
+        cpu_clock: Callable[[], float] = time.thread_time,
     ) -> None:
         if not threshold_s > 0:
             raise ValueError(f"threshold must be positive, not {threshold_s!r}")
@@ -123,6 +131,7 @@ class StallWatch:
         self.tick_s = tick_s
         self.gc_threshold_s = gc_threshold_s
         self._clock = clock
+        self._cpu_clock = cpu_clock
         self._lock = threading.Lock()
         self._stalls: deque[Stall] = deque(maxlen=keep)
         self._gc_long: deque[GcPause] = deque(maxlen=keep)
@@ -130,9 +139,11 @@ class StallWatch:
         self._ticks = 0
         self._gc_counts: Counter[int] = Counter()
         self._gc_total_s: dict[int, float] = {}
+        self._gc_cpu_s: dict[int, float] = {}
         self._gc_max_s: dict[int, float] = {}
-        self._gc_started: float | None = None  # collections never overlap
-        self._gc_buf: list[tuple[float, int, float, int, str]] = []
+        self._gc_started: tuple[float, float] | None = None  # collections never overlap
+        # (end, generation, seconds, CPU seconds, collected, thread) of each collection
+        self._gc_buf: list[tuple[float, int, float, float, int, str]] = []
         self._gc_recent: deque[tuple[float, float]] = deque(maxlen=256)  # (end, seconds)
         self._beat = clock()
         self._pending: Stall | None = None  # the stall the watchdog is sampling
@@ -175,12 +186,14 @@ class StallWatch:
         tick = self.tick_s
         while True:
             before = self._clock()
+            cpu_before = self._cpu_clock()
             self._beat = before
             await asyncio.sleep(tick)
-            self.record_lag(self._clock() - before - tick)
+            self.record_lag(self._clock() - before - tick, self._cpu_clock() - cpu_before)
 
-    def record_lag(self, lag_s: float) -> None:
-        """Count one wake-up ``lag_s`` late; keep it as a stall when over the threshold."""
+    def record_lag(self, lag_s: float, loop_cpu_s: float = 0.0) -> None:
+        """Count one wake-up ``lag_s`` late, the loop's thread having used ``loop_cpu_s`` of
+        CPU time since the previous one; keep it as a stall when over the threshold."""
         lag_ms = max(0.0, lag_s * 1000.0)
         with self._lock:
             self._ticks += 1
@@ -192,6 +205,7 @@ class StallWatch:
             if stall is None:
                 stall = Stall(time.time() - lag_s, lag_ms)
             stall.lag_ms = lag_ms
+            stall.loop_cpu_ms = loop_cpu_s * 1000.0
             end = self._clock()
             stall.gc_ms = 1000.0 * sum(
                 min(s, lag_s) for done, s in self._gc_recent if done >= end - lag_s - 0.001
@@ -232,9 +246,9 @@ class StallWatch:
 
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         # Takes no lock: a collection can start in any thread, also in one holding the lock.
-        now = self._clock()
+        now, cpu = self._clock(), self._cpu_clock()
         if phase == "start":
-            self._gc_started = now
+            self._gc_started = (now, cpu)
             return
         started, self._gc_started = self._gc_started, None
         if started is not None:
@@ -242,27 +256,33 @@ class StallWatch:
                 (
                     now,
                     info.get("generation", -1),
-                    now - started,
+                    now - started[0],
+                    cpu - started[1],
                     info.get("collected", 0),
                     threading.current_thread().name,
                 )
             )
 
-    def record_gc(self, generation: int, seconds: float, collected: int, thread: str) -> None:
+    def record_gc(
+        self, generation: int, seconds: float, collected: int, thread: str, cpu_s: float = 0.0
+    ) -> None:
         """Count one collection that just ended (what the ``gc`` callback records)."""
-        self._gc_buf.append((self._clock(), generation, seconds, collected, thread))
+        self._gc_buf.append((self._clock(), generation, seconds, cpu_s, collected, thread))
 
     def _drain_gc(self) -> None:
         """Fold the collections recorded since the last call in (with the lock held)."""
         buf, self._gc_buf = self._gc_buf, []
-        for end, generation, seconds, collected, thread in buf:
+        for end, generation, seconds, cpu_s, collected, thread in buf:
             self._gc_counts[generation] += 1
             self._gc_total_s[generation] = self._gc_total_s.get(generation, 0.0) + seconds
+            self._gc_cpu_s[generation] = self._gc_cpu_s.get(generation, 0.0) + cpu_s
             self._gc_max_s[generation] = max(self._gc_max_s.get(generation, 0.0), seconds)
             self._gc_recent.append((end, seconds))
             if seconds >= self.gc_threshold_s:
                 at = time.time() - (self._clock() - end) - seconds
-                self._gc_long.append(GcPause(at, generation, seconds * 1000, collected, thread))
+                self._gc_long.append(
+                    GcPause(at, generation, seconds * 1000, cpu_s * 1000, collected, thread)
+                )
 
     # -- the report ------------------------------------------------------------------------
 
@@ -279,6 +299,7 @@ class StallWatch:
                 str(g): {
                     "collections": self._gc_counts[g],
                     "total_ms": round(self._gc_total_s[g] * 1000, 1),
+                    "cpu_ms": round(self._gc_cpu_s[g] * 1000, 1),
                     "max_ms": round(self._gc_max_s.get(g, 0.0) * 1000, 2),
                 }
                 for g in gens
