@@ -25,7 +25,7 @@ from typing import Final
 from hostvitals.collector.config.settings import LimitsSettings
 from hostvitals.collector.errors import IngestRejected
 from hostvitals.collector.ingest import body
-from hostvitals.collector.ingest.cardinality import SeriesBudget, series_key
+from hostvitals.collector.ingest.cardinality import SeriesBudget
 from hostvitals.collector.ingest.dedup import FrameLedger
 from hostvitals.collector.ingest.flushadvice import FlushAdvisor
 from hostvitals.collector.ingest.importlines import ImportLines, frame_to_import_lines
@@ -45,7 +45,7 @@ from hostvitals.collector.vm.errors import (
 from hostvitals.collector.vm.writer import VictoriaMetricsWriter
 from hostvitals.shared.codec import decode_frame
 from hostvitals.shared.errors import DecodeError, SchemaError, VersionError
-from hostvitals.shared.protocol import Frame
+from hostvitals.shared.protocol import Frame, SeriesKey, series_key
 
 FrameCheck = Callable[[str, str], None]
 """Called with a decoded frame's agent id and host; raises IngestRejected (403) when the
@@ -73,6 +73,7 @@ class _Prepared:
     frame: Frame
     lines: ImportLines | None  # None: already written
     cold: bool = False  # has ticks for buckets past the raw tier's horizon (coldpath.py)
+    keys: list[SeriesKey] | None = None  # of frame.series, for the live view
 
 
 class IngestPipeline:
@@ -169,7 +170,7 @@ class IngestPipeline:
         # A host asked to flush every tick sends short frames: they do not shorten the flush
         # period its status is judged by (its agent returns to longer frames when asked to).
         fast = self._advisor is not None and self._advisor.fast(frame.host)
-        self._current.update(frame, received_at, keep_period=fast)
+        self._current.update(frame, received_at, prepared.keys, keep_period=fast)
         self._metrics.ingest_frames.inc()
         self._metrics.samples_written.inc(lines.samples)
         return self._outcome(frame, lines.samples + cold_samples, duplicate=False)
@@ -191,10 +192,10 @@ class IngestPipeline:
             check(frame.agent_id, frame.host)
         if self._recent.seen(frame.agent_id, frame.host, frame.seq):
             return _Prepared(frame, None)
+        keys = [series_key(x.metric, x.labels) for x in frame.series]
         try:
             validate_frame(frame, self._limits, now_ms)
             if self._budget is not None:
-                keys = [series_key(x.metric, x.labels) for x in frame.series]
                 self._budget.admit(frame.agent_id, frame.host, keys, now_ms / 1000.0)
         except PolicyError as exc:
             raise IngestRejected(422, exc.reason, exc.message) from None
@@ -222,7 +223,7 @@ class IngestPipeline:
                     f"overloaded: {exc}; retry later",
                     headers={"Retry-After": self._retry_after},
                 ) from None
-        return _Prepared(frame, lines, cold)
+        return _Prepared(frame, lines, cold, keys)
 
     async def _apply_cold(self, frame: Frame, now_ms: int) -> int:
         assert self._cold is not None
