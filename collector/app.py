@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
@@ -156,6 +157,8 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         concurrency=vm.write_concurrency,
         queue_max_bytes=vm.write_queue_max_bytes,
         breaker=storage.breaker,
+        # Written frames enter the ledger in the writer's thread, a batch at a time.
+        on_written=lambda frames: storage.ledger.remember_many(frames, time.time()),
     )
     current = CurrentStore(
         host_ttl_s=live_settings.host_ttl_s,

@@ -5,6 +5,9 @@ bounded read -> bounded decompression -> decode -> may this credential write it?
 already written? -> policy and series budget -> import lines -> rollup buckets marked ->
 circuit breaker -> group-committed write -> ledger -> live view -> flush advice (how often the
 agent should flush while someone watches its host: ``hostvitals.collector.ingest.flushadvice``).
+The writer enters written frames in the ledger itself, a batch at a time in its own thread,
+before it acknowledges them (the writer's ``on_written``, wired by the app to
+:meth:`FrameLedger.remember_many`).
 Each refusal raises :class:`~hostvitals.collector.errors.IngestRejected` (the HTTP answer) and is
 counted by reason; nothing of a refused frame is written.
 
@@ -138,7 +141,8 @@ class IngestPipeline:
         self._metrics.ingest_bytes.inc(len(raw))
 
         now_ms = int(self._clock() * 1000)
-        if len(raw) > OFFLOAD_BYTES:
+        offloaded = len(raw) > OFFLOAD_BYTES
+        if offloaded:
             prepared = await asyncio.to_thread(self._prepare, raw, encoding, now_ms, check)
         else:
             prepared = self._prepare(raw, encoding, now_ms, check)
@@ -147,19 +151,25 @@ class IngestPipeline:
         if lines is None:
             return self._duplicate(frame)
         key = (frame.agent_id, frame.host, frame.seq)
+        waited = False
         while (pending := self._inflight.get(key)) is not None:
+            waited = True
             if await asyncio.shield(pending):
                 return self._duplicate(frame)
-        if self._recent.seen(*key):  # written while this copy was being decoded
+        # Written while this copy was being decoded or waited? (Without an await since the
+        # ledger was asked in _prepare, nothing else can have written it.)
+        if (offloaded or waited) and self._recent.seen(*key):
             return self._duplicate(frame)
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._inflight[key] = done
         try:
             cold_samples = await self._apply_cold(frame, now_ms) if prepared.cold else 0
-            if lines.series:  # a frame of gaps only has nothing to write
-                await self._write(lines)
-            received_at = self._clock()
-            self._recent.remember(frame.agent_id, frame.host, frame.seq, received_at)
+            if lines.series:  # the writer enters the frame in the ledger with its batch
+                await self._write(lines, key)
+                received_at = self._clock()
+            else:  # a frame of gaps only has nothing to write
+                received_at = self._clock()
+                self._recent.remember(frame.agent_id, frame.host, frame.seq, received_at)
         except BaseException:
             done.set_result(False)
             raise
@@ -237,7 +247,7 @@ class IngestPipeline:
                 headers={"Retry-After": self._retry_after},
             ) from None
 
-    async def _write(self, lines: ImportLines) -> None:
+    async def _write(self, lines: ImportLines, frame: tuple[str, str, int]) -> None:
         retry = {"Retry-After": self._retry_after}
         if self._breaker is not None and (wait := self._breaker.admit()) is not None:
             raise IngestRejected(
@@ -248,7 +258,7 @@ class IngestPipeline:
                 headers={"Retry-After": str(wait)},
             )
         try:
-            future = self._writer.submit(lines.body)
+            future = self._writer.submit(lines.body, frame)
         except QueueFull as exc:
             raise IngestRejected(
                 503,
