@@ -19,6 +19,8 @@ Target: the collector sustains >= 200,000 samples/s with p99 < 100 ms on 2 cores
 table, the median and range over the runs of the steady rate and p99. The collector runs with
 its stall watch (``server.stall_watch_ms``, ``--stall-watch``): after each of its runs the
 benchmark prints the event-loop stalls it saw, where the loop was, and the GC pauses.
+``--tracemalloc N`` runs the collector under tracemalloc (N frames; it slows the collector
+down) and prints where its heap is after the steady run (``/api/v1/debug/memory``).
 
 Watchers: after the first run's fixed-rate phases, the same fleet samples every second for
 ``--watch-duration`` seconds while ``--watched`` of its agents are watched (someone has their
@@ -47,8 +49,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import requests
 import zstandard
-from common import STALL_WATCH_MS, Meter, console_script, print_stalls, print_table, stall_report
+from common import (
+    REPO,
+    STALL_WATCH_MS,
+    Meter,
+    console_script,
+    print_stalls,
+    print_table,
+    stall_report,
+)
 from fleetload import (
     BodyMaker,
     Fleet,
@@ -130,6 +141,13 @@ def parse_args() -> argparse.Namespace:
         "--no-malloc-trim",
         action="store_true",
         help="run the collector without MALLOC_TRIM_THRESHOLD_",
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        type=int,
+        default=0,
+        metavar="FRAMES",
+        help="trace the collector's allocations and print its heap after the steady run",
     )
     parser.add_argument(
         "--stall-watch",
@@ -223,6 +241,8 @@ def one_run(args: argparse.Namespace, load: Load, *, watch: bool) -> RunResults:
                 }
                 if not args.no_malloc_trim:
                     env["MALLOC_TRIM_THRESHOLD_"] = "268435456"
+                if args.tracemalloc:
+                    env["PYTHONTRACEMALLOC"] = str(args.tracemalloc)
                 collector = ManagedProcess(
                     [console_script("hostvitals-collector"), "--port", str(port)],
                     root / f"collector-{n}.log",
@@ -299,6 +319,8 @@ def one_run(args: argparse.Namespace, load: Load, *, watch: bool) -> RunResults:
                     )
                     stalls = [stall_report(base, result.started_at) for base in watched]
                     out.fixed.append(Measured(result, meter, stalls))
+                    if args.tracemalloc and watched and phase == "steady":
+                        print_heap(watched[0], meter)
                     for proc in receivers:
                         if not proc.running():
                             raise SystemExit(f"{name} exited:\n{proc.log_tail()}")
@@ -351,6 +373,18 @@ def run_watched(
         out.append((asyncio.run(metered(meter, work)), meter))
         del plan
     return out
+
+
+def print_heap(base: str, meter: Meter, top: int = 15) -> None:
+    """Where the collector's Python heap is (tracemalloc), beside its RSS."""
+    heap = requests.get(f"{base}/api/v1/debug/memory", params={"top": top}, timeout=120).json()
+    print(
+        f"  collector heap (tracemalloc): {heap['total_bytes'] / 2**20:.0f} MiB in "
+        f"{heap['blocks']:,} blocks; RSS {meter.rss_peak_mb():.0f} MB peak"
+    )
+    for item in heap["top"]:
+        where = " < ".join(w.removeprefix(str(REPO) + "/") for w in reversed(item["where"][-3:]))
+        print(f"    {item['bytes'] / 2**20:7.1f} MiB {item['blocks']:9,d}  {where}")
 
 
 def print_run(results: list[Measured]) -> None:

@@ -90,3 +90,21 @@ async def test_the_endpoint_answers_the_report_when_the_watch_is_on() -> None:
         answer = await client.get("/api/v1/debug/stalls", params={"since": 0})
         assert answer.status_code == 200
         assert answer.json()["threshold_ms"] == 25.0
+
+
+async def test_the_memory_endpoint_lists_the_heap_when_tracemalloc_traces() -> None:
+    import tracemalloc
+
+    async with serving(settings(), FakeVictoriaMetrics()) as (_app, client):
+        assert (await client.get("/api/v1/debug/memory")).status_code == 404
+        tracemalloc.start()
+        try:
+            kept = [bytearray(1 << 20) for _ in range(4)]
+            answer = await client.get("/api/v1/debug/memory", params={"top": 5})
+        finally:
+            tracemalloc.stop()
+        assert answer.status_code == 200
+        body = answer.json()
+        assert body["total_bytes"] >= 4 << 20
+        assert any("test_stallwatch.py" in w for w in body["top"][0]["where"])
+        del kept
