@@ -7,18 +7,24 @@ config/config.yaml (alerts and SLOs evaluating, the rollup job running); an agen
 at 1 s as the benchmark's host, whose 24 h of history are backfilled into every tier first.
 Then it loads, with wrk (100 connections, a fixed time each, ``--latency``):
 
-- ``GET /api/v1/metrics/current?host=...`` (the live view, from memory);
+- ``GET /api/v1/metrics/current?host=...`` (the live view, from memory), and beside it the
+  host's newest values straight from VictoriaMetrics (an instant query of its series);
 - ``GET /api/v1/metrics/cpu`` over 24 h at the step a 1000 px chart asks for (six queries,
-  answered by the 1m tier), as dashboards ask (from the query cache) and with ``nocache=1``;
+  answered by the 1m tier), as dashboards ask (from the query cache) and with ``nocache=1``,
+  and beside it the same six queries as one MetricsQL ``union`` sent straight to that tier;
 - one 24 h range query through the collector's ``/api/v1/query_range`` pass-through, and the
   same query sent straight to VictoriaMetrics in the same run: the ratio is the collector's
   overhead. Both as dashboards ask (100 screens on the same range share one answer from the
   collector's query cache, as VictoriaMetrics' own rollup cache shares its work) and with
   ``nocache=1`` (every request computed afresh on both sides).
 
+The collector runs as make run starts it: on loopback with no credential, so every route
+answers anyone on the machine (the access check still runs on every request).
+
 Prints wrk's latency distribution (50/75/90/99 %) and requests per second of each load, the
-overhead ratios, what the collector's stall watch saw during each of its loads, and (unless
-``--no-browser``) how long the host page takes in headless Chromium to show 24 h of data.
+ratios of the collector to VictoriaMetrics for the same data, what the collector's stall
+watch saw during each of its loads, and (unless ``--no-browser``) how long the host page
+takes in headless Chromium to show 24 h of data.
 Targets: p99 under 50 ms for current, under 200 ms for a 24 h range.
 """
 
@@ -37,6 +43,7 @@ from common import STALL_WATCH_MS, print_stalls, print_table, stall_report, wait
 from stack import DAY_S, Stack, backfill
 from wrk import PERCENTILES, Load, require_wrk, wrk
 
+from hostvitals.collector.query.queries import family_queries
 from tests.support.processes import http_ok, wait_until
 
 HOST = "bench-host"
@@ -105,7 +112,7 @@ def main() -> None:
             wait_until(
                 http_ok(f"{base}/api/v1/metrics/current?host={HOST}"), 60, "the agent's first frame"
             )
-            loads, reports = run_loads(base, stack.raw.url, now, args)
+            loads, reports = run_loads(stack, now, args)
             report(loads, reports)
             if not args.no_browser:
                 seconds = host_page_seconds(base, args.page_runs)
@@ -118,9 +125,28 @@ def main() -> None:
             stack.stop()
 
 
+# Each comparison: (what, the collector's load, VictoriaMetrics' load for the same data).
+COMPARED = (
+    ("current", "current (collector)", "current (VictoriaMetrics)"),
+    ("cpu family 24 h", "cpu family 24 h (collector)", "cpu family 24 h (VictoriaMetrics)"),
+    (
+        "cpu family 24 h, nocache=1",
+        "cpu family 24 h, nocache (collector)",
+        "cpu family 24 h, nocache (VictoriaMetrics)",
+    ),
+    ("range 24 h", "range 24 h (collector)", "range 24 h (VictoriaMetrics)"),
+    (
+        "range 24 h, nocache=1",
+        "range 24 h, nocache (collector)",
+        "range 24 h, nocache (VictoriaMetrics)",
+    ),
+)
+
+
 def run_loads(
-    base: str, vm_url: str, now: int, args: argparse.Namespace
-) -> tuple[list[Load], dict[str, dict[str, Any] | None]]:
+    stack: Stack, now: int, args: argparse.Namespace
+) -> tuple[dict[str, Load], dict[str, dict[str, Any] | None]]:
+    base, vm_url = stack.collector_url, stack.raw.url
     start, end = now - DAY_S, now
     step = 120  # 24 h over a 1000 px chart, rounded up to a whole "nice" step
     cpu = f'node_cpu_seconds_total{{host="{HOST}"'
@@ -134,35 +160,59 @@ def run_loads(
     n_points = sum(len(r["values"]) for r in points["data"]["result"])
     family = requests.get(f"{base}/api/v1/metrics/cpu?{family_q}", timeout=30)
     data = family.json()["data"]
+    tier = next(t for t in stack.tiers if t.name == data["tier"])
+    # The family's queries as the collector sends them to the tier, in one request.
+    union = ", ".join(
+        q.expr for q in family_queries("cpu", HOST, data["step"], float(tier.resolution_s))
+    )
+    union_q = urlencode(
+        {
+            "query": f"union({union})",
+            "start": data["start"],
+            "end": data["end"],
+            "step": data["step"],
+        }
+    )
+    direct = requests.get(f"{tier.url}/api/v1/query_range?{union_q}", timeout=30)
+    direct.raise_for_status()
     print(
         f"24 h range query: {n_points} points at a {step} s step; cpu family over 24 h: "
-        f"{len(family.content) / 1024:.1f} KB from the {data['tier']} tier\n"
+        f"{len(family.content) / 1024:.1f} KB from the {data['tier']} tier at a "
+        f"{data['step']} s step (VictoriaMetrics' answer to the same queries: "
+        f"{len(direct.content) / 1024:.1f} KB)\n"
     )
+    current_q = urlencode({"query": f'{{host="{HOST}"}}'})
 
     fresh = "&nocache=1"  # skip the collector's query cache and VictoriaMetrics' own
     targets = [
         ("current (collector)", f"{base}/api/v1/metrics/current?host={HOST}"),
+        ("current (VictoriaMetrics)", f"{vm_url}/api/v1/query?{current_q}"),
         ("cpu family 24 h (collector)", f"{base}/api/v1/metrics/cpu?{family_q}"),
+        ("cpu family 24 h (VictoriaMetrics)", f"{tier.url}/api/v1/query_range?{union_q}"),
         ("cpu family 24 h, nocache (collector)", f"{base}/api/v1/metrics/cpu?{family_q}{fresh}"),
+        (
+            "cpu family 24 h, nocache (VictoriaMetrics)",
+            f"{tier.url}/api/v1/query_range?{union_q}{fresh}",
+        ),
         ("range 24 h (collector)", f"{base}/api/v1/query_range?{range_q}"),
         ("range 24 h (VictoriaMetrics)", f"{vm_url}/api/v1/query_range?{range_q}"),
         ("range 24 h, nocache (collector)", f"{base}/api/v1/query_range?{range_q}{fresh}"),
         ("range 24 h, nocache (VictoriaMetrics)", f"{vm_url}/api/v1/query_range?{range_q}{fresh}"),
     ]
-    loads = []
+    loads: dict[str, Load] = {}
     reports: dict[str, dict[str, Any] | None] = {}
     for name, url in targets:
         # Each load starts on an idle collector: requests wrk abandoned at the end of the
         # previous one (100 in flight) are still being answered for a moment.
         time.sleep(SETTLE_S)
         load = wrk(url, args.duration, args.connections, name)
-        loads.append(load)
+        loads[name] = load
         if url.startswith(base):
             reports[name] = stall_report(base, load.started_at)
     return loads, reports
 
 
-def report(loads: list[Load], reports: dict[str, dict[str, Any] | None]) -> None:
+def report(loads: dict[str, Load], reports: dict[str, dict[str, Any] | None]) -> None:
     print_table(
         [
             (
@@ -171,28 +221,27 @@ def report(loads: list[Load], reports: dict[str, dict[str, Any] | None]) -> None
                 f"{x.rps:.0f}",
                 str(x.errors),
             )
-            for x in loads
+            for x in loads.values()
         ],
         ("endpoint", *(f"p{p} ms" for p in PERCENTILES), "req/s", "errors"),
     )
     print()
     for name, found in reports.items():
         print_stalls(name, found, top=2)
-    for label, ours, theirs in (
-        ("cached", loads[3], loads[4]),
-        ("uncached (nocache=1)", loads[5], loads[6]),
-    ):
+    print()
+    for label, ours_name, theirs_name in COMPARED:
+        ours, theirs = loads[ours_name], loads[theirs_name]
         print(
-            f"\ncollector vs VictoriaMetrics, same 24 h range query, {label}: "
+            f"collector / VictoriaMetrics direct, {label}: "
             f"p50 x{ours.p50_ms / theirs.p50_ms:.2f}, "
             f"p99 x{ours.p99_ms / theirs.p99_ms:.2f}, "
             f"throughput x{ours.rps / theirs.rps:.2f}"
         )
     print(
-        f"targets: current p99 {loads[0].p99_ms:.1f} ms (< 50), "
-        f"cpu family 24 h p99 {loads[1].p99_ms:.1f} ms (< 200; "
-        f"{loads[2].p99_ms:.1f} ms with every answer computed afresh), "
-        f"range 24 h p99 {loads[3].p99_ms:.1f} ms (< 200)"
+        f"targets: current p99 {loads['current (collector)'].p99_ms:.1f} ms (< 50), "
+        f"cpu family 24 h p99 {loads['cpu family 24 h (collector)'].p99_ms:.1f} ms (< 200; "
+        f"{loads['cpu family 24 h, nocache (collector)'].p99_ms:.1f} ms with every answer "
+        f"computed afresh), range 24 h p99 {loads['range 24 h (collector)'].p99_ms:.1f} ms (< 200)"
     )
 
 
