@@ -126,21 +126,24 @@ def stall_report(base_url: str, since: float) -> dict[str, Any] | None:
 
 
 def print_stalls(title: str, report: dict[str, Any] | None, top: int = 4) -> None:
-    """What the stall watch saw during one load: stalls by size, whether the loop computed
-    through them (its thread's CPU time near the stall's length) or waited, where it was,
-    and the garbage collector's pauses in CPU time (which a busy machine does not inflate)."""
+    """What the stall watch saw during one load: stalls by size; how the loop's thread spent
+    them (computing, runnable with no core free, or waiting, which a busy loop does only for
+    the interpreter lock); where it was; and the garbage collector's pauses in CPU time
+    (which a busy machine does not inflate)."""
     if report is None:
         return
     stalls = report["stalls"]
     lags = sorted(s["lag_ms"] for s in stalls)
-    computing = [s for s in stalls if s["loop_cpu_ms"] >= 0.5 * s["lag_ms"]]
     pauses = report["gc_pauses"]
+    total = sum(lags)
+    cpu = sum(min(s["loop_cpu_ms"], s["lag_ms"]) for s in stalls)
+    queued = sum(min(s.get("loop_runqueue_ms", 0.0), s["lag_ms"]) for s in stalls)
     print(
         f"  stalls during {title}: {len(stalls)} of >= {report['threshold_ms']:.0f} ms "
-        f"(total {sum(lags):.0f} ms, max {max(lags, default=0):.0f} ms); "
-        f"{len(computing)} with the loop computing (total "
-        f"{sum(s['lag_ms'] for s in computing):.0f} ms), the rest waiting for the "
-        f"interpreter lock or a core; {sum(1 for s in stalls if s['gc_ms'] > 0)} with a GC pass"
+        f"(total {total:.0f} ms, max {max(lags, default=0):.0f} ms; "
+        f"{sum(1 for s in stalls if s['gc_ms'] > 0)} with a GC pass); the loop's thread "
+        f"meanwhile: {cpu:.0f} ms computing, {queued:.0f} ms runnable with no core free, "
+        f"{max(0.0, total - cpu - queued):.0f} ms waiting (for the interpreter lock)"
     )
     if pauses:
         worst = max(pauses, key=lambda p: p["cpu_ms"])

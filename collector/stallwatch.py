@@ -8,7 +8,9 @@ off by default) makes those waits visible:
 - a task on the loop wakes every ``tick_s`` and records how late it woke (the loop's lag); a
   lag of at least ``threshold_s`` is a stall. With it goes the CPU time the loop's thread
   used meanwhile: a stall the loop spent computing uses about as much CPU time as it lasted,
-  one it spent waiting (for the interpreter lock, or for a core on a busy machine) little;
+  one it spent waiting (for the interpreter lock, or for a core on a busy machine) little.
+  Linux also says how long the thread was runnable with no core free (the second field of
+  ``/proc/thread-self/schedstat``): what is neither is waiting for the interpreter lock;
 - a watchdog thread looks at the loop thread while a tick is overdue and keeps the loop's
   stack at that moment (what the loop ran), and the innermost frames of the other threads
   that were not waiting (who may have held the interpreter lock);
@@ -32,6 +34,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
@@ -58,6 +61,22 @@ _WAITING: Final = frozenset(
 )
 
 
+SCHEDSTAT: Final = Path("/proc/thread-self/schedstat")
+
+
+def runqueue_clock(path: Path = SCHEDSTAT) -> Callable[[], float]:
+    """A clock of the calling thread's seconds spent runnable, waiting for a core; always 0
+    where the kernel does not say (not Linux, no schedstats)."""
+
+    def read() -> float:
+        try:
+            return int(path.read_bytes().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
+    return read
+
+
 def describe(frame: FrameType | None, depth: int = STACK_DEPTH) -> list[str]:
     """The innermost ``depth`` frames of a stack, innermost first, as ``module.function:line``."""
     out: list[str] = []
@@ -76,6 +95,7 @@ class Stall:
     at: float
     lag_ms: float
     loop_cpu_ms: float = 0.0  # CPU time of the loop's thread during the stall
+    loop_runqueue_ms: float = 0.0  # time it was runnable with no core free
     gc_ms: float = 0.0  # garbage collection that ran during the stall, in any thread
     loop_stacks: list[list[str]] = field(default_factory=list)
     busy_threads: list[str] = field(default_factory=list)
@@ -85,6 +105,7 @@ class Stall:
             "at": round(self.at, 3),
             "lag_ms": round(self.lag_ms, 1),
             "loop_cpu_ms": round(self.loop_cpu_ms, 1),
+            "loop_runqueue_ms": round(self.loop_runqueue_ms, 1),
             "gc_ms": round(self.gc_ms, 1),
             "loop_stacks": self.loop_stacks,
             "busy_threads": self.busy_threads,
@@ -124,6 +145,7 @@ class StallWatch:
         keep: int = 2000,
         clock: Callable[[], float] = time.perf_counter,
         cpu_clock: Callable[[], float] = time.thread_time,
+        runqueue_clock: Callable[[], float] | None = None,
     ) -> None:
         if not threshold_s > 0:
             raise ValueError(f"threshold must be positive, not {threshold_s!r}")
@@ -132,6 +154,7 @@ class StallWatch:
         self.gc_threshold_s = gc_threshold_s
         self._clock = clock
         self._cpu_clock = cpu_clock
+        self._runqueue_clock = runqueue_clock
         self._lock = threading.Lock()
         self._stalls: deque[Stall] = deque(maxlen=keep)
         self._gc_long: deque[GcPause] = deque(maxlen=keep)
@@ -184,16 +207,26 @@ class StallWatch:
 
     async def _ticker(self) -> None:
         tick = self.tick_s
+        # Read on the loop's thread: /proc/thread-self is the thread that reads it.
+        waited = self._runqueue_clock or runqueue_clock()
         while True:
             before = self._clock()
             cpu_before = self._cpu_clock()
+            wait_before = waited()
             self._beat = before
             await asyncio.sleep(tick)
-            self.record_lag(self._clock() - before - tick, self._cpu_clock() - cpu_before)
+            self.record_lag(
+                self._clock() - before - tick,
+                self._cpu_clock() - cpu_before,
+                waited() - wait_before,
+            )
 
-    def record_lag(self, lag_s: float, loop_cpu_s: float = 0.0) -> None:
+    def record_lag(
+        self, lag_s: float, loop_cpu_s: float = 0.0, loop_runqueue_s: float = 0.0
+    ) -> None:
         """Count one wake-up ``lag_s`` late, the loop's thread having used ``loop_cpu_s`` of
-        CPU time since the previous one; keep it as a stall when over the threshold."""
+        CPU time since the previous one and waited ``loop_runqueue_s`` for a core; keep it as
+        a stall when over the threshold."""
         lag_ms = max(0.0, lag_s * 1000.0)
         with self._lock:
             self._ticks += 1
@@ -206,6 +239,7 @@ class StallWatch:
                 stall = Stall(time.time() - lag_s, lag_ms)
             stall.lag_ms = lag_ms
             stall.loop_cpu_ms = loop_cpu_s * 1000.0
+            stall.loop_runqueue_ms = loop_runqueue_s * 1000.0
             end = self._clock()
             stall.gc_ms = 1000.0 * sum(
                 min(s, lag_s) for done, s in self._gc_recent if done >= end - lag_s - 0.001

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+from pathlib import Path
 
 import pytest
 
-from hostvitals.collector.stallwatch import StallWatch, describe
+from hostvitals.collector.stallwatch import StallWatch, describe, runqueue_clock
 from tests.support.collector_app import FakeVictoriaMetrics, serving, settings
 
 
@@ -24,6 +25,36 @@ def test_lags_are_counted_and_only_those_over_the_threshold_kept() -> None:
     assert (histogram["<1"], histogram["<5"], histogram["<50"], histogram["<100"]) == (1, 1, 1, 1)
     assert histogram["<1000"] == 1
     assert watch.report(since=time.time() + 60)["stalls"] == []
+
+
+def test_a_stall_says_how_long_the_loop_waited_for_a_core() -> None:
+    watch = StallWatch(0.050)
+    watch.record_lag(0.300, loop_cpu_s=0.020, loop_runqueue_s=0.250)
+    (stall,) = watch.report()["stalls"]
+    # 300 ms late: 20 computing, 250 runnable with no core free, the rest waiting (the
+    # interpreter lock, or nothing to do).
+    assert (stall["loop_cpu_ms"], stall["loop_runqueue_ms"]) == (20.0, 250.0)
+
+
+def test_run_queue_time_is_the_second_field_of_schedstat(tmp_path: Path) -> None:
+    stat = tmp_path / "schedstat"
+    stat.write_text("123456789 2500000000 77\n")
+    assert runqueue_clock(stat)() == 2.5
+    assert runqueue_clock(tmp_path / "missing")() == 0.0  # not Linux: no figure, no failure
+
+
+async def test_the_running_watch_reads_the_loop_threads_run_queue_time() -> None:
+    waited = [0.0]
+    watch = StallWatch(0.010, tick_s=0.001, runqueue_clock=lambda: waited[0])
+    watch.start()
+    try:
+        await asyncio.sleep(0.005)
+        waited[0] += 1.0
+        time.sleep(0.040)  # the loop is held
+        await asyncio.sleep(0.005)
+    finally:
+        await watch.stop()
+    assert any(s["loop_runqueue_ms"] == 1000.0 for s in watch.report()["stalls"])
 
 
 def test_collections_are_counted_by_generation_and_long_ones_kept() -> None:
