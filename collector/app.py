@@ -51,6 +51,7 @@ from hostvitals.collector.ingest.pipeline import IngestPipeline
 from hostvitals.collector.live.answers import CurrentCache
 from hostvitals.collector.live.cluster import Cluster
 from hostvitals.collector.live.current import CurrentStore
+from hostvitals.collector.live.fleet import FleetTable
 from hostvitals.collector.live.watch import WatchRegistry
 from hostvitals.collector.periodic import PeriodicThread
 from hostvitals.collector.query.cache import QueryCache
@@ -90,10 +91,11 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     """The collector app. ``backend`` replaces the HTTP client to VictoriaMetrics' write and
     health endpoints (tests pass a fake); queries always go through the reader.
 
-    ``app.state`` holds ``settings``, ``reader``, ``current`` (the live view), ``watch`` (who
-    looks at which host), ``writer``, ``metrics`` (the collector's own registry),
-    ``pipeline``, ``probe``, ``reloads`` (what SIGHUP and file changes read again; the server
-    adds its TLS certificates), ``audit`` (the audit log) and ``version``.
+    ``app.state`` holds ``settings``, ``reader``, ``current`` (the live view), ``fleet_table``
+    (its fleet rows), ``watch`` (who looks at which host), ``writer``, ``metrics`` (the
+    collector's own registry), ``pipeline``, ``probe``, ``reloads`` (what SIGHUP and file
+    changes read again; the server adds its TLS certificates), ``audit`` (the audit log) and
+    ``version``.
     Raises ConfigError when the token file cannot be read, or when the collector would listen
     beyond loopback with no credential configured (see docs/security.md).
     """
@@ -248,6 +250,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.state.storage = storage
     app.state.stall_watch = stall_watch
     app.state.current = current
+    app.state.fleet_table = FleetTable(current)
     app.state.current_cache = current_cache = CurrentCache()
     app.state.watch = watch
     app.add_middleware(

@@ -72,6 +72,7 @@ class _Host:
     series: SeriesTable = field(default_factory=SeriesTable)
     processes: ProcessSnapshot | None = None
     next_prune_ms: int = 0
+    revision: int = 0  # frames folded; the host's series and processes change only with it
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,9 @@ class HostSnapshot:
     status: HostStatus
     series: tuple[SeriesPoint, ...]
     processes: ProcessSnapshot | None
+    revision: int = 0
+    """Grows with every frame folded for this host: whatever is derived from its series and
+    processes at one revision stays true until the next."""
 
 
 class CurrentStore:
@@ -147,6 +151,7 @@ class CurrentStore:
                     newest_ms=timestamps[-1],
                 )
             state.last_seen = max(state.last_seen, received_at)
+            state.revision += 1
             if timestamps[-1] >= state.newest_ms:
                 state.agent_id = frame.agent_id
                 state.interval_s = frame.interval_s
@@ -216,6 +221,7 @@ class CurrentStore:
             status=self.status(state.last_seen, state.flush_period_s, now),
             series=points,
             processes=state.processes if series else None,
+            revision=state.revision,
         )
 
     def _sweep(self, now: float) -> None:
