@@ -150,7 +150,8 @@ def print_stalls(title: str, report: dict[str, Any] | None, top: int = 4) -> Non
         print(
             f"  GC pauses >= 1 ms: {len(pauses)}, {sum(p['cpu_ms'] for p in pauses):.0f} ms "
             f"of CPU in all; longest {worst['cpu_ms']:.0f} ms of CPU "
-            f"({worst['ms']:.0f} ms wall, generation {worst['generation']})"
+            f"({worst['ms']:.0f} ms wall, generation {worst['generation']}, "
+            f"{worst['collected']:,} objects freed, in {worst['thread']})"
         )
     by_place: dict[str, list[float]] = {}
     for stall in stalls:
