@@ -7,8 +7,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
+import requests
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -106,3 +108,64 @@ def print_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> None:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, tuple("-" * w for w in widths), *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+
+
+STALL_WATCH_MS = 20
+"""Loop lags at least this long are kept, with stacks, by the collector's stall watch."""
+
+
+def stall_report(base_url: str, since: float) -> dict[str, Any] | None:
+    """The collector's ``/api/v1/debug/stalls`` from ``since`` on (None when it is off)."""
+    try:
+        answer = requests.get(
+            f"{base_url}/api/v1/debug/stalls", params={"since": since}, timeout=10
+        )
+    except requests.RequestException:
+        return None
+    return answer.json() if answer.status_code == 200 else None
+
+
+def print_stalls(title: str, report: dict[str, Any] | None, top: int = 4) -> None:
+    """What the stall watch saw during one load: stalls by size; how the loop's thread spent
+    them (computing, runnable with no core free, or waiting, which a busy loop does only for
+    the interpreter lock); where it was; and the garbage collector's pauses in CPU time
+    (which a busy machine does not inflate)."""
+    if report is None:
+        return
+    stalls = report["stalls"]
+    lags = sorted(s["lag_ms"] for s in stalls)
+    pauses = report["gc_pauses"]
+    total = sum(lags)
+    cpu = sum(min(s["loop_cpu_ms"], s["lag_ms"]) for s in stalls)
+    queued = sum(min(s.get("loop_runqueue_ms", 0.0), s["lag_ms"]) for s in stalls)
+    print(
+        f"  stalls during {title}: {len(stalls)} of >= {report['threshold_ms']:.0f} ms "
+        f"(total {total:.0f} ms, max {max(lags, default=0):.0f} ms; "
+        f"{sum(1 for s in stalls if s['gc_ms'] > 0)} with a GC pass); the loop's thread "
+        f"meanwhile: {cpu:.0f} ms computing, {queued:.0f} ms runnable with no core free, "
+        f"{max(0.0, total - cpu - queued):.0f} ms waiting (for the interpreter lock)"
+    )
+    if pauses:
+        worst = max(pauses, key=lambda p: p["cpu_ms"])
+        print(
+            f"  GC pauses >= 1 ms: {len(pauses)}, {sum(p['cpu_ms'] for p in pauses):.0f} ms "
+            f"of CPU in all; longest {worst['cpu_ms']:.0f} ms of CPU "
+            f"({worst['ms']:.0f} ms wall, generation {worst['generation']}, "
+            f"{worst['collected']:,} objects freed, in {worst['thread']})"
+        )
+    by_place: dict[str, list[float]] = {}
+    for stall in stalls:
+        stacks = stall["loop_stacks"]
+        place = _place(stacks[0]) if stacks else "(not sampled)"
+        by_place.setdefault(place, []).append(stall["lag_ms"])
+    ranked = sorted(by_place.items(), key=lambda kv: -sum(kv[1]))[:top]
+    for place, found in ranked:
+        print(f"    {sum(found):6.0f} ms in {len(found):3d} stalls, loop in {place}")
+
+
+def _place(stack: list[str]) -> str:
+    """The innermost frame of the collector's own code, with the innermost frame of all."""
+    ours = next((f for f in stack if f.startswith("hostvitals.")), None)
+    if ours is None or ours == stack[0]:
+        return stack[0]
+    return f"{stack[0]} < ... < {ours}"

@@ -71,6 +71,9 @@ class Fleet:
         )
 
 
+BodyMaker = Callable[[int], tuple[bytes, dict[str, str]]]
+
+
 @dataclass
 class Result:
     name: str
@@ -78,12 +81,17 @@ class Result:
     errors: int = 0
     latencies: list[float] = field(default_factory=list)
     elapsed: float = 0.0
+    started_at: float = 0.0  # Unix seconds
+
+    @property
+    def rate(self) -> float:
+        return self.samples / self.elapsed if self.elapsed else 0.0
 
 
 async def drive(
     name: str,
     url_for: Callable[[int], str],
-    make_body: Callable[[int], tuple[bytes, dict[str, str]]],
+    make_body: BodyMaker,
     samples_per_request: int,
     rate: float,
     bodies: range,
@@ -91,7 +99,7 @@ async def drive(
 ) -> Result:
     """Open loop: the i-th request (body ``bodies[i]``) is due at i / (rate / samples) s;
     at most ``concurrency`` open."""
-    result = Result(name)
+    result = Result(name, started_at=time.time())
     per_s = rate / samples_per_request
     slots = asyncio.Semaphore(concurrency)
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -131,7 +139,7 @@ async def measured(
     meter: Meter,
     name: str,
     url_for: Callable[[int], str],
-    make_body: Callable[[int], tuple[bytes, dict[str, str]]],
+    make_body: BodyMaker,
     samples_per_request: int,
     args: argparse.Namespace,
     bodies: range,

@@ -14,7 +14,9 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("agent_footprint.py", []),
     ("api_latency.py", []),
     ("freshness.py", []),
-    ("ingest.py", []),
+    ("fleet.py", []),
+    # Three whole runs: the median and range of the steady p99 and rate are printed.
+    ("ingest.py", ["--runs", "3"]),
     ("ingest.py", [*SCALING, "--collectors", "1"]),
     ("ingest.py", [*SCALING, "--collectors", "2"]),
 ]

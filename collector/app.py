@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
@@ -28,6 +29,7 @@ from hostvitals.collector.api import alerts as alerts_api
 from hostvitals.collector.api import audit as audit_api
 from hostvitals.collector.api import (
     clusterinfo,
+    debug,
     docs,
     fleet,
     health,
@@ -49,6 +51,7 @@ from hostvitals.collector.ingest.pipeline import IngestPipeline
 from hostvitals.collector.live.answers import CurrentCache
 from hostvitals.collector.live.cluster import Cluster
 from hostvitals.collector.live.current import CurrentStore
+from hostvitals.collector.live.fleet import FleetTable
 from hostvitals.collector.live.watch import WatchRegistry
 from hostvitals.collector.periodic import PeriodicThread
 from hostvitals.collector.query.cache import QueryCache
@@ -56,6 +59,7 @@ from hostvitals.collector.reload import Reloads
 from hostvitals.collector.rollups.coldpath import accepted_limits
 from hostvitals.collector.rollups.tiers import RAW
 from hostvitals.collector.selfmetrics import SelfMetrics
+from hostvitals.collector.stallwatch import StallWatch
 from hostvitals.collector.storage import build_storage, recent_writes
 from hostvitals.collector.vm.breaker import BreakerState
 from hostvitals.collector.vm.client import VictoriaMetricsBackend, VictoriaMetricsClient
@@ -87,10 +91,11 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     """The collector app. ``backend`` replaces the HTTP client to VictoriaMetrics' write and
     health endpoints (tests pass a fake); queries always go through the reader.
 
-    ``app.state`` holds ``settings``, ``reader``, ``current`` (the live view), ``watch`` (who
-    looks at which host), ``writer``, ``metrics`` (the collector's own registry),
-    ``pipeline``, ``probe``, ``reloads`` (what SIGHUP and file changes read again; the server
-    adds its TLS certificates), ``audit`` (the audit log) and ``version``.
+    ``app.state`` holds ``settings``, ``reader``, ``current`` (the live view), ``fleet_table``
+    (its fleet rows), ``watch`` (who looks at which host), ``writer``, ``metrics`` (the
+    collector's own registry), ``pipeline``, ``probe``, ``reloads`` (what SIGHUP and file
+    changes read again; the server adds its TLS certificates), ``audit`` (the audit log) and
+    ``version``.
     Raises ConfigError when the token file cannot be read, or when the collector would listen
     beyond loopback with no credential configured (see docs/security.md).
     """
@@ -154,6 +159,8 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         concurrency=vm.write_concurrency,
         queue_max_bytes=vm.write_queue_max_bytes,
         breaker=storage.breaker,
+        # Written frames enter the ledger in the writer's thread, a batch at a time.
+        on_written=lambda frames: storage.ledger.remember_many(frames, time.time()),
     )
     current = CurrentStore(
         host_ttl_s=live_settings.host_ttl_s,
@@ -186,9 +193,13 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     )
 
     lag = LoopLag(registry=metrics.registry)
+    stall_ms = settings.server.stall_watch_ms
+    stall_watch = StallWatch(stall_ms / 1000.0) if stall_ms > 0 else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if stall_watch is not None:
+            stall_watch.start()
         usage.start()
         measuring = asyncio.create_task(lag.run(), name="hostvitals-loop-lag")
         loop = asyncio.get_running_loop()
@@ -221,6 +232,8 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
             await asyncio.to_thread(access_store.flush_usage)
             access_conn.close()
             audit.close()
+            if stall_watch is not None:
+                await stall_watch.stop()
 
     app = FastAPI(
         title="hostvitals collector",
@@ -235,7 +248,9 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.state.cluster = cluster
     app.state.alerts = alert_engine
     app.state.storage = storage
+    app.state.stall_watch = stall_watch
     app.state.current = current
+    app.state.fleet_table = FleetTable(current)
     app.state.current_cache = current_cache = CurrentCache()
     app.state.watch = watch
     app.add_middleware(
@@ -301,6 +316,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.include_router(clusterinfo.router)
     app.include_router(access_api.router)
     app.include_router(audit_api.router)
+    app.include_router(debug.router)
     return app
 
 

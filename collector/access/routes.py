@@ -74,6 +74,8 @@ ROUTES: Final[tuple[RouteAccess, ...]] = (
     RouteAccess("POST", "/api/v1/agents/{agent_ref}/unpin", A, "clear an agent's pinned id"),
     RouteAccess("DELETE", "/api/v1/agents/{agent_ref}", A, "revoke an agent"),
     RouteAccess("GET", "/api/v1/audit", A, "the audit log and its chain check"),
+    RouteAccess("GET", "/api/v1/debug/stalls", A, "event-loop stalls, with stacks"),
+    RouteAccess("GET", "/api/v1/debug/memory", A, "the heap by source line"),
     RouteAccess("GET", "/", V, "dashboard: fleet page"),
     RouteAccess("GET", "/hosts/{host}", V, "dashboard: host page"),
     RouteAccess("GET", "/explore", V, "dashboard: explore page"),

@@ -31,7 +31,7 @@ from hostvitals.collector.alerts.objectives import Objective, objectives
 from hostvitals.collector.alerts.rules import RuleGroup, build_rule_groups
 from hostvitals.collector.alerts.selfscrape import SELF_JOB, FreshnessTracker, import_lines
 from hostvitals.collector.alerts.silences import Silences
-from hostvitals.collector.alerts.state import Sample, step
+from hostvitals.collector.alerts.state import Evaluation, Sample
 from hostvitals.collector.alerts.store import StateFile, alert_from_json, alert_to_json
 from hostvitals.collector.config.alerts import AlertsSettings
 from hostvitals.collector.config.slos import SlosSettings
@@ -41,6 +41,9 @@ from hostvitals.collector.selfmetrics import SelfMetrics
 from hostvitals.collector.vm.reader import InstantSample
 
 log = logging.getLogger(__name__)
+
+SAMPLES_PER_SLICE = 256
+"""Samples of one rule stepped between two turns of the event loop (a few milliseconds)."""
 
 
 class Querier(Protocol):
@@ -297,9 +300,15 @@ class AlertEngine:
                 continue
             status.health, status.last_error = "ok", ""
             self._evaluations.labels("ok").inc()
-            changed = step(
-                rule, self.alerts[rule.id], samples, now, self.settings.resolved_retention_s
+            evaluation = Evaluation(
+                rule, self.alerts[rule.id], now, self.settings.resolved_retention_s
             )
+            # A fleet's samples a slice at a time: all of them at once would hold the loop
+            # (and every request waiting on it) for tens of milliseconds per rule.
+            for first in range(0, len(samples), SAMPLES_PER_SLICE):
+                evaluation.feed(samples[first : first + SAMPLES_PER_SLICE])
+                await asyncio.sleep(0)
+            changed = evaluation.finish()
             for alert in changed:
                 log.info("alert %s %s %s", alert.labels.get("alertname"), alert.state, alert.labels)
             if changed:

@@ -69,59 +69,86 @@ def step(
 
     Returns the alerts that changed state (for logging). ``alerts`` is updated in place.
     """
-    changed: list[Alert] = []
-    seen: set[str] = set()
-    for sample in samples:
-        labels = alert_labels(rule, sample.labels, sample.value)
-        fp = fingerprint(labels)
-        seen.add(fp)
-        alert = alerts.get(fp)
-        holds = _holds(rule, sample.value)
-        if alert is not None and alert.state == "firing":
-            alert.value = sample.value
-            # Inside the hysteresis band counts as holding: the alert stays firing.
-            if holds or _still_firing(rule, sample.value):
+    evaluation = Evaluation(rule, alerts, now, retention_s)
+    evaluation.feed(samples)
+    return evaluation.finish()
+
+
+class Evaluation:
+    """:func:`step` in parts: :meth:`feed` the samples in as many parts as wanted (the engine
+    lets the event loop serve requests in between), then :meth:`finish` once."""
+
+    def __init__(
+        self, rule: Rule, alerts: dict[str, Alert], now: float, retention_s: float
+    ) -> None:
+        self.rule = rule
+        self.alerts = alerts
+        self.now = now
+        self.retention_s = retention_s
+        self.changed: list[Alert] = []
+        self._seen: set[str] = set()
+
+    def feed(self, samples: Iterable[Sample]) -> None:
+        rule, alerts, now, changed = self.rule, self.alerts, self.now, self.changed
+        for sample in samples:
+            holds = _holds(rule, sample.value)
+            if not holds and not alerts:
+                # Nothing to keep firing, drop or resolve: skip its labels and fingerprint. A
+                # threshold rule gets every host's value each time, nearly all of them healthy.
+                continue
+            labels = alert_labels(rule, sample.labels, sample.value)
+            fp = fingerprint(labels)
+            self._seen.add(fp)
+            alert = alerts.get(fp)
+            if alert is not None and alert.state == "firing":
+                alert.value = sample.value
+                # Inside the hysteresis band counts as holding: the alert stays firing.
+                if holds or _still_firing(rule, sample.value):
+                    alert.last_true_at = now
+                    alert.annotations = render_annotations(rule, labels, sample.value)
+                else:
+                    _release(rule, alert, now, changed)
+                continue
+            if not holds:
+                if alert is not None and alert.state == "pending":
+                    del alerts[fp]
+                continue
+            if alert is None or alert.state == "resolved":
+                alert = Alert(
+                    rule_id=rule.id,
+                    fingerprint=fp,
+                    labels=labels,
+                    annotations=render_annotations(rule, labels, sample.value),
+                    state="pending",
+                    active_at=now,
+                    value=sample.value,
+                    last_true_at=now,
+                )
+                alerts[fp] = alert
+                changed.append(alert)
+            else:
+                alert.value = sample.value
                 alert.last_true_at = now
                 alert.annotations = render_annotations(rule, labels, sample.value)
+            if alert.state == "pending" and now - alert.active_at >= rule.for_s:
+                alert.state = "firing"
+                alert.fired_at = now
+                changed.append(alert)
+
+    def finish(self) -> list[Alert]:
+        """Resolve or drop the alerts no sample was fed for; the alerts that changed state."""
+        rule, now, changed = self.rule, self.now, self.changed
+        for fp, alert in list(self.alerts.items()):
+            if alert.state == "resolved":
+                if alert.resolved_at is None or now - alert.resolved_at > self.retention_s:
+                    del self.alerts[fp]
+            elif fp in self._seen:
+                continue
+            elif alert.state == "pending":
+                del self.alerts[fp]
             else:
                 _release(rule, alert, now, changed)
-            continue
-        if not holds:
-            if alert is not None and alert.state == "pending":
-                del alerts[fp]
-            continue
-        if alert is None or alert.state == "resolved":
-            alert = Alert(
-                rule_id=rule.id,
-                fingerprint=fp,
-                labels=labels,
-                annotations=render_annotations(rule, labels, sample.value),
-                state="pending",
-                active_at=now,
-                value=sample.value,
-                last_true_at=now,
-            )
-            alerts[fp] = alert
-            changed.append(alert)
-        else:
-            alert.value = sample.value
-            alert.last_true_at = now
-            alert.annotations = render_annotations(rule, labels, sample.value)
-        if alert.state == "pending" and now - alert.active_at >= rule.for_s:
-            alert.state = "firing"
-            alert.fired_at = now
-            changed.append(alert)
-    for fp, alert in list(alerts.items()):
-        if alert.state == "resolved":
-            if alert.resolved_at is None or now - alert.resolved_at > retention_s:
-                del alerts[fp]
-        elif fp in seen:
-            continue
-        elif alert.state == "pending":
-            del alerts[fp]
-        else:
-            _release(rule, alert, now, changed)
-    return changed
+        return changed
 
 
 def _release(rule: Rule, alert: Alert, now: float, changed: list[Alert]) -> None:

@@ -18,8 +18,7 @@ from hostvitals.collector.api.history import history_answer
 from hostvitals.collector.api.params import SCOPE, RangeParams, Scope, peers_to_ask, range_params
 from hostvitals.collector.api.responses import success
 from hostvitals.collector.api.watching import watching
-from hostvitals.collector.live.current import CurrentStore
-from hostvitals.collector.live.fleet import fleet_queries, fleet_rows
+from hostvitals.collector.live.fleet import FleetTable, fleet_queries, fleet_rows
 
 router = APIRouter(prefix="/api/v1", tags=["fleet"])
 
@@ -37,9 +36,9 @@ async def fleet(
         watching(request).fleet()
     else:
         watching(request).host(host)
-    store: CurrentStore = request.app.state.current
+    table: FleetTable = request.app.state.fleet_table
     now = time.time()
-    rows = await fleet_rows(store, peers_to_ask(request, scope), now, host=host)
+    rows = await fleet_rows(table, peers_to_ask(request, scope), now, host=host)
     if status is not None:
         rows = [row for row in rows if row.get("status") == status]
     return success(request, {"now": now, "hosts": rows})

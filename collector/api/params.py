@@ -38,7 +38,7 @@ class RangeParams:
     nocache: bool
 
 
-def range_params(
+async def range_params(
     request: Request,
     start: str | None = None,
     end: str | None = None,
@@ -49,7 +49,8 @@ def range_params(
     """``start``/``end``: Unix seconds or RFC 3339 (default: the last ``query.default_range_s``);
     ``step``: seconds or a duration such as ``15s`` (default: about ``query.default_points``
     points). A bad one is answered 400 with what it accepts. ``resolution`` and ``nocache``
-    are passed on as they are."""
+    are passed on as they are. A coroutine, so FastAPI runs it on the loop: as a plain
+    function it would go to a worker thread and back, which costs more than the parsing."""
     limits: QueryLimits = request.app.state.settings.query
     now = time.time()
     try:

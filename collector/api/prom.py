@@ -193,7 +193,7 @@ for _method in ("GET", "POST"):
 
 
 @router.get("/status/buildinfo")
-def prom_build_info() -> Response:
+async def prom_build_info() -> Response:
     """A Prometheus-like build info, so clients that probe it (Grafana) see a Prometheus API."""
     return json_response(
         {

@@ -32,7 +32,7 @@ from hostvitals.collector.config.settings import UiSettings
 from hostvitals.collector.errors import ApiError
 from hostvitals.collector.live.cluster import Cluster
 from hostvitals.collector.live.current import CurrentStore
-from hostvitals.collector.live.fleet import fleet_row, fleet_rows, top_processes
+from hostvitals.collector.live.fleet import FleetTable, fleet_row, fleet_rows, top_processes
 from hostvitals.collector.live.watch import WatchRegistry
 from hostvitals.shared.codec import MAX_HOST_LEN
 
@@ -127,10 +127,10 @@ async def live_events(
         await sleep(interval_s)
 
 
-def fleet_snapshot(store: CurrentStore, cluster: Cluster, watch: WatchRegistry) -> Snapshot:
+def fleet_snapshot(table: FleetTable, cluster: Cluster, watch: WatchRegistry) -> Snapshot:
     async def snap(now: float) -> tuple[str, Any]:
         watch.fleet()
-        return "fleet", {"hosts": await fleet_rows(store, cluster, now)}
+        return "fleet", {"hosts": await fleet_rows(table, cluster, now)}
 
     return snap
 
@@ -210,7 +210,7 @@ async def stream(
     cluster: Cluster = request.app.state.cluster
     watch = watching(request)
     snapshot = (
-        fleet_snapshot(store, cluster, watch)
+        fleet_snapshot(request.app.state.fleet_table, cluster, watch)
         if host is None
         else host_snapshot(store, cluster, watch, host)
     )

@@ -40,6 +40,10 @@ class ServerSettings(Section):
     """How often (seconds) the files the collector reloads without a restart are checked for a
     change: `tls.cert_file`, `tls.key_file`, `tls.client_ca_file` and `auth.tokens_file`. A
     SIGHUP reloads them at once."""
+    stall_watch_ms: Annotated[int, Field(ge=0, le=60_000)] = 0
+    """A debugging aid: record event-loop stalls of at least this many milliseconds with what
+    the loop and the other threads ran meanwhile, and every garbage-collector pause, served at
+    `GET /api/v1/debug/stalls`. 0 turns it off (and the endpoint answers 404)."""
 
     @field_validator("workers")
     @classmethod

@@ -10,16 +10,11 @@ agents not heard from for ``ttl_s`` are forgotten.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from hostvitals.collector.ingest.validate import PolicyError
-
-SeriesKey = tuple[str, frozenset[tuple[str, str]]]
-
-
-def series_key(metric: str, labels: Mapping[str, str]) -> SeriesKey:
-    return metric, frozenset(labels.items())
+from hostvitals.shared.protocol import SeriesKey, interned
 
 
 @dataclass(slots=True)
@@ -41,7 +36,7 @@ class SeriesBudget:
             agent = self._agents.get((agent_id, host))
             return 0 if agent is None else len(agent.series)
 
-    def admit(self, agent_id: str, host: str, keys: Iterable[SeriesKey], now: float) -> None:
+    def admit(self, agent_id: str, host: str, keys: Sequence[SeriesKey], now: float) -> None:
         """Count ``keys`` as in use by the agent, or raise PolicyError if over budget."""
         with self._lock:
             self._sweep(now)
@@ -60,6 +55,8 @@ class SeriesBudget:
                         f"{len(known) + len(new)} series in use; the limit is {self._max} "
                         f"(series unused for {self._ttl:g}s stop counting)",
                     )
+            for key in new:  # kept for long: one copy of each metric name and label value
+                known[interned(key)] = now
             for key in keys:
                 known[key] = now
 

@@ -14,12 +14,20 @@ its samples once, which is the last line of defence.
 
 Two copies arriving at the same moment are the pipeline's business (it lets the second wait
 for the first); the ledger only answers "already written?".
+
+Agents number their frames in order, so nearly every frame carries a higher sequence number
+than any frame of its (agent, host) written before: the ledger keeps that highest number in
+memory (read from the database at start) and answers such a frame without a query. Only a
+resend, a replay or an agent that started counting again is looked up. The ingest path asks
+for every frame on the event loop, and a query there (which releases the interpreter lock
+and must get it back) was where the loop most often waited under load.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Sequence
 from typing import Final
 
 _SCHEMA: Final = """
@@ -50,6 +58,14 @@ class FrameLedger:
         self._touched: set[tuple[str, str]] = set()
         with self._lock:
             conn.executescript(_SCHEMA)
+            rows = conn.execute(
+                "SELECT agent, host, MAX(seq), MAX(written_at) FROM written_frames"
+                " GROUP BY agent, host"
+            ).fetchall()
+        # Per (agent, host): the highest sequence number written, and when it last wrote.
+        self._highest: dict[tuple[str, str], tuple[int, float]] = {
+            (str(agent), str(host)): (int(seq), float(at)) for agent, host, seq, at in rows
+        }
 
     def __len__(self) -> int:
         with self._lock:
@@ -57,6 +73,9 @@ class FrameLedger:
         return int(row[0])
 
     def seen(self, agent_id: str, host: str, seq: int) -> bool:
+        highest = self._highest.get((agent_id, host))
+        if highest is None or seq > highest[0]:
+            return False  # newer than anything written: no need to look
         with self._lock:
             row = self._conn.execute(
                 "SELECT 1 FROM written_frames WHERE agent = ? AND host = ? AND seq = ?",
@@ -65,16 +84,32 @@ class FrameLedger:
         return row is not None
 
     def remember(self, agent_id: str, host: str, seq: int, now: float) -> None:
-        if self._per_agent == 0:
+        self.remember_many([(agent_id, host, seq)], now)
+
+    def remember_many(self, frames: Sequence[tuple[str, str, int]], now: float) -> None:
+        """Enter written frames (agent, host, seq) in one transaction."""
+        if self._per_agent == 0 or not frames:
             return
         with self._lock:
-            self._conn.execute(
-                "INSERT INTO written_frames (agent, host, seq, written_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (agent, host, seq) DO UPDATE SET written_at = excluded.written_at",
-                (agent_id, host, seq, now),
-            )
-            self._since_sweep += 1
-            self._touched.add((agent_id, host))
+            conn = self._conn
+            conn.execute("BEGIN")
+            try:
+                conn.executemany(
+                    "INSERT INTO written_frames (agent, host, seq, written_at) "
+                    "VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (agent, host, seq) DO UPDATE SET written_at = excluded.written_at",
+                    [(agent_id, host, seq, now) for agent_id, host, seq in frames],
+                )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            self._since_sweep += len(frames)
+            for agent_id, host, seq in frames:
+                pair = (agent_id, host)
+                self._touched.add(pair)
+                highest = self._highest.get(pair)
+                self._highest[pair] = (seq if highest is None else max(seq, highest[0]), now)
             if self._since_sweep >= _SWEEP_EVERY or now >= self._next_sweep:
                 self._sweep(now)
 
@@ -98,6 +133,9 @@ class FrameLedger:
                     (agent_id, host, self._per_agent),
                 )
             self._touched.clear()
+            cutoff = now - self._ttl
+            for pair in [p for p, (_, at) in self._highest.items() if at < cutoff]:
+                del self._highest[pair]
         except BaseException:
             conn.execute("ROLLBACK")
             raise

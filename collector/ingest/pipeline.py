@@ -5,6 +5,9 @@ bounded read -> bounded decompression -> decode -> may this credential write it?
 already written? -> policy and series budget -> import lines -> rollup buckets marked ->
 circuit breaker -> group-committed write -> ledger -> live view -> flush advice (how often the
 agent should flush while someone watches its host: ``hostvitals.collector.ingest.flushadvice``).
+The writer enters written frames in the ledger itself, a batch at a time in its own thread,
+before it acknowledges them (the writer's ``on_written``, wired by the app to
+:meth:`FrameLedger.remember_many`).
 Each refusal raises :class:`~hostvitals.collector.errors.IngestRejected` (the HTTP answer) and is
 counted by reason; nothing of a refused frame is written.
 
@@ -25,7 +28,7 @@ from typing import Final
 from hostvitals.collector.config.settings import LimitsSettings
 from hostvitals.collector.errors import IngestRejected
 from hostvitals.collector.ingest import body
-from hostvitals.collector.ingest.cardinality import SeriesBudget, series_key
+from hostvitals.collector.ingest.cardinality import SeriesBudget
 from hostvitals.collector.ingest.dedup import FrameLedger
 from hostvitals.collector.ingest.flushadvice import FlushAdvisor
 from hostvitals.collector.ingest.importlines import ImportLines, frame_to_import_lines
@@ -45,7 +48,7 @@ from hostvitals.collector.vm.errors import (
 from hostvitals.collector.vm.writer import VictoriaMetricsWriter
 from hostvitals.shared.codec import decode_frame
 from hostvitals.shared.errors import DecodeError, SchemaError, VersionError
-from hostvitals.shared.protocol import Frame
+from hostvitals.shared.protocol import Frame, SeriesKey, series_key
 
 FrameCheck = Callable[[str, str], None]
 """Called with a decoded frame's agent id and host; raises IngestRejected (403) when the
@@ -73,6 +76,7 @@ class _Prepared:
     frame: Frame
     lines: ImportLines | None  # None: already written
     cold: bool = False  # has ticks for buckets past the raw tier's horizon (coldpath.py)
+    keys: list[SeriesKey] | None = None  # of frame.series, for the live view
 
 
 class IngestPipeline:
@@ -137,7 +141,8 @@ class IngestPipeline:
         self._metrics.ingest_bytes.inc(len(raw))
 
         now_ms = int(self._clock() * 1000)
-        if len(raw) > OFFLOAD_BYTES:
+        offloaded = len(raw) > OFFLOAD_BYTES
+        if offloaded:
             prepared = await asyncio.to_thread(self._prepare, raw, encoding, now_ms, check)
         else:
             prepared = self._prepare(raw, encoding, now_ms, check)
@@ -146,19 +151,25 @@ class IngestPipeline:
         if lines is None:
             return self._duplicate(frame)
         key = (frame.agent_id, frame.host, frame.seq)
+        waited = False
         while (pending := self._inflight.get(key)) is not None:
+            waited = True
             if await asyncio.shield(pending):
                 return self._duplicate(frame)
-        if self._recent.seen(*key):  # written while this copy was being decoded
+        # Written while this copy was being decoded or waited? (Without an await since the
+        # ledger was asked in _prepare, nothing else can have written it.)
+        if (offloaded or waited) and self._recent.seen(*key):
             return self._duplicate(frame)
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._inflight[key] = done
         try:
             cold_samples = await self._apply_cold(frame, now_ms) if prepared.cold else 0
-            if lines.series:  # a frame of gaps only has nothing to write
-                await self._write(lines)
-            received_at = self._clock()
-            self._recent.remember(frame.agent_id, frame.host, frame.seq, received_at)
+            if lines.series:  # the writer enters the frame in the ledger with its batch
+                await self._write(lines, key)
+                received_at = self._clock()
+            else:  # a frame of gaps only has nothing to write
+                received_at = self._clock()
+                self._recent.remember(frame.agent_id, frame.host, frame.seq, received_at)
         except BaseException:
             done.set_result(False)
             raise
@@ -169,7 +180,7 @@ class IngestPipeline:
         # A host asked to flush every tick sends short frames: they do not shorten the flush
         # period its status is judged by (its agent returns to longer frames when asked to).
         fast = self._advisor is not None and self._advisor.fast(frame.host)
-        self._current.update(frame, received_at, keep_period=fast)
+        self._current.update(frame, received_at, prepared.keys, keep_period=fast)
         self._metrics.ingest_frames.inc()
         self._metrics.samples_written.inc(lines.samples)
         return self._outcome(frame, lines.samples + cold_samples, duplicate=False)
@@ -191,10 +202,10 @@ class IngestPipeline:
             check(frame.agent_id, frame.host)
         if self._recent.seen(frame.agent_id, frame.host, frame.seq):
             return _Prepared(frame, None)
+        keys = [series_key(x.metric, x.labels) for x in frame.series]
         try:
             validate_frame(frame, self._limits, now_ms)
             if self._budget is not None:
-                keys = [series_key(x.metric, x.labels) for x in frame.series]
                 self._budget.admit(frame.agent_id, frame.host, keys, now_ms / 1000.0)
         except PolicyError as exc:
             raise IngestRejected(422, exc.reason, exc.message) from None
@@ -222,7 +233,7 @@ class IngestPipeline:
                     f"overloaded: {exc}; retry later",
                     headers={"Retry-After": self._retry_after},
                 ) from None
-        return _Prepared(frame, lines, cold)
+        return _Prepared(frame, lines, cold, keys)
 
     async def _apply_cold(self, frame: Frame, now_ms: int) -> int:
         assert self._cold is not None
@@ -236,7 +247,7 @@ class IngestPipeline:
                 headers={"Retry-After": self._retry_after},
             ) from None
 
-    async def _write(self, lines: ImportLines) -> None:
+    async def _write(self, lines: ImportLines, frame: tuple[str, str, int]) -> None:
         retry = {"Retry-After": self._retry_after}
         if self._breaker is not None and (wait := self._breaker.admit()) is not None:
             raise IngestRejected(
@@ -247,7 +258,7 @@ class IngestPipeline:
                 headers={"Retry-After": str(wait)},
             )
         try:
-            future = self._writer.submit(lines.body)
+            future = self._writer.submit(lines.body, frame)
         except QueueFull as exc:
             raise IngestRejected(
                 503,

@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 from hostvitals.collector.config.settings import LimitsSettings
 from hostvitals.shared.catalogue import CATALOGUE, HOST_LABEL
-from hostvitals.shared.protocol import Frame
+from hostvitals.shared.protocol import Frame, SeriesKey, series_key
 
 _LABEL_SETS: Mapping[str, frozenset[str]] = MappingProxyType(
     {name: frozenset(spec.labels) for name, spec in CATALOGUE.items()}
@@ -40,7 +40,7 @@ def validate_frame(frame: Frame, policy: LimitsSettings, now_ms: int) -> int:
     _check_window(frame.timestamps_ms, policy, now_ms)
 
     max_len = policy.max_label_value_length
-    seen: set[tuple[str, frozenset[tuple[str, str]]]] = set()
+    seen: set[SeriesKey] = set()
     samples = 0
     for index, series in enumerate(frame.series):
         where = f"series[{index}] {series.metric}"
@@ -71,7 +71,7 @@ def validate_frame(frame: Frame, policy: LimitsSettings, now_ms: int) -> int:
                     f"{where}: label '{name}' is {len(value)} characters long; the limit is "
                     f"{max_len}",
                 )
-        key = (series.metric, frozenset(labels.items()))
+        key = series_key(series.metric, labels)
         if key in seen:
             raise PolicyError(
                 "duplicate_series",

@@ -8,6 +8,9 @@ Bounded: series not updated for ``series_ttl_s`` (relative to the host's newest 
 dropped, processes are kept only as the newest snapshot, and hosts not heard from for
 ``host_ttl_s`` (wall time) are evicted.
 
+Compact: each host's series are a :class:`~hostvitals.collector.live.columns.SeriesTable`,
+columns the garbage collector hardly has to look at however large the fleet.
+
 Host status: a host flushes a frame every ``flush_period_s`` = the span of its last frame's
 ticks plus its interval (at least the interval; frames of a host asked to flush every tick
 keep the period of its usual frames). It is ``stale`` when nothing arrived for
@@ -17,20 +20,19 @@ more than ``stale_after`` flush periods, ``down`` after ``down_after`` periods, 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from hostvitals.shared.catalogue import CATALOGUE, Kind
-from hostvitals.shared.protocol import Frame, Series, Value
+from hostvitals.collector.live.columns import SeriesTable, last_two
+from hostvitals.shared.protocol import Frame, Series, SeriesKey, series_key
 
 PROCESS_CPU: Final = "hostvitals_process_cpu_usage_ratio"
 PROCESS_MEMORY: Final = "hostvitals_process_resident_memory_bytes"
 PROCESS_METRICS: Final = frozenset({PROCESS_CPU, PROCESS_MEMORY})
-_COUNTERS: Final = frozenset(name for name, spec in CATALOGUE.items() if spec.kind is Kind.COUNTER)
 _SWEEP_EVERY_S: Final = 60.0
 
 HostStatus = Literal["up", "stale", "down"]
-SeriesKey = tuple[str, frozenset[tuple[str, str]]]
 
 
 @dataclass(slots=True)
@@ -67,9 +69,10 @@ class _Host:
     interval_s: float
     flush_period_s: float
     newest_ms: int
-    series: dict[SeriesKey, SeriesPoint] = field(default_factory=dict)
+    series: SeriesTable = field(default_factory=SeriesTable)
     processes: ProcessSnapshot | None = None
     next_prune_ms: int = 0
+    revision: int = 0  # frames folded; the host's series and processes change only with it
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,9 @@ class HostSnapshot:
     status: HostStatus
     series: tuple[SeriesPoint, ...]
     processes: ProcessSnapshot | None
+    revision: int = 0
+    """Grows with every frame folded for this host: whatever is derived from its series and
+    processes at one revision stays true until the next."""
 
 
 class CurrentStore:
@@ -114,8 +120,16 @@ class CurrentStore:
         next (apart from series and hosts expiring, which takes minutes)."""
         return self._version
 
-    def update(self, frame: Frame, received_at: float, *, keep_period: bool = False) -> None:
+    def update(
+        self,
+        frame: Frame,
+        received_at: float,
+        keys: Sequence[SeriesKey] | None = None,
+        *,
+        keep_period: bool = False,
+    ) -> None:
         """Fold a written frame into the live view; ``received_at`` is wall-clock seconds.
+        ``keys`` are the frame's series keys when the caller has them already.
 
         ``keep_period``: the frame is short because its agent was asked to flush every tick
         (someone watches the host); it does not shorten the host's flush period, so the
@@ -137,6 +151,7 @@ class CurrentStore:
                     newest_ms=timestamps[-1],
                 )
             state.last_seen = max(state.last_seen, received_at)
+            state.revision += 1
             if timestamps[-1] >= state.newest_ms:
                 state.agent_id = frame.agent_id
                 state.interval_s = frame.interval_s
@@ -146,11 +161,12 @@ class CurrentStore:
                 state.newest_ms = timestamps[-1]
             process_series: list[Series] = []
             stored = state.series
-            for series in frame.series:
+            for i, series in enumerate(frame.series):
                 if series.metric in PROCESS_METRICS:
                     process_series.append(series)
                     continue
-                _fold(stored, series.metric, series.labels, series.values, timestamps)
+                key = keys[i] if keys is not None else series_key(series.metric, series.labels)
+                stored.fold(key, series.metric, series.values, timestamps)
             if process_series:
                 _fold_processes(state, process_series, timestamps)
             if state.newest_ms >= state.next_prune_ms:
@@ -194,14 +210,7 @@ class CurrentStore:
         return "up"
 
     def _snapshot(self, state: _Host, now: float, *, series: bool = True) -> HostSnapshot:
-        points = (
-            tuple(
-                SeriesPoint(p.metric, dict(p.labels), p.timestamp_ms, p.value, p.rate)
-                for p in state.series.values()
-            )
-            if series
-            else ()
-        )
+        points = tuple(SeriesPoint(*row) for row in state.series.rows()) if series else ()
         return HostSnapshot(
             host=state.host,
             agent_id=state.agent_id,
@@ -212,6 +221,7 @@ class CurrentStore:
             status=self.status(state.last_seen, state.flush_period_s, now),
             series=points,
             processes=state.processes if series else None,
+            revision=state.revision,
         )
 
     def _sweep(self, now: float) -> None:
@@ -223,64 +233,10 @@ class CurrentStore:
             del self._hosts[name]
 
 
-def _last_two(values: list[Value]) -> tuple[int, int]:
-    """Indexes of the newest and the second newest present value (-1 when absent)."""
-    newest = -1
-    for i in range(len(values) - 1, -1, -1):
-        if values[i] is not None:
-            if newest < 0:
-                newest = i
-            else:
-                return newest, i
-    return newest, -1
-
-
-def _fold(
-    stored: dict[SeriesKey, SeriesPoint],
-    metric: str,
-    labels: dict[str, str],
-    values: list[Value],
-    timestamps: list[int],
-) -> None:
-    newest, previous = _last_two(values)
-    if newest < 0:
-        return
-    ts = timestamps[newest]
-    value = values[newest]
-    assert value is not None
-    key = (metric, frozenset(labels.items()))
-    point = stored.get(key)
-    if point is not None and point.timestamp_ms >= ts:
-        return  # an older or replayed frame: the stored value is newer
-    rate: float | None = None
-    if metric in _COUNTERS:
-        if previous >= 0:
-            before = values[previous]
-            assert before is not None
-            rate = _rate(before, timestamps[previous], value, ts)
-        elif point is not None:
-            rate = _rate(point.value, point.timestamp_ms, value, ts)
-    if point is None:
-        stored[key] = SeriesPoint(metric, dict(labels), ts, value, rate)
-    else:
-        point.timestamp_ms = ts
-        point.value = value
-        point.rate = rate
-
-
-def _rate(v0: float | int, t0_ms: int, v1: float | int, t1_ms: int) -> float | None:
-    dt = (t1_ms - t0_ms) / 1000.0
-    if dt <= 0:
-        return None
-    # A counter that went down was reset: it counted v1 since then.
-    increase = v1 - v0 if v1 >= v0 else v1
-    return increase / dt
-
-
 def _fold_processes(state: _Host, items: list[Series], timestamps: list[int]) -> None:
     tick = -1
     for s in items:
-        newest, _ = _last_two(s.values)
+        newest, _ = last_two(s.values)
         tick = max(tick, newest)
     if tick < 0:
         return
@@ -316,9 +272,6 @@ def _float_or_none(value: float | int | None) -> float | None:
 
 
 def _prune(state: _Host, ttl_ms: int) -> None:
-    cutoff = state.newest_ms - ttl_ms
-    stale = [key for key, point in state.series.items() if point.timestamp_ms < cutoff]
-    for key in stale:
-        del state.series[key]
+    state.series.prune(state.newest_ms - ttl_ms)
     # Pruning walks every series; once per tenth of the TTL is plenty.
     state.next_prune_ms = state.newest_ms + max(1, ttl_ms // 10)

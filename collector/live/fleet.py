@@ -1,7 +1,10 @@
 """The fleet view: one row per host with its status, headline numbers and agent health.
 
 Rows come from the live view (memory), so they are cheap enough to compute once a second per
-dashboard; :func:`fleet_rows` adds the peers' rows when there are peers. The sparklines of the
+dashboard: a :class:`FleetTable` keeps each host's headline numbers and agent health until
+the host's next frame, so a poll copies and summarises only the hosts heard from since the
+last one (a host sends a frame every ten seconds unless watched). :func:`fleet_rows` adds the
+peers' rows when there are peers. The sparklines of the
 fleet page come from VictoriaMetrics through :func:`fleet_queries`: one expression per headline
 number, every host at once.
 """
@@ -9,6 +12,7 @@ number, every host at once.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Final
 
 from hostvitals.collector.live.cluster import Cluster, Row, newest_per_host
@@ -77,16 +81,54 @@ def fleet_row(snap: HostSnapshot) -> dict[str, Any]:
     return {**host_row(snap), "summary": summarise(snap.series), "agent": agent_health(snap.series)}
 
 
+@dataclass(frozen=True, slots=True)
+class _Derived:
+    revision: int
+    summary: dict[str, float | None]
+    agent: dict[str, float | None]
+
+
+class FleetTable:
+    """This replica's fleet rows from ``store``, each host's derived numbers kept until its
+    next frame. Used from the event loop only."""
+
+    def __init__(self, store: CurrentStore) -> None:
+        self.store = store
+        self._derived: dict[str, _Derived] = {}
+        self.computed = 0
+        """Hosts summarised from a full copy of their series so far (for tests)."""
+
+    def rows(self, now: float, *, host: str | None = None) -> list[Row]:
+        """Every live host's row, by name, as :func:`fleet_row` makes it; only ``host``'s
+        when it is given."""
+        if host is None:
+            found = self.store.hosts(now, series=False)
+            # Hosts gone from the view are forgotten here too.
+            for gone in self._derived.keys() - {s.host for s in found}:
+                del self._derived[gone]
+        else:
+            one = self.store.host(host, now)
+            found = [one] if one is not None else []
+        rows: list[Row] = []
+        for snap in found:
+            derived = self._derived.get(snap.host)
+            if derived is None or derived.revision != snap.revision:
+                full = self.store.host(snap.host, now) if not snap.series else snap
+                if full is None:  # evicted in between
+                    continue
+                derived = _Derived(full.revision, summarise(full.series), agent_health(full.series))
+                self._derived[snap.host] = derived
+                self.computed += 1
+            rows.append({**host_row(snap), "summary": derived.summary, "agent": derived.agent})
+        return rows
+
+
 async def fleet_rows(
-    store: CurrentStore, cluster: Cluster | None, now: float, *, host: str | None = None
+    table: FleetTable, cluster: Cluster | None, now: float, *, host: str | None = None
 ) -> list[Row]:
     """The fleet table: this replica's hosts, and its peers' when there are peers; only
     ``host``'s row when it is given."""
-    if host is None:
-        rows = [fleet_row(s) for s in store.hosts(now)]
-    else:
-        found = store.host(host, now)
-        rows = [fleet_row(found)] if found is not None else []
+    rows = table.rows(now, host=host)
     if cluster is None or not cluster.enabled:
         return rows
     answers = await cluster.gather("/api/v1/fleet", {"host": host} if host is not None else None)

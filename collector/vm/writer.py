@@ -17,6 +17,12 @@ forms the next batches, so the batches grow with the load:
   culprit fails, with :class:`~hostvitals.collector.vm.errors.BackendRejected` (the ingest
   answers 500).
 
+An ingest can name its frame (``submit(body, frame=(agent, host, seq))``): once
+VictoriaMetrics accepted a batch, the writer thread hands the frames written to ``on_written``
+(the ingest ledger records them in one transaction) before it resolves their futures. So an
+acknowledged frame is in the ledger, and the event loop, which every request waits on, does
+no database write per frame.
+
 The queue is bounded by bytes: :class:`~hostvitals.collector.vm.errors.QueueFull` is raised at
 once when it is full (one item is always accepted into an empty queue, whatever its size).
 :meth:`~VictoriaMetricsWriter.close` stops accepting and drains what is queued
@@ -48,6 +54,9 @@ from hostvitals.collector.vm.errors import (
 
 log = logging.getLogger(__name__)
 
+FrameKey = tuple[str, str, int]
+"""A frame's (agent id, host, sequence number)."""
+
 
 @dataclass(frozen=True, slots=True)
 class WriteStatus:
@@ -60,6 +69,7 @@ class WriteStatus:
 class _Item:
     body: bytes
     future: Future[None]
+    frame: FrameKey | None = None
 
 
 class VictoriaMetricsWriter:
@@ -74,12 +84,14 @@ class VictoriaMetricsWriter:
         clock: Callable[[], float] = time.monotonic,
         breaker: CircuitBreaker | None = None,
         concurrency: int = 1,
+        on_written: Callable[[list[FrameKey]], None] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, not {concurrency}")
         self._concurrency = concurrency
         self._target = target
         self._breaker = breaker
+        self._on_written = on_written
         self._metrics = metrics
         self._batch_max = batch_max_bytes
         self._max_delay = max_delay_s
@@ -117,8 +129,11 @@ class VictoriaMetricsWriter:
             thread.start()
             self._threads.append(thread)
 
-    def submit(self, body: bytes) -> Future[None]:
-        """Queue ``body`` for writing; never blocks. Raises QueueFull or WriterClosed."""
+    def submit(self, body: bytes, frame: FrameKey | None = None) -> Future[None]:
+        """Queue ``body`` for writing; never blocks. Raises QueueFull or WriterClosed.
+
+        ``frame`` goes to ``on_written`` once the body is stored, before the future resolves.
+        """
         future: Future[None] = Future()
         with self._cond:
             if self._closing:
@@ -128,7 +143,7 @@ class VictoriaMetricsWriter:
                     f"the write queue is full ({self._queued_bytes} of {self._queue_max} bytes)"
                 )
             self._start_locked()
-            self._queue.append(_Item(body, future))
+            self._queue.append(_Item(body, future, frame))
             self._queued_bytes += len(body)
             self._metrics.write_queue_bytes.set(self._queued_bytes)
             self._cond.notify()
@@ -192,11 +207,27 @@ class VictoriaMetricsWriter:
             return
         error = self._post(b"".join(item.body for item in batch), len(batch))
         if isinstance(error, BackendRejected) and len(batch) > 1:
-            for item in batch:
-                _resolve(item, self._post(item.body, 1))
+            errors = [self._post(item.body, 1) for item in batch]
+            written = [item for item, e in zip(batch, errors, strict=True) if e is None]
+            recorded = self._record(written)
+            for item, e in zip(batch, errors, strict=True):
+                _resolve(item, e if e is not None else recorded)
             return
+        recorded = self._record(batch) if error is None else None
         for item in batch:
-            _resolve(item, error)
+            _resolve(item, error if error is not None else recorded)
+
+    def _record(self, written: list[_Item]) -> BaseException | None:
+        """Hand the frames written to ``on_written``; its failure is theirs to report."""
+        frames = [item.frame for item in written if item.frame is not None]
+        if not frames or self._on_written is None:
+            return None
+        try:
+            self._on_written(frames)
+        except Exception as exc:
+            log.exception("recording %d written frames failed", len(frames))
+            return exc
+        return None
 
     def _post(self, body: bytes, frames: int) -> BackendError | None:
         metrics = self._metrics

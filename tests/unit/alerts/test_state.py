@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
+from hostvitals.collector.alerts import state
 from hostvitals.collector.alerts.model import Alert, Rule
-from hostvitals.collector.alerts.state import Sample, step
+from hostvitals.collector.alerts.state import Evaluation, Sample, step
 from hostvitals.collector.config.vocabulary import Severity
 
 CPU = Rule(
@@ -116,3 +119,38 @@ def test_below_threshold_rules_clear_above_the_clear_threshold() -> None:
     assert run(low, alerts, 5, 0) == "firing"
     assert run(low, alerts, 12, 1) == "firing"
     assert run(low, alerts, 15, 2) == "resolved"
+
+
+def test_a_fleet_of_healthy_hosts_costs_no_fingerprints(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[object] = []
+    real = state.fingerprint
+    monkeypatch.setattr(state, "fingerprint", lambda labels: calls.append(labels) or real(labels))
+    alerts: dict[str, Alert] = {}
+    healthy = [Sample({"host": f"h{i}"}, 10.0) for i in range(1000)]
+    assert step(CPU, alerts, healthy, 0.0, retention_s=60.0) == []
+    assert alerts == {} and calls == []
+    # One host crosses the threshold; the others are looked up while an alert exists.
+    step(CPU, alerts, [*healthy[1:], Sample({"host": "h0"}, 95.0)], 1.0, retention_s=60.0)
+    assert [a.labels["host"] for a in alerts.values()] == ["h0"]
+    step(CPU, alerts, healthy, 2.0, retention_s=60.0)  # it stopped holding while pending
+    assert alerts == {}
+
+
+def test_an_evaluation_fed_in_parts_ends_as_one_step_does() -> None:
+    def samples(t: int) -> list[Sample]:
+        return [Sample({"host": f"h{i}"}, 90.0 if (i + t) % 3 else 10.0) for i in range(30)]
+
+    whole: dict[str, Alert] = {}
+    parts: dict[str, Alert] = {}
+    for t in range(6):
+        now = 10.0 * t
+        expected = step(CPU, whole, samples(t), now, retention_s=25.0)
+        evaluation = Evaluation(CPU, parts, now, retention_s=25.0)
+        batch = samples(t)
+        for first in range(0, len(batch), 7):
+            evaluation.feed(batch[first : first + 7])
+        got = evaluation.finish()
+        assert [(a.fingerprint, a.state) for a in got] == [
+            (a.fingerprint, a.state) for a in expected
+        ]
+        assert {fp: a.state for fp, a in parts.items()} == {fp: a.state for fp, a in whole.items()}

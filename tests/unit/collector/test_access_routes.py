@@ -41,6 +41,8 @@ def test_lookups() -> None:
     assert table.need("DELETE", "/api/v1/silences/abc") is Role.OPERATOR
     assert table.need("POST", "/api/v1/agents/0123456789ab/rotate") is Role.ADMIN
     assert table.need("GET", "/assets/app.js") == PUBLIC
+    assert table.need("GET", "/api/v1/debug/stalls") is Role.ADMIN  # stacks of the collector
+    assert table.need("GET", "/api/v1/debug/memory") is Role.ADMIN
     # Unknown paths and methods need a viewer: an anonymous caller gets 401, not 404.
     assert table.need("GET", "/nowhere") is Role.VIEWER
     assert table.need("PUT", "/api/v1/health") is Role.VIEWER

@@ -201,3 +201,52 @@ def test_a_status_listing_has_every_host_and_no_series() -> None:
         )
         assert (a.series, a.processes) == ((), None)
         assert b.series and b.processes is not None
+
+
+def test_labels_in_another_order_update_the_same_series() -> None:
+    store = CurrentStore()
+    cpu = "node_cpu_seconds_total"
+    store.update(frame([Series(cpu, {"cpu": "0", "mode": "idle"}, [10])], [T0]), NOW)
+    store.update(frame([Series(cpu, {"mode": "idle", "cpu": "0"}, [12])], [T0 + 1000]), NOW)
+    snap = store.host("web-1", NOW)
+    assert snap is not None
+    assert len(snap.series) == 1
+    idle = point(snap, cpu, cpu="0", mode="idle")
+    assert (idle.value, idle.rate) == (12, 2.0)
+
+
+def test_a_fleet_live_view_leaves_the_garbage_collector_little_to_follow() -> None:
+    import gc
+
+    store = CurrentStore()
+    series = [counter([1, 2], device=f"veth{i}") for i in range(100)]
+    gc.collect()
+    before = len(gc.get_objects())
+    for host in range(50):
+        store.update(frame(series, [T0, T0 + 1000], host=f"web-{host}"), NOW)
+    gc.collect()
+    # 5,000 series: a few objects per host (its state, its index and columns), not one or
+    # more per series.
+    assert len(gc.get_objects()) - before < 10 * 50
+    snap = store.host("web-7", NOW)
+    assert snap is not None
+    assert point(snap, "node_network_receive_bytes_total", device="veth3").rate == 1.0
+
+
+def test_updating_known_series_allocates_nothing_the_collector_tracks() -> None:
+    import gc
+
+    store = CurrentStore()
+    series = [counter([1, 2], device=f"veth{i}") for i in range(100)]
+    store.update(frame(series, [T0, T0 + 1000]), NOW)
+    gc.collect()
+    gc.disable()
+    try:
+        before = len(gc.get_objects(generation=0))
+        for n in range(1, 20):
+            store.update(frame(series, [T0 + 2000 * n, T0 + 2000 * n + 1000]), NOW)
+        # Nothing new for the collector to follow: a new object per update (even replacing
+        # the old one, which keeps the allocation count still) would fill the young generation.
+        assert len(gc.get_objects(generation=0)) - before < 10
+    finally:
+        gc.enable()

@@ -55,3 +55,39 @@ def test_zero_disables_it() -> None:
     recent = ledger(per_agent=0, ttl_s=10)
     recent.remember("a", "h", 1, 0)
     assert not recent.seen("a", "h", 1)
+
+
+def test_a_frame_numbered_above_all_written_ones_is_answered_without_a_query(
+    tmp_path: Path,
+) -> None:
+    conn = statedb.connect(tmp_path)
+    recent = FrameLedger(conn, 10, 100)
+    queries: list[str] = []
+    conn.set_trace_callback(queries.append)
+    for seq in (3, 1, 2):
+        recent.remember("a", "h", seq, 0)
+    queries.clear()
+    assert not recent.seen("a", "h", 4)
+    assert not recent.seen("new-agent", "h", 0)
+    assert queries == []
+    assert recent.seen("a", "h", 2)  # a resend: looked up
+    assert not recent.seen("a", "h", 0)
+    assert len(queries) == 2
+    # A restarted collector knows the highest numbers from the database.
+    again_conn = statedb.connect(tmp_path)
+    again = FrameLedger(again_conn, 10, 100)
+    again_conn.set_trace_callback(queries.append)
+    queries.clear()
+    assert not again.seen("a", "h", 4)
+    assert queries == []
+    assert again.seen("a", "h", 3)
+
+
+def test_an_agent_forgotten_after_the_ttl_is_forgotten_in_memory_too() -> None:
+    recent = ledger(ttl_s=10)
+    recent.remember("a", "h", 5, 0)
+    recent.sweep(20)
+    assert not recent.seen("a", "h", 5)
+    recent.remember("a", "h", 1, 21)  # it starts counting again
+    assert recent.seen("a", "h", 1)
+    assert not recent.seen("a", "h", 2)

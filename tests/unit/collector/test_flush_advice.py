@@ -22,6 +22,7 @@ from hostvitals.collector.ingest.flushadvice import FlushAdvisor, LoopLag
 from hostvitals.collector.live.answers import CurrentCache
 from hostvitals.collector.live.cluster import Cluster
 from hostvitals.collector.live.current import CurrentStore
+from hostvitals.collector.live.fleet import FleetTable
 from hostvitals.collector.live.watch import WatchRegistry
 from hostvitals.collector.vm.breaker import BreakerState
 from hostvitals.shared.codec import encode_frame
@@ -157,7 +158,7 @@ async def test_each_stream_event_marks_its_host_or_the_fleet() -> None:
     watch = WatchRegistry(registry=CollectorRegistry())
     await host_snapshot(store, cluster, watch, "web-1")(0.0)
     assert watch.watched("web-1") and not watch.fleet_watched()
-    await fleet_snapshot(store, cluster, watch)(0.0)
+    await fleet_snapshot(FleetTable(store), cluster, watch)(0.0)
     assert watch.fleet_watched()
 
 

@@ -7,11 +7,12 @@ import pytest
 
 from hostvitals.collector import statedb
 from hostvitals.collector.config.settings import Settings
-from hostvitals.collector.ingest.cardinality import SeriesBudget, series_key
+from hostvitals.collector.ingest.cardinality import SeriesBudget
 from hostvitals.collector.ingest.validate import PolicyError
 from hostvitals.collector.rollups.queue import QueueFull, RollupQueue
 from hostvitals.collector.rollups.rollup import parse_export, rollup_bucket
 from hostvitals.collector.rollups.tiers import UnknownTier, choose, tiers_from
+from hostvitals.shared.protocol import series_key
 
 TIERS = tiers_from(Settings())
 NOW = 1_000_000_000.0

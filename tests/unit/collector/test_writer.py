@@ -288,3 +288,79 @@ def test_concurrency_must_be_positive(metrics: SelfMetrics) -> None:
         VictoriaMetricsWriter(
             Target(), metrics, batch_max_bytes=1, max_delay_s=0, queue_max_bytes=1, concurrency=0
         )
+
+
+def recording(
+    target: Target, metrics: SelfMetrics, recorded: list[list[tuple[str, str, int]]]
+) -> VictoriaMetricsWriter:
+    def on_written(frames: list[tuple[str, str, int]]) -> None:
+        recorded.append(frames)
+
+    return VictoriaMetricsWriter(
+        target,
+        metrics,
+        batch_max_bytes=1 << 20,
+        max_delay_s=0.0,
+        queue_max_bytes=1 << 20,
+        on_written=on_written,
+    )
+
+
+def test_the_frames_of_a_stored_batch_are_recorded_together_before_they_are_acknowledged(
+    metrics: SelfMetrics, writers: list[VictoriaMetricsWriter]
+) -> None:
+    target = Target(hold_first=True)
+    recorded: list[list[tuple[str, str, int]]] = []
+    writer = recording(target, metrics, recorded)
+    writers.append(writer)
+    first = writer.submit(b"a\n", ("agent", "h", 1))
+    assert target.entered.wait(WAIT)
+    rest = [writer.submit(b"b\n", ("agent", "h", 2)), writer.submit(b"own metrics\n")]
+    rest.append(writer.submit(b"c\n", ("other", "g", 7)))
+    first.add_done_callback(lambda _: recorded.append([("done", "", 0)]))
+    target.release.set()
+    assert results([first, *rest]) == [None] * 4
+    assert recorded == [
+        [("agent", "h", 1)],
+        [("done", "", 0)],
+        [("agent", "h", 2), ("other", "g", 7)],
+    ]
+
+
+def test_frames_that_were_not_stored_are_not_recorded(
+    metrics: SelfMetrics, writers: list[VictoriaMetricsWriter]
+) -> None:
+    target = Target(hold_first=True)
+    recorded: list[list[tuple[str, str, int]]] = []
+    writer = recording(target, metrics, recorded)
+    writers.append(writer)
+    first = writer.submit(b"a\n", ("agent", "h", 1))
+    assert target.entered.wait(WAIT)
+    # One bad frame in a batch: the batch is retried frame by frame, the good ones recorded.
+    batch = [writer.submit(b"b\n", ("agent", "h", 2)), writer.submit(b"bad\n", ("agent", "h", 3))]
+    target.release.set()
+    assert results([first]) == [None]
+    assert [type(e) for e in results(batch)] == [type(None), BackendRejected]
+    target.status = 503
+    assert isinstance(writer.submit(b"d\n", ("agent", "h", 4)).exception(WAIT), BackendUnavailable)
+    assert recorded == [[("agent", "h", 1)], [("agent", "h", 2)]]
+
+
+def test_a_failure_to_record_reaches_the_frames_of_the_batch(
+    metrics: SelfMetrics, writers: list[VictoriaMetricsWriter]
+) -> None:
+    def on_written(frames: list[tuple[str, str, int]]) -> None:
+        raise OSError("disk full")
+
+    writer = VictoriaMetricsWriter(
+        Target(),
+        metrics,
+        batch_max_bytes=1 << 20,
+        max_delay_s=0.0,
+        queue_max_bytes=1 << 20,
+        on_written=on_written,
+    )
+    writers.append(writer)
+    failed = writer.submit(b"a\n", ("agent", "h", 1)).exception(WAIT)
+    assert isinstance(failed, OSError)
+    assert writer.submit(b"own metrics\n").exception(WAIT) is None

@@ -1,0 +1,58 @@
+"""The fleet table: rows equal to those made from a full copy of each host, with each host's
+series copied and summarised once per frame it sent, however often the fleet is asked for."""
+
+from __future__ import annotations
+
+from hostvitals.collector.live.current import CurrentStore
+from hostvitals.collector.live.fleet import FleetTable, fleet_row
+from tests.support.frames import catalogue_frame, ticks_ending_now
+
+END_MS = 1_700_000_000_000
+NOW = END_MS / 1000.0
+
+
+def fed(hosts: list[str]) -> CurrentStore:
+    store = CurrentStore()
+    for host in hosts:
+        store.update(catalogue_frame(host, ticks_ending_now(3, end_ms=END_MS)), NOW)
+    return store
+
+
+def fresh_rows(store: CurrentStore, now: float) -> list[dict[str, object]]:
+    return [fleet_row(s) for s in store.hosts(now)]
+
+
+def test_rows_are_those_of_a_full_copy_and_each_host_is_summarised_once_per_frame() -> None:
+    store = fed(["a", "b", "c"])
+    table = FleetTable(store)
+    assert table.rows(NOW) == fresh_rows(store, NOW)
+    assert table.computed == 3
+    for _ in range(5):  # the fleet page polls; nobody sent anything
+        assert table.rows(NOW + 1) == fresh_rows(store, NOW + 1)
+    assert table.computed == 3
+    later = catalogue_frame("b", ticks_ending_now(3, end_ms=END_MS + 3000), seq=1)
+    store.update(later, NOW + 3)
+    assert table.rows(NOW + 3) == fresh_rows(store, NOW + 3)
+    assert table.computed == 4  # b only
+    assert table.rows(NOW + 3, host="b") == [fleet_row(store.host("b", NOW + 3))]  # type: ignore[arg-type]
+    assert table.computed == 4
+
+
+def test_a_kept_row_still_shows_the_status_of_now() -> None:
+    store = fed(["quiet"])
+    table = FleetTable(store)
+    assert [r["status"] for r in table.rows(NOW)] == ["up"]
+    # 3 s flush period: stale after 3 periods without a frame, down after 10.
+    assert [r["status"] for r in table.rows(NOW + 10)] == ["stale"]
+    assert [r["status"] for r in table.rows(NOW + 31)] == ["down"]
+    assert table.computed == 1
+
+
+def test_hosts_gone_from_the_live_view_are_forgotten() -> None:
+    store = CurrentStore(host_ttl_s=60.0)
+    store.update(catalogue_frame("old", ticks_ending_now(3, end_ms=END_MS)), NOW)
+    table = FleetTable(store)
+    assert [r["host"] for r in table.rows(NOW)] == ["old"]
+    store.update(catalogue_frame("new", ticks_ending_now(3, end_ms=END_MS + 120_000)), NOW + 120)
+    assert [r["host"] for r in table.rows(NOW + 120)] == ["new"]
+    assert table.rows(NOW + 120, host="old") == []
