@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -84,6 +84,10 @@ def error_response(
     )
 
 
+# Request fields whose value an error message never repeats.
+_SECRET_FIELDS: Final = frozenset({"password", "secret", "token"})
+
+
 def describe_validation_errors(errors: Sequence[Any]) -> str:
     """A message naming each bad request field, e.g. ``query parameter 'limit': ...``."""
     parts = []
@@ -95,7 +99,8 @@ def describe_validation_errors(errors: Sequence[Any]) -> str:
         name = ".".join(loc[1:]) if len(loc) > 1 else (loc[0] if loc else "request")
         msg = err.get("msg", "invalid")
         text = f"{where} '{name}': {msg}"
-        if "input" in err and err.get("type") != "missing":
+        secret = any(part in _SECRET_FIELDS for part in loc)
+        if "input" in err and err.get("type") != "missing" and not secret:
             text += f" (got {err['input']!r})"
         parts.append(text)
     return "; ".join(parts) or "invalid request"
