@@ -1,5 +1,6 @@
 """``hostvitals-collector [serve] [--config PATH] [--host H] [--port P]``, ``rules export``,
-``tokens add|list|revoke`` and ``agents add|list|rotate|unpin|revoke``.
+``tokens add|list|revoke``, ``agents add|list|rotate|unpin|revoke`` and
+``users add|list|passwd|set-role|remove``.
 
 The console script's entry point. A host that installed only the agent (``pip install
 hostvitals``) lacks the collector extra, so :func:`main` checks for the extra's modules before
@@ -31,6 +32,7 @@ GC_THRESHOLD_OLDER = 20
 # the two lists in step.
 COLLECTOR_EXTRA_MODULES = (
     "aiohttp",
+    "argon2",
     "cachetools",
     "fastapi",
     "orjson",
@@ -79,6 +81,7 @@ def _add_serve_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
 
 def build_parser() -> argparse.ArgumentParser:
     from hostvitals.collector.access.cli import add_access_commands
+    from hostvitals.collector.access.usercli import add_users_command
     from hostvitals.collector.alerts.cli import add_rules_command
 
     parser = argparse.ArgumentParser(
@@ -92,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve_options(serve, suppress=True)
     add_rules_command(commands)
     add_access_commands(commands)
+    add_users_command(commands)
     return parser
 
 
@@ -156,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_MISSING_EXTRA
     # Only now: these import the collector extra's modules.
     from hostvitals.collector.access.cli import run_access_command
+    from hostvitals.collector.access.usercli import run_users_command
     from hostvitals.collector.alerts.cli import run_rules_command
     from hostvitals.collector.config.loader import ConfigError
     from hostvitals.shared.masking import install_log_masking
@@ -172,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_rules_command(args, settings)
         if args.command in ("tokens", "agents"):
             return run_access_command(args, settings)
+        if args.command == "users":
+            return run_users_command(args, settings)
         serve(settings)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)

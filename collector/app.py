@@ -19,10 +19,13 @@ from hostvitals.collector.access.authn import (
     is_loopback,
     warn_plain_http,
 )
+from hostvitals.collector.access.login import Logins
 from hostvitals.collector.access.middleware import AccessControl
 from hostvitals.collector.access.requestid import RequestId
 from hostvitals.collector.access.routes import RouteTable
 from hostvitals.collector.access.store import AccessStore
+from hostvitals.collector.access.throttle import Throttle
+from hostvitals.collector.access.users import UserStore
 from hostvitals.collector.alerts.engine import build_engine
 from hostvitals.collector.api import access as access_api
 from hostvitals.collector.api import alerts as alerts_api
@@ -37,8 +40,10 @@ from hostvitals.collector.api import (
     live,
     prom,
     query,
+    session,
     stream,
     ui,
+    users,
 )
 from hostvitals.collector.api.fastpath import CurrentFastPath
 from hostvitals.collector.api.forward import Forwarded, forwarded_response
@@ -102,23 +107,41 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     vm = settings.victoriametrics
     live_settings = settings.live
     install_log_masking(mask_ips=settings.logging.mask_ip_addresses)
-    legacy_tokens = load_tokens(settings.auth)
+    auth = settings.auth
+    legacy_tokens = load_tokens(auth)
     register_secrets(settings, legacy_tokens)
+    metrics = SelfMetrics()
     access_conn = statedb.connect(settings.state.dir)
     access_store = AccessStore(access_conn)
+    user_conn = statedb.connect(settings.state.dir)  # its own: the users' transactions
+    user_store = UserStore(user_conn, idle_s=auth.session_idle_s, absolute_s=auth.session_max_s)
+    throttle = Throttle(
+        limit=auth.guess_limit,
+        base_s=auth.guess_backoff_s,
+        max_s=auth.guess_backoff_max_s,
+        forget_s=auth.guess_forget_s,
+        size=auth.guess_table_size,
+        registry=metrics.registry,
+    )
     authn = Authenticator(
         access_store,
         legacy_tokens,
         loopback=is_loopback(settings.server.host),
-        allow_anonymous=settings.auth.allow_anonymous,
+        allow_anonymous=auth.allow_anonymous,
+        users=user_store,
+        throttle=throttle,
     )
+
+    def close_access() -> None:
+        user_conn.close()
+        access_conn.close()
+
     try:
         check_exposure(settings, authn)
     except BaseException:
-        access_conn.close()
+        close_access()
         raise
     warn_plain_http(settings, authn)
-    metrics = SelfMetrics()
     audit = open_audit(
         settings, on_record=lambda what, result: metrics.audit_records.labels(what, result).inc()
     )
@@ -230,7 +253,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
             await asyncio.to_thread(storage.close, max(5.0, 3 * vm.timeout_s))
             await asyncio.to_thread(usage.stop, 5.0)
             await asyncio.to_thread(access_store.flush_usage)
-            access_conn.close()
+            close_access()
             audit.close()
             if stall_watch is not None:
                 await stall_watch.stop()
@@ -276,6 +299,8 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.state.access_store = access_store
     app.state.reloads = reloads
     app.state.authn = authn
+    app.state.users = user_store
+    app.state.logins = Logins(user_store, throttle, metrics.registry)
     app.state.query_cache = QueryCache(
         settings.query.cache_ttl_s, settings.query.cache_max_bytes, metrics.registry
     )
@@ -317,6 +342,8 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.include_router(access_api.router)
     app.include_router(audit_api.router)
     app.include_router(debug.router)
+    app.include_router(session.router)
+    app.include_router(users.router)
     return app
 
 

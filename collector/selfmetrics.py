@@ -14,6 +14,7 @@ EXPOSITION_CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 REJECT_REASONS: Final = (
     "unauthorized",
     "forbidden",
+    "throttled",
     "host_mismatch",
     "agent_mismatch",
     "unsupported_media_type",

@@ -1,5 +1,5 @@
-"""Who a request is: its credential checked against the API tokens, the agent registry and
-the legacy ingest tokens; and whether the collector runs in the open mode.
+"""Who a request is: its credential checked against the API tokens, the agent registry, the
+legacy ingest tokens and the users' sessions; and whether the collector runs in the open mode.
 
 The open mode is today's behaviour for a collector with no credential of any kind: every
 route answers anyone. It holds only while the collector listens on loopback, or beyond it with
@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from hostvitals.collector.access.credentials import Presented
 from hostvitals.collector.access.roles import Principal, Role
 from hostvitals.collector.access.store import AccessStore
+from hostvitals.collector.access.throttle import Throttle
+from hostvitals.collector.access.users import UserStore
 from hostvitals.collector.config.loader import ConfigError
 from hostvitals.collector.config.settings import Settings
 from hostvitals.collector.ingest.auth import BearerAuth
@@ -45,8 +47,12 @@ class Authenticator:
         *,
         loopback: bool,
         allow_anonymous: bool,
+        users: UserStore,
+        throttle: Throttle,
     ) -> None:
         self.store = store
+        self.users = users
+        self.throttle = throttle
         self._legacy = BearerAuth(legacy_tokens)
         self.loopback = loopback
         self.allow_anonymous = allow_anonymous
@@ -60,7 +66,7 @@ class Authenticator:
         return self._legacy.enabled
 
     def has_credentials(self) -> bool:
-        return self._legacy.enabled or self.store.has_credentials()
+        return self._legacy.enabled or self.store.has_credentials() or self.users.has_users()
 
     def open(self) -> bool:
         """True while every route answers anyone: no credential exists, and the collector
@@ -81,6 +87,10 @@ class Authenticator:
         if presented.kind is None and self._legacy.knows(presented.secret):
             return LEGACY_AGENT
         return None
+
+    def identify_session(self, secret: str) -> Principal | None:
+        """The user a session cookie stands for; None when it is unknown or expired."""
+        return self.users.session(secret)
 
 
 def check_exposure(settings: Settings, authn: Authenticator) -> None:
@@ -113,7 +123,8 @@ def check_exposure(settings: Settings, authn: Authenticator) -> None:
         return
     raise ConfigError(
         f"refusing to listen on {host} with no credential configured: create one with "
-        "`hostvitals-collector tokens add --name NAME --role admin` or `agents add --host H` "
+        "`hostvitals-collector users add NAME --role admin`, `tokens add --name NAME --role "
+        "admin` or `agents add --host H` "
         "(state.dir must be set), listen on 127.0.0.1, or set auth.allow_anonymous: true"
     )
 

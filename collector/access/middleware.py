@@ -2,8 +2,10 @@
 (the routers, the live view's pre-routing fast path, the static files) answers before it.
 
 For each HTTP request it looks up the role the route needs in the route table, reads the
-credential (``Authorization: Bearer`` or basic auth), and answers 401 (no or an unknown
-credential, with ``WWW-Authenticate``) or 403 (a role too low) itself; otherwise it leaves
+credential (``Authorization: Bearer`` or basic auth, else the session cookie), and answers
+401 (no or an unknown credential, with ``WWW-Authenticate``), 403 (a role too low, or a
+cookie-authenticated change without its CSRF token or from another origin) or 429 (an
+address that keeps presenting unknown secrets, :mod:`.throttle`) itself; otherwise it leaves
 the :class:`~hostvitals.collector.access.roles.Principal` in the scope under
 :data:`~hostvitals.collector.access.roles.SCOPE_KEY` and passes the request on. Each refusal
 is counted by reason; no secret ever reaches a message, a log line or a metric.
@@ -19,12 +21,15 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hostvitals.collector.access import cookies
 from hostvitals.collector.access.audit import Action, AuditLog, Result
 from hostvitals.collector.access.authn import ANONYMOUS, ANONYMOUS_AGENT, Authenticator
 from hostvitals.collector.access.certauth import certificate_principal, confirm
 from hostvitals.collector.access.credentials import BadCredentials, from_authorization
 from hostvitals.collector.access.roles import PUBLIC, SCOPE_KEY, Need, Principal, Role, allows
 from hostvitals.collector.access.routes import RouteTable
+from hostvitals.collector.access.throttle import key
+from hostvitals.collector.access.users import csrf_token
 from hostvitals.collector.errors import error_body
 from hostvitals.collector.tls.peer import SCOPE_KEY as PEER_KEY
 from hostvitals.collector.tls.peer import PeerCertificate
@@ -34,7 +39,9 @@ DENIAL_REASONS: Final = (
     "missing",
     "malformed",
     "unknown",
+    "expired",
     "forbidden",
+    "csrf",
     "no_certificate",
     "certificate_mismatch",
 )
@@ -88,6 +95,11 @@ class AccessControl:
             await self.app(scope, receive, send)
             return
         status, reason, message = refusal
+        if status == 429:
+            if need is Role.AGENT and self._on_ingest_refused is not None:
+                self._on_ingest_refused("throttled")
+            await _throttled(send, message)
+            return
         self.denied.labels(reason, str(need)).inc()
         if need is Role.AGENT and self._on_ingest_refused is not None:
             self._on_ingest_refused("unauthorized" if status == 401 else "forbidden")
@@ -103,7 +115,7 @@ class AccessControl:
                 result=Result.DENIED,
                 detail={"needs": str(need)},
             )
-        await _answer(send, status, message, need, path)
+        await _answer(send, status, message, need, path, _browser_script(scope))
 
     def _first_refusal(self, scope: Scope, path: str) -> bool:
         principal: Principal | None = scope.get(SCOPE_KEY)
@@ -153,10 +165,33 @@ class AccessControl:
         except BadCredentials as exc:
             return 401, "malformed", str(exc)
         if presented is None:
-            return 401, "missing", "this route needs a credential: send Authorization: Bearer"
+            return self._by_session(scope, need)
         principal = authn.identify(presented)
         if principal is None:
+            address = key("credential", _client(scope))
+            wait = authn.throttle.refuse(address)
+            if wait is not None:
+                return 429, "throttled", str(wait)
+            authn.throttle.failed(address)
             return 401, "unknown", "unknown or revoked credential"
+        return self._admit(scope, principal, need)
+
+    def _by_session(self, scope: Scope, need: Need) -> tuple[int, str, str] | None:
+        secret = cookies.session_secret(scope)
+        if secret is None:
+            return 401, "missing", "this route needs a credential: log in, or send a bearer token"
+        principal = self.authn.identify_session(secret)
+        if principal is None:
+            return 401, "expired", "the session has ended: log in again"
+        if scope["method"] not in cookies.SAFE_METHODS:
+            if not cookies.same_origin(scope):
+                return 403, "csrf", "a change from another origin is refused"
+            if not cookies.csrf_ok(scope, csrf_token(secret)):
+                return 403, "csrf", "a change by a logged-in user needs its X-CSRF-Token header"
+        return self._admit(scope, principal, need)
+
+    @staticmethod
+    def _admit(scope: Scope, principal: Principal, need: Need) -> tuple[int, str, str] | None:
         if not allows(principal.role, need):
             scope[SCOPE_KEY] = principal  # for the audit record; the request goes no further
             return 403, "forbidden", _too_low(principal, need)
@@ -179,15 +214,37 @@ def _route_path(scope: Scope) -> str:
     return path
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            text: str = value.decode("latin-1")
-            return text
-    return None
+_header = cookies.header
 
 
-async def _answer(send: Send, status: int, message: str, need: Need, path: str) -> None:
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def _browser_script(scope: Scope) -> bool:
+    """Whether a browser's script sent the request (fetch, EventSource): a basic-auth
+    challenge would pop the browser's own login box over the dashboard's login form."""
+    mode = cookies.header(scope, b"sec-fetch-mode")
+    return mode is not None and mode != "navigate"
+
+
+async def _throttled(send: Send, wait: str) -> None:
+    body = orjson.dumps(
+        error_body("too_many_requests", f"too many unknown credentials; retry in {wait} s")
+    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", wait.encode()),
+    ]
+    await send({"type": "http.response.start", "status": 429, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _answer(
+    send: Send, status: int, message: str, need: Need, path: str, script: bool
+) -> None:
     kind = "unauthorized" if status == 401 else "forbidden"
     body = orjson.dumps(error_body(kind, message))
     headers = [
@@ -195,6 +252,6 @@ async def _answer(send: Send, status: int, message: str, need: Need, path: str) 
         (b"content-length", str(len(body)).encode()),
     ]
     if status == 401:
-        headers += _AGENT_CHALLENGE if path == INGEST_PATH else _CHALLENGES
+        headers += _AGENT_CHALLENGE if path == INGEST_PATH or script else _CHALLENGES
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -17,7 +17,7 @@ class Role(enum.StrEnum):
     OPERATOR = "operator"
     """A viewer that may also create and expire silences."""
     ADMIN = "admin"
-    """An operator that may also manage API tokens and agents and read the audit log."""
+    """An operator that may also manage users, API tokens and agents and read the audit log."""
     AGENT = "agent"
     """Pushes frames (``POST /api/v1/ingest``) and nothing else."""
 
@@ -48,10 +48,11 @@ class Principal:
     ``kind`` is ``token`` (an API token), ``agent`` (an agent credential bound to ``agent_id``
     and ``host``), ``certificate`` (an agent known by its verified client certificate, bound
     to the certificate's ``names``), ``legacy`` (a token from ``auth.tokens``: an agent bound
-    to no host) or ``anonymous`` (the open mode: no credential is configured).
+    to no host), ``anonymous`` (the open mode: no credential is configured) or ``session`` (a
+    user logged in to the dashboard: ``id`` and ``name`` are the user's).
     """
 
-    kind: Literal["token", "agent", "certificate", "legacy", "anonymous"]
+    kind: Literal["token", "agent", "certificate", "legacy", "anonymous", "session"]
     role: Role
     id: str = ""
     name: str = ""

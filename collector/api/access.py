@@ -12,9 +12,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from hostvitals.collector.access import cookies
 from hostvitals.collector.access.audit import Action, AuditLog, Result
 from hostvitals.collector.access.roles import SCOPE_KEY, Principal
 from hostvitals.collector.access.store import AccessError, AccessStore
+from hostvitals.collector.access.users import csrf_token
 from hostvitals.collector.api.responses import json_response
 from hostvitals.collector.errors import ApiError
 
@@ -73,19 +75,22 @@ async def _record(
     )
 
 
-@router.get("/whoami", summary="The caller's role and credential")
+@router.get("/whoami", summary="The caller's role and credential (and a session's CSRF token)")
 async def whoami(request: Request) -> Any:
     principal: Principal | None = request.scope.get(SCOPE_KEY)
     if principal is None:
         raise ApiError(500, "internal", "the access check did not run")
-    return _ok(
-        {
-            "kind": principal.kind,
-            "role": str(principal.role),
-            "id": principal.id,
-            "name": principal.name,
-        }
-    )
+    answer: dict[str, Any] = {
+        "kind": principal.kind,
+        "role": str(principal.role),
+        "id": principal.id,
+        "name": principal.name,
+    }
+    secret = cookies.session_secret(request.scope) if principal.kind == "session" else None
+    if secret is not None:
+        # The dashboard sends it back in X-CSRF-Token with every change it makes.
+        answer["csrf_token"] = csrf_token(secret)
+    return _ok(answer)
 
 
 @router.get("/tokens", summary="API tokens (never their secrets)")

@@ -70,6 +70,25 @@ class AuthSettings(Section):
     rotation_grace_s: Annotated[float, Field(ge=0, le=30 * 86_400)] = 86_400.0
     """After `agents rotate`, the agent's previous secret stays valid this many seconds, so
     the agent can be given the new one without downtime."""
+    session_idle_s: Annotated[float, Field(ge=60, le=30 * 86_400)] = 8 * 3600.0
+    """A dashboard login session ends after this many seconds without a request (an open
+    page's live stream counts as requests)."""
+    session_max_s: Annotated[float, Field(ge=60, le=365 * 86_400)] = 7 * 86_400.0
+    """A login session ends this many seconds after the login, however busy."""
+    guess_limit: Annotated[int, Field(ge=1, le=1000)] = 5
+    """Failed logins from one address, failed logins for one user name, and unknown
+    credentials (bearer, basic, agent secrets) from one address allowed before that address
+    or name is answered 429 with `Retry-After`. A valid credential is never refused."""
+    guess_backoff_s: Annotated[float, Field(gt=0, le=3600)] = 15.0
+    """The first wait past `guess_limit`; it doubles with each further failure."""
+    guess_backoff_max_s: Annotated[float, Field(gt=0, le=86_400)] = 900.0
+    """The longest wait a throttled address or user name is given, in seconds."""
+    guess_forget_s: Annotated[float, Field(gt=0, le=86_400)] = 900.0
+    """An address or user name with no failure for this long (and at least
+    `guess_backoff_max_s`) starts again with `guess_limit` free tries."""
+    guess_table_size: Annotated[int, Field(ge=100, le=10_000_000)] = 100_000
+    """Addresses and user names the throttle remembers at most (about 200 bytes each); past
+    it the one that failed longest ago is forgotten (counted)."""
 
     @field_validator("tokens")
     @classmethod
