@@ -69,7 +69,7 @@ def audited(
 def open_as(browser: Browser, secret: str, problems: PageProblems) -> Page:
     context = browser.new_context(
         viewport={"width": 1280, "height": 800},
-        http_credentials={"username": "someone", "password": secret},
+        extra_http_headers={"Authorization": f"Bearer {secret}"},
     )
     page = context.new_page()
     page.set_default_timeout(15_000)

@@ -1,6 +1,7 @@
 // The alerting API as the alerts and SLO pages use it: rules with their alerts, silences,
 // notifiers, SLO reports and burn-downs.
 import { ApiError, getJson } from "./api";
+import { csrfHeaders } from "./session";
 
 export type Severity = "critical" | "high" | "medium" | "low";
 
@@ -113,7 +114,11 @@ export async function sendJson<T>(method: "POST" | "DELETE", path: string, body?
   try {
     response = await fetch(new URL(path, window.location.origin), {
       method,
-      headers: { Accept: "application/json", ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
+      headers: {
+        Accept: "application/json",
+        ...csrfHeaders(),
+        ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (err) {

@@ -84,6 +84,9 @@ export interface PromVector {
   result: unknown;
 }
 
+/** Fired when the API answers 401: the page then reloads and shows the login form. */
+export const UNAUTHORIZED_EVENT = "hostvitals:unauthorized";
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -113,6 +116,8 @@ export async function getJson<T>(path: string, params: Record<string, string | n
   }
   if (!response.ok || !body || body.status !== "success") {
     const message = body?.error ?? `${response.status} ${response.statusText}`;
+    // No (or no longer a) credential: the session ended. See main.ts.
+    if (response.status === 401) window.dispatchEvent(new Event(UNAUTHORIZED_EVENT));
     throw new ApiError(response.status, message);
   }
   return body.data as T;

@@ -1,8 +1,7 @@
 // The dashboard's entry: navigation, theme, and the page the path names.
 import "./style.css";
 import { showFiringCount } from "./alertcount";
-import { uiInfo, type UiInfo } from "./api";
-import { whoami } from "./auditapi";
+import { UNAUTHORIZED_EVENT, uiInfo, type UiInfo } from "./api";
 import { byId, h } from "./dom";
 import type { Page } from "./page";
 import { alertsPage } from "./pages/alerts";
@@ -11,6 +10,7 @@ import { explorePage } from "./pages/explore";
 import { fleetPage } from "./pages/fleet";
 import { hostPage } from "./pages/host";
 import { slosPage } from "./pages/slos";
+import { isUnauthorized, showLogin, showWho, whoami, type Whoami } from "./session";
 import { setupTheme } from "./theme";
 
 interface Route {
@@ -61,15 +61,23 @@ async function start(): Promise<void> {
   const path = window.location.pathname.replace(/\/+$/, "") || "/";
   const route = ROUTES.map((r) => ({ r, m: path.match(r.pattern) })).find((x) => x.m);
   let info: UiInfo;
+  let me: Whoami;
   try {
     info = await uiInfo();
+    me = await whoami();
   } catch (err) {
+    if (isUnauthorized(err)) {
+      showLogin(main);
+      return;
+    }
     main.appendChild(h("p", { class: "error-text", role: "alert", text: `Cannot load the dashboard: ${String(err)}` }));
     return;
   }
-  // Only admins see the Audit link; a failed look-up just hides it.
-  const role = await whoami().then((me) => me.role, () => "");
-  renderNav(info, role, route?.r.nav ?? null);
+  showWho(me);
+  // A session that ends while the page is open: reload, so the login form shows.
+  window.addEventListener(UNAUTHORIZED_EVENT, () => window.location.reload(), { once: true });
+  // Only admins see the Audit link.
+  renderNav(info, me.role, route?.r.nav ?? null);
   if (!route?.m) {
     main.appendChild(h("h1", { text: "Not found" }));
     main.appendChild(h("p", {}, "No page here. ", h("a", { href: "/", text: "Go to the fleet" }), "."));
