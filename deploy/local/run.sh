@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Start VictoriaMetrics, the collector and a local agent in the foreground; Ctrl-C stops all three.
 # Data lives under var/ in the checkout. Ports: VM_PORT (8428) and COLLECTOR_PORT (8000).
+# The first start makes an admin user, a viewer and an admin API token and the local agent's
+# credential (deploy/local/credentials.sh); later starts reuse them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -63,12 +65,19 @@ for tier in "${TIERS[@]}"; do
     wait_http "http://127.0.0.1:$port/health" "VictoriaMetrics ($name tier)"
 done
 
-HOSTVITALS__VICTORIAMETRICS__URL="http://127.0.0.1:$VM_PORT" HOSTVITALS__STATE__DIR="$VAR/collector" \
+export HOSTVITALS__STATE__DIR="$VAR/collector"
+AGENT_HOST=${AGENT_HOST:-$(hostname)}
+VAR="$VAR" BIN="$BIN" AGENT_HOST="$AGENT_HOST" deploy/local/credentials.sh
+# shellcheck source=/dev/null
+. "$VAR/local-credentials.env"
+
+HOSTVITALS__VICTORIAMETRICS__URL="http://127.0.0.1:$VM_PORT" \
     "$BIN/hostvitals-collector" --port "$COLLECTOR_PORT" >"$VAR/log/collector.log" 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$COLLECTOR_PORT/api/v1/health" collector
 
-"$BIN/hostvitals-agent" --interval "$INTERVAL" --state-dir "$VAR/agent" \
+HOSTVITALS_AGENT_TOKEN_FILE="$VAR/agent.token" \
+    "$BIN/hostvitals-agent" --interval "$INTERVAL" --state-dir "$VAR/agent" --host "$AGENT_HOST" \
     --collector-url "http://127.0.0.1:$COLLECTOR_PORT" >"$VAR/log/agent.log" 2>&1 &
 pids+=($!)
 
@@ -76,8 +85,10 @@ cat <<MSG
 
 hostvitals is running (logs in $VAR/log/):
   dashboard        http://127.0.0.1:$COLLECTOR_PORT/
-  API reference    http://127.0.0.1:$COLLECTOR_PORT/docs
-  current metrics  http://127.0.0.1:$COLLECTOR_PORT/api/v1/metrics/current
+                   log in as $HOSTVITALS_ADMIN_USER with HOSTVITALS_ADMIN_PASSWORD from $VAR/local-credentials.env
+  API reference    http://127.0.0.1:$COLLECTOR_PORT/docs (after logging in)
+  scripts          . $VAR/local-credentials.env
+                   curl -H "Authorization: Bearer \$HOSTVITALS_VIEWER_TOKEN" http://127.0.0.1:$COLLECTOR_PORT/api/v1/metrics/current
   VictoriaMetrics  http://127.0.0.1:$VM_PORT/
 Press Ctrl-C to stop.
 MSG
