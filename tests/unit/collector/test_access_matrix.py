@@ -38,6 +38,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("POST", "/api/v1/tokens"): {"json": {"name": "matrix", "role": "viewer"}},
     ("POST", "/api/v1/agents"): {"json": {"host": "matrix-other"}},
+    ("POST", "/api/v1/users"): {
+        "json": {"name": "matrix-user", "role": "viewer", "password": "matrix password"}
+    },
 }
 
 
