@@ -237,3 +237,45 @@ def test_without_a_credential_no_data_is_shown(
         problems.assert_clean()
     finally:
         context.close()
+
+
+def test_a_logged_in_operator_expires_a_silence_from_the_alerts_page(
+    guarded: tuple[Stack, str, str], browser: Browser, problems: PageProblems
+) -> None:
+    """The dashboard's own change (DELETE) goes through with the session's CSRF token."""
+    stack, host, viewer = guarded
+    made = requests.Session()
+    login = made.post(
+        f"{stack.url}/api/v1/login", json={"username": "alice", "password": PASSWORD}, timeout=30
+    )
+    csrf = login.json()["data"]["csrf_token"]
+    silence = {
+        "matchers": [{"name": "host", "value": host, "isRegex": False}],
+        "durationSeconds": 600,
+        "createdBy": "alice",
+        "comment": f"expire me {uuid.uuid4().hex[:6]}",
+    }
+    created = made.post(
+        f"{stack.url}/api/v1/silences", json=silence, headers={"X-CSRF-Token": csrf}, timeout=10
+    )
+    assert created.status_code == 201, created.text
+    silence_id = created.json()["data"]["silenceID"]
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    watch(page, problems, 401)
+    try:
+        page.goto(f"{stack.url}/alerts")
+        log_in(page, "alice", PASSWORD)
+        row = page.locator(f'#silences-table tr[data-silence="{silence_id}"]')
+        expect(row).to_contain_text(silence["comment"])
+        row.locator("button.expire").click()
+        expect(row).to_have_count(0)
+        listed = requests.get(
+            f"{stack.url}/api/v1/silences/{silence_id}",
+            headers={"Authorization": f"Bearer {viewer}"},
+            timeout=10,
+        ).json()["data"]
+        assert listed["status"]["state"] == "expired"
+        problems.assert_clean()
+    finally:
+        context.close()
