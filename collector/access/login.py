@@ -20,9 +20,10 @@ RESULTS: Final = ("ok", "failed", "throttled", "malformed", "cross_origin")
 
 
 class Throttled(Exception):
-    def __init__(self, retry_after_s: int) -> None:
+    def __init__(self, retry_after_s: int, scope: str) -> None:
         super().__init__(f"too many failed logins; retry in {retry_after_s} s")
         self.retry_after_s = retry_after_s
+        self.scope = scope  # "address" or "user": which was throttled
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +59,11 @@ class Logins:
         Blocking (an argon2 check): call it from a worker thread.
         """
         by_address, by_user = key("address", address), key("user", name)
-        for which in (by_address, by_user):
+        for scope, which in (("address", by_address), ("user", by_user)):
             wait = self.throttle.refuse(which)
             if wait is not None:
                 self.counted.labels("throttled").inc()
-                raise Throttled(wait)
+                raise Throttled(wait, scope)
         user = self.users.check_login(name, password)
         if user is None:
             self.throttle.failed(by_address)

@@ -4,7 +4,8 @@ They write to the collector's state database in ``state.dir``, which the running
 reads on every login and request: a change applies at once, without a restart. A password is
 read from the terminal (asked twice), or as one line from stdin when stdin is not a terminal;
 ``--generate`` makes a random one and prints it once on stdout. It is never stored, only its
-argon2id hash.
+argon2id hash. Each change, done or refused, goes to the audit log as done by
+``cli:<the OS user>``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from typing import Any
 
 from hostvitals.collector import statedb
+from hostvitals.collector.access.audit import Action, Actor, AuditLog, Result, open_audit
 from hostvitals.collector.access.roles import TOKEN_ROLES
 from hostvitals.collector.access.users import UserError, UserStore
 from hostvitals.collector.config.settings import Settings
@@ -71,13 +73,49 @@ def run_users_command(args: argparse.Namespace, settings: Settings) -> int:
               "the collector's)", file=sys.stderr)  # fmt: skip
         return EXIT_REFUSED
     conn = statedb.connect(settings.state.dir)
+    audit = open_audit(settings)
+    action = _ACTIONS.get(args.users_command)
+    detail = _detail(args)
     try:
-        return _run(args, UserStore(conn))
+        code = _run(args, UserStore(conn))
+        if action is not None:
+            _audit(audit, action, args.name, Result.OK, detail)
+        return code
     except UserError as exc:
+        if action is not None:
+            _audit(audit, action, args.name, Result.FAILED, {**detail, "error": str(exc)})
         print(str(exc), file=sys.stderr)
         return EXIT_REFUSED
     finally:
         conn.close()
+        audit.close()
+
+
+_ACTIONS = {
+    "add": Action.USER_ADD,
+    "passwd": Action.USER_CHANGE,
+    "set-role": Action.USER_CHANGE,
+    "remove": Action.USER_REMOVE,
+}
+
+
+def _detail(args: argparse.Namespace) -> dict[str, Any]:
+    """What a command changes, for the audit log (never the password)."""
+    action = args.users_command
+    if action == "add":
+        return {"role": args.role}
+    if action == "passwd":
+        return {"changed": "password"}
+    if action == "set-role":
+        return {"changed": "role", "role": args.role}
+    return {}
+
+
+def _audit(log: AuditLog, action: Action, name: str, result: Result, detail: Any) -> None:
+    log.record(
+        action, principal=Actor.cli(), target=name, result=result, source="cli",
+        request_id=None, detail=detail,
+    )  # fmt: skip
 
 
 def _run(args: argparse.Namespace, store: UserStore) -> int:

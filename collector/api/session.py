@@ -6,6 +6,9 @@ A login takes a user name and password as a form (``username``, ``password``) or
 session's CSRF token (JSON), or redirects to the fleet page (a form). A wrong one answers
 401; too many wrong ones 429 with ``Retry-After``. A login posted from another origin is
 refused (403), so a page elsewhere cannot log a browser in as someone else.
+
+The audit log gets every login, right or wrong, and every logout; a throttled login once a
+minute per address and user name (a guesser would otherwise fill it).
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from hostvitals.collector.access import cookies
+from hostvitals.collector.access.audit import Action, AuditLog, Result
 from hostvitals.collector.access.login import Logins, Throttled
+from hostvitals.collector.access.roles import SCOPE_KEY, Principal
 from hostvitals.collector.access.users import UserStore, csrf_token
 from hostvitals.collector.api.responses import json_response
 from hostvitals.collector.errors import ApiError, error_response
@@ -90,14 +95,20 @@ async def login(request: Request) -> Response:
         logins.refused("malformed")
         raise
     address = request.client.host if request.client else "unknown"
+    audit: AuditLog = request.app.state.audit
     try:
         done = await asyncio.to_thread(logins.attempt, address, name, password)
     except Throttled as exc:
+        if audit.first_in_a_while("login-throttled", address, name):
+            await asyncio.to_thread(audit.login_failed, request.scope, name, "rate_limited")
         return error_response(
             429, "too_many_requests", str(exc), {"Retry-After": str(exc.retry_after_s)}
         )
     if done is None:
+        await asyncio.to_thread(audit.login_failed, request.scope, name, "bad_credentials")
         return error_response(401, "unauthorized", "wrong user name or password")
+    user = Principal("session", done.user.role, done.user.id, done.user.name)
+    await asyncio.to_thread(audit.login_succeeded, request.scope, user)
     users: UserStore = request.app.state.users
     cookie = cookies.set_cookie_header(
         done.session, secure=_secure(request), max_age_s=int(users.absolute_s)
@@ -124,9 +135,18 @@ async def login(request: Request) -> Response:
 @router.post("/logout", summary="End the caller's session and clear its cookie")
 async def logout(request: Request) -> Response:
     secret = cookies.session_secret(request.scope)
-    if secret is not None:
+    closed = secret is not None and request.scope[SCOPE_KEY].kind == "session"
+    if secret is not None and closed:
         users: UserStore = request.app.state.users
         await asyncio.to_thread(users.close_session, secret)
-    response = json_response({"status": "success", "data": {"logged_out": secret is not None}})
+        audit: AuditLog = request.app.state.audit
+        await asyncio.to_thread(
+            audit.record_request,
+            request.scope,
+            Action.LOGOUT,
+            target=request.scope[SCOPE_KEY].name,
+            result=Result.OK,
+        )
+    response = json_response({"status": "success", "data": {"logged_out": closed}})
     response.headers.append("set-cookie", cookies.clear_cookie_header(secure=_secure(request)))
     return response

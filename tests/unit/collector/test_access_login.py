@@ -252,3 +252,44 @@ async def test_a_browser_script_gets_no_basic_challenge() -> None:
         assert "Basic" in ", ".join(typed.headers.get_list("WWW-Authenticate"))
         page = await client.get("/")
         assert page.status_code in (200, 503)  # the shell is public; it carries no data
+
+
+async def test_logins_logouts_and_user_changes_are_audited_without_passwords() -> None:
+    async with app_with_users() as (app, client, creds):
+        admin = bearer(creds.admin)
+        assert (await login(client, "alice", "a wrong password")).status_code == 401
+        csrf = (await login(client, "alice", PASSWORD)).json()["data"]["csrf_token"]
+        assert (await client.post("/api/v1/logout", headers={"X-CSRF-Token": csrf})).is_success
+        async with client_from(app, "192.0.2.8") as scripted:
+            made = {"name": "eve", "role": "viewer", "password": "eve's password"}
+            assert (await scripted.post("/api/v1/users", json=made, headers=admin)).is_success
+            new = {"password": "eve's new password"}
+            changed = await scripted.post("/api/v1/users/eve/password", json=new, headers=admin)
+            assert changed.is_success
+            gone = await scripted.delete("/api/v1/users/eve", headers=admin)
+            assert gone.is_success
+            refused = await scripted.delete("/api/v1/users/eve", headers=admin)
+            assert refused.status_code == 404
+            for i in range(4):  # past the limit of 3: throttled, recorded once
+                await login(scripted, "mallory", f"guess {i}")
+            answer = await scripted.get("/api/v1/audit", headers=admin, params={"limit": 100})
+        assert answer.status_code == 200, answer.text
+        found = [
+            (r["action"], r["subject"], r["target"], r["result"], r["detail"].get("reason"))
+            for r in reversed(answer.json()["data"]["records"])
+        ]
+        assert found == [
+            ("login.failure", "claimed:alice", "alice", "denied", "bad_credentials"),
+            ("login.success", "session:alice", "alice", "ok", None),
+            ("logout", "session:alice", "alice", "ok", None),
+            ("user.add", "token:test admin", "eve", "ok", None),
+            ("user.change", "token:test admin", "eve", "ok", None),
+            ("user.remove", "token:test admin", "eve", "ok", None),
+            ("user.remove", "token:test admin", "eve", "failed", None),
+            ("login.failure", "claimed:mallory", "mallory", "denied", "bad_credentials"),
+            ("login.failure", "claimed:mallory", "mallory", "denied", "bad_credentials"),
+            ("login.failure", "claimed:mallory", "mallory", "denied", "bad_credentials"),
+            ("login.failure", "claimed:mallory", "mallory", "denied", "rate_limited"),
+        ]
+        for secret in (PASSWORD, "a wrong password", "eve's password", "eve's new password"):
+            assert secret not in answer.text

@@ -64,5 +64,23 @@ async def test_users_commands_apply_to_a_running_collector(
         assert (await client.post("/api/v1/login", json=login)).status_code == 200
         assert run(capsys, monkeypatch, config, "users", "remove", "alice")[0] == 0
         assert (await client.get("/api/v1/hosts")).status_code == 401
+        # Every change is in the audit log, as done by the OS user who ran the command.
+        bob = {"username": "bob", "password": generated.strip()}
+        assert (await client.post("/api/v1/login", json=bob)).status_code == 200
+        audit = (await client.get("/api/v1/audit", params={"limit": 100})).json()["data"]
+        by_cli = [
+            (r["action"], r["target"], r["result"], r["detail"].get("changed"))
+            for r in reversed(audit["records"])
+            if r["subject"].startswith("cli:")
+        ]
+        assert by_cli == [
+            ("user.add", "alice", "ok", None),
+            ("user.add", "bob", "ok", None),
+            ("user.add", "alice", "failed", None),
+            ("user.change", "alice", "ok", "role"),
+            ("user.change", "alice", "ok", "password"),
+            ("user.remove", "alice", "ok", None),
+        ]
+        assert PASSWORD not in str(audit) and "new password!" not in str(audit)
     code, _, err = run(capsys, monkeypatch, config, "users", "passwd", "bob", stdin="short\n")
     assert code == 1 and "8 to 1024" in err and "short" not in err.replace("8 to 1024", "")
