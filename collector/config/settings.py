@@ -71,8 +71,8 @@ class AuthSettings(Section):
     """After `agents rotate`, the agent's previous secret stays valid this many seconds, so
     the agent can be given the new one without downtime."""
     session_idle_s: Annotated[float, Field(ge=60, le=30 * 86_400)] = 8 * 3600.0
-    """A dashboard login session ends after this many seconds without a request (an open
-    page's live stream counts as requests)."""
+    """A dashboard login session ends after this many seconds without a request (a live
+    stream counts when it connects, not while it stays open)."""
     session_max_s: Annotated[float, Field(ge=60, le=365 * 86_400)] = 7 * 86_400.0
     """A login session ends this many seconds after the login, however busy."""
     guess_limit: Annotated[int, Field(ge=1, le=1000)] = 5
