@@ -22,6 +22,8 @@ from hostvitals.agent.config import DEFAULT_STATE_DIR, load_config
 from hostvitals.collector import statedb
 from hostvitals.collector.access.authn import Authenticator, check_exposure, is_loopback
 from hostvitals.collector.access.store import AccessStore
+from hostvitals.collector.access.throttle import Throttle
+from hostvitals.collector.access.users import UserStore
 from hostvitals.collector.config.loader import ConfigError, load_settings
 from hostvitals.collector.config.settings import Settings
 from tests.support.certs import Certs, make_certs
@@ -85,11 +87,22 @@ def _auth_on_and_tls_wired(settings: Settings) -> None:
     starts with one; it serves HTTPS and takes frames only with a client certificate."""
     assert not settings.auth.allow_anonymous
     store = AccessStore(statedb.connect(None))
+    auth = settings.auth
     authn = Authenticator(
         store,
         [],
         loopback=is_loopback(settings.server.host),
-        allow_anonymous=settings.auth.allow_anonymous,
+        allow_anonymous=auth.allow_anonymous,
+        users=UserStore(
+            statedb.connect(None), idle_s=auth.session_idle_s, absolute_s=auth.session_max_s
+        ),
+        throttle=Throttle(
+            limit=auth.guess_limit,
+            base_s=auth.guess_backoff_s,
+            max_s=auth.guess_backoff_max_s,
+            forget_s=auth.guess_forget_s,
+            size=auth.guess_table_size,
+        ),
     )
     with pytest.raises(ConfigError, match="no credential configured"):
         check_exposure(settings, authn)

@@ -37,7 +37,10 @@ ROLES = ("viewer", "operator", "admin", "agent")
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def served() -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, Credentials]]:
-    async with running(app_settings(live={"dedup_frames_per_agent": 64})) as (app, client, _vm):
+    # Every example comes from one address: the guessing throttle (tested on its own) would
+    # answer most of them 429 and leave the headers' parsing untested, so it allows them all.
+    fuzz = app_settings(live={"dedup_frames_per_agent": 64}, auth={"guess_limit": 1000})
+    async with running(fuzz) as (app, client, _vm):
         yield app, client, make_credentials(app, HOST, FRAME.agent_id)
 
 
@@ -133,7 +136,7 @@ async def test_any_authorization_header_is_answered_as_it_deserves(
     kwargs = {k: v for k, v in extra.items() if k != "headers"}
     answer = await client.request(method, path, headers=sent, **kwargs)
     if role is None:
-        assert answer.status_code in (401, 429), (value[:200], answer.text)
+        assert answer.status_code == 401, (value[:200], answer.text)
         assert answer.headers.get("www-authenticate")
     elif allows(Role(role), need):
         assert answer.status_code in (200, 204, 429), (value[:200], answer.text)
