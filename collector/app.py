@@ -57,6 +57,7 @@ from hostvitals.collector.live.answers import CurrentCache
 from hostvitals.collector.live.cluster import Cluster
 from hostvitals.collector.live.current import CurrentStore
 from hostvitals.collector.live.fleet import FleetTable
+from hostvitals.collector.live.forecast import DiskForecast
 from hostvitals.collector.live.watch import WatchRegistry
 from hostvitals.collector.periodic import PeriodicThread
 from hostvitals.collector.query.cache import QueryCache
@@ -99,8 +100,8 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     ``app.state`` holds ``settings``, ``reader``, ``current`` (the live view), ``fleet_table``
     (its fleet rows), ``watch`` (who looks at which host), ``writer``, ``metrics`` (the
     collector's own registry), ``pipeline``, ``probe``, ``reloads`` (what SIGHUP and file
-    changes read again; the server adds its TLS certificates), ``audit`` (the audit log) and
-    ``version``.
+    changes read again; the server adds its TLS certificates), ``audit`` (the audit log),
+    ``version`` and ``forecast`` (the fleet page's disk forecast).
     Raises ConfigError when the token file cannot be read, or when the collector would listen
     beyond loopback with no credential configured (see docs/security.md).
     """
@@ -308,6 +309,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.state.metrics = metrics
     app.state.probe = ReachabilityProbe(client.ping, vm.health_cache_s)
     app.state.version = collector_version()
+    app.state.forecast = DiskForecast(reader.query, settings.alerts.default_rules.ignored_fstypes)
     app.state.streams = StreamSlots(settings.ui.max_streams, metrics.registry)
     app.state.pipeline = IngestPipeline(
         limits=accepted_limits(settings),

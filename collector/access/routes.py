@@ -41,6 +41,7 @@ ROUTES: Final[tuple[RouteAccess, ...]] = (
     RouteAccess("GET", "/api/v1/hosts", V, "live hosts"),
     RouteAccess("GET", "/api/v1/metrics/current", V, "current values"),
     RouteAccess("GET", "/api/v1/metrics/processes", V, "top processes"),
+    RouteAccess("GET", "/api/v1/metrics/workloads", V, "services and containers"),
     RouteAccess("GET", "/api/v1/metrics/{family}", V, "history of a metric family"),
     RouteAccess("GET", "/api/v1/fleet", V, "fleet summary"),
     RouteAccess("GET", "/api/v1/fleet/history", V, "fleet history"),

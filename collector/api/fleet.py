@@ -1,10 +1,12 @@
 """Fleet API: every host with its status, headline numbers and agent health, and their history.
 
-``GET /api/v1/fleet`` answers from the live view. ``GET /api/v1/fleet/history`` answers
-``cpu_usage_ratio``, ``memory_used_ratio``, ``filesystem_max_used_ratio`` and
-``network_bytes_per_second`` per host over a range, in the shape of the history API
-(``series`` of ``name``, ``labels`` and ``points``, with ``tier``); the dashboard draws its
-sparklines from it.
+``GET /api/v1/fleet`` answers from the live view, with each host's inventory (OS, kernel, CPU
+model, boot time, agent version and whether it is older than this collector) and its disk
+forecast (the filesystem full first, when within a day; refreshed every few minutes). ``GET
+/api/v1/fleet/history`` answers ``cpu_usage_ratio``, ``memory_used_ratio``,
+``filesystem_max_used_ratio`` and ``network_bytes_per_second`` per host over a range, in the
+shape of the history API (``series`` of ``name``, ``labels`` and ``points``, with ``tier``);
+the dashboard draws its sparklines from it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from hostvitals.collector.api.history import history_answer
 from hostvitals.collector.api.params import SCOPE, RangeParams, Scope, peers_to_ask, range_params
 from hostvitals.collector.api.responses import success
+from hostvitals.collector.api.rowcontext import row_context
 from hostvitals.collector.api.watching import watching
 from hostvitals.collector.live.fleet import FleetTable, fleet_queries, fleet_rows
 
@@ -38,7 +41,9 @@ async def fleet(
         watching(request).host(host)
     table: FleetTable = request.app.state.fleet_table
     now = time.time()
-    rows = await fleet_rows(table, peers_to_ask(request, scope), now, host=host)
+    rows = await fleet_rows(
+        table, peers_to_ask(request, scope), now, host=host, context=row_context(request)
+    )
     if status is not None:
         rows = [row for row in rows if row.get("status") == status]
     return success(request, {"now": now, "hosts": rows})

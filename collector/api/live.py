@@ -29,6 +29,7 @@ from hostvitals.collector.live.current import (
 )
 from hostvitals.collector.live.fleet import host_row
 from hostvitals.collector.live.summary import summarise
+from hostvitals.collector.live.workloads import workloads
 
 router = APIRouter(tags=["live"])
 
@@ -178,6 +179,38 @@ async def processes(
             for p in ranked
         ],
     )
+
+
+@router.get(
+    "/api/v1/metrics/workloads",
+    summary="A host's services and containers now: CPU, memory, I/O and pressure",
+)
+async def host_workloads(
+    request: Request,
+    host: str = Query(..., min_length=1, description="the host"),
+    limit: int = Query(50, ge=1, le=200),
+    sort: Literal["cpu_cores", "memory_bytes"] = Query("cpu_cores"),
+    scope: Scope = SCOPE,
+) -> Response:
+    """From the live view: the workloads the agent's cgroups sampler reported at its newest
+    scan (its top N by CPU and by memory, and ``other``, the sum of the rest). Rates are per
+    second: ``cpu_cores`` in cores, I/O in bytes, pressure (``*_waiting_ratio``) as the share
+    of time some task waited; a rate is null until two scans arrived."""
+    watching(request).host(host)
+    store = _store(request)
+    now = time.time()
+    snap = store.host(host, now)
+    cluster = peers_to_ask(request, scope)
+    if cluster is not None:
+        peer = await cluster.owner(host, snap.last_seen if snap is not None else None)
+        if peer is not None:
+            params = {"host": host, "limit": str(limit), "sort": sort}
+            data = await cluster.ask(peer, "/api/v1/metrics/workloads", params)
+            if isinstance(data, list):
+                return success(request, data)
+    if snap is None:
+        raise ApiError(404, "not_found", f"unknown host '{host}': it has not reported")
+    return success(request, workloads(snap, limit, sort))
 
 
 def _listing(names: list[str], shown: int = 20) -> str:

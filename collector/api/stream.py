@@ -1,12 +1,13 @@
 """Live updates for the dashboard as server-sent events: ``GET /api/v1/stream``.
 
 Without ``host`` the stream carries ``fleet`` events (the body of ``GET /api/v1/fleet``); with
-``host`` it carries ``host`` events: that host's fleet row (``null`` while it is unknown) and
-its top processes. The live view is checked every ``ui.stream_interval_s`` and an event is sent
-only when its content changed (a status turning stale or down is a change), with a keep-alive
-comment in between. Every event's data is ``{"now": <server time>, "data": ...}``. Each check
-marks the host (or, without ``host``, the whole fleet) watched, so its agents flush every
-tick while the stream is open (``hostvitals.collector.live.watch``).
+``host`` it carries ``host`` events: that host's fleet row (``null`` while it is unknown), its
+top processes and its services and containers (``workloads``, as
+``/api/v1/metrics/workloads``). The live view is checked every ``ui.stream_interval_s`` and an
+event is sent only when its content changed (a status turning stale or down is a change), with
+a keep-alive comment in between. Every event's data is ``{"now": <server time>, "data": ...}``.
+Each check marks the host (or, without ``host``, the whole fleet) watched, so its agents flush
+every tick while the stream is open (``hostvitals.collector.live.watch``).
 
 Streams are bounded: at most ``ui.max_streams`` are open at once; more are answered 503 with
 ``Retry-After``, and counted in ``hostvitals_collector_streams_rejected_total``.
@@ -27,13 +28,21 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 
+from hostvitals.collector.api.rowcontext import app_row_context
 from hostvitals.collector.api.watching import watching
 from hostvitals.collector.config.settings import UiSettings
 from hostvitals.collector.errors import ApiError
 from hostvitals.collector.live.cluster import Cluster
 from hostvitals.collector.live.current import CurrentStore
-from hostvitals.collector.live.fleet import FleetTable, fleet_row, fleet_rows, top_processes
+from hostvitals.collector.live.fleet import (
+    FleetTable,
+    RowContext,
+    fleet_row,
+    fleet_rows,
+    top_processes,
+)
 from hostvitals.collector.live.watch import WatchRegistry
+from hostvitals.collector.live.workloads import workloads
 from hostvitals.shared.codec import MAX_HOST_LEN
 
 router = APIRouter(tags=["live"])
@@ -41,6 +50,7 @@ router = APIRouter(tags=["live"])
 KEEPALIVE_S: Final = 10.0
 RETRY_MS: Final = 2000
 PROCESSES_SHOWN: Final = 15
+WORKLOADS_SHOWN: Final = 50
 Snapshot = Callable[[float], Awaitable[tuple[str, Any]]]
 """Given the current time, the event name and its data."""
 
@@ -127,16 +137,25 @@ async def live_events(
         await sleep(interval_s)
 
 
-def fleet_snapshot(table: FleetTable, cluster: Cluster, watch: WatchRegistry) -> Snapshot:
+def fleet_snapshot(
+    table: FleetTable,
+    cluster: Cluster,
+    watch: WatchRegistry,
+    context: Callable[[], RowContext] = RowContext,
+) -> Snapshot:
     async def snap(now: float) -> tuple[str, Any]:
         watch.fleet()
-        return "fleet", {"hosts": await fleet_rows(table, cluster, now)}
+        return "fleet", {"hosts": await fleet_rows(table, cluster, now, context=context())}
 
     return snap
 
 
 def host_snapshot(
-    store: CurrentStore, cluster: Cluster, watch: WatchRegistry, host: str
+    store: CurrentStore,
+    cluster: Cluster,
+    watch: WatchRegistry,
+    host: str,
+    context: Callable[[], RowContext] = RowContext,
 ) -> Snapshot:
     async def snap(now: float) -> tuple[str, Any]:
         watch.host(host)
@@ -146,22 +165,26 @@ def host_snapshot(
             if peer is not None:
                 return "host", await _peer_host(cluster, peer, host)
         if found is None:
-            return "host", {"host": host, "row": None, "processes": []}
+            return "host", {"host": host, "row": None, "processes": [], "workloads": []}
         return "host", {
             "host": host,
-            "row": fleet_row(found),
+            "row": fleet_row(found, context()),
             "processes": top_processes(found, PROCESSES_SHOWN),
+            "workloads": workloads(found, WORKLOADS_SHOWN),
         }
 
     return snap
 
 
 async def _peer_host(cluster: Cluster, peer: str, host: str) -> dict[str, Any]:
-    """A host's row and top processes from the peer that heard from it last."""
-    fleet, processes = await asyncio.gather(
+    """A host's row, top processes and workloads from the peer that heard from it last."""
+    fleet, processes, found = await asyncio.gather(
         cluster.ask(peer, "/api/v1/fleet", {"host": host}),
         cluster.ask(
             peer, "/api/v1/metrics/processes", {"host": host, "limit": str(PROCESSES_SHOWN)}
+        ),
+        cluster.ask(
+            peer, "/api/v1/metrics/workloads", {"host": host, "limit": str(WORKLOADS_SHOWN)}
         ),
     )
     rows = fleet.get("hosts", []) if isinstance(fleet, dict) else []
@@ -170,6 +193,7 @@ async def _peer_host(cluster: Cluster, peer: str, host: str) -> dict[str, Any]:
         "host": host,
         "row": row,
         "processes": processes if isinstance(processes, list) else [],
+        "workloads": found if isinstance(found, list) else [],
     }
 
 
@@ -209,10 +233,15 @@ async def stream(
         )
     cluster: Cluster = request.app.state.cluster
     watch = watching(request)
+    app = request.app
+
+    def context() -> RowContext:
+        return app_row_context(app)
+
     snapshot = (
-        fleet_snapshot(request.app.state.fleet_table, cluster, watch)
+        fleet_snapshot(request.app.state.fleet_table, cluster, watch, context)
         if host is None
-        else host_snapshot(store, cluster, watch, host)
+        else host_snapshot(store, cluster, watch, host, context)
     )
     events = live_events(snapshot, interval_s=settings.stream_interval_s)
     return StreamingResponse(

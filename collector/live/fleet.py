@@ -11,12 +11,15 @@ number, every host at once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Final
 
 from hostvitals.collector.live.cluster import Cluster, Row, newest_per_host
 from hostvitals.collector.live.current import CurrentStore, HostSnapshot, SeriesPoint
+from hostvitals.collector.live.forecast import Forecast
+from hostvitals.collector.live.inventory import inventory
 from hostvitals.collector.live.summary import summarise
 from hostvitals.collector.query.queries import (
     DEFAULT_SAMPLE_INTERVAL_S,
@@ -75,10 +78,29 @@ def host_row(snap: HostSnapshot) -> dict[str, Any]:
     }
 
 
-def fleet_row(snap: HostSnapshot) -> dict[str, Any]:
-    """One host of the fleet table, as the API answers it: its host row, headline numbers
-    and the agent's health."""
-    return {**host_row(snap), "summary": summarise(snap.series), "agent": agent_health(snap.series)}
+@dataclass(frozen=True, slots=True)
+class RowContext:
+    """What a fleet row needs besides the host's live state: this collector's version (an
+    older agent is marked) and the disk forecasts (:mod:`.forecast`)."""
+
+    collector_version: str = ""
+    forecasts: Mapping[str, Forecast] = field(default_factory=lambda: MappingProxyType({}))
+
+
+NO_CONTEXT: Final = RowContext()
+
+
+def fleet_row(snap: HostSnapshot, context: RowContext = NO_CONTEXT) -> dict[str, Any]:
+    """One host of the fleet table, as the API answers it: its host row, headline numbers,
+    the agent's health, what the host is (``inventory``) and its disk ``forecast`` (None
+    unless a filesystem is full within a day)."""
+    return {
+        **host_row(snap),
+        "summary": summarise(snap.series),
+        "agent": agent_health(snap.series),
+        "inventory": inventory(snap.series, context.collector_version),
+        "forecast": context.forecasts.get(snap.host),
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +108,8 @@ class _Derived:
     revision: int
     summary: dict[str, float | None]
     agent: dict[str, float | None]
+    version: str  # the collector's, that ``inventory`` compared the agent's with
+    inventory: dict[str, Any]
 
 
 class FleetTable:
@@ -98,7 +122,9 @@ class FleetTable:
         self.computed = 0
         """Hosts summarised from a full copy of their series so far (for tests)."""
 
-    def rows(self, now: float, *, host: str | None = None) -> list[Row]:
+    def rows(
+        self, now: float, *, host: str | None = None, context: RowContext = NO_CONTEXT
+    ) -> list[Row]:
         """Every live host's row, by name, as :func:`fleet_row` makes it; only ``host``'s
         when it is given."""
         if host is None:
@@ -112,23 +138,43 @@ class FleetTable:
         rows: list[Row] = []
         for snap in found:
             derived = self._derived.get(snap.host)
-            if derived is None or derived.revision != snap.revision:
+            version = context.collector_version
+            if derived is None or derived.revision != snap.revision or derived.version != version:
                 full = self.store.host(snap.host, now) if not snap.series else snap
                 if full is None:  # evicted in between
                     continue
-                derived = _Derived(full.revision, summarise(full.series), agent_health(full.series))
+                derived = _Derived(
+                    full.revision,
+                    summarise(full.series),
+                    agent_health(full.series),
+                    version,
+                    inventory(full.series, version),
+                )
                 self._derived[snap.host] = derived
                 self.computed += 1
-            rows.append({**host_row(snap), "summary": derived.summary, "agent": derived.agent})
+            rows.append(
+                {
+                    **host_row(snap),
+                    "summary": derived.summary,
+                    "agent": derived.agent,
+                    "inventory": derived.inventory,
+                    "forecast": context.forecasts.get(snap.host),
+                }
+            )
         return rows
 
 
 async def fleet_rows(
-    table: FleetTable, cluster: Cluster | None, now: float, *, host: str | None = None
+    table: FleetTable,
+    cluster: Cluster | None,
+    now: float,
+    *,
+    host: str | None = None,
+    context: RowContext = NO_CONTEXT,
 ) -> list[Row]:
     """The fleet table: this replica's hosts, and its peers' when there are peers; only
     ``host``'s row when it is given."""
-    rows = table.rows(now, host=host)
+    rows = table.rows(now, host=host, context=context)
     if cluster is None or not cluster.enabled:
         return rows
     answers = await cluster.gather("/api/v1/fleet", {"host": host} if host is not None else None)

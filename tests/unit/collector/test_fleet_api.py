@@ -83,3 +83,19 @@ def test_fleet_queries_group_by_host_and_follow_the_step() -> None:
     assert "by (host)" in queries["cpu_usage_ratio"]
     assert "[60s]" in queries["network_bytes_per_second"]
     assert "[2s]" in dict((q.name, q.expr) for q in fleet_queries(1))["cpu_usage_ratio"]
+
+
+async def test_fleet_rows_carry_the_inventory_and_the_forecast() -> None:
+    async with running() as (app, client, _vm):
+        await push(client, "fleet-i")
+        (row,) = (await fleet(client))["hosts"]
+    inventory = row["inventory"]
+    # The test frame's info labels are "<label>-0"; it has no version to compare.
+    assert inventory["os"] == "pretty_name-0"
+    assert inventory["kernel"] == "release-0"
+    assert inventory["cpu_model"] == "model_name-0"
+    assert inventory["agent_version"] == "version-0"
+    assert inventory["agent_outdated"] is None
+    assert inventory["boot_time"] == 1.0
+    assert row["forecast"] is None  # nothing fills up
+    assert app.state.version

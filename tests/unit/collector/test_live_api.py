@@ -227,3 +227,19 @@ async def test_a_repeated_current_answer_is_sent_as_the_endpoint_sent_it() -> No
         newer = await client.get("/api/v1/metrics/current", params={"host": "live-fast"})
         assert newer.content != first.content
         assert fast() == 1
+
+
+async def test_workloads_of_a_host_from_the_live_view() -> None:
+    async with running() as (_app, client, _vm):
+        await push(client, "live-w")
+        rows = await get(client, "/api/v1/metrics/workloads", host="live-w")
+        missing = await client.get("/api/v1/metrics/workloads", params={"host": "nobody"})
+        unnamed = await client.get("/api/v1/metrics/workloads")
+    # The test frame has one workload; its counters grow by 10 per second.
+    (row,) = rows
+    assert (row["kind"], row["runtime"], row["name"]) == ("kind-0", "runtime-0", "name-0")
+    assert row["cpu_cores"] == 10.0
+    assert row["memory_bytes"] == 1.0
+    assert row["io_waiting_ratio"] == 10.0
+    assert missing.status_code == 404
+    assert unnamed.status_code == 400
