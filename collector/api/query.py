@@ -1,18 +1,18 @@
 """History API: one metric family of one host (or of every host) over a time range.
 
 ``GET /api/v1/metrics/{family}?host=&start=&end=&step=`` with family one of cpu, memory, disk,
-network, pressure, system, sensors. Each series in the answer has a ``name`` saying what the
-line is, its ``labels`` (always ``host``, plus ``cpu``, ``mode``, ``device``, ``mountpoint``,
-``chip``... as the line needs) and its ``points`` as ``[unix_seconds, value]`` pairs, one per
-step. Points where the value is undefined (NaN, division by zero) are left out. ``start`` is
-rounded down and ``end`` up to a whole multiple of ``step`` (as VictoriaMetrics does for its own
-cache), and the answer says which window it covers: every screen showing the same range within
-one step asks the same question and shares one answer from the query cache
-(``query.cache_ttl_s``; ``nocache=1`` skips it).
+network, pressure, system, sensors, cgroups. Each series in the answer has a ``name`` saying
+what the line is, its ``labels`` (always ``host``, plus ``cpu``, ``mode``, ``device``,
+``mountpoint``, ``chip``, ``name``... as the line needs) and its ``points`` as ``[unix_seconds,
+value]`` pairs, one per step. Points where the value is undefined (NaN, division by zero) are
+left out. ``start`` is rounded down and ``end`` up to a whole multiple of ``step`` (as
+VictoriaMetrics does for its own cache), and the answer says which window it covers: every
+screen showing the same range within one step asks the same question and shares one answer from
+the query cache (``query.cache_ttl_s``; ``nocache=1`` skips it).
 
 The answer comes from the finest retention tier whose retention still reaches ``start``
-(``resolution=raw|1m|5m|1h`` forces one); ``data.tier`` names it and ``data.resolution_s``
-gives its resolution (0 for raw samples). The step is at least that resolution.
+(``resolution=raw|1m|5m|1h`` forces one); ``data.tier`` names it and ``data.resolution_s`` gives
+its resolution (0 for raw samples). The step is at least that resolution.
 """
 
 from __future__ import annotations

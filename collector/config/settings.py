@@ -261,6 +261,9 @@ class UiSettings(Section):
     (seconds)."""
     max_streams: Annotated[int, Field(ge=1, le=10_000)] = 64
     """Live streams open at once; more are answered 503."""
+    forecast_refresh_s: Annotated[float, Field(ge=1, le=3600)] = 300.0
+    """The fleet page's disk forecast ("full in ...") is computed again at most this often
+    (seconds), and only while someone asks for the fleet."""
 
 
 class ClusterSettings(Section):

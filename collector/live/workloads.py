@@ -40,7 +40,8 @@ WorkloadKey = tuple[str, str, str]
 def workloads(snap: HostSnapshot, limit: int, sort: str = "cpu_cores") -> list[dict[str, Any]]:
     """The host's workloads reported at the newest cgroup scan, the largest ``sort`` first
     (``cpu_cores`` or ``memory_bytes``), at most ``limit``. Each has ``kind``, ``runtime``,
-    ``name``, ``image`` (containers whose runtime named it, else None) and :data:`FIELDS`
+    ``name``, ``image`` (containers whose runtime named it, else None), ``timestamp`` (of the
+    scan, Unix seconds) and :data:`FIELDS`
     (None until known: a rate needs two scans)."""
     groups: dict[WorkloadKey, list[SeriesPoint]] = {}
     images: dict[tuple[str, str], str] = {}
@@ -68,6 +69,7 @@ def workloads(snap: HostSnapshot, limit: int, sort: str = "cpu_cores") -> list[d
             "runtime": runtime,
             "name": name,
             "image": images.get((runtime, name)),
+            "timestamp": newest / 1000.0,
             **dict.fromkeys(FIELDS),
         }
         for point in found:

@@ -30,6 +30,7 @@ class Family(StrEnum):
     PRESSURE = "pressure"
     SYSTEM = "system"
     SENSORS = "sensors"
+    CGROUPS = "cgroups"
 
 
 FAMILIES: tuple[str, ...] = tuple(f.value for f in Family)
@@ -199,6 +200,29 @@ def _sensors(host: str | None, w: str) -> list[NamedQuery]:
     ]
 
 
+def _cgroups(host: str | None, w: str) -> list[NamedQuery]:
+    """Per service or container (labels ``kind``, ``runtime``, ``name``): CPU in cores,
+    memory, I/O and the share of time some of its tasks waited (PSI ``some``)."""
+
+    def rate(metric: str) -> str:
+        return f"rate({selector(metric, host)}[{w}])"
+
+    return [
+        NamedQuery("cpu_cores", rate("container_cpu_usage_seconds_total")),
+        NamedQuery("memory_bytes", selector("container_memory_usage_bytes", host)),
+        NamedQuery("working_set_bytes", selector("container_memory_working_set_bytes", host)),
+        NamedQuery("read_bytes_per_second", rate("container_fs_reads_bytes_total")),
+        NamedQuery("write_bytes_per_second", rate("container_fs_writes_bytes_total")),
+        *(
+            NamedQuery(
+                f"{resource}_waiting_ratio",
+                _ratio(rate(f"container_pressure_{resource}_waiting_seconds_total")),
+            )
+            for resource in ("cpu", "memory", "io")
+        ),
+    ]
+
+
 _BUILDERS: Mapping[Family, Callable[[str | None, str], list[NamedQuery]]] = MappingProxyType(
     {
         Family.CPU: _cpu,
@@ -208,6 +232,7 @@ _BUILDERS: Mapping[Family, Callable[[str | None, str], list[NamedQuery]]] = Mapp
         Family.PRESSURE: _pressure,
         Family.SYSTEM: _system,
         Family.SENSORS: _sensors,
+        Family.CGROUPS: _cgroups,
     }
 )
 

@@ -47,6 +47,44 @@ export interface AgentHealth {
 
 export type Status = "up" | "stale" | "down";
 
+/** What the host is, from its info series; null where the agent does not say. */
+export interface Inventory {
+  os: string | null;
+  kernel: string | null;
+  cpu_model: string | null;
+  agent_version: string | null;
+  /** Unix seconds. */
+  boot_time: number | null;
+  /** True when the agent is older than the collector; null when it cannot be compared. */
+  agent_outdated: boolean | null;
+}
+
+/** The filesystem that fills up first, at the pace of the last 6 h, when within a day. */
+export interface DiskForecast {
+  mountpoint: string;
+  device: string;
+  full_in_s: number;
+}
+
+/** A service or container as the agent's cgroups sampler reports it (rates per second). */
+export interface Workload {
+  kind: "service" | "container" | "other" | string;
+  runtime: string;
+  name: string;
+  image: string | null;
+  /** The scan's time, Unix seconds. */
+  timestamp: number;
+  cpu_cores: number | null;
+  memory_bytes: number | null;
+  working_set_bytes: number | null;
+  read_bytes_per_second: number | null;
+  write_bytes_per_second: number | null;
+  cpu_waiting_ratio: number | null;
+  memory_waiting_ratio: number | null;
+  io_waiting_ratio: number | null;
+  oom_events_total: number | null;
+}
+
 export interface FleetRow {
   host: string;
   agent_id: string;
@@ -57,6 +95,9 @@ export interface FleetRow {
   flush_period_s: number;
   summary: Summary;
   agent: AgentHealth;
+  /** Absent in rows from collectors older than this dashboard. */
+  inventory?: Inventory;
+  forecast?: DiskForecast | null;
 }
 
 export interface ProcessRow {

@@ -15,7 +15,7 @@ from hostvitals.collector.query.queries import (
 from tests.unit.collector.test_promql import literals, outside_literals
 
 # A metric name and its matchers, if any.
-SELECTOR = re.compile(r"\b(node_\w+|hostvitals_\w+)(\{[^}]*\}|)")
+SELECTOR = re.compile(r"\b(node_\w+|hostvitals_\w+|container_\w+)(\{[^}]*\}|)")
 
 EXPECTED_NAMES = {
     "cpu": [
@@ -75,6 +75,16 @@ EXPECTED_NAMES = {
         "tcp_retransmits_per_second",
     ],
     "sensors": ["temperature_celsius", "thermal_zone_celsius"],
+    "cgroups": [
+        "cpu_cores",
+        "memory_bytes",
+        "working_set_bytes",
+        "read_bytes_per_second",
+        "write_bytes_per_second",
+        "cpu_waiting_ratio",
+        "memory_waiting_ratio",
+        "io_waiting_ratio",
+    ],
 }
 
 
@@ -112,7 +122,16 @@ def test_rate_window_refuses_bad_steps(step: float) -> None:
 
 
 def test_families_are_the_documented_ones() -> None:
-    assert FAMILIES == ("cpu", "memory", "disk", "network", "pressure", "system", "sensors")
+    assert FAMILIES == (
+        "cpu",
+        "memory",
+        "disk",
+        "network",
+        "pressure",
+        "system",
+        "sensors",
+        "cgroups",
+    )
     assert set(EXPECTED_NAMES) == set(FAMILIES)
 
 
@@ -170,6 +189,7 @@ def test_rates_use_the_window_for_the_step(step: float) -> None:
                     "io_utilisation_ratio",
                     "ing_ratio",
                     "stalled_ratio",
+                    "_cores",  # CPU seconds per second
                 )
             ), query
 

@@ -1,8 +1,10 @@
-// Fleet: every host with status, headline numbers with sparklines and agent health; sortable,
-// filterable, and kept current by the live stream (no reload).
+// Fleet: every host with status, headline numbers with sparklines, the disk forecast ("full in
+// ..."), uptime, agent version (marked when older than the collector) and agent health;
+// sortable, filterable, and kept current by the live stream (no reload).
 import { getJson, type FleetRow, type NamedSeries, type Point, type RangeAnswer, type Status } from "../api";
 import { h, clear, debounce } from "../dom";
 import { byteRate, bytes, duration, number, percent } from "../format";
+import { agentVersion, uptime } from "../inventory";
 import { showState, subscribe } from "../live";
 import { Sparkline } from "../sparkline";
 import { stepFor } from "../timerange";
@@ -12,7 +14,7 @@ const SPARK_WINDOW_S = 900;
 const SPARK_WIDTH = 110;
 const HISTORY_REFRESH_MS = 60_000;
 
-type SortKey = "host" | "status" | "cpu" | "memory" | "disk" | "network" | "agent" | "seen";
+type SortKey = "host" | "status" | "cpu" | "memory" | "disk" | "network" | "uptime" | "version" | "agent" | "seen";
 
 interface Column {
   key: SortKey;
@@ -35,6 +37,9 @@ const COLUMNS: Column[] = [
   { key: "memory", label: "Memory", value: (r) => r.summary.memory_used_ratio ?? -1 },
   { key: "disk", label: "Fullest disk", value: (r) => r.summary.filesystem_max_used_ratio ?? -1 },
   { key: "network", label: "Network", value: (r) => network(r) ?? -1 },
+  // Longest up first when descending; unknown boot times last.
+  { key: "uptime", label: "Up", value: (r) => (r.inventory?.boot_time ? -r.inventory.boot_time : -1e12) },
+  { key: "version", label: "Agent version", value: (r) => r.inventory?.agent_version ?? "" },
   { key: "agent", label: "Agent", value: (r) => (r.agent.spool_bytes ?? 0) + (r.agent.dropped_samples_total ?? 0) },
   { key: "seen", label: "Last seen", value: (r) => r.last_seen },
 ];
@@ -51,9 +56,10 @@ interface HostRow {
   tr: HTMLTableRowElement;
   cells: Record<string, HTMLElement>;
   sparks: Record<string, Sparkline>;
+  forecast: HTMLElement;
 }
 
-export const fleetPage: Page = (main) => {
+export const fleetPage: Page = (main, info) => {
   const params = new URLSearchParams(window.location.search);
   let sortKey: SortKey = (COLUMNS.find((c) => c.key === params.get("sort"))?.key ?? "status") as SortKey;
   let descending = params.get("order") === "desc";
@@ -172,7 +178,9 @@ export const fleetPage: Page = (main) => {
       }
       tr.appendChild(td);
     }
-    return { row, tr, cells, sparks };
+    const forecast = h("span", { class: "forecast", hidden: true });
+    cells.disk.parentElement!.appendChild(forecast);
+    return { row, tr, cells, sparks, forecast };
   }
 
   function fill(r: HostRow): void {
@@ -183,6 +191,15 @@ export const fleetPage: Page = (main) => {
     cells.cpu.textContent = percent(row.summary.cpu_usage_ratio);
     cells.memory.textContent = percent(row.summary.memory_used_ratio);
     cells.disk.textContent = percent(row.summary.filesystem_max_used_ratio);
+    const forecast = row.forecast ?? null;
+    r.forecast.hidden = forecast === null;
+    r.forecast.textContent = forecast ? `${forecast.mountpoint} full in ${duration(forecast.full_in_s)}` : "";
+    r.forecast.title = forecast ? `at the pace of the last 6 hours ${forecast.mountpoint} (${forecast.device}) is full in ${duration(forecast.full_in_s)}` : "";
+    const version = agentVersion(row.inventory, info.version);
+    cells.version.textContent = version.outdated ? `${version.text} (outdated)` : version.text;
+    cells.version.title = version.title;
+    cells.version.className = "value" + (version.outdated ? " outdated" : "");
+    r.tr.dataset.outdated = String(version.outdated);
     cells.network.textContent = byteRate(network(row));
     const a = row.agent;
     const parts = [];
@@ -197,6 +214,7 @@ export const fleetPage: Page = (main) => {
   function ageText(r: HostRow): void {
     const now = Date.now() / 1000 + serverOffset;
     r.cells.seen.textContent = `${duration(now - r.row.last_seen)} ago`;
+    r.cells.uptime.textContent = uptime(r.row.inventory, now);
   }
 
   function applyRows(hosts: FleetRow[]): void {

@@ -1,13 +1,15 @@
-// Host: headline numbers, charts of every family over a chosen range (synced crosshair), and a
-// live top-processes table. Live ranges follow "now": each new frame from the stream pulls just
-// the newest points of every family.
-import { familyRange, isAbort, tierName, type FleetRow, type NamedSeries, type Point, type ProcessRow, type RangeAnswer } from "../api";
+// Host: what the host is, headline numbers, charts of every family over a chosen range (synced
+// crosshair), and live tables of top processes and of services and containers. Live ranges
+// follow "now": each new frame from the stream pulls just the newest points of every family.
+import { familyRange, isAbort, tierName, type FleetRow, type NamedSeries, type Point, type ProcessRow, type RangeAnswer, type Workload } from "../api";
 import { ChartGroup, TimeChart, type Line } from "../chart";
 import { h, clear, debounce } from "../dom";
 import { byteRate, bytes, duration, number, percent, type Unit } from "../format";
 import { showState, subscribe } from "../live";
+import { InventoryStrip } from "../inventory";
 import { bounds, fromParams, isLive, rangePicker, stepFor, toParams, type TimeRange } from "../timerange";
 import type { Page } from "../page";
+import { WORKLOAD_SPARK_WINDOW_S, WorkloadTable } from "./workloads";
 
 type Family = "cpu" | "memory" | "disk" | "network" | "pressure" | "system" | "sensors";
 const FAMILIES: Family[] = ["cpu", "memory", "disk", "network", "pressure", "system", "sensors"];
@@ -111,7 +113,7 @@ function merge(old: NamedSeries[], fresh: NamedSeries[], cutoff: number): NamedS
 }
 
 export function hostPage(host: string): Page {
-  return (main) => {
+  return (main, info) => {
     const params = new URLSearchParams(window.location.search);
     let range: TimeRange = fromParams(params, "1h");
     let serverOffset = 0;
@@ -133,6 +135,8 @@ export function hostPage(host: string): Page {
     const procBody = h("tbody", {});
     const procNote = h("p", { class: "muted" });
     const fsBody = h("tbody", {});
+    const inventory = new InventoryStrip();
+    const workloadTable = new WorkloadTable();
 
     const charts: { spec: ChartSpec; chart: TimeChart }[] = [];
     const onSelect = (start: number, end: number) => setRange({ kind: "absolute", start, end }, true);
@@ -151,6 +155,7 @@ export function hostPage(host: string): Page {
     clear(main);
     main.append(
       h("div", { class: "page-head" }, title, status, seen, state),
+      inventory.el,
       tiles,
       h("div", { class: "toolbar sticky" }, picker.el, h("span", { class: "range-info" }, tier, stepInfo)),
       error,
@@ -171,6 +176,7 @@ export function hostPage(host: string): Page {
         ),
         procNote,
       ),
+      workloadTable.el,
       ...sections.slice(1),
       h(
         "section",
@@ -273,7 +279,8 @@ export function hostPage(host: string): Page {
     }
 
     let lastTimestamp = 0;
-    function onRow(row: FleetRow | null, processes: ProcessRow[]): void {
+    function onRow(row: FleetRow | null, processes: ProcessRow[], workloads: Workload[]): void {
+      workloadTable.update(workloads);
       if (!row) {
         status.className = "badge status-unknown";
         status.textContent = "not reporting";
@@ -285,6 +292,7 @@ export function hostPage(host: string): Page {
       status.dataset.status = row.status;
       seen.dataset.lastSeen = String(row.last_seen);
       updateSeen();
+      inventory.update(row.inventory, info.version, Date.now() / 1000 + serverOffset);
       const s = row.summary;
       const a = row.agent;
       clear(tiles);
@@ -317,16 +325,32 @@ export function hostPage(host: string): Page {
       if (Number.isFinite(last) && last > 0) seen.textContent = `last seen ${duration(Date.now() / 1000 + serverOffset - last)} ago`;
     }
 
-    subscribe<{ host: string; row: FleetRow | null; processes: ProcessRow[] }>(
+    /** The workload sparklines start from the last minutes of history, once. */
+    async function loadWorkloadHistory(): Promise<void> {
+      const end = Math.ceil(Date.now() / 1000 + serverOffset);
+      const sparkStep = stepFor(WORKLOAD_SPARK_WINDOW_S, 90, 10);
+      try {
+        const answer = await familyRange("cgroups", host, end - WORKLOAD_SPARK_WINDOW_S, end, sparkStep);
+        workloadTable.setHistory(answer.series.filter((s) => s.name === "cpu_cores" || s.name === "memory_bytes"));
+      } catch (err) {
+        if (!isAbort(err)) console.warn("no workload history", err);
+      }
+    }
+
+    subscribe<{ host: string; row: FleetRow | null; processes: ProcessRow[]; workloads?: Workload[] }>(
       { host },
       "host",
       (message, receivedAt) => {
         serverOffset = message.now - receivedAt;
-        onRow(message.data.row, message.data.processes);
+        onRow(message.data.row, message.data.processes, message.data.workloads ?? []);
       },
       (s) => showState(state, s),
     );
-    window.setInterval(updateSeen, 1000);
+    window.setInterval(() => {
+      updateSeen();
+      inventory.tick(Date.now() / 1000 + serverOffset);
+    }, 1000);
+    void loadWorkloadHistory();
     const reflow = debounce(() => {
       if (step && stepFor(bounds(range).end - bounds(range).start, plotWidth(), interval) !== step) void load(true);
     }, 300);
