@@ -114,12 +114,23 @@ def tiers_env(tiers: dict[str, VictoriaMetrics]) -> dict[str, str]:
     return {"HOSTVITALS__TIERS__ROLLUPS": json.dumps(rollups)}
 
 
-def start_stack(tmp: Path, vm: VictoriaMetrics, tiers: dict[str, VictoriaMetrics]) -> Stack:
+def start_stack(
+    tmp: Path,
+    vm: VictoriaMetrics,
+    tiers: dict[str, VictoriaMetrics],
+    env: dict[str, str] | None = None,
+) -> Stack:
+    """A collector (``env``: more of its settings) at VictoriaMetrics ``vm`` and ``tiers``."""
     port = free_port()
     collector = ManagedProcess(
         [console_script("hostvitals-collector"), "--port", str(port)],
         tmp / f"collector-{port}.log",
-        env={"HOSTVITALS__VICTORIAMETRICS__URL": vm.url, **tiers_env(tiers), **FAST_LIVE_ENV},
+        env={
+            "HOSTVITALS__VICTORIAMETRICS__URL": vm.url,
+            **tiers_env(tiers),
+            **FAST_LIVE_ENV,
+            **(env or {}),
+        },
     )
     collector.start()
     stack = Stack(collector, port, tmp)

@@ -1,0 +1,267 @@
+"""The host page's inventory strip and services-and-containers table, and the fleet page's
+uptime, agent version and disk forecast, in real Chromium against a real stack.
+
+The stack's agent runs on this machine (its inventory is this machine's); a second host with
+containers, an old agent and a filling disk is made up: its frames go through the ingest API,
+its disk's past six hours straight into the raw VictoriaMetrics.
+"""
+
+from __future__ import annotations
+
+import platform
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from importlib.metadata import version
+from pathlib import Path
+from urllib.parse import quote
+
+import orjson
+import pytest
+import requests
+from playwright.sync_api import Page, expect
+
+from hostvitals.collector.live.forecast import forecast_query
+from hostvitals.shared.codec import encode_frame
+from hostvitals.shared.protocol import Frame, Series
+from tests.browser.conftest import PageProblems, Stack, start_stack
+from tests.support.processes import VictoriaMetrics, wait_until
+
+pytestmark = pytest.mark.e2e
+
+GiB = 2**30
+# name, kind, runtime, CPU cores, memory bytes: what the made-up host runs.
+WORKLOADS = (
+    ("web", "container", "docker", 0.5, 3 * GiB),
+    ("postgres.service", "service", "systemd", 1.25, 1 * GiB),
+    ("cron.service", "service", "systemd", 0.05, 2 * GiB),
+    ("other", "other", "mixed", 0.2, GiB // 2),
+)
+OLD_AGENT = "0.0.1"
+FILL_HOURS_LEFT = 5.0
+
+
+def os_pretty_name() -> str:
+    for path in ("/etc/os-release", "/usr/lib/os-release"):
+        if Path(path).exists():
+            for line in Path(path).read_text().splitlines():
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    return "Linux"
+
+
+def made_up_frame(host: str, agent_id: str, seq: int, now_s: float) -> Frame:
+    """Two ticks 10 s apart; counters are rate x time, so every rate is exact."""
+    ticks = [int((now_s - 10) * 1000), int(now_s * 1000)]
+    series: list[Series] = []
+    for name, kind, runtime, cores, memory in WORKLOADS:
+        who = {"kind": kind, "runtime": runtime, "name": name}
+        series += [
+            Series("container_cpu_usage_seconds_total", who, [cores * t / 1000 for t in ticks]),
+            Series("container_memory_usage_bytes", who, [memory, memory]),
+            Series("container_fs_writes_bytes_total", who, [4096 * t / 1000 for t in ticks]),
+        ]
+        if kind != "other":
+            series.append(
+                Series(
+                    "container_pressure_io_waiting_seconds_total",
+                    who,
+                    [0.1 * t / 1000 for t in ticks],
+                )
+            )
+    image = {"runtime": "docker", "name": "web", "image": "nginx:1.27", "id": "0123456789ab"}
+    series += [
+        Series("hostvitals_container_info", image, [1, 1]),
+        Series("hostvitals_agent_build_info", {"version": OLD_AGENT}, [1, 1]),
+        Series("node_boot_time_seconds", {}, [now_s - 3 * 86400, now_s - 3 * 86400]),
+    ]
+    return Frame(agent_id, host, seq, ticks[-1], 10.0, ticks, series)
+
+
+def import_filling_disk(vm: VictoriaMetrics, host: str, now_s: float) -> None:
+    """Six hours of a disk losing space steadily: empty ``FILL_HOURS_LEFT`` hours from now."""
+    size = 100 * GiB
+    per_s = size / ((6 + FILL_HOURS_LEFT) * 3600)
+    stamps = [now_s - 6 * 3600 + 60 * i for i in range(6 * 60)]
+    labels = {"host": host, "device": "/dev/vdb", "mountpoint": "/data", "fstype": "ext4"}
+    lines = [
+        {
+            "metric": {"__name__": name, **labels},
+            "timestamps": [int(t * 1000) for t in stamps],
+            "values": values,
+        }
+        for name, values in (
+            ("node_filesystem_avail_bytes", [size - per_s * (t - stamps[0]) for t in stamps]),
+            ("node_filesystem_size_bytes", [size] * len(stamps)),
+        )
+    ]
+    body = b"\n".join(orjson.dumps(line) for line in lines)
+    requests.post(f"{vm.url}/api/v1/import", data=body, timeout=10).raise_for_status()
+
+    def predicted() -> bool:
+        answer = requests.get(
+            f"{vm.url}/api/v1/query",
+            params={"query": forecast_query("tmpfs"), "nocache": "1"},
+            timeout=5,
+        ).json()
+        return any(r["metric"].get("host") == host for r in answer["data"]["result"])
+
+    wait_until(predicted, 30, "VictoriaMetrics to predict the disk full", step=0.5)
+
+
+@pytest.fixture(scope="module")
+def filling_disk(victoria_metrics: VictoriaMetrics) -> str:
+    """The made-up host's name; its disk's history is in VictoriaMetrics before the collector
+    starts. (The test VictoriaMetrics trusts its caches for any past time,
+    ``-search.cacheTimestampOffset=0s``: history written after a first forecast query would
+    stay unseen by that query.)"""
+    host = f"boxes-{uuid.uuid4().hex[:8]}"
+    import_filling_disk(victoria_metrics, host, time.time())
+    return host
+
+
+@pytest.fixture(scope="module")
+def stack(
+    built_dashboard: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    victoria_metrics: VictoriaMetrics,
+    vm_tiers: dict[str, VictoriaMetrics],
+    filling_disk: str,
+) -> Iterator[Stack]:
+    """A collector whose disk forecast is at most a second old, and one real agent."""
+    running = start_stack(
+        tmp_path_factory.mktemp("coverage-stack"),
+        victoria_metrics,
+        vm_tiers,
+        env={"HOSTVITALS__UI__FORECAST_REFRESH_S": "1"},
+    )
+    host = f"real-{uuid.uuid4().hex[:8]}"
+    try:
+        running.start_agent(host)
+        running.wait_for_host(host)
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def made_up_host(stack: Stack, filling_disk: str) -> Iterator[str]:
+    """A host with containers, an old agent and a disk filling up, kept up while tests run."""
+    host = filling_disk
+    agent_id = str(uuid.uuid4())
+    stop = threading.Event()
+    seq = iter(range(1, 10**6))
+
+    def push() -> None:
+        frame = made_up_frame(host, agent_id, next(seq), time.time())
+        response = requests.post(
+            f"{stack.url}/api/v1/ingest",
+            data=encode_frame(frame),
+            headers={"Content-Type": "application/x-msgpack"},
+            timeout=5,
+        )
+        assert response.status_code == 204, response.text
+
+    push()
+
+    def keep_up() -> None:
+        while not stop.wait(2.0):
+            push()
+
+    thread = threading.Thread(target=keep_up, daemon=True)
+    thread.start()
+    try:
+        yield host
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def real_host(stack: Stack) -> str:
+    return next(iter(stack.agents))
+
+
+def test_inventory_strip_shows_what_the_real_host_is(
+    stack: Stack, page: Page, problems: PageProblems
+) -> None:
+    host = real_host(stack)
+    page.goto(f"{stack.url}/hosts/{quote(host)}?range=15m")
+    strip = page.locator("#inventory")
+    expect(strip.locator('[data-item="os"] dd')).to_have_text(os_pretty_name())
+    expect(strip.locator('[data-item="kernel"] dd')).to_have_text(platform.release())
+    expect(strip.locator('[data-item="agent"] dd')).to_have_text(version("hostvitals"))
+    expect(strip).to_have_attribute("data-outdated", "false")
+    # Up for days, hours or minutes: "3d 4h", "5h 12m", "12m 3s".
+    expect(strip.locator('[data-item="uptime"] dd')).to_have_text(re.compile(r"^\d+[dhm] \d+"))
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    if "model name" in cpuinfo:
+        model = cpuinfo.split("model name", 1)[1].split(":", 1)[1].splitlines()[0].strip()
+        expect(strip.locator('[data-item="cpu"] dd')).to_have_text(model)
+    # This machine has no cgroup v2 workloads the agent would report... or it has; either
+    # way the section is there and says what it shows.
+    expect(page.locator("#section-workloads")).to_be_visible()
+    problems.assert_clean()
+
+
+def test_workloads_table_is_live_sortable_and_has_sparklines(
+    stack: Stack, made_up_host: str, page: Page, problems: PageProblems
+) -> None:
+    page.goto(f"{stack.url}/hosts/{quote(made_up_host)}?range=15m")
+    rows = page.locator("#workloads tbody tr[data-workload]")
+    expect(rows).to_have_count(len(WORKLOADS))
+    names = lambda: rows.locator("th .value").all_inner_texts()  # noqa: E731
+    # Busiest first, "other" (the rest, added up) always last.
+    expect(rows.locator("th .value")).to_have_text(
+        ["postgres.service", "web", "cron.service", "other"]
+    )
+    web = page.locator('#workloads tr[data-workload="container/docker/web"]')
+    expect(web.locator('td[data-col="cpu"] .value')).to_have_text("0.50 cores")
+    expect(web.locator('td[data-col="memory"] .value')).to_have_text("3.0 GiB")
+    expect(web.locator('td[data-col="write"] .value')).to_have_text("4.0 KiB/s")
+    expect(web.locator('td[data-col="pio"] .value')).to_have_text("10.0 %")
+    expect(web.locator("th .image")).to_have_text(re.compile("nginx:1.27"))
+    # Sparklines of CPU and memory in every row.
+    expect(web.locator('td[data-col="cpu"] .spark canvas')).to_have_count(1)
+    expect(web.locator('td[data-col="memory"] .spark canvas')).to_have_count(1)
+    page.locator('#workloads button[data-sort="memory"]').click()
+    expect(page.locator('#workloads th[data-col="memory"]')).to_have_attribute(
+        "aria-sort", "descending"
+    )
+    expect(rows.locator("th .value")).to_have_text(
+        ["web", "cron.service", "postgres.service", "other"]
+    )
+    page.locator('#workloads button[data-sort="memory"]').click()
+    expect(rows.locator("th .value")).to_have_text(
+        ["postgres.service", "cron.service", "web", "other"]
+    )
+    assert names()[-1] == "other"
+    # The made-up host's agent is older than the collector: the strip says so.
+    expect(page.locator("#inventory")).to_have_attribute("data-outdated", "true")
+    expect(page.locator('#inventory [data-item="agent"] dd')).to_have_text(
+        f"{OLD_AGENT} (outdated)"
+    )
+    problems.assert_clean()
+
+
+def test_fleet_shows_uptime_agent_version_and_the_disk_forecast(
+    stack: Stack, made_up_host: str, page: Page, problems: PageProblems
+) -> None:
+    page.goto(f"{stack.url}/")
+    made_up = page.locator(f'tr[data-host="{made_up_host}"]')
+    real = page.locator(f'tr[data-host="{real_host(stack)}"]')
+    expect(made_up.locator('td[data-col="version"] .value')).to_have_text(f"{OLD_AGENT} (outdated)")
+    expect(made_up).to_have_attribute("data-outdated", "true")
+    expect(made_up.locator('td[data-col="uptime"] .value')).to_have_text(re.compile(r"^3d 0h"))
+    expect(real.locator('td[data-col="version"] .value')).to_have_text(version("hostvitals"))
+    expect(real).to_have_attribute("data-outdated", "false")
+    expect(real.locator('td[data-col="uptime"] .value')).to_have_text(re.compile(r"\d"))
+    # Five hours left at the pace of the last six (give or take the minute of the samples).
+    expect(made_up.locator('td[data-col="disk"] .forecast')).to_have_text(
+        re.compile(r"^/data full in (4h 5\dm|5h \dm)$")
+    )
+    expect(real.locator('td[data-col="disk"] .forecast')).to_be_hidden()
+    page.locator('button[data-sort="version"]').click()
+    expect(page.locator('th[data-col="version"]')).to_have_attribute("aria-sort", "descending")
+    problems.assert_clean()
