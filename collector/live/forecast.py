@@ -116,6 +116,9 @@ class DiskForecast:
         except BackendError as exc:
             self.failures += 1
             log.warning("disk forecast: VictoriaMetrics did not answer: %s", exc)
+        except Exception:  # a background thread: keep the last answer, try again later
+            self.failures += 1
+            log.exception("disk forecast failed")
         finally:
             with self._lock:
                 if fresh is not None:

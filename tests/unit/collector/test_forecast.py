@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from hostvitals.collector.live.forecast import DiskForecast, forecast_query, soonest
 from hostvitals.collector.vm.errors import BackendUnavailable
 from hostvitals.collector.vm.reader import InstantSample
@@ -70,7 +72,8 @@ def test_reads_are_answered_from_the_cache_and_refresh_once_per_period() -> None
     assert forecast.forecasts() == {}
 
 
-def test_a_failed_refresh_keeps_the_last_answer() -> None:
+@pytest.mark.parametrize("error", [BackendUnavailable("down"), ValueError("a bug")])
+def test_a_failed_refresh_keeps_the_last_answer(error: Exception) -> None:
     clock = Clock()
     pending: list[Callable[[], None]] = []
     results: list[list[InstantSample] | Exception] = [[sample("a", "/", 60)]]
@@ -85,7 +88,7 @@ def test_a_failed_refresh_keeps_the_last_answer() -> None:
     forecast.forecasts()
     pending.pop()()
     clock.now = 10
-    results.append(BackendUnavailable("down"))
+    results.append(error)
     forecast.forecasts()
     pending.pop()()
     assert forecast.failures == 1
