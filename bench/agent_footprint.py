@@ -10,10 +10,14 @@ Prints the median CPU use (% of one core, over 10 s windows) and the RSS of each
 ratios. Only the agent, node_exporter and vmagent are measured, not VictoriaMetrics or the
 collector.
 
-Measured twice, ``--duration`` seconds each: first with nobody watching the agent's host
+Measured three times, ``--duration`` seconds each: first with nobody watching the agent's host
 (frames every ``flush_interval``, 10 s), then watched: a client polls the host's current
 values once a second, as its open dashboard page does, so the collector asks the agent for a
-frame every tick (after ``--warmup`` seconds for the switch).
+frame every tick (after ``--warmup`` seconds for the switch); then not watched again on a busy
+host: ``--processes`` (300) more processes and ``--cgroups`` (200) more cgroups, made by the
+benchmark in the cgroup v2 tree the agent scans and removed afterwards (``busyhost.py``), so
+the cost of the process and cgroup scans shows. Each phase also prints how long the agent's
+process and cgroup scans took (its own ``hostvitals_agent_sampler_duration_seconds``).
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import shutil
+import statistics
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 import requests
+from busyhost import busy_host
 from common import Meter, console_script, meter_loop, print_table
 
 from tests.support.processes import (
@@ -42,6 +48,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=120.0, help="seconds measured")
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds before measuring")
+    parser.add_argument("--processes", type=int, default=300, help="extra processes when busy")
+    parser.add_argument("--cgroups", type=int, default=200, help="extra cgroups when busy")
     parser.add_argument(
         "--no-compression",
         dest="compression",
@@ -54,8 +62,6 @@ def main() -> None:
         if shutil.which(binary) is None:
             raise SystemExit(f"{binary} is missing; `make deps` installs it")
 
-    measured: dict[str, list[Meter]] = {}
-    spans: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="hostvitals-bench-") as tmp:
         root = Path(tmp)
         vm = VictoriaMetrics(data_dir=root / "vm")
@@ -126,38 +132,96 @@ def main() -> None:
                     threading.Thread(
                         target=watch, args=(current, stop_watching), daemon=True
                     ).start()
-                time.sleep(args.warmup)
-                for proc in procs:
-                    if not proc.running():
-                        raise SystemExit(f"{proc.argv[0]} exited:\n{proc.log_tail()}")
-                meters = [
-                    Meter("hostvitals-agent", agent.pid),
-                    Meter("node_exporter", exporter.pid),
-                    Meter("vmagent (scraping it)", vmagent.pid),
-                ]
-                print(
-                    f"{phase}: measuring for {args.duration:g} s after {args.warmup:g} s of "
-                    "warm-up...",
-                    flush=True,
-                )
-                meter_loop(meters, args.duration)
-                measured[phase] = meters
-                spans[phase] = frame_span(current)  # a poll: after the measurement
+                if phase == BUSY:
+                    stop_watching.set()
+                    with busy_host(args.processes, args.cgroups) as busy:
+                        print(f"{phase}: {busy.describe()}", flush=True)
+                        measure(phase, args, procs, agent, exporter, vmagent, current)
+                else:
+                    measure(phase, args, procs, agent, exporter, vmagent, current)
             stop_watching.set()
         finally:
             for proc in reversed(procs):
                 proc.stop()
             vm.stop()
 
-    for phase, meters in measured.items():
-        print(f"\n{phase} (the agent's frames span {spans[phase]}):")
+    for phase, meters in MEASURED.items():
+        print(f"\n{phase} (the agent's frames span {SPANS[phase]}):")
         report(meters)
+        times = SCAN_TIMES[phase]
+        print(
+            "agent scan times, median of its last-run gauge: "
+            + ", ".join(
+                f"{name} {1000 * statistics.median(v):.1f} ms" if v else f"{name} ?"
+                for name, v in times.items()
+            )
+        )
     print("target: agent CPU <= 0.5 x node_exporter (watched or not), agent RSS < 40 MB")
     if args.compression:
         compression_figures()
 
 
-PHASES = ("not watched", "watched")
+BUSY = "busy host, not watched"
+PHASES = ("not watched", "watched", BUSY)
+SCANS = ("processes", "cgroups")
+"""The samplers whose cost grows with the host: their scan times are reported."""
+
+
+def measure(
+    phase: str,
+    args: argparse.Namespace,
+    procs: list[ManagedProcess],
+    agent: ManagedProcess,
+    exporter: ManagedProcess,
+    vmagent: ManagedProcess,
+    current: str,
+) -> None:
+    time.sleep(args.warmup)
+    for proc in procs:
+        if not proc.running():
+            raise SystemExit(f"{proc.argv[0]} exited:\n{proc.log_tail()}")
+    meters = [
+        Meter("hostvitals-agent", agent.pid),
+        Meter("node_exporter", exporter.pid),
+        Meter("vmagent (scraping it)", vmagent.pid),
+    ]
+    print(
+        f"{phase}: measuring for {args.duration:g} s after {args.warmup:g} s of warm-up...",
+        flush=True,
+    )
+    stop = threading.Event()
+    seen: dict[str, list[float]] = {name: [] for name in SCANS}
+    poller = threading.Thread(target=scan_times, args=(current, stop, seen), daemon=True)
+    poller.start()
+    meter_loop(meters, args.duration)
+    stop.set()
+    poller.join(10)
+    MEASURED[phase] = meters
+    SCAN_TIMES[phase] = seen
+    SPANS[phase] = frame_span(current)  # a poll: after the measurement
+
+
+MEASURED: dict[str, list[Meter]] = {}
+SCAN_TIMES: dict[str, dict[str, list[float]]] = {}
+SPANS: dict[str, str] = {}
+
+
+def scan_times(url: str, stop: threading.Event, seen: dict[str, list[float]]) -> None:
+    """The agent's own timing of its last process and cgroup scans, every 5 s. Asks for
+    every host's values: that does not count as watching the host."""
+    session = requests.Session()
+    while not stop.wait(5.0):
+        try:
+            data = session.get(url, timeout=5).json()["data"]
+        except (requests.RequestException, ValueError, KeyError):
+            continue
+        for snap in data:
+            if snap.get("host") != "bench-agent":
+                continue
+            for s in snap["series"]:
+                name = s["labels"].get("sampler")
+                if s["metric"] == "hostvitals_agent_sampler_duration_seconds" and name in seen:
+                    seen[name].append(float(s["value"]))
 
 
 def watch(url: str, stop: threading.Event) -> None:
