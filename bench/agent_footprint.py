@@ -34,6 +34,7 @@ from pathlib import Path
 import requests
 from busyhost import busy_host
 from common import Meter, console_script, meter_loop, print_table
+from scancost import scan_costs
 
 from tests.support.processes import (
     ManagedProcess,
@@ -157,6 +158,7 @@ def main() -> None:
             )
         )
     print("target: agent CPU <= 0.5 x node_exporter (watched or not), agent RSS < 40 MB")
+    scan_costs(args.processes, args.cgroups)
     if args.compression:
         compression_figures()
 
