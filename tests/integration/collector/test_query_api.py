@@ -236,7 +236,7 @@ async def test_unknown_family_lists_the_valid_ones(client: httpx.AsyncClient) ->
     message = error(await client.get("/api/v1/metrics/gpu"), 400)
     assert message == (
         "unknown metric family 'gpu'; valid families: "
-        "cpu, memory, disk, network, pressure, system, sensors"
+        "cpu, memory, disk, network, pressure, system, sensors, cgroups"
     )
 
 
