@@ -43,6 +43,17 @@ NET_RATES = {
     "node_network_transmit_drop_total": 4.0,
 }
 
+# Per-second increments of a service's cgroup counters (container_* metrics).
+WORKLOAD_RATES = {
+    "container_cpu_usage_seconds_total": 0.75,
+    "container_fs_reads_bytes_total": 2048.0,
+    "container_fs_writes_bytes_total": 1024.0,
+    "container_pressure_cpu_waiting_seconds_total": 0.05,
+    "container_pressure_memory_waiting_seconds_total": 0.02,
+    "container_pressure_io_waiting_seconds_total": 0.1,
+}
+WORKLOAD = {"kind": "service", "runtime": "systemd", "name": "postgres.service"}
+
 
 @dataclass(frozen=True)
 class Window:
@@ -144,6 +155,14 @@ def host_lines(host: str, timestamps_ms: list[int], scale: float, swap: bool) ->
         labels = {"host": host, "device": device, "mountpoint": mountpoint, "fstype": fstype}
         lines.append(series_line("node_filesystem_size_bytes", labels, timestamps_ms, [size] * n))
         lines.append(series_line("node_filesystem_avail_bytes", labels, timestamps_ms, [avail] * n))
+    workload = {"host": host, **WORKLOAD}
+    for name, rate in WORKLOAD_RATES.items():
+        lines.append(series_line(name, workload, timestamps_ms, counter(rate, timestamps_ms)))
+    for name, value in (
+        ("container_memory_usage_bytes", GIB * scale),
+        ("container_memory_working_set_bytes", 0.75 * GIB * scale),
+    ):
+        lines.append(series_line(name, workload, timestamps_ms, [value] * n))
     return lines
 
 

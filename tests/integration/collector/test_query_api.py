@@ -22,6 +22,7 @@ from tests.integration.collector.history_data import (
     GIB,
     NET_RATES,
     RUN,
+    WORKLOAD,
     Hosts,
     Window,
     history,
@@ -109,6 +110,30 @@ async def test_network(
         what = {"errs": "errors", "drop": "drops"}.get(what, what)
         name = f"{direction}_{what}_per_second"
         assert only_value(data, name, hosts.main, device="eth0") == pytest.approx(rate), name
+
+
+@pytest.mark.parametrize("step", STEPS)
+async def test_cgroups(
+    client: httpx.AsyncClient, hosts: Hosts, window: Window, step: float
+) -> None:
+    data = await history(client, "cgroups", host=hosts.main, **span(window, step))
+    h = hosts.main
+    expected = {
+        "cpu_cores": 0.75,
+        "read_bytes_per_second": 2048.0,
+        "write_bytes_per_second": 1024.0,
+        "cpu_waiting_ratio": 0.05,
+        "memory_waiting_ratio": 0.02,
+        "io_waiting_ratio": 0.1,
+        "memory_bytes": GIB,
+        "working_set_bytes": 0.75 * GIB,
+    }
+    for line, value in expected.items():
+        # One line per workload, labelled with it (and not with the metric's name).
+        (found,) = lines_named(data, line, h)
+        assert found["labels"] == {"host": h, **WORKLOAD}, line
+        values = [v for _, v in found["points"]]
+        assert values and all(v == pytest.approx(value) for v in values), (line, values)
 
 
 @pytest.mark.parametrize("step", STEPS)
