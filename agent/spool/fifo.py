@@ -212,6 +212,7 @@ class Spool:
                 self._finish()
                 if self._durability.policy is not FsyncPolicy.NEVER:
                     self._durability.sync(self._chain.position(), self._write_fd)
+                self._durability.compact(self._chain.position())
             finally:
                 self._closed = True
                 self._chain.close()
@@ -286,6 +287,9 @@ class Spool:
             raise SpoolClosedError(f"spool {self._directory} is closed")
 
     def _release(self) -> None:
+        durability: Durability | None = getattr(self, "_durability", None)
+        if durability is not None:
+            durability.close()
         for name in ("_write_fd", "_lock_fd", "_directory_fd"):
             fd = getattr(self, name)
             if fd >= 0:
