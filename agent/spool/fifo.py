@@ -188,6 +188,14 @@ class Spool:
             self._check_open()
             return self._chain.read_id()
 
+    def end_id(self) -> RecordId:
+        """Where the data ends: every record has a smaller id. Nothing is pending when
+        ``head_id()`` is not smaller."""
+        with self._lock:
+            self._check_open()
+            tail = self._chain.segments[-1]
+            return RecordId(tail.index, tail.size)
+
     def stats(self) -> SpoolStats:
         """Current counters; applies the age bound first. Usable after close()."""
         with self._lock:
