@@ -136,13 +136,17 @@ class FreshQueue:
     def __len__(self) -> int:
         return len(self._items)
 
-    def add(self, item: Pending) -> None:
+    def add(self, item: Pending) -> bool:
+        """Queue ``item``; True if the oldest fell back to the backlog lane to make room."""
         self._items.append(item)
         self._claimed.add(item.id)
+        fell_back = False
         while len(self._items) > self._size:
             oldest = self._items.popleft()
+            fell_back = True
             if not oldest.on_its_way:  # else the fresh lane lets it go when its round fails
                 self._claimed.discard(oldest.id)
+        return fell_back
 
     def head(self) -> Pending | None:
         return self._items[0] if self._items else None

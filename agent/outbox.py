@@ -107,6 +107,10 @@ class Outbox:
         """Whether a record is no longer in the spool (delivered, or dropped by a bound)."""
         return record_id < self._spool.head_id()
 
+    def drained(self) -> bool:
+        """Whether the spool holds nothing (no I/O: may be called on the event loop)."""
+        return self._spool.head_id() >= self._spool.end_id()
+
     def start_send(self, record_id: RecordId, sample_count: int) -> bool:
         """A round is about to offer this frame; False if the spool no longer holds it (then
         there is nothing to send, and the drop was counted). Every True is followed by one
@@ -142,15 +146,14 @@ class Outbox:
         await asyncio.to_thread(self._spool.ack, record_id)
         self._ledger.acknowledged(record_id)
 
-    async def ack_delivered(self, records: Sequence[Record]) -> bool:
+    async def ack_delivered(self, records: Sequence[Record]) -> RecordId | None:
         """Acknowledge the leading ``records`` that were delivered (by any round, in any
-        order); False if the first one was not.
+        order); the last one acknowledged, None if the first one was not delivered.
         """
         done = self._ledger.delivered_run(record.id for record in records)
-        if done is None:
-            return False
-        await self.ack(done)
-        return True
+        if done is not None:
+            await self.ack(done)
+        return done
 
     async def flush(self) -> None:
         await asyncio.to_thread(self._spool.flush)

@@ -142,10 +142,14 @@ class Sender:
     # -- feeding --------------------------------------------------------------------------
 
     def offer(self, record_id: RecordId, data: bytes, sample_count: int) -> None:
-        """A frame was just spooled: let the fresh lane send it now."""
-        self._fresh.add(Pending(record_id, data, sample_count))
+        """A frame was just spooled: let the fresh lane send it now.
+
+        The backlog lane is woken only when the oldest fresh frame fell back to it: a frame
+        the fresh lane keeps wakes it once delivered, for the acknowledgement.
+        """
+        if self._fresh.add(Pending(record_id, data, sample_count)):
+            self._progress.set()
         self._fresh_added.set()
-        self._progress.set()
 
     @property
     def healthy(self) -> bool:
@@ -200,7 +204,13 @@ class Sender:
                 await self._progress.wait()
                 continue
             head = records[0].id
-            if await self._outbox.ack_delivered(records):
+            acked = await self._outbox.ack_delivered(records)
+            if acked is not None:
+                if acked == records[-1].id and self._outbox.drained():
+                    # Everything is acknowledged. A frame spooled since is the fresh lane's,
+                    # which wakes this loop when it is delivered or falls back.
+                    starting = True
+                    await self._progress.wait()
                 continue
             if self._fresh.claims(head):
                 starting = True  # caught up with the fresh lane

@@ -12,6 +12,7 @@ HERE = Path(__file__).resolve().parent
 SCALING = ["--rate", "800000", "--agents", "4000", "--duration", "15", "--no-peer", "--no-watch"]
 BENCHMARKS: list[tuple[str, list[str]]] = [
     ("agent_footprint.py", []),
+    ("agent_frame_cost.py", []),
     ("api_latency.py", []),
     ("freshness.py", []),
     ("fleet.py", []),

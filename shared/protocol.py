@@ -76,7 +76,7 @@ class Series:
     values: list[Value]
 
     def sample_count(self) -> int:
-        return sum(1 for v in self.values if v is not None)
+        return len(self.values) - self.values.count(None)
 
 
 @dataclass(slots=True)

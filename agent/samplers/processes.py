@@ -1,7 +1,8 @@
 """The top processes by CPU and by resident memory (``hostvitals_process_*``).
 
-Scans are incremental: psutil's ``process_iter`` keeps one ``Process`` object per live
-process, so ``cpu_percent()`` measures the CPU used since the previous scan without sleeping.
+Scans are incremental: the process table (``hostvitals.agent.samplers.proctable``, like
+psutil's ``process_iter``) keeps one object per live process, so ``cpu_percent()`` measures
+the CPU used since the previous scan without sleeping.
 A process seen for the first time has no CPU figure yet and is ranked by memory only. Names
 and users are read only for the winners.
 """
@@ -15,6 +16,7 @@ from typing import Any
 import psutil
 
 from hostvitals.agent.samplers.base import Row, labels
+from hostvitals.agent.samplers.proctable import ProcTable
 
 DEFAULT_TOP_N = 10
 UNKNOWN = "?"
@@ -78,11 +80,11 @@ class ProcessesSampler:
         self,
         *,
         top_n: int = DEFAULT_TOP_N,
-        process_iter: Callable[[], Iterable[Any]] = psutil.process_iter,
+        process_iter: Callable[[], Iterable[Any]] | None = None,
         cpus: int | None = None,
     ) -> None:
         self._top_n = top_n
-        self._process_iter = process_iter
+        self._process_iter = ProcTable() if process_iter is None else process_iter
         # CPU time is counted in clock ticks (10 ms): over a short wait between two scans one
         # tick more or less can make a process seem to use more than every core. No process
         # can, so the ratio is capped at the host's CPU count, as top caps its percentages.

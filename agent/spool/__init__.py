@@ -17,7 +17,10 @@ Layout on disk
     new
     segment starts when the next record would push the current one past ``segment_bytes``.
     ``position``  the read position (segment index, offset of the oldest unacknowledged
-    record) with its own CRC-32, always replaced atomically (temporary file, then rename).
+    record) with its own CRC-32, as an append-only log: every move appends one 28-byte record
+    (one ``pwrite``) and the greatest intact record is the position. The file is replaced
+    atomically (temporary file, then rename) by a single record when the spool opens, closes,
+    or the log reaches 64 KiB; see ``hostvitals.agent.spool.position``.
     ``lock``  held with ``flock`` while a spool is open; a second open raises SpoolLockedError.
 
 Bounds
@@ -42,16 +45,16 @@ Delivery
 
 Durability (``fsync`` policy)
     Every append is written with ``pwrite`` straight to the segment file (no buffering in the
-    process) and the position file is replaced at the end of every call that moved the read
-    position, so after a *process* crash (kill -9) nothing appended is lost and nothing
-    acknowledged is re-delivered, whatever the policy. What survives a *power loss* (or a
+    process) and a record is appended to the position log at the end of every call that moved
+    the read position, so after a *process* crash (kill -9) nothing appended is lost and
+    nothing acknowledged is re-delivered, whatever the policy. What survives a *power loss* (or a
     kernel crash) depends on the policy:
 
     ``always``    append() returns after the record is fsynced (and the directory, when a new
-                  segment was created); ack() returns after the position file and the
-                  directory are fsynced. Nothing that append() returned for is lost and
-                  nothing acknowledged is re-delivered.
-    ``interval``  segment data, then the position file, then the directory are fsynced at the
+                  segment was created); ack() returns after the position log is fsynced
+                  (and the directory, when the log was replaced). Nothing that append()
+                  returned for is lost and nothing acknowledged is re-delivered.
+    ``interval``  segment data, then the position log, then the directory are fsynced at the
                   end of the first call made at least ``fsync_interval_s`` after the previous
                   sync, and by flush() and close(); a segment is also fsynced when it fills up.
                   Lost: the appends made since the last sync, at most ``fsync_interval_s``
@@ -63,10 +66,11 @@ Durability (``fsync`` policy)
                   about 30 s); acknowledged records may be re-delivered.
 
     The data is always fsynced before the position, so a durable position never points past
-    durable data. Between syncs (``interval``, ``never``) the position file is replaced
-    without fsync; should a power loss leave it damaged, delivery restarts at the oldest
-    segment still on disk (more re-delivery, never loss of unacknowledged data that reached
-    the disk). The collector deduplicates re-delivered frames.
+    durable data. Between syncs (``interval``, ``never``) the position log is written
+    without fsync; should a power loss tear or lose its newest records, delivery restarts at
+    the newest intact one, and with none intact at the oldest segment still on disk (more
+    re-delivery, never loss of unacknowledged data that reached the disk). The collector
+    deduplicates re-delivered frames.
 
 Recovery on open
     Every segment is scanned once. A record that fails its checks (torn by a crash, or a

@@ -5,7 +5,9 @@ the directory after a segment was created or deleted, the read position), and wh
 it: at the end of every operation under ``always``, at the end of the first operation at
 least ``interval_s`` after the previous sync under ``interval``, and only on request under
 ``never``. Data is always synced before the position, so a durable position never points past
-durable data. See the package docstring for what each policy keeps after a power loss.
+durable data. The position is written to its log (``position``) at the end of every
+operation that moved it, whatever the policy. See the package docstring for what each policy
+keeps after a power loss.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 import time
 from pathlib import Path
 
-from hostvitals.agent.spool.position import write_position
+from hostvitals.agent.spool.position import PositionLog
 from hostvitals.agent.spool.segments import segment_name
 from hostvitals.agent.spool.values import FsyncPolicy
 
@@ -37,6 +39,7 @@ class Durability:
         self.directory_dirty = False
         """A segment was created or deleted since the last sync."""
         self._unsynced: set[int] = set()
+        self._log = PositionLog(directory)
         self._saved: Position | None = None
         self._durable: Position | None = None
         self._last_sync = time.monotonic()
@@ -64,7 +67,7 @@ class Durability:
                 self.sync(position, write_fd)
             return
         if position != self._saved:
-            write_position(self._directory, *position, durable=False)
+            self._log.write(*position)
             self._saved = position
         if (
             self.policy is FsyncPolicy.INTERVAL
@@ -86,12 +89,24 @@ class Durability:
                 os.close(fd)
         self._unsynced.clear()
         if position != self._durable:
-            write_position(self._directory, *position, durable=True)
+            if not self._log.opened:  # the spool's first write: a fresh file of one record
+                self._log.replace(*position, durable=True)
+            elif position != self._saved:
+                self._log.write(*position)
             self._saved = self._durable = position
-        elif self.directory_dirty:
+        if self._log.sync():
+            self.directory_dirty = True
+        if self.directory_dirty:
             os.fsync(self._directory_fd)
         self.directory_dirty = False
         self._last_sync = time.monotonic()
+
+    def compact(self, position: Position) -> None:
+        """On close: the position log shrinks to one record (see ``position``)."""
+        self._log.compact(*position, durable=self.policy is not FsyncPolicy.NEVER)
+
+    def close(self) -> None:
+        self._log.close()
 
     def _dirty(self, position: Position) -> bool:
         return (

@@ -188,6 +188,14 @@ class Spool:
             self._check_open()
             return self._chain.read_id()
 
+    def end_id(self) -> RecordId:
+        """Where the data ends: every record has a smaller id. Nothing is pending when
+        ``head_id()`` is not smaller."""
+        with self._lock:
+            self._check_open()
+            tail = self._chain.segments[-1]
+            return RecordId(tail.index, tail.size)
+
     def stats(self) -> SpoolStats:
         """Current counters; applies the age bound first. Usable after close()."""
         with self._lock:
@@ -212,6 +220,7 @@ class Spool:
                 self._finish()
                 if self._durability.policy is not FsyncPolicy.NEVER:
                     self._durability.sync(self._chain.position(), self._write_fd)
+                self._durability.compact(self._chain.position())
             finally:
                 self._closed = True
                 self._chain.close()
@@ -286,6 +295,9 @@ class Spool:
             raise SpoolClosedError(f"spool {self._directory} is closed")
 
     def _release(self) -> None:
+        durability: Durability | None = getattr(self, "_durability", None)
+        if durability is not None:
+            durability.close()
         for name in ("_write_fd", "_lock_fd", "_directory_fd"):
             fd = getattr(self, name)
             if fd >= 0:

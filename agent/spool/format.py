@@ -13,7 +13,7 @@ A record is a fixed 28-byte header followed by the payload (all integers little-
 The header checksum lets a reader tell a real header from payload bytes that happen to contain
 the magic, so after damage it can resynchronise on the next intact record.
 
-The read-position file is 28 bytes::
+A read-position record is 28 bytes (the position file is a log of them, see ``position``)::
 
     0   4  magic b"HVSM"
     4   2  format version (u16, currently 1)

@@ -666,3 +666,34 @@ async def test_a_frame_retried_across_a_compression_change_is_encoded_as_its_hea
     assert "Content-Encoding" not in headers
     assert [f.seq for f in collector.frames()] == [3, 3]
     assert rig.sender.rejected_samples == 0
+
+
+async def test_a_frame_at_a_time_costs_one_peek_and_one_ack_of_the_spool(
+    collector: FakeCollector, make_sender: Callable[..., Rig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While someone watches, a frame goes out every tick: the backlog lane looks at the
+    spool once per delivered frame, to acknowledge it, not also when it is offered or after
+    the acknowledgement."""
+    rig = make_sender(collector.url)
+    calls = {"peek": 0, "ack": 0}
+    for name in calls:
+        method = getattr(rig.outbox, name)
+
+        async def counted(*args: Any, _method: Any = method, _name: str = name) -> Any:
+            calls[_name] += 1
+            return await _method(*args)
+
+        monkeypatch.setattr(rig.outbox, name, counted)
+    task = asyncio.create_task(rig.sender.run())
+    try:
+        async with asyncio.timeout(10):
+            for seq in range(6):
+                rig.submit(frame(seq=seq))
+                while rig.pending or calls["ack"] <= seq:
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.05)  # time for any further look at the spool
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert [f.seq for f in collector.frames()] == list(range(6))
+    assert calls == {"peek": 1 + 6, "ack": 6}  # the first look finds the spool empty

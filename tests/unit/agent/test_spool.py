@@ -382,6 +382,7 @@ def test_fsync_follows_the_policy(
 ) -> None:
     fsync = FsyncCounter()
     monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "fdatasync", fsync)
     with Spool(tmp_path, fsync=policy, fsync_interval_s=interval) as spool:
         fsync.calls = 0
         spool.append(b"one")

@@ -229,3 +229,10 @@ def test_a_frame_must_be_a_map() -> None:
 
 def test_unknown_top_level_keys_are_ignored_for_forward_compatibility() -> None:
     assert decode_frame(msgpack.packb(document(extra="later"))) == make_frame()
+
+
+def test_sample_count_counts_every_value_but_the_gaps() -> None:
+    series = [Series("m", {}, [None, 0.0, 1, None, 0, -2.5]), Series("n", {}, [None])]
+    frame = Frame("a", "h", 1, 0, 1.0, [1, 2, 3, 4, 5, 6], series)
+    assert [s.sample_count() for s in series] == [4, 0]
+    assert frame.sample_count() == 4

@@ -1,0 +1,101 @@
+"""The processes sampler's table: /proc/<pid>/stat read once per process, answering like
+psutil.Process."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import psutil
+import pytest
+
+from hostvitals.agent.samplers.proctable import CLOCK_TICKS, PAGE_SIZE, ProcTable
+from tests.support.clock import ManualClock
+
+
+def write_stat(
+    procfs: Path,
+    pid: int,
+    *,
+    ticks: int,
+    start: int,
+    rss: int,
+    state: str = "S",
+    comm: str = "worker",
+) -> None:
+    fields = [
+        state,
+        "1",
+        "1",
+        "1",
+        "0",
+        "-1",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+        str(ticks - ticks // 3),
+        str(ticks // 3),
+        "0",
+        "0",
+        "20",
+        "0",
+        "1",
+        "0",
+        str(start),
+        "1000",
+        str(rss),
+    ] + ["0"] * 30
+    (procfs / str(pid)).mkdir(exist_ok=True)
+    (procfs / str(pid) / "stat").write_text(f"{pid} ({comm}) " + " ".join(fields) + "\n")
+
+
+@pytest.fixture
+def procfs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(psutil, "PROCFS_PATH", str(tmp_path))
+    (tmp_path / "self").mkdir()  # not a pid: ignored
+    return tmp_path
+
+
+def test_cpu_since_the_previous_scan_and_resident_memory(procfs: Path) -> None:
+    clock = ManualClock()
+    table = ProcTable(clock=clock)
+    write_stat(procfs, 7, ticks=100, start=5, rss=10, comm="a b) (c")
+    (first,) = table()
+    assert (first.pid, first.cpu_percent(None), first.memory_info().rss) == (7, 0.0, 10 * PAGE_SIZE)
+    clock.now += 2.0
+    write_stat(procfs, 7, ticks=100 + CLOCK_TICKS, start=5, rss=12, comm="a b) (c")
+    (second,) = table()
+    assert second is first  # the same object for the same process, as psutil's process_iter
+    assert second.cpu_percent(None) == 50.0  # one second of CPU in two
+    assert second.memory_info().rss == 12 * PAGE_SIZE
+
+
+def test_a_reused_pid_is_a_new_process(procfs: Path) -> None:
+    clock = ManualClock()
+    table = ProcTable(clock=clock)
+    write_stat(procfs, 7, ticks=100, start=5, rss=10)
+    (old,) = table()
+    clock.now += 1.0
+    write_stat(procfs, 7, ticks=300, start=6, rss=10)
+    (new,) = table()
+    assert new is not old
+    assert new.cpu_percent(None) == 0.0
+
+
+def test_zombies_vanished_and_unreadable_processes_are_left_out(procfs: Path) -> None:
+    write_stat(procfs, 3, ticks=1, start=1, rss=1)
+    write_stat(procfs, 4, ticks=1, start=1, rss=0, state="Z")
+    (procfs / "5").mkdir()  # vanished: its directory is there, its stat is not
+    write_stat(procfs, 6, ticks=1, start=1, rss=1)
+    (procfs / "6" / "stat").chmod(0)
+    readable = os.access(procfs / "6" / "stat", os.R_OK)  # root reads it anyway
+    assert [p.pid for p in ProcTable()()] == ([3, 6] if readable else [3])
+
+
+def test_names_and_users_come_from_psutil_for_this_process() -> None:
+    me = psutil.Process()
+    (mine,) = [p for p in ProcTable()() if p.pid == os.getpid()]
+    assert (mine.name(), mine.username()) == (me.name(), me.username())
+    assert abs(mine.memory_info().rss - me.memory_info().rss) < 16 * 2**20
