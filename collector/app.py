@@ -51,6 +51,7 @@ from hostvitals.collector.api.stream import StreamSlots
 from hostvitals.collector.config.settings import Settings
 from hostvitals.collector.errors import install_error_handlers
 from hostvitals.collector.ingest.auth import load_tokens
+from hostvitals.collector.ingest.decoding import BodyDecoder
 from hostvitals.collector.ingest.flushadvice import FlushAdvisor, LoopLag
 from hostvitals.collector.ingest.pipeline import IngestPipeline
 from hostvitals.collector.live.answers import CurrentCache
@@ -309,8 +310,9 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.state.probe = ReachabilityProbe(client.ping, vm.health_cache_s)
     app.state.version = collector_version()
     app.state.streams = StreamSlots(settings.ui.max_streams, metrics.registry)
+    limits = accepted_limits(settings)
     app.state.pipeline = IngestPipeline(
-        limits=accepted_limits(settings),
+        limits=limits,
         writer=writer,
         current=current,
         recent=storage.ledger,
@@ -321,6 +323,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         metrics=metrics,
         retry_after_s=vm.retry_after_s,
         advisor=FlushAdvisor(watch, writer, storage.breaker, lag),
+        decoder=BodyDecoder(limits, registry=metrics.registry),
     )
     install_error_handlers(app)
     app.add_exception_handler(Forwarded, forwarded_response)

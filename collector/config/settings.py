@@ -194,9 +194,28 @@ class LimitsSettings(Section):
     """Ticks at most this many seconds in the future are accepted (clock skew)."""
     max_labels_per_series: Annotated[int, Field(gt=0, le=1000)] = 16
     """Labels on one series (the agent's own label sets need at most 2)."""
-    max_series_per_agent: Annotated[int, Field(gt=0)] = 10_000
-    """Distinct series one agent may have in use (seen within `live.series_ttl_s`); a frame that
-    would add more is refused, so one host cannot blow up the database's cardinality."""
+    max_values_per_frame: Annotated[int, Field(gt=0)] = 1_000_000
+    """Value slots in one frame, nil gaps included (series x ticks). With the other frame
+    limits it bounds what decoding a body may build (msgpack's array, map and string limits
+    are set from them before anything is allocated), so a small compressed body cannot cost
+    much more memory or CPU than a frame at these limits. At least `max_samples_per_frame`."""
+    max_series_per_host: Annotated[int, Field(gt=0)] = 10_000
+    """Distinct series one host may have in use (seen within `live.series_ttl_s`), whichever
+    agent ids send them; a frame that would add more is refused (422), while frames of the
+    series it has keep flowing. One host cannot blow up the database's cardinality."""
+    max_series_total: Annotated[int, Field(gt=0)] = 1_000_000
+    """Distinct series all hosts together may have in use (seen within `live.series_ttl_s`):
+    past it, a frame that would add series is refused (422), so a host not seen yet is not let
+    in, while the series the hosts have keep flowing. Keeps the database within what
+    fleet-wide queries can read (VictoriaMetrics' `-search.maxUniqueTimeseries`)."""
+
+    @model_validator(mode="after")
+    def _values_hold_samples(self) -> LimitsSettings:
+        if self.max_values_per_frame < self.max_samples_per_frame:
+            raise ValueError("max_values_per_frame must be at least max_samples_per_frame")
+        if self.max_series_total < self.max_series_per_host:
+            raise ValueError("max_series_total must be at least max_series_per_host")
+        return self
 
 
 class QuerySettings(Section):
@@ -234,8 +253,9 @@ class LiveSettings(Section):
     the interval)."""
     down_after_flushes: Annotated[float, Field(gt=0)] = 10.0
     """A host is down after this many missed flushes."""
-    dedup_frames_per_agent: Annotated[int, Field(ge=0, le=1_000_000)] = 1024
-    """Frames remembered per agent so a resent frame is acknowledged without a second write."""
+    dedup_frames_per_host: Annotated[int, Field(ge=0, le=1_000_000)] = 1024
+    """Frames remembered per host, whichever agent ids sent them, so a resent frame is
+    acknowledged without a second write (the most recently written ones)."""
     watch_ttl_s: Annotated[float, Field(gt=0, le=600)] = 10.0
     """A host counts as watched for this long (seconds) after the last request that showed it
     live (its current values or processes, each event of its live stream; the fleet page and
