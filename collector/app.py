@@ -47,7 +47,7 @@ from hostvitals.collector.api import (
 )
 from hostvitals.collector.api.fastpath import CurrentFastPath
 from hostvitals.collector.api.forward import Forwarded, forwarded_response
-from hostvitals.collector.api.stream import StreamSlots
+from hostvitals.collector.api.stream import StreamSlots, shared_updates
 from hostvitals.collector.config.settings import Settings
 from hostvitals.collector.errors import install_error_handlers
 from hostvitals.collector.ingest.auth import load_tokens
@@ -310,6 +310,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.state.probe = ReachabilityProbe(client.ping, vm.health_cache_s)
     app.state.version = collector_version()
     app.state.streams = StreamSlots(settings.ui.max_streams, metrics.registry)
+    app.state.stream_updates = shared_updates(settings.ui.stream_interval_s, metrics.registry)
     limits = accepted_limits(settings)
     app.state.pipeline = IngestPipeline(
         limits=limits,
