@@ -265,6 +265,11 @@ class LiveSettings(Section):
     """Hosts asked to flush every tick at once; past it, answers to more watched hosts do not
     ask (counted in `hostvitals_collector_fast_flush_refused_total`), and a host watched by
     itself takes the place of one watched only as part of the fleet. 0 never asks."""
+    current_max_series: Annotated[int, Field(ge=100, le=10_000_000)] = 50_000
+    """Series in one answer of `GET /api/v1/metrics/current` (its `limit` may ask for fewer):
+    hosts are answered in name order while their series fit; the answer then names the last
+    host in `next_after` (ask again with `after=` for the next page), and a host holding more
+    series than fit by itself is cut, marked `truncated` with its `series_total`."""
 
     @model_validator(mode="after")
     def _down_after_stale(self) -> LiveSettings:
