@@ -177,6 +177,13 @@ class SelfMetrics:
             buckets=_FRESHNESS_BUCKETS,
             registry=r,
         )
+        self.current_cut = Counter(
+            "hostvitals_collector_current_answers_cut",
+            "Answers of /api/v1/metrics/current built cut short at live.current_max_series "
+            "series (or the asked limit): hosts left for the next page, or a host truncated "
+            "(a cached answer sent again is not counted again).",
+            registry=r,
+        )
         self.hosts = Gauge(
             "hostvitals_collector_hosts",
             "Hosts in the live view.",

@@ -30,6 +30,7 @@ from hostvitals.collector.live.current import (
 from hostvitals.collector.live.fleet import host_row
 from hostvitals.collector.live.paging import page_of
 from hostvitals.collector.live.summary import summarise
+from hostvitals.collector.selfmetrics import SelfMetrics
 
 router = APIRouter(tags=["live"])
 
@@ -88,6 +89,9 @@ async def current(
         }
         if page.next_after is not None:
             answer["next_after"] = page.next_after
+        if page.next_after is not None or any("truncated" in e for e in answer["data"]):
+            metrics: SelfMetrics = request.app.state.metrics
+            metrics.current_cut.inc()
         body = orjson.dumps(answer)
         if plain:
             cache.put(host, version, now, body)

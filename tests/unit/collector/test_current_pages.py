@@ -40,11 +40,15 @@ async def current(client: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
 
 async def test_a_host_with_more_series_than_an_answer_holds_is_cut_and_marked() -> None:
     app_settings = settings(live={"current_max_series": 100})
-    async with running(app_settings) as (_app, client, _vm):
+    async with running(app_settings) as (app, client, _vm):
         await push(client, "big", 250)
         body = await current(client, host="big")
         again = await current(client, host="big")  # the cached answer is the same
         fewer = await current(client, host="big", limit=10)
+        cut = app.state.metrics.registry.get_sample_value(
+            "hostvitals_collector_current_answers_cut_total"
+        )
+    assert cut == 2  # the cached answer was counted when it was made
     (entry,) = body["data"]
     assert len(entry["series"]) == 100
     assert entry["truncated"] is True
