@@ -8,10 +8,10 @@ part of
 the key so two machines cloned with the same agent id do not swallow each other's frames.
 
 The ledger is bounded: at most ``per_agent`` frames per host, the most recently written ones
-whichever agent ids sent them (an agent that rotates its id cannot grow it), and frames older
-than ``ttl_s`` are forgotten. A frame
-older than that is written again; VictoriaMetrics' ``-dedup.minScrapeInterval`` then stores
-its samples once, which is the last line of defence.
+whichever agent ids sent them (an agent that rotates its id cannot grow it), and frames
+written more than ``ttl_s`` ago are forgotten. A frame forgotten is written again when it
+comes back; VictoriaMetrics' ``-dedup.minScrapeInterval`` then stores its samples once, which
+is the last line of defence.
 
 Two copies arriving at the same moment are the pipeline's business (it lets the second wait
 for the first); the ledger only answers "already written?".
