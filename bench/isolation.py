@@ -9,8 +9,9 @@ samples/s), open loop, in runs of ``--duration`` seconds:
   stream, read by a separate process so the load generator is not slowed by them;
 - half of them on the fleet, half on one host each.
 
-The three alternate for ``--rounds`` rounds (default 2); the quiet baseline is the median of
-the quiet runs' p99, and each kind of run is compared by the median of its own.
+The three alternate for ``--rounds`` rounds (default 3), each round starting with the next
+kind; the quiet baseline is the median of the quiet runs' p99, and each kind of run is
+compared by the median of its own.
 
 For each: requests/s, samples/s acknowledged, errors, p50/p99 from sending to the answer, the
 collector's CPU, and the stream updates it computed (once per tick and key, however many
@@ -159,7 +160,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per run")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--streams", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-bodies", action="store_true", help="skip the hostile bodies")
     args = parser.parse_args()
 
@@ -167,7 +168,8 @@ def main() -> None:
     zstd = zstandard.ZstdCompressor(level=3)
     per_run = int(args.rate / fleet.samples_per_frame * args.duration)
     kinds = ["quiet", f"{args.streams} fleet streams", f"{args.streams // 2} fleet + host streams"]
-    runs = kinds * args.rounds
+    # Each round starts with another kind, so none always follows the same one.
+    runs = [kinds[(r + i) % len(kinds)] for r in range(args.rounds) for i in range(len(kinds))]
     total = args.hosts + per_run * len(runs)
     print(f"building {total:,} frames of {fleet.samples_per_frame} samples...", flush=True)
     bodies = [zstd.compress(encode_frame(fleet.frame(n))) for n in range(total)]
