@@ -8,7 +8,8 @@ part of
 the key so two machines cloned with the same agent id do not swallow each other's frames.
 
 The ledger is bounded: at most ``per_agent`` frames per host, the most recently written ones
-whichever agent ids sent them (an agent that rotates its id cannot grow it), and frames
+whichever agent ids sent them (an agent that rotates its id cannot grow it, nor the highest
+sequence numbers kept in memory: those of agent ids with no frame left go), and frames
 written more than ``ttl_s`` ago are forgotten. A frame forgotten is written again when it
 comes back; VictoriaMetrics' ``-dedup.minScrapeInterval`` then stores its samples once, which
 is the last line of defence.

@@ -44,6 +44,9 @@ def test_rotating_agent_ids_do_not_grow_it() -> None:
     assert len(recent) == 5
     assert recent.seen("rotated-4999", "h", 1)
     assert not recent.seen("rotated-0", "h", 1)
+    # The highest sequence number kept in memory per (agent, host) is bounded too.
+    assert len(recent._highest) == 5
+    assert recent.seen("rotated-4995", "h", 1)  # those with frames left keep theirs
 
 
 def test_forgets_frames_older_than_the_ttl() -> None:
