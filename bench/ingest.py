@@ -237,7 +237,7 @@ def one_run(args: argparse.Namespace, load: Load, *, watch: bool) -> RunResults:
                     "HOSTVITALS__TIERS__ROLLUPS": "[]",
                     "HOSTVITALS__SERVER__LOG_LEVEL": "warning",
                     "HOSTVITALS__SERVER__STALL_WATCH_MS": str(args.stall_watch),
-                    "HOSTVITALS__LIMITS__MAX_SERIES_PER_AGENT": str(max(10_000, args.series)),
+                    "HOSTVITALS__LIMITS__MAX_SERIES_PER_HOST": str(max(10_000, args.series)),
                 }
                 if not args.no_malloc_trim:
                     env["MALLOC_TRIM_THRESHOLD_"] = "268435456"

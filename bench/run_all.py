@@ -18,6 +18,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("fleet.py", []),
     # Three whole runs: the median and range of the steady p99 and rate are printed.
     ("ingest.py", ["--runs", "3"]),
+    ("isolation.py", []),
     ("ingest.py", [*SCALING, "--collectors", "1"]),
     ("ingest.py", [*SCALING, "--collectors", "2"]),
 ]

@@ -47,10 +47,11 @@ from hostvitals.collector.api import (
 )
 from hostvitals.collector.api.fastpath import CurrentFastPath
 from hostvitals.collector.api.forward import Forwarded, forwarded_response
-from hostvitals.collector.api.stream import StreamSlots
+from hostvitals.collector.api.stream import StreamSlots, shared_updates
 from hostvitals.collector.config.settings import Settings
 from hostvitals.collector.errors import install_error_handlers
 from hostvitals.collector.ingest.auth import load_tokens
+from hostvitals.collector.ingest.decoding import BodyDecoder
 from hostvitals.collector.ingest.flushadvice import FlushAdvisor, LoopLag
 from hostvitals.collector.ingest.pipeline import IngestPipeline
 from hostvitals.collector.live.answers import CurrentCache
@@ -311,8 +312,10 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.state.version = collector_version()
     app.state.forecast = DiskForecast(reader.query, settings.alerts.default_rules.ignored_fstypes)
     app.state.streams = StreamSlots(settings.ui.max_streams, metrics.registry)
+    app.state.stream_updates = shared_updates(settings.ui.stream_interval_s, metrics.registry)
+    limits = accepted_limits(settings)
     app.state.pipeline = IngestPipeline(
-        limits=accepted_limits(settings),
+        limits=limits,
         writer=writer,
         current=current,
         recent=storage.ledger,
@@ -323,6 +326,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         metrics=metrics,
         retry_after_s=vm.retry_after_s,
         advisor=FlushAdvisor(watch, writer, storage.breaker, lag),
+        decoder=BodyDecoder(limits, registry=metrics.registry),
     )
     install_error_handlers(app)
     app.add_exception_handler(Forwarded, forwarded_response)

@@ -22,6 +22,7 @@ REJECT_REASONS: Final = (
     "bad_request",
     "body_too_large",
     "decompressed_too_large",
+    "decoded_too_large",
     "bad_compression",
     "bad_msgpack",
     "unsupported_version",
@@ -32,6 +33,9 @@ REJECT_REASONS: Final = (
     "label_value_too_long",
     "too_many_series",
     "too_many_samples",
+    "too_many_values",
+    "too_many_series_for_host",
+    "too_many_series_in_fleet",
     "duplicate_series",
     "too_old",
     "too_far_in_future",
@@ -171,6 +175,13 @@ class SelfMetrics:
             "Delay from the newest tick of a frame to its write being acknowledged "
             "(observed once per host and frame when the collector's metrics are written).",
             buckets=_FRESHNESS_BUCKETS,
+            registry=r,
+        )
+        self.current_cut = Counter(
+            "hostvitals_collector_current_answers_cut",
+            "Answers of /api/v1/metrics/current built cut short at live.current_max_series "
+            "series (or the asked limit): hosts left for the next page, or a host truncated "
+            "(a cached answer sent again is not counted again).",
             registry=r,
         )
         self.hosts = Gauge(

@@ -1,8 +1,8 @@
 """The parts behind exactly-once ingest and the retention tiers, built from the settings.
 
-:func:`build_storage` opens the state database and makes the frame ledger, the per-agent
-series budget, the circuit breaker, the rollup queue and job, the cold path for ticks past
-the raw tier's horizon, and one reader per tier.
+:func:`build_storage` opens the state database and makes the frame ledger, the series
+budgets per host and for the fleet, the circuit breaker, the rollup queue and job, the cold
+path for ticks past the raw tier's horizon, and one reader per tier.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from prometheus_client import Gauge
 
 from hostvitals.collector import statedb
 from hostvitals.collector.config.settings import Settings, VictoriaMetricsSettings
-from hostvitals.collector.ingest.cardinality import SeriesBudget
 from hostvitals.collector.ingest.dedup import FrameLedger
+from hostvitals.collector.ingest.hostbudget import HostSeriesBudget
 from hostvitals.collector.rollups.coldpath import ColdMetrics, ColdPath
 from hostvitals.collector.rollups.job import RollupJob, RollupMetrics
 from hostvitals.collector.rollups.partials import PartialStore
@@ -34,7 +34,7 @@ from hostvitals.collector.vm.transport import RequestsTransport
 class Storage:
     tiers: tuple[Tier, ...]
     ledger: FrameLedger
-    budget: SeriesBudget
+    budget: HostSeriesBudget
     breaker: CircuitBreaker
     rollups: RollupQueue | None
     job: RollupJob | None
@@ -69,10 +69,16 @@ def build_storage(settings: Settings, metrics: SelfMetrics) -> Storage:
     tiers = tiers_from(settings)
     state_dir = settings.state.dir
     ledger_conn = statedb.connect(state_dir)
-    ledger = FrameLedger(
-        ledger_conn, settings.live.dedup_frames_per_agent, settings.live.host_ttl_s
+    ledger = FrameLedger(ledger_conn, settings.live.dedup_frames_per_host, settings.live.host_ttl_s)
+    limits = settings.limits
+    budget = HostSeriesBudget(
+        limits.max_series_per_host, limits.max_series_total, settings.live.series_ttl_s
     )
-    budget = SeriesBudget(settings.limits.max_series_per_agent, settings.live.series_ttl_s)
+    Gauge(
+        "hostvitals_collector_series_in_use",
+        "Distinct series counted against limits.max_series_total (all hosts together).",
+        registry=metrics.registry,
+    ).set_function(budget.total)
     state = Gauge(
         "hostvitals_collector_breaker_state",
         "Circuit breaker in front of VictoriaMetrics writes: 0 closed, 1 open, 2 half-open.",

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import msgpack
 
-from hostvitals.shared.errors import DecodeError, SchemaError, VersionError
+from hostvitals.shared.errors import DecodeError, SchemaError, TooLargeError, VersionError
 from hostvitals.shared.protocol import (
     K_AGENT,
     K_HOST,
@@ -35,6 +36,32 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 MAX_HOST_LEN = 253
 
 
+@dataclass(frozen=True, slots=True)
+class DecodeLimits:
+    """Bounds on what decoding one body may build, checked as it is built.
+
+    msgpack checks the first three against each header before it allocates anything. The
+    budgets are spent as each array (its elements) or map (its entries) is completed, and
+    decoding stops once one is spent: what a body costs in memory is then at most about
+    ``max_items`` references and ``max_entries`` map entries, plus one array or map, whatever
+    its compression ratio. (A map entry costs several times an array element, so they have a
+    budget of their own.)
+    """
+
+    max_array_len: int
+    max_map_len: int
+    max_str_len: int
+    """In bytes (UTF-8)."""
+    max_items: int
+    """Array elements in the whole document."""
+    max_entries: int
+    """Map entries in the whole document."""
+
+
+class _OverBudget(Exception):
+    """Raised inside msgpack's hooks: the item budget is spent."""
+
+
 def encode_frame(frame: Frame) -> bytes:
     """Serialise a frame into its wire form."""
     doc = {
@@ -50,20 +77,59 @@ def encode_frame(frame: Frame) -> bytes:
     return msgpack.packb(doc, use_bin_type=True)  # type: ignore[no-any-return]
 
 
-def decode_frame(data: bytes) -> Frame:
+def decode_frame(data: bytes, limits: DecodeLimits | None = None) -> Frame:
     """Parse and shape-check a frame.
 
-    Raises DecodeError (not msgpack), VersionError (unknown version) or SchemaError.
-    The caller bounds ``len(data)``; msgpack bounds every array, map and string by it.
+    Raises DecodeError (not msgpack), TooLargeError (past ``limits``), VersionError (unknown
+    version) or SchemaError. Without ``limits`` msgpack bounds every array, map and string by
+    ``len(data)`` only, which the caller bounds.
     """
     try:
-        doc = msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True)
+        doc = _unpack(data, limits)
+    except _OverBudget as exc:
+        raise TooLargeError(f"body holds more than {exc} once decoded") from None
     except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
         raise DecodeError(f"body is not a single msgpack document: {exc}") from exc
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
         # Truncated input raises ValueError, invalid UTF-8 in a str raises UnicodeDecodeError.
+        if limits is not None and "exceeds max_" in str(exc):  # msgpack's own limits
+            raise TooLargeError(f"body is too large once decoded: {exc}") from None
         raise DecodeError(f"body is not valid msgpack: {exc}") from exc
     return frame_from_document(doc)
+
+
+def _unpack(data: bytes, limits: DecodeLimits | None) -> Any:
+    if limits is None:
+        return msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True)
+    items, entries = limits.max_items, limits.max_entries
+
+    def spend_items(array: list[Any]) -> list[Any]:
+        nonlocal items
+        items -= len(array)
+        if items < 0:
+            raise _OverBudget(f"{limits.max_items} array elements")
+        return array
+
+    def spend_entries(mapping: dict[Any, Any]) -> dict[Any, Any]:
+        nonlocal entries
+        entries -= len(mapping)
+        if entries < 0:
+            raise _OverBudget(f"{limits.max_entries} map entries")
+        return mapping
+
+    return msgpack.unpackb(
+        data,
+        raw=False,
+        use_list=True,
+        strict_map_key=True,
+        max_array_len=limits.max_array_len,
+        max_map_len=limits.max_map_len,
+        max_str_len=limits.max_str_len,
+        max_bin_len=0,  # a frame has no binary or extension values
+        max_ext_len=0,
+        list_hook=spend_items,
+        object_hook=spend_entries,
+    )
 
 
 def frame_from_document(doc: Any) -> Frame:

@@ -4,6 +4,7 @@ The tree is small on purpose; the collector maps each class to one HTTP status::
 
     ProtocolError              base class, never raised directly
     ├── DecodeError            the body is not a msgpack document        -> 400
+    │   └── TooLargeError      it is, but past the decoder's size limits -> 413
     ├── VersionError           the protocol version is not supported     -> 400
     └── SchemaError            the document does not have a frame's shape -> 422
 """
@@ -17,6 +18,11 @@ class ProtocolError(ValueError):
 
 class DecodeError(ProtocolError):
     """The bytes are not a well-formed msgpack document."""
+
+
+class TooLargeError(DecodeError):
+    """The document is larger than the decoder's limits allow (an array, map or string too
+    long, or too many items in all); decoding stopped before building it."""
 
 
 class VersionError(ProtocolError):

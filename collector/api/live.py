@@ -28,8 +28,10 @@ from hostvitals.collector.live.current import (
     ProcessEntry,
 )
 from hostvitals.collector.live.fleet import host_row
+from hostvitals.collector.live.paging import page_of
 from hostvitals.collector.live.summary import summarise
 from hostvitals.collector.live.workloads import workloads
+from hostvitals.collector.selfmetrics import SelfMetrics
 
 router = APIRouter(tags=["live"])
 
@@ -52,18 +54,27 @@ async def hosts(request: Request, scope: Scope = SCOPE) -> Response:
 async def current(
     request: Request,
     host: str | None = Query(None, description="one host; all hosts when absent"),
+    limit: int | None = Query(
+        None, ge=1, description="most series in the answer (at most live.current_max_series)"
+    ),
+    after: str | None = Query(None, description="the next page: hosts after this one"),
     scope: Scope = SCOPE,
 ) -> Response:
+    """At most ``limit`` series (``live.current_max_series``): hosts in name order while
+    they fit; ``next_after`` names the last host when more follow, and a host cut short is
+    marked ``truncated`` with its ``series_total``."""
     if host is not None:
         watching(request).host(host)
+    most = request.app.state.settings.live.current_max_series
     cluster = peers_to_ask(request, scope)
     if cluster is not None:
-        return await _current_of_cluster(request, cluster, host)
+        return await _current_of_cluster(request, cluster, host, most)
     store = _store(request)
     cache: CurrentCache = request.app.state.current_cache
     now = time.time()
     version = store.version  # read before the snapshot: a newer frame invalidates this entry
-    body = cache.get(host, version, now)
+    plain = limit is None and after is None  # only those answers are cached
+    body = cache.get(host, version, now) if plain else None
     if body is None:
         if host is None:
             snapshots = store.hosts(now)
@@ -72,16 +83,29 @@ async def current(
             if found is None:
                 raise ApiError(404, "not_found", f"unknown host '{host}': it has not reported")
             snapshots = [found]
-        body = orjson.dumps({"status": "success", "data": [_current(s) for s in snapshots]})
-        cache.put(host, version, now, body)
+        page = page_of(snapshots, min(limit or most, most), after)
+        answer: dict[str, Any] = {
+            "status": "success",
+            "data": [_current(s, shown) for s, shown in page.hosts],
+        }
+        if page.next_after is not None:
+            answer["next_after"] = page.next_after
+        if page.next_after is not None or any("truncated" in e for e in answer["data"]):
+            metrics: SelfMetrics = request.app.state.metrics
+            metrics.current_cut.inc()
+        body = orjson.dumps(answer)
+        if plain:
+            cache.put(host, version, now, body)
     return mark(request, Response(body, media_type="application/json"))
 
 
-async def _current_of_cluster(request: Request, cluster: Cluster, host: str | None) -> Response:
+async def _current_of_cluster(
+    request: Request, cluster: Cluster, host: str | None, most: int
+) -> Response:
     store = _store(request)
     now = time.time()
     if host is None:
-        local = [_current(s) for s in store.hosts(now)]
+        local = [_current(s, most) for s in store.hosts(now)]
         peers = await cluster.gather("/api/v1/metrics/current")
         return success(request, newest_per_host([local, *peers], newest="timestamp"))
     found = store.host(host, now)
@@ -92,10 +116,11 @@ async def _current_of_cluster(request: Request, cluster: Cluster, host: str | No
             return success(request, data)
     if found is None:
         raise ApiError(404, "not_found", f"unknown host '{host}': it has not reported")
-    return success(request, [_current(found)])
+    return success(request, [_current(found, most)])
 
 
-def _current(snap: HostSnapshot) -> dict[str, Any]:
+def _current(snap: HostSnapshot, most: int) -> dict[str, Any]:
+    """The host's current values, at most ``most`` series of them."""
     series: list[dict[str, Any]] = [
         {"metric": p.metric, "labels": p.labels, "value": p.value, "rate": p.rate}
         for p in snap.series
@@ -112,13 +137,17 @@ def _current(snap: HostSnapshot) -> dict[str, Any]:
                         {"metric": metric, "labels": labels, "value": value, "rate": None}
                     )
     series.sort(key=lambda s: (s["metric"], sorted(s["labels"].items())))
-    return {
+    answer = {
         "host": snap.host,
         "timestamp": snap.newest_ms / 1000.0,
         "interval_s": snap.interval_s,
-        "series": series,
+        "series": series[:most],
         "summary": summarise(snap.series),
     }
+    if len(series) > most:
+        answer["truncated"] = True
+        answer["series_total"] = len(series)
+    return answer
 
 
 @router.get("/api/v1/metrics/processes", summary="The newest top-process snapshot of a host")

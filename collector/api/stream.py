@@ -9,6 +9,10 @@ a keep-alive comment in between. Every event's data is ``{"now": <server time>, 
 Each check marks the host (or, without ``host``, the whole fleet) watched, so its agents flush
 every tick while the stream is open (``hostvitals.collector.live.watch``).
 
+The fleet's update and each host's are computed and encoded once per interval, whatever the
+number of streams showing them (``hostvitals.collector.live.updates``): a stream only sends
+the shared bytes when their version changed.
+
 Streams are bounded: at most ``ui.max_streams`` are open at once; more are answered 503 with
 ``Retry-After``, and counted in ``hostvitals_collector_streams_rejected_total``.
 """
@@ -41,6 +45,7 @@ from hostvitals.collector.live.fleet import (
     fleet_rows,
     top_processes,
 )
+from hostvitals.collector.live.updates import SharedUpdates, Update
 from hostvitals.collector.live.watch import WatchRegistry
 from hostvitals.collector.live.workloads import workloads
 from hostvitals.shared.codec import MAX_HOST_LEN
@@ -53,6 +58,8 @@ PROCESSES_SHOWN: Final = 15
 WORKLOADS_SHOWN: Final = 50
 Snapshot = Callable[[float], Awaitable[tuple[str, Any]]]
 """Given the current time, the event name and its data."""
+Source = Callable[[float], Awaitable[Update]]
+"""Given the current time, the shared update to show."""
 
 
 class StreamSlot:
@@ -110,27 +117,35 @@ class StreamSlots:
             self._open -= 1
 
 
+def encode_event(name: str, now: float, payload: bytes) -> bytes:
+    """One live event: ``{"now": <server time>, "data": <payload>}``."""
+    body = b'{"now":' + orjson.dumps(now) + b',"data":' + payload + b"}"
+    return format_sse_event(event=name, data_str=body.decode())
+
+
+def shared_updates(interval_s: float, registry: CollectorRegistry | None) -> SharedUpdates:
+    return SharedUpdates(interval_s, encode_event, registry=registry)
+
+
 async def live_events(
-    snapshot: Snapshot,
+    source: Source,
     *,
     interval_s: float,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     keepalive_s: float = KEEPALIVE_S,
 ) -> AsyncIterator[bytes]:
-    """Server-sent events: ``snapshot`` each ``interval_s``, sent when its data changed."""
+    """Server-sent events: ``source``'s update each ``interval_s``, sent when it changed."""
     yield format_sse_event(retry=RETRY_MS, comment="hostvitals live stream")
-    last: bytes | None = None
+    last = -1
     quiet_since = clock()
     while True:
         now = clock()
-        name, data = await snapshot(now)
-        payload = orjson.dumps(data)
-        if payload != last:
-            last = payload
+        update = await source(now)
+        if update.version != last:
+            last = update.version
             quiet_since = now
-            body = b'{"now":' + orjson.dumps(now) + b',"data":' + payload + b"}"
-            yield format_sse_event(event=name, data_str=body.decode())
+            yield update.event
         elif now - quiet_since >= keepalive_s:
             quiet_since = now
             yield format_sse_event(comment="keep-alive")
@@ -243,7 +258,12 @@ async def stream(
         if host is None
         else host_snapshot(store, cluster, watch, host, context)
     )
-    events = live_events(snapshot, interval_s=settings.stream_interval_s)
+    updates: SharedUpdates = request.app.state.stream_updates
+
+    def source(now: float) -> Awaitable[Update]:
+        return updates.get(host, now, snapshot)
+
+    events = live_events(source, interval_s=settings.stream_interval_s)
     return StreamingResponse(
         _guarded(events, slot),
         media_type="text/event-stream",

@@ -7,13 +7,13 @@ them from YAML and the environment is :mod:`hostvitals.collector.config.loader`'
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from hostvitals.collector.config.alerts import AlertsSettings
-from hostvitals.collector.config.section import Section
+from hostvitals.collector.config.section import Section, renamed
 from hostvitals.collector.config.security import AuditSettings, LoggingSettings
 from hostvitals.collector.config.slos import SlosSettings
 
@@ -178,6 +178,7 @@ class VictoriaMetricsSettings(Section):
 class LimitsSettings(Section):
     max_body_bytes: Annotated[int, Field(gt=0)] = 8 * MiB
     """Largest request body accepted, as sent (compressed)."""
+
     max_decompressed_bytes: Annotated[int, Field(gt=0)] = 64 * MiB
     """Largest body after decompression."""
     max_series_per_frame: Annotated[int, Field(gt=0)] = 10_000
@@ -194,9 +195,33 @@ class LimitsSettings(Section):
     """Ticks at most this many seconds in the future are accepted (clock skew)."""
     max_labels_per_series: Annotated[int, Field(gt=0, le=1000)] = 16
     """Labels on one series (the agent's own label sets need at most 2)."""
-    max_series_per_agent: Annotated[int, Field(gt=0)] = 10_000
-    """Distinct series one agent may have in use (seen within `live.series_ttl_s`); a frame that
-    would add more is refused, so one host cannot blow up the database's cardinality."""
+    max_values_per_frame: Annotated[int, Field(gt=0)] = 1_000_000
+    """Value slots in one frame, nil gaps included (series x ticks). With the other frame
+    limits it bounds what decoding a body may build (msgpack's array, map and string limits
+    are set from them before anything is allocated), so a small compressed body cannot cost
+    much more memory or CPU than a frame at these limits. At least `max_samples_per_frame`."""
+    max_series_per_host: Annotated[int, Field(gt=0)] = 10_000
+    """Distinct series one host may have in use (seen within `live.series_ttl_s`), whichever
+    agent ids send them; a frame that would add more is refused (422), while frames of the
+    series it has keep flowing. One host cannot blow up the database's cardinality."""
+    max_series_total: Annotated[int, Field(gt=0)] = 1_000_000
+    """Distinct series all hosts together may have in use (seen within `live.series_ttl_s`):
+    past it, a frame that would add series is refused (422), so a host not seen yet is not let
+    in, while the series the hosts have keep flowing. Keeps the database within what
+    fleet-wide queries can read (VictoriaMetrics' `-search.maxUniqueTimeseries`)."""
+
+    @model_validator(mode="after")
+    def _values_hold_samples(self) -> LimitsSettings:
+        if self.max_values_per_frame < self.max_samples_per_frame:
+            raise ValueError("max_values_per_frame must be at least max_samples_per_frame")
+        if self.max_series_total < self.max_series_per_host:
+            raise ValueError("max_series_total must be at least max_series_per_host")
+        return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        return renamed(data, "limits", {"max_series_per_agent": "max_series_per_host"})
 
 
 class QuerySettings(Section):
@@ -226,6 +251,7 @@ class QuerySettings(Section):
 class LiveSettings(Section):
     host_ttl_s: Annotated[int, Field(gt=0)] = 86_400
     """Hosts not heard from for this long (seconds) leave the live view."""
+
     series_ttl_s: Annotated[int, Field(gt=0)] = 900
     """Series (a disk, an interface) not updated for this long (seconds) leave a host's current
     values."""
@@ -234,8 +260,9 @@ class LiveSettings(Section):
     the interval)."""
     down_after_flushes: Annotated[float, Field(gt=0)] = 10.0
     """A host is down after this many missed flushes."""
-    dedup_frames_per_agent: Annotated[int, Field(ge=0, le=1_000_000)] = 1024
-    """Frames remembered per agent so a resent frame is acknowledged without a second write."""
+    dedup_frames_per_host: Annotated[int, Field(ge=0, le=1_000_000)] = 1024
+    """Frames remembered per host, whichever agent ids sent them, so a resent frame is
+    acknowledged without a second write (the most recently written ones)."""
     watch_ttl_s: Annotated[float, Field(gt=0, le=600)] = 10.0
     """A host counts as watched for this long (seconds) after the last request that showed it
     live (its current values or processes, each event of its live stream; the fleet page and
@@ -245,12 +272,22 @@ class LiveSettings(Section):
     """Hosts asked to flush every tick at once; past it, answers to more watched hosts do not
     ask (counted in `hostvitals_collector_fast_flush_refused_total`), and a host watched by
     itself takes the place of one watched only as part of the fleet. 0 never asks."""
+    current_max_series: Annotated[int, Field(ge=100, le=10_000_000)] = 50_000
+    """Series in one answer of `GET /api/v1/metrics/current` (its `limit` may ask for fewer):
+    hosts are answered in name order while their series fit; the answer then names the last
+    host in `next_after` (ask again with `after=` for the next page), and a host holding more
+    series than fit by itself is cut, marked `truncated` with its `series_total`."""
 
     @model_validator(mode="after")
     def _down_after_stale(self) -> LiveSettings:
         if self.down_after_flushes <= self.stale_after_flushes:
             raise ValueError("down_after_flushes must be greater than stale_after_flushes")
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        return renamed(data, "live", {"dedup_frames_per_agent": "dedup_frames_per_host"})
 
 
 class UiSettings(Section):

@@ -84,7 +84,10 @@ async def read_limited(chunks: AsyncIterable[bytes], limit: int) -> bytes:
 
 
 def decompress(data: bytes, encoding: str, limit: int) -> bytes:
-    """Undo ``encoding``; 413 past ``limit`` output bytes, 400 for corrupt or truncated data."""
+    """Undo ``encoding``; 413 past ``limit`` output bytes, 400 for corrupt or truncated data.
+
+    The output grows in one buffer (a ``bytearray``, returned as is when decompressed), so a
+    body near the limit costs the limit once, not once in pieces and again joined."""
     if encoding == IDENTITY:
         return data
     if encoding == ZSTD:
@@ -98,26 +101,22 @@ def _inflate(
     data: bytes,
     limit: int,
     name: str,
-    member: Callable[[memoryview, int], tuple[list[bytes], int]],
+    member: Callable[[memoryview, int, bytearray], int],
 ) -> bytes:
     """Decode concatenated members (frames) until the input is used up."""
     if not data:
         raise IngestRejected(400, "bad_compression", f"empty {name} body")
     view = memoryview(data)
-    out: list[bytes] = []
-    produced = 0
+    out = bytearray()
     while view:
-        chunks, used = member(view, limit - produced)
-        out.extend(chunks)
-        produced += sum(len(c) for c in chunks)
+        used = member(view, limit - len(out), out)
         view = view[used:]
-    return b"".join(out)
+    return out  # type: ignore[return-value]  # bytes-like, read only from here on
 
 
-def _zstd_member(data: memoryview, budget: int) -> tuple[list[bytes], int]:
-    """Decode one zstd frame from the start of ``data``; returns its output and input used."""
+def _zstd_member(data: memoryview, budget: int, out: bytearray) -> int:
+    """Decode one zstd frame from the start of ``data`` onto ``out``; returns the input used."""
     dobj = zstandard.ZstdDecompressor(max_window_size=_ZSTD_MAX_WINDOW).decompressobj()
-    out: list[bytes] = []
     produced = 0
     pos = 0
     try:
@@ -128,19 +127,17 @@ def _zstd_member(data: memoryview, budget: int) -> tuple[list[bytes], int]:
             produced += len(chunk)
             if produced > budget:
                 raise _bomb(budget)
-            out.append(chunk)
+            out += chunk
     except zstandard.ZstdError as exc:
         raise IngestRejected(400, "bad_compression", f"corrupt zstd data: {exc}") from None
     if not dobj.eof:
         raise IngestRejected(400, "bad_compression", "truncated zstd data")
-    used = min(pos, len(data)) - len(dobj.unused_data)
-    return out, used
+    return min(pos, len(data)) - len(dobj.unused_data)
 
 
-def _gzip_member(data: memoryview, budget: int) -> tuple[list[bytes], int]:
-    """Decode one gzip member from the start of ``data``; returns its output and input used."""
+def _gzip_member(data: memoryview, budget: int, out: bytearray) -> int:
+    """Decode one gzip member from the start of ``data`` onto ``out``; returns the input used."""
     dobj = zlib.decompressobj(_GZIP_WBITS)
-    out: list[bytes] = []
     produced = 0
     pos = 0
     pending = b""
@@ -155,7 +152,7 @@ def _gzip_member(data: memoryview, budget: int) -> tuple[list[bytes], int]:
             produced += len(chunk)
             if produced > budget:
                 raise _bomb(budget)
-            out.append(chunk)
+            out += chunk
             if not chunk and not pending and pos >= len(data):
                 break
     except zlib.error as exc:
@@ -163,7 +160,7 @@ def _gzip_member(data: memoryview, budget: int) -> tuple[list[bytes], int]:
     if not dobj.eof:
         raise IngestRejected(400, "bad_compression", "truncated gzip data")
     # At the end of a member, zlib reports the input it did not use as unused_data.
-    return out, pos - len(dobj.unused_data)
+    return pos - len(dobj.unused_data)
 
 
 def _too_large(message: str) -> IngestRejected:

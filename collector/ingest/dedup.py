@@ -7,10 +7,12 @@ the ledger after VictoriaMetrics accepted it; the ledger is persisted (see
 part of
 the key so two machines cloned with the same agent id do not swallow each other's frames.
 
-The ledger is bounded: at most ``per_agent`` frames per (agent, host), the most recently
-written ones, and (agent, host) pairs not heard from for ``ttl_s`` are forgotten. A frame
-older than that is written again; VictoriaMetrics' ``-dedup.minScrapeInterval`` then stores
-its samples once, which is the last line of defence.
+The ledger is bounded: at most ``per_agent`` frames per host, the most recently written ones
+whichever agent ids sent them (an agent that rotates its id cannot grow it, nor the highest
+sequence numbers kept in memory: those of agent ids with no frame left go), and frames
+written more than ``ttl_s`` ago are forgotten. A frame forgotten is written again when it
+comes back; VictoriaMetrics' ``-dedup.minScrapeInterval`` then stores its samples once, which
+is the last line of defence.
 
 Two copies arriving at the same moment are the pipeline's business (it lets the second wait
 for the first); the ledger only answers "already written?".
@@ -40,7 +42,8 @@ CREATE TABLE IF NOT EXISTS written_frames (
     UNIQUE (agent, host, seq)
 );
 CREATE INDEX IF NOT EXISTS written_frames_at ON written_frames (written_at);
-CREATE INDEX IF NOT EXISTS written_frames_order ON written_frames (agent, host, id);
+DROP INDEX IF EXISTS written_frames_order;
+CREATE INDEX IF NOT EXISTS written_frames_host_order ON written_frames (host, id);
 """
 
 # Trim the ledger to its bounds after this many new entries (and at least every minute).
@@ -55,7 +58,7 @@ class FrameLedger:
         self._lock = threading.Lock()
         self._since_sweep = 0
         self._next_sweep = 0.0
-        self._touched: set[tuple[str, str]] = set()
+        self._touched: set[str] = set()  # hosts
         with self._lock:
             conn.executescript(_SCHEMA)
             rows = conn.execute(
@@ -107,7 +110,7 @@ class FrameLedger:
             self._since_sweep += len(frames)
             for agent_id, host, seq in frames:
                 pair = (agent_id, host)
-                self._touched.add(pair)
+                self._touched.add(host)
                 highest = self._highest.get(pair)
                 self._highest[pair] = (seq if highest is None else max(seq, highest[0]), now)
             if self._since_sweep >= _SWEEP_EVERY or now >= self._next_sweep:
@@ -125,13 +128,26 @@ class FrameLedger:
         conn.execute("BEGIN")
         try:
             conn.execute("DELETE FROM written_frames WHERE written_at < ?", (now - self._ttl,))
-            for agent_id, host in self._touched:
+            agents: dict[str, list[str]] = {}  # host -> agent ids with a highest number
+            for agent_id, host in self._highest:
+                agents.setdefault(host, []).append(agent_id)
+            for host in self._touched:
                 conn.execute(
-                    "DELETE FROM written_frames WHERE agent = ?1 AND host = ?2 AND id <= ("
-                    " SELECT id FROM written_frames WHERE agent = ?1 AND host = ?2"
-                    " ORDER BY id DESC LIMIT 1 OFFSET ?3)",
-                    (agent_id, host, self._per_agent),
+                    "DELETE FROM written_frames WHERE host = ?1 AND id <= ("
+                    " SELECT id FROM written_frames WHERE host = ?1"
+                    " ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+                    (host, self._per_agent),
                 )
+                if len(agents.get(host, ())) > 1:  # rotated ids: forget those with no frame left
+                    kept = {
+                        str(agent)
+                        for (agent,) in conn.execute(
+                            "SELECT DISTINCT agent FROM written_frames WHERE host = ?", (host,)
+                        )
+                    }
+                    for agent_id in agents[host]:
+                        if agent_id not in kept:
+                            del self._highest[(agent_id, host)]
             self._touched.clear()
             cutoff = now - self._ttl
             for pair in [p for p, (_, at) in self._highest.items() if at < cutoff]:

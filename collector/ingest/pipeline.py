@@ -28,9 +28,10 @@ from typing import Final
 from hostvitals.collector.config.settings import LimitsSettings
 from hostvitals.collector.errors import IngestRejected
 from hostvitals.collector.ingest import body
-from hostvitals.collector.ingest.cardinality import SeriesBudget
+from hostvitals.collector.ingest.decoding import BodyDecoder, decode
 from hostvitals.collector.ingest.dedup import FrameLedger
 from hostvitals.collector.ingest.flushadvice import FlushAdvisor
+from hostvitals.collector.ingest.hostbudget import HostSeriesBudget
 from hostvitals.collector.ingest.importlines import ImportLines, frame_to_import_lines
 from hostvitals.collector.ingest.validate import PolicyError, validate_frame
 from hostvitals.collector.live.current import CurrentStore
@@ -46,17 +47,12 @@ from hostvitals.collector.vm.errors import (
     WriterClosed,
 )
 from hostvitals.collector.vm.writer import VictoriaMetricsWriter
-from hostvitals.shared.codec import decode_frame
-from hostvitals.shared.errors import DecodeError, SchemaError, VersionError
 from hostvitals.shared.protocol import Frame, SeriesKey, series_key
 
 FrameCheck = Callable[[str, str], None]
 """Called with a decoded frame's agent id and host; raises IngestRejected (403) when the
 request's credential may not write as them."""
 
-# Bodies larger than this are decompressed, decoded and converted in a worker thread so the
-# event loop keeps serving other requests meanwhile.
-OFFLOAD_BYTES: Final = 64 * 1024
 QUEUE_FULL_RETRY_AFTER_S: Final = 1
 
 
@@ -90,11 +86,12 @@ class IngestPipeline:
         metrics: SelfMetrics,
         retry_after_s: int,
         clock: Callable[[], float] = time.time,
-        budget: SeriesBudget | None = None,
+        budget: HostSeriesBudget | None = None,
         breaker: CircuitBreaker | None = None,
         rollups: RollupQueue | None = None,
         cold: ColdPath | None = None,
         advisor: FlushAdvisor | None = None,
+        decoder: BodyDecoder | None = None,
     ) -> None:
         self._limits = limits
         self._writer = writer
@@ -108,6 +105,7 @@ class IngestPipeline:
         self._rollups = rollups
         self._cold = cold
         self._advisor = advisor
+        self._decoder = decoder or BodyDecoder(limits)
         # Frames being written right now, so a concurrent copy waits instead of writing.
         self._inflight: dict[tuple[str, str, int], asyncio.Future[bool]] = {}
 
@@ -141,11 +139,10 @@ class IngestPipeline:
         self._metrics.ingest_bytes.inc(len(raw))
 
         now_ms = int(self._clock() * 1000)
-        offloaded = len(raw) > OFFLOAD_BYTES
-        if offloaded:
-            prepared = await asyncio.to_thread(self._prepare, raw, encoding, now_ms, check)
-        else:
-            prepared = self._prepare(raw, encoding, now_ms, check)
+        # Heavy bodies (large, or large once decompressed) are handled in a worker thread.
+        prepared, offloaded = await self._decoder.run(
+            len(raw), lambda inline: self._prepare(raw, encoding, now_ms, check, inline)
+        )
         frame = prepared.frame
         lines = prepared.lines
         if lines is None:
@@ -194,10 +191,9 @@ class IngestPipeline:
         return Outcome(frame.host, samples, duplicate, advice)
 
     def _prepare(
-        self, raw: bytes, encoding: str, now_ms: int, check: FrameCheck | None
+        self, raw: bytes, encoding: str, now_ms: int, check: FrameCheck | None, inline: bool
     ) -> _Prepared:
-        data = body.decompress(raw, encoding, self._limits.max_decompressed_bytes)
-        frame = decode(data)
+        frame = self._decoder.decode(raw, encoding, inline=inline)
         if check is not None:  # before the ledger: a forged frame must not look written
             check(frame.agent_id, frame.host)
         if self._recent.seen(frame.agent_id, frame.host, frame.seq):
@@ -282,13 +278,4 @@ class IngestPipeline:
             ) from None
 
 
-def decode(data: bytes) -> Frame:
-    """``decode_frame`` with its errors turned into HTTP answers (400, 400, 422)."""
-    try:
-        return decode_frame(data)
-    except DecodeError as exc:
-        raise IngestRejected(400, "bad_msgpack", str(exc)) from None
-    except VersionError as exc:
-        raise IngestRejected(400, "unsupported_version", str(exc)) from None
-    except SchemaError as exc:
-        raise IngestRejected(422, "bad_schema", f"invalid frame: {exc}") from None
+__all__ = ["IngestPipeline", "Outcome", "decode"]

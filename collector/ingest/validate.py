@@ -37,6 +37,14 @@ def validate_frame(frame: Frame, policy: LimitsSettings, now_ms: int) -> int:
             "too_many_series",
             f"frame has {len(frame.series)} series; the limit is {policy.max_series_per_frame}",
         )
+    slots = len(frame.series) * len(frame.timestamps_ms)  # the codec checked every width
+    if slots > policy.max_values_per_frame:
+        raise PolicyError(
+            "too_many_values",
+            f"frame has {slots} values ({len(frame.series)} series x "
+            f"{len(frame.timestamps_ms)} ticks, nil included); the limit is "
+            f"{policy.max_values_per_frame}",
+        )
     _check_window(frame.timestamps_ms, policy, now_ms)
 
     max_len = policy.max_label_value_length

@@ -27,7 +27,7 @@ LIMITS = {
     "max_labels_per_series": 1,
     "max_sample_age_s": 3600,
     "max_future_skew_s": 60,
-    "max_series_per_agent": 12,
+    "max_series_per_host": 12,
 }
 
 

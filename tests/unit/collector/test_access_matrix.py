@@ -50,7 +50,7 @@ def url(route: RouteAccess) -> str:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def served() -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, Credentials]]:
-    async with running(settings(live={"dedup_frames_per_agent": 64})) as (app, client, _vm):
+    async with running(settings(live={"dedup_frames_per_host": 64})) as (app, client, _vm):
         agent_id = FRAME.agent_id
         yield app, client, make_credentials(app, HOST, agent_id)
 

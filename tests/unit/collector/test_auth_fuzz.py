@@ -39,7 +39,7 @@ ROLES = ("viewer", "operator", "admin", "agent")
 async def served() -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, Credentials]]:
     # Every example comes from one address: the guessing throttle (tested on its own) would
     # answer most of them 429 and leave the headers' parsing untested, so it allows them all.
-    fuzz = app_settings(live={"dedup_frames_per_agent": 64}, auth={"guess_limit": 1000})
+    fuzz = app_settings(live={"dedup_frames_per_host": 64}, auth={"guess_limit": 1000})
     async with running(fuzz) as (app, client, _vm):
         yield app, client, make_credentials(app, HOST, FRAME.agent_id)
 

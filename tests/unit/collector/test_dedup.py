@@ -1,4 +1,5 @@
-"""The ledger of written frames: per (agent, host), bounded, and persisted across restarts."""
+"""The ledger of written frames: keyed by (agent, host, seq), bounded per host, and persisted
+across restarts."""
 
 from __future__ import annotations
 
@@ -22,15 +23,30 @@ def test_remembers_frames_per_agent_and_host() -> None:
     assert not recent.seen("a", "other-host", 1)
 
 
-def test_keeps_only_the_most_recently_written_per_agent() -> None:
+def test_keeps_only_the_most_recently_written_per_host() -> None:
     recent = ledger(per_agent=3)
     for seq in (4, 0, 3, 1, 2):  # a spool replayed out of order
         recent.remember("a", "h", seq, 0)
-    recent.remember("b", "h", 9, 0)
+    recent.remember("b", "h", 9, 0)  # another agent id for the same host shares its bound
+    recent.remember("a", "other", 1, 0)
     recent.sweep(1)
-    assert [recent.seen("a", "h", s) for s in (4, 0, 3, 1, 2)] == [False, False, True, True, True]
+    assert [recent.seen("a", "h", s) for s in (4, 0, 3, 1, 2)] == [False, False, False, True, True]
     assert recent.seen("b", "h", 9)
+    assert recent.seen("a", "other", 1)
     assert len(recent) == 4
+
+
+def test_rotating_agent_ids_do_not_grow_it() -> None:
+    recent = ledger(per_agent=5)
+    for n in range(5000):  # more than a sweep's worth of new entries
+        recent.remember(f"rotated-{n}", "h", 1, 0)
+    recent.sweep(1)
+    assert len(recent) == 5
+    assert recent.seen("rotated-4999", "h", 1)
+    assert not recent.seen("rotated-0", "h", 1)
+    # The highest sequence number kept in memory per (agent, host) is bounded too.
+    assert len(recent._highest) == 5
+    assert recent.seen("rotated-4995", "h", 1)  # those with frames left keep theirs
 
 
 def test_forgets_frames_older_than_the_ttl() -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import orjson
+import pytest
 from prometheus_client import CollectorRegistry
 
-from hostvitals.collector.api.stream import StreamSlots, live_events
+from hostvitals.collector.api.stream import StreamSlots, live_events, shared_updates
+from hostvitals.collector.live.updates import Update
 from tests.support.collector_app import running, settings
 
 
@@ -20,6 +25,9 @@ class FakeTime:
 
     async def sleep(self, seconds: float) -> None:
         self.now += seconds
+
+    async def sleep_none(self, seconds: float) -> None:
+        """The test moves the clock itself."""
 
 
 def parse(event: bytes) -> dict[str, str]:
@@ -39,8 +47,13 @@ async def test_events_are_sent_when_the_snapshot_changes_with_keepalives_between
     async def snapshot(now: float) -> tuple[str, Any]:
         return "fleet", {"value": next(values), "at": None}
 
+    shared = shared_updates(1.0, CollectorRegistry())
+
+    async def source(now: float) -> Update:
+        return await shared.get(None, now, snapshot)
+
     events = live_events(
-        snapshot, interval_s=1.0, clock=fake.clock, sleep=fake.sleep, keepalive_s=3.0
+        source, interval_s=1.0, clock=fake.clock, sleep=fake.sleep, keepalive_s=3.0
     )
     first = parse(await anext(events))
     assert first["retry"] == "2000"
@@ -51,6 +64,66 @@ async def test_events_are_sent_when_the_snapshot_changes_with_keepalives_between
     assert [b["data"]["value"] for b in bodies] == [1, 2, 3]
     assert bodies[0]["now"] == 1000.0
     await events.aclose()
+
+
+async def test_every_stream_shares_one_computation_per_tick_and_key() -> None:
+    """64 streams of the fleet and 64 of one host, over 5 ticks: each update is computed 5
+    times, not 320, and every stream sends the same bytes."""
+    fake = FakeTime()
+    shared = shared_updates(1.0, CollectorRegistry())
+    computed: list[tuple[str, float]] = []
+
+    def snapshot(name: str) -> Callable[[float], Awaitable[tuple[str, Any]]]:
+        async def compute(now: float) -> tuple[str, Any]:
+            computed.append((name, now))
+            await asyncio.sleep(0)  # the other streams ask while this one computes
+            return name, {"value": now}
+
+        return compute
+
+    streams = []
+    for _ in range(64):
+        for key, name in ((None, "fleet"), ("web-1", "host")):
+            streams.append(
+                live_events(
+                    partial(shared.get, key, compute=snapshot(name)),
+                    interval_s=1.0,
+                    clock=fake.clock,
+                    sleep=fake.sleep_none,
+                )
+            )
+    for events in streams:  # the retry line
+        await anext(events)
+    sent: list[list[bytes]] = []
+    for _ in range(5):
+        sent.append(list(await asyncio.gather(*(anext(events) for events in streams))))
+        fake.now += 1.0
+    assert sorted(computed) == sorted(
+        (name, 1000.0 + tick) for tick in range(5) for name in ("fleet", "host")
+    )
+    for events_of_tick in sent:
+        assert len(set(events_of_tick[0::2])) == 1 and len(set(events_of_tick[1::2])) == 1
+    assert shared.computed.labels("fleet")._value.get() == 5
+    for events in streams:
+        await events.aclose()
+
+
+async def test_a_computation_that_fails_is_tried_again_by_the_next_stream() -> None:
+    shared = shared_updates(1.0, CollectorRegistry())
+    calls = 0
+
+    async def flaky(now: float) -> tuple[str, Any]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("peer down")
+        return "fleet", {"ok": True}
+
+    with pytest.raises(RuntimeError):
+        await shared.get(None, 10.0, flaky)
+    update = await shared.get(None, 10.0, flaky)
+    assert orjson.loads(update.data) == {"ok": True}
+    assert calls == 2
 
 
 def test_slots_are_bounded_and_counted() -> None:
