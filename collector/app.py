@@ -22,6 +22,7 @@ from hostvitals.collector.access.authn import (
 from hostvitals.collector.access.login import Logins
 from hostvitals.collector.access.middleware import AccessControl
 from hostvitals.collector.access.requestid import RequestId
+from hostvitals.collector.access.requestlimits import RequestLimits
 from hostvitals.collector.access.routes import RouteTable
 from hostvitals.collector.access.store import AccessStore
 from hostvitals.collector.access.throttle import Throttle
@@ -284,6 +285,13 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         watch=watch,
         cluster=cluster,
         registry=metrics.registry,
+    )
+    # Rate limits go just inside the access check, which leaves them who is asking.
+    app.add_middleware(
+        RequestLimits,
+        settings=settings.rate_limits,
+        registry=metrics.registry,
+        on_ingest_refused=lambda reason: metrics.ingest_rejected.labels(reason).inc(),
     )
     # Added last, so outermost: every request, the fast path's included, is checked first.
     app.add_middleware(

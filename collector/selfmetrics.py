@@ -39,6 +39,7 @@ REJECT_REASONS: Final = (
     "vm_unavailable",
     "vm_rejected",
     "shutting_down",
+    "rate_limited",
 )
 
 WRITE_RESULTS: Final = ("ok", "unavailable", "rejected")

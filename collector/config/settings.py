@@ -223,6 +223,45 @@ class QuerySettings(Section):
         return self
 
 
+class RateLimitSettings(Section):
+    """Requests per second per credential and per client address (token buckets); a request
+    over a limit is answered 429 with `Retry-After` and counted in
+    `hostvitals_collector_rate_limited_total`. A rate of 0 turns that limit off. Agents on a
+    legacy token or without a credential share one, so for them only the address limit
+    applies."""
+
+    ingest_per_credential_per_s: Annotated[float, Field(ge=0)] = 30.0
+    """Frames per second one agent credential may push. An agent sends one frame per flush
+    (every tick while its host is watched) and catches up at `catchup_rate` (20/s) at most."""
+    ingest_per_credential_burst: Annotated[int, Field(ge=1)] = 120
+    """Frames one agent credential may push at once above the rate."""
+    ingest_per_address_per_s: Annotated[float, Field(ge=0)] = 2000.0
+    """Frames per second from one address (a fleet behind one NAT address shares it)."""
+    ingest_per_address_burst: Annotated[int, Field(ge=1)] = 4000
+    """Frames from one address at once above the rate."""
+    query_per_credential_per_s: Annotated[float, Field(ge=0)] = 50.0
+    """Read API requests (every route but ingest, the live stream and the dashboard's pages
+    and assets) per second per credential. The shipped dashboard asks for a few dozen answers at most when
+    a page opens, and a few per refresh."""
+    query_per_credential_burst: Annotated[int, Field(ge=1)] = 200
+    """Read API requests per credential at once above the rate."""
+    query_per_address_per_s: Annotated[float, Field(ge=0)] = 100.0
+    """Read API requests per second from one address."""
+    query_per_address_burst: Annotated[int, Field(ge=1)] = 400
+    """Read API requests from one address at once above the rate."""
+    stream_per_credential_per_s: Annotated[float, Field(ge=0)] = 1.0
+    """Live streams (`GET /api/v1/stream`) opened per second per credential."""
+    stream_per_credential_burst: Annotated[int, Field(ge=1)] = 20
+    """Live streams one credential may open at once above the rate."""
+    stream_per_address_per_s: Annotated[float, Field(ge=0)] = 2.0
+    """Live streams opened per second from one address."""
+    stream_per_address_burst: Annotated[int, Field(ge=1)] = 40
+    """Live streams from one address at once above the rate."""
+    max_body_bytes: Annotated[int, Field(ge=1024, le=64 * MiB)] = 1 * MiB
+    """Largest request body on every route but ingest (which has `limits.max_body_bytes`);
+    a larger one is answered 413."""
+
+
 class LiveSettings(Section):
     host_ttl_s: Annotated[int, Field(gt=0)] = 86_400
     """Hosts not heard from for this long (seconds) leave the live view."""
@@ -396,6 +435,7 @@ class Settings(Section):
     victoriametrics: VictoriaMetricsSettings = Field(default_factory=VictoriaMetricsSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     query: QuerySettings = Field(default_factory=QuerySettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     live: LiveSettings = Field(default_factory=LiveSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
     state: StateSettings = Field(default_factory=StateSettings)
