@@ -44,6 +44,21 @@ class ServerSettings(Section):
     """A debugging aid: record event-loop stalls of at least this many milliseconds with what
     the loop and the other threads ran meanwhile, and every garbage-collector pause, served at
     `GET /api/v1/debug/stalls`. 0 turns it off (and the endpoint answers 404)."""
+    header_timeout_s: Annotated[float, Field(gt=0, le=600)] = 5.0
+    """A connection that has not sent a whole request head (request line and headers) this many
+    seconds after it opened, or after the first byte of a request that follows another, is
+    answered 408 and closed. Idle keep-alive connections are closed after 5 s."""
+    body_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+    """A request body that makes no progress for this many seconds ends the connection
+    (408)."""
+    max_connections: Annotated[int, Field(ge=16, le=1_000_000)] = 8192
+    """Connections open at once; a connection beyond it is answered 503 and closed. The limit
+    in force is at most three quarters of the process's open-files limit (`ulimit -n`), so
+    the files the collector needs itself stay free."""
+    max_connections_per_address: Annotated[int, Field(ge=1, le=1_000_000)] = 512
+    """Connections open at once from one client address; one more is answered 429 and closed.
+    Agents keep two connections each (fresh and backlog lanes): agents behind one NAT address
+    need two per agent."""
 
     @field_validator("workers")
     @classmethod
@@ -241,8 +256,8 @@ class RateLimitSettings(Section):
     """Frames from one address at once above the rate."""
     query_per_credential_per_s: Annotated[float, Field(ge=0)] = 50.0
     """Read API requests (every route but ingest, the live stream and the dashboard's pages
-    and assets) per second per credential. The shipped dashboard asks for a few dozen answers at most when
-    a page opens, and a few per refresh."""
+    and assets) per second per credential. The shipped dashboard asks for a few dozen answers
+    at most when a page opens, and a few per refresh."""
     query_per_credential_burst: Annotated[int, Field(ge=1)] = 200
     """Read API requests per credential at once above the rate."""
     query_per_address_per_s: Annotated[float, Field(ge=0)] = 100.0
