@@ -62,6 +62,7 @@ from hostvitals.collector.live.forecast import DiskForecast
 from hostvitals.collector.live.watch import WatchRegistry
 from hostvitals.collector.periodic import PeriodicThread
 from hostvitals.collector.query.cache import QueryCache
+from hostvitals.collector.query.gate import QueryGate
 from hostvitals.collector.reload import Reloads
 from hostvitals.collector.rollups.coldpath import accepted_limits
 from hostvitals.collector.rollups.tiers import RAW
@@ -312,6 +313,12 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.state.logins = Logins(user_store, throttle, metrics.registry)
     app.state.query_cache = QueryCache(
         settings.query.cache_ttl_s, settings.query.cache_max_bytes, metrics.registry
+    )
+    app.state.query_gate = QueryGate(
+        settings.query.max_concurrent_per_client,
+        settings.query.max_concurrent,
+        settings.query.queue_timeout_s,
+        metrics.registry,
     )
     app.state.writer = writer
     app.state.metrics = metrics

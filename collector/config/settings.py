@@ -227,6 +227,21 @@ class QuerySettings(Section):
     samples reach a chart at most 2 x this late. 0 turns the cache off."""
     cache_max_bytes: Annotated[int, Field(ge=1 * MiB)] = 64 * MiB
     """Memory the cached answers may take, in bytes."""
+    max_duration_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    """Longest a query may run in VictoriaMetrics, in seconds: sent as its `timeout`; a
+    client's own `timeout` can only make it shorter."""
+    max_concurrent_per_client: Annotated[int, Field(ge=1, le=1000)] = 2
+    """Queries (history API and Prometheus API) one client (credential, else address) may have
+    running in VictoriaMetrics at once; more wait their turn."""
+    max_concurrent: Annotated[int, Field(ge=1, le=1000)] = 8
+    """Queries running in VictoriaMetrics at once, all clients together; more wait their
+    turn."""
+    queue_timeout_s: Annotated[float, Field(ge=0, le=600)] = 5.0
+    """How long a query waits for its turn before it is answered 429 (its client's share is
+    taken) or 503 (every slot is taken), with `Retry-After`."""
+    max_query_points: Annotated[int, Field(gt=0)] = 30_000
+    """Points per series a Prometheus API range query may ask for ((end - start) / step);
+    more are answered 422 before VictoriaMetrics is asked."""
 
     @model_validator(mode="after")
     def _default_within_max(self) -> QuerySettings:

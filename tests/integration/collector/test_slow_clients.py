@@ -4,79 +4,23 @@ per-address and total limits are answered at once while other clients are served
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.e2e.conftest import console_script
-from tests.support.processes import ManagedProcess, VictoriaMetrics, free_port, http_ok, wait_until
+from tests.support.collector_process import collector, connect, metric, read_all
+from tests.support.processes import VictoriaMetrics
 
 pytestmark = pytest.mark.integration
-
-WAIT_S = 20.0  # generous bound for an answer that should come within a second or two
-
-
-@contextmanager
-def collector(
-    tmp_path: Path, vm: VictoriaMetrics, env: dict[str, str], nofile: int | None = None
-) -> Iterator[str]:
-    port = free_port()
-    argv = [console_script("hostvitals-collector"), "serve", "--port", str(port)]
-    if nofile is not None:
-        argv = ["prlimit", f"--nofile={nofile}", "--", *argv]
-    proc = ManagedProcess(
-        argv,
-        tmp_path / f"collector-{port}.log",
-        env={
-            "HOSTVITALS__VICTORIAMETRICS__URL": vm.url,
-            "HOSTVITALS__TIERS__ROLLUPS": "[]",
-            "HOSTVITALS_CONFIG": "",
-            **env,
-        },
-    )
-    proc.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        try:
-            wait_until(http_ok(f"{base}/api/v1/health"), 30, "collector health")
-        except TimeoutError as exc:
-            raise AssertionError(proc.log_tail()) from exc
-        yield base
-    finally:
-        proc.stop()
-
-
-def connect(base: str, source: str = "127.0.0.1") -> socket.socket:
-    port = int(base.rsplit(":", 1)[1])
-    sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT_S, source_address=(source, 0))
-    return sock
-
-
-def read_all(sock: socket.socket) -> bytes:
-    """Everything the server sends until it closes the connection."""
-    data = b""
-    while chunk := sock.recv(65536):
-        data += chunk
-    return data
-
-
-def metric(base: str, name: str) -> float:
-    text = requests.get(f"{base}/metrics", timeout=10).text
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
-    raise AssertionError(f"{name} not in /metrics")
 
 
 def test_a_head_that_never_completes_is_closed_with_408(
     tmp_path: Path, victoria_metrics: VictoriaMetrics
 ) -> None:
     env = {"HOSTVITALS__SERVER__HEADER_TIMEOUT_S": "1"}
-    with collector(tmp_path, victoria_metrics, env) as base:
+    with collector(tmp_path, victoria_metrics.url, env) as base:
         silent = connect(base)
         partial = connect(base)
         partial.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: collector\r\nX-Slow: ")
@@ -102,7 +46,7 @@ def test_a_stalled_body_is_closed_with_408(
     tmp_path: Path, victoria_metrics: VictoriaMetrics
 ) -> None:
     env = {"HOSTVITALS__SERVER__BODY_TIMEOUT_S": "1"}
-    with collector(tmp_path, victoria_metrics, env) as base, connect(base) as sock:
+    with collector(tmp_path, victoria_metrics.url, env) as base, connect(base) as sock:
         sock.sendall(
             b"POST /api/v1/silences HTTP/1.1\r\nHost: collector\r\n"
             b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"mat'
@@ -119,7 +63,7 @@ def test_one_address_gets_its_share_of_connections_and_others_are_served(
     tmp_path: Path, victoria_metrics: VictoriaMetrics
 ) -> None:
     env = {"HOSTVITALS__SERVER__MAX_CONNECTIONS_PER_ADDRESS": "5"}
-    with collector(tmp_path, victoria_metrics, env) as base, ExitStack() as held:
+    with collector(tmp_path, victoria_metrics.url, env) as base, ExitStack() as held:
         for _ in range(5):
             held.enter_context(connect(base, "127.0.0.2"))
         with connect(base, "127.0.0.2") as extra:
@@ -137,7 +81,7 @@ def test_connections_beyond_the_open_files_are_answered_503_not_left_hanging(
 ) -> None:
     # 256 open files: at most 192 connections (three quarters), whatever max_connections is.
     env = {"HOSTVITALS__SERVER__HEADER_TIMEOUT_S": "2"}
-    with collector(tmp_path, victoria_metrics, env, nofile=256) as base:
+    with collector(tmp_path, victoria_metrics.url, env, nofile=256) as base:
         sockets = []
         try:
             for i in range(240):
