@@ -14,6 +14,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("agent_footprint.py", []),
     ("agent_frame_cost.py", []),
     ("api_latency.py", []),
+    ("isolation.py", []),
     ("freshness.py", []),
     ("fleet.py", []),
     # Three whole runs: the median and range of the steady p99 and rate are printed.

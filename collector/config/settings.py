@@ -230,9 +230,12 @@ class QuerySettings(Section):
     max_duration_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
     """Longest a query may run in VictoriaMetrics, in seconds: sent as its `timeout`; a
     client's own `timeout` can only make it shorter."""
-    max_concurrent_per_client: Annotated[int, Field(ge=1, le=1000)] = 2
+    max_concurrent_per_client: Annotated[int, Field(ge=1, le=1000)] = 1
     """Queries (history API and Prometheus API) one client (credential, else address) may have
-    running in VictoriaMetrics at once; more wait their turn."""
+    running in VictoriaMetrics at once; more wait their turn. One heavy query can keep every
+    core of VictoriaMetrics busy, so a second one from the same client would take the others'
+    share (bench/isolation.py); the dashboard's host page asks for four families at once,
+    which then take their turns."""
     max_concurrent: Annotated[int, Field(ge=1, le=1000)] = 8
     """Queries running in VictoriaMetrics at once, all clients together; more wait their
     turn."""
