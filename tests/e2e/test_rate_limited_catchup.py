@@ -23,13 +23,13 @@ from tests.support.processes import VictoriaMetrics, wait_until
 
 pytestmark = pytest.mark.e2e
 
-OUTAGE_S = 30.0
+OUTAGE_S = 40.0  # a frame a second: 40 frames of backlog
 LIMIT = {  # frames per second per agent credential, and the burst above it
-    "HOSTVITALS__RATE_LIMITS__INGEST_PER_CREDENTIAL_PER_S": "5",
-    "HOSTVITALS__RATE_LIMITS__INGEST_PER_CREDENTIAL_BURST": "5",
+    "HOSTVITALS__RATE_LIMITS__INGEST_PER_CREDENTIAL_PER_S": "2",
+    "HOSTVITALS__RATE_LIMITS__INGEST_PER_CREDENTIAL_BURST": "10",
 }
 AGENT = {
-    "HOSTVITALS_AGENT_FLUSH_INTERVAL": "1",
+    "HOSTVITALS_AGENT_FLUSH_INTERVAL": "5",
     "HOSTVITALS_AGENT_OUTAGE_FLUSH_INTERVAL": "1",  # a frame a second through the outage
     "HOSTVITALS_AGENT_CATCHUP_JITTER": "1",
     "HOSTVITALS_AGENT_RETRY_BACKOFF_MAX": "4",
@@ -61,7 +61,9 @@ def rate_limited(url: str, viewer: str) -> float:
     raise AssertionError("no ingest rate limit counter")
 
 
-@pytest.mark.parametrize(("catchup_rate", "refused"), [("2", False), ("1000", True)])
+# Paced: 1 backlog frame/s and a fresh one every 5 s, under 2/s. Unpaced: 40 frames back to
+# back, which would have to take the agent over 15 s (a request every 0.37 s) to stay under.
+@pytest.mark.parametrize(("catchup_rate", "refused"), [("1", False), ("1000", True)])
 def test_a_catch_up_within_the_limit_is_never_refused(
     start_collector: StartCollector,
     start_agent: StartAgent,
@@ -93,7 +95,7 @@ def test_a_catch_up_within_the_limit_is_never_refused(
         assert agent.running(), agent.log_tail()
         return latest(victoria_metrics, host_name, "hostvitals_agent_spool_frames") == 0
 
-    wait_until(caught_up, 120, "the agent to send its backlog", step=1.0)
+    wait_until(caught_up, 180, "the agent to send its backlog", step=1.0)
     for reason in ("spool_full", "expired", "rejected"):
         dropped = counter(
             victoria_metrics, host_name, "hostvitals_agent_dropped_samples_total", reason=reason
