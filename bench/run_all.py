@@ -14,11 +14,12 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("agent_footprint.py", []),
     ("agent_frame_cost.py", []),
     ("api_latency.py", []),
+    ("isolation_ingest.py", []),
     ("freshness.py", []),
     ("fleet.py", []),
     # Three whole runs: the median and range of the steady p99 and rate are printed.
     ("ingest.py", ["--runs", "3"]),
-    ("isolation.py", []),
+    ("isolation_queries.py", []),
     ("ingest.py", [*SCALING, "--collectors", "1"]),
     ("ingest.py", [*SCALING, "--collectors", "2"]),
 ]

@@ -113,6 +113,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def serve(settings: Settings) -> None:
     import uvicorn
 
+    from hostvitals.collector.access.connguard import ConnectionGuard, guarded_protocol
     from hostvitals.collector.app import create_app
     from hostvitals.collector.tls.context import ServerTls
     from hostvitals.collector.tls.protocol import protocol_class
@@ -121,6 +122,7 @@ def serve(settings: Settings) -> None:
     app = create_app(settings)
     if tls is not None:
         app.state.reloads.add("tls", tls.reload, tls.files)
+    guard = ConnectionGuard(settings.server, app.state.metrics.registry)
     tune_gc()
     uvicorn.run(
         app,
@@ -129,7 +131,9 @@ def serve(settings: Settings) -> None:
         log_level=settings.server.log_level,
         access_log=settings.server.access_log,
         loop="auto",  # uvloop when installed
-        http=protocol_class(),  # httptools when installed; passes client certificates on
+        # httptools when installed; passes client certificates on; with header and body
+        # timeouts and connection limits (connguard.py).
+        http=guarded_protocol(guard, protocol_class()),
         # One context for the server's life: reloads load new certificates into it.
         ssl_context_factory=None if tls is None else (lambda _config, _default: tls.context),
         server_header=False,

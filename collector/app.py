@@ -22,6 +22,7 @@ from hostvitals.collector.access.authn import (
 from hostvitals.collector.access.login import Logins
 from hostvitals.collector.access.middleware import AccessControl
 from hostvitals.collector.access.requestid import RequestId
+from hostvitals.collector.access.requestlimits import RequestLimits
 from hostvitals.collector.access.routes import RouteTable
 from hostvitals.collector.access.store import AccessStore
 from hostvitals.collector.access.throttle import Throttle
@@ -62,6 +63,7 @@ from hostvitals.collector.live.forecast import DiskForecast
 from hostvitals.collector.live.watch import WatchRegistry
 from hostvitals.collector.periodic import PeriodicThread
 from hostvitals.collector.query.cache import QueryCache
+from hostvitals.collector.query.gate import QueryGate
 from hostvitals.collector.reload import Reloads
 from hostvitals.collector.rollups.coldpath import accepted_limits
 from hostvitals.collector.rollups.tiers import RAW
@@ -286,6 +288,13 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         cluster=cluster,
         registry=metrics.registry,
     )
+    # Rate limits go just inside the access check, which leaves them who is asking.
+    app.add_middleware(
+        RequestLimits,
+        settings=settings.rate_limits,
+        registry=metrics.registry,
+        on_ingest_refused=lambda reason: metrics.ingest_rejected.labels(reason).inc(),
+    )
     # Added last, so outermost: every request, the fast path's included, is checked first.
     app.add_middleware(
         AccessControl,
@@ -305,6 +314,12 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.state.logins = Logins(user_store, throttle, metrics.registry)
     app.state.query_cache = QueryCache(
         settings.query.cache_ttl_s, settings.query.cache_max_bytes, metrics.registry
+    )
+    app.state.query_gate = QueryGate(
+        settings.query.max_concurrent_per_client,
+        settings.query.max_concurrent,
+        settings.query.queue_timeout_s,
+        metrics.registry,
     )
     app.state.writer = writer
     app.state.metrics = metrics

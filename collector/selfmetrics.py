@@ -43,9 +43,12 @@ REJECT_REASONS: Final = (
     "vm_unavailable",
     "vm_rejected",
     "shutting_down",
+    "rate_limited",
 )
 
 WRITE_RESULTS: Final = ("ok", "unavailable", "rejected")
+
+SILENCE_REFUSALS: Final = ("invalid", "too_large", "too_many")
 
 _LATENCY_BUCKETS: Final = (
     0.001,
@@ -196,6 +199,15 @@ class SelfMetrics:
             ("action", "result"),
             registry=r,
         )
+        self.silences_refused = Counter(
+            "hostvitals_collector_silences_refused",
+            "Silences not created, by reason (invalid, too_large: a comment, createdBy or "
+            "matchers over their limits, too_many: alerts.max_silences in force).",
+            ("reason",),
+            registry=r,
+        )
+        for reason in SILENCE_REFUSALS:
+            self.silences_refused.labels(reason)
         for reason in REJECT_REASONS:
             self.ingest_rejected.labels(reason)
         for result in WRITE_RESULTS:

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from prometheus_client import Counter, Histogram
 
+from hostvitals.collector import statedb
 from hostvitals.collector.alerts import slo_status
 from hostvitals.collector.alerts.delivery import DeliveryMetrics, DeliveryWorker
 from hostvitals.collector.alerts.dispatch import Dispatcher, Job, Target
@@ -31,6 +32,7 @@ from hostvitals.collector.alerts.objectives import Objective, objectives
 from hostvitals.collector.alerts.rules import RuleGroup, build_rule_groups
 from hostvitals.collector.alerts.selfscrape import SELF_JOB, FreshnessTracker, import_lines
 from hostvitals.collector.alerts.silences import Silences
+from hostvitals.collector.alerts.silencestore import SilenceStore
 from hostvitals.collector.alerts.state import Evaluation, Sample
 from hostvitals.collector.alerts.store import StateFile, alert_from_json, alert_to_json
 from hostvitals.collector.config.alerts import AlertsSettings
@@ -79,6 +81,7 @@ class AlertEngine:
         notifiers: list[Notifier] | None = None,
         cluster: Cluster | None = None,
         accepting: Callable[[], bool] = lambda: True,
+        silence_rows: SilenceStore | None = None,
     ) -> None:
         self.settings = alerts
         self._accepting = accepting  # whether ingest takes frames now (HostDown listens)
@@ -99,7 +102,8 @@ class AlertEngine:
         self.status: dict[str, RuleStatus] = {rid: RuleStatus() for rid in self.rules}
         self.group_evaluated: dict[str, tuple[float, float]] = {}
         self.host_watch = HostWatch(host_ttl_s)
-        self.silences = Silences(alerts.max_silences)
+        self._silence_rows = silence_rows
+        self.silences = Silences(alerts.max_silences, rows=silence_rows)
         self.slo_reports: dict[str, dict[str, Any]] = {}
         self._file = StateFile(state_path)
         built = (
@@ -166,18 +170,24 @@ class AlertEngine:
                 if alert.rule_id in self.alerts:
                     self.alerts[alert.rule_id][alert.fingerprint] = alert
             self.host_watch.load(dict(doc.get("hosts", {})))
-            self.silences.load(list(doc.get("silences", [])))
+            self._load_silences(list(doc.get("silences", [])))
             self.dispatcher.load(dict(doc.get("dispatch", {})))
         except (KeyError, TypeError, ValueError) as exc:
             log.error("alert state partly unreadable (%s); continuing with what was read", exc)
 
+    def _load_silences(self, from_file: list[dict[str, Any]]) -> None:
+        rows = self._silence_rows
+        self.silences.load(from_file if rows is None else rows.restore(from_file))
+
     def dump(self) -> dict[str, Any]:
-        return {
+        doc = {
             "alerts": [alert_to_json(a) for per in self.alerts.values() for a in per.values()],
             "hosts": self.host_watch.dump(),
-            "silences": self.silences.dump(),
             "dispatch": self.dispatcher.dump(),
         }
+        if self._silence_rows is None:
+            doc["silences"] = self.silences.dump()
+        return doc
 
     async def start(self) -> None:
         await asyncio.to_thread(self.load)
@@ -202,6 +212,8 @@ class AlertEngine:
         grace = self.settings.delivery_shutdown_grace_s
         await asyncio.gather(*(worker.stop(grace) for worker in self.workers.values()))
         await self.save()
+        if self._silence_rows is not None:
+            self._silence_rows.close()
 
     async def save(self) -> None:
         self._dirty = False
@@ -401,4 +413,5 @@ def build_engine(
         state_path=None if state_dir is None else Path(state_dir) / "alerts.json",
         cluster=cluster,
         accepting=accepting,
+        silence_rows=SilenceStore(statedb.connect(state_dir)),
     )

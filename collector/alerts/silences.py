@@ -9,15 +9,40 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal, Protocol
 
 SilenceState = Literal["pending", "active", "expired"]
 
+MAX_MATCHERS: Final = 32
+MAX_NAME_CHARS: Final = 256
+MAX_VALUE_CHARS: Final = 1024
+MAX_COMMENT_CHARS: Final = 4096
+MAX_CREATED_BY_CHARS: Final = 256
+REJECT_REASONS: Final = ("invalid", "too_large", "too_many")
+
 
 class SilenceError(ValueError):
-    """A silence request is invalid; the message says why."""
+    """A silence request is invalid; the message says why, ``reason`` is one of
+    :data:`REJECT_REASONS` (for the refusals' counter)."""
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class SilenceRows(Protocol):
+    """Where silences are kept (:class:`~.silencestore.SilenceStore`): one row each."""
+
+    def put(self, doc: Mapping[str, Any]) -> None: ...
+
+    def delete(self, ids: Iterable[str]) -> None: ...
+
+
+def _check_size(what: str, text: str, most: int) -> None:
+    if len(text) > most:
+        raise SilenceError(f"{what} is {len(text)} characters long, at most {most}", "too_large")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +130,17 @@ class Silence:
 
 
 class Silences:
-    """The silences, bounded in number; expired ones are forgotten after ``retention_s``."""
+    """The silences: at most ``max_count`` pending or active at once. Expired ones do not
+    count; they are forgotten after ``retention_s``, or sooner, oldest first, when more than
+    ``max_count`` of them are kept. Every change is written to ``rows`` when given."""
 
-    def __init__(self, max_count: int, retention_s: float = 86_400.0) -> None:
+    def __init__(
+        self, max_count: int, retention_s: float = 86_400.0, rows: SilenceRows | None = None
+    ) -> None:
         self._max = max_count
         self._retention = retention_s
         self._items: dict[str, Silence] = {}
+        self.rows = rows
 
     def add(
         self,
@@ -124,6 +154,15 @@ class Silences:
     ) -> Silence:
         if not matchers:
             raise SilenceError("a silence needs at least one matcher")
+        if len(matchers) > MAX_MATCHERS:
+            raise SilenceError(
+                f"a silence has at most {MAX_MATCHERS} matchers, not {len(matchers)}", "too_large"
+            )
+        for m in matchers:
+            _check_size("a matcher's name", m.name, MAX_NAME_CHARS)
+            _check_size(f"matcher {m.name}'s value", m.value, MAX_VALUE_CHARS)
+        _check_size("createdBy", created_by, MAX_CREATED_BY_CHARS)
+        _check_size("comment", comment, MAX_COMMENT_CHARS)
         if all(m.matches({}) for m in matchers):
             raise SilenceError(
                 "at least one matcher must not match an empty label value, "
@@ -138,11 +177,20 @@ class Silences:
         if ends_at <= now:
             raise SilenceError("endsAt must be in the future")
         self.collect(now)
-        if len(self._items) >= self._max:
-            raise SilenceError(f"too many silences (at most {self._max}); expire some first")
+        in_force = sum(1 for s in self._items.values() if s.state(now) != "expired")
+        if in_force >= self._max:
+            raise SilenceError(
+                f"too many silences pending or active (at most {self._max}); expire some first",
+                "too_many",
+            )
         silence = Silence(new_id(), tuple(matchers), starts_at, ends_at, created_by, comment, now)
         self._items[silence.id] = silence
+        self._write(silence)
         return silence
+
+    def _write(self, silence: Silence) -> None:
+        if self.rows is not None:
+            self.rows.put(silence.to_json())
 
     def expire(self, silence_id: str, now: float) -> Silence | None:
         """End a silence now; None when there is no such silence. Expiring twice is a no-op."""
@@ -153,6 +201,7 @@ class Silences:
             silence.ends_at = now
             silence.starts_at = min(silence.starts_at, now)
             silence.updated_at = now
+            self._write(silence)
         return silence
 
     def get(self, silence_id: str) -> Silence | None:
@@ -165,10 +214,21 @@ class Silences:
         return [s.id for s in self._items.values() if s.mutes(labels, now)]
 
     def collect(self, now: float) -> None:
-        for sid in [s.id for s in self._items.values() if now - s.ends_at > self._retention]:
+        expired = sorted(
+            (s for s in self._items.values() if s.state(now) == "expired"),
+            key=lambda s: s.ends_at,
+        )
+        too_many = max(0, len(expired) - self._max)
+        gone = [
+            s.id for i, s in enumerate(expired) if i < too_many or now - s.ends_at > self._retention
+        ]
+        for sid in gone:
             del self._items[sid]
+        if gone and self.rows is not None:
+            self.rows.delete(gone)
 
-    def load(self, docs: list[Mapping[str, Any]]) -> None:
+    def load(self, docs: Iterable[Mapping[str, Any]]) -> None:
+        """Take saved silences in (their rows are not written again)."""
         for doc in docs:
             silence = Silence.from_json(doc)
             self._items[silence.id] = silence

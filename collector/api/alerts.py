@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from hostvitals.collector.access.audit import Action, AuditLog, Result
+from hostvitals.collector.access.roles import SCOPE_KEY, Principal
 from hostvitals.collector.alerts.burndown import burn_down
 from hostvitals.collector.alerts.engine import AlertEngine
 from hostvitals.collector.alerts.model import Alert, Rule
@@ -149,7 +150,8 @@ class SilenceIn(BaseModel):
     starts_at: datetime | float | None = Field(None, alias="startsAt")
     ends_at: datetime | float | None = Field(None, alias="endsAt")
     duration_s: Annotated[float, Field(gt=0)] | None = Field(None, alias="durationSeconds")
-    created_by: str = Field(alias="createdBy")
+    created_by: str | None = Field(None, alias="createdBy")
+    """Ignored for an authenticated caller: a silence is created by the credential's name."""
     comment: str
 
 
@@ -172,6 +174,15 @@ def _silence_json(silence: Silence, now: float) -> dict[str, Any]:
     return doc
 
 
+def _created_by(request: Request, body: SilenceIn) -> str:
+    """Who creates a silence: the authenticated credential's name; in the open mode (no
+    credential configured) what the request says."""
+    principal: Principal | None = request.scope.get(SCOPE_KEY)
+    if principal is not None and principal.kind != "anonymous":
+        return principal.name or principal.id
+    return body.created_by or ""
+
+
 @router.post("/silences", summary="Create a silence", status_code=201)
 async def create_silence(request: Request, body: SilenceIn) -> JSONResponse:
     engine = _engine(request)
@@ -186,20 +197,21 @@ async def create_silence(request: Request, body: SilenceIn) -> JSONResponse:
     )
     try:
         matchers = [Matcher.create(m.name, m.value, m.is_regex, m.is_equal) for m in body.matchers]
-        silence = engine.silences.add(matchers, starts, ends, body.created_by, body.comment, now)
+        silence = engine.silences.add(
+            matchers, starts, ends, _created_by(request, body), body.comment, now
+        )
     except SilenceError as exc:
+        request.app.state.metrics.silences_refused.labels(exc.reason).inc()
         await _audit(request, Action.SILENCE_CREATE, "", Result.FAILED, {"error": str(exc)})
         raise ApiError(400, "bad_data", str(exc)) from None
     detail = {
         "matchers": [m.model_dump(by_alias=True) for m in body.matchers],
         "startsAt": rfc3339(starts),
         "endsAt": rfc3339(ends),
-        "createdBy": body.created_by,
+        "createdBy": silence.created_by,
         "comment": body.comment,
     }
     await _audit(request, Action.SILENCE_CREATE, silence.id, Result.OK, detail)
-    engine.mark_dirty()
-    await engine.save()
     return _success({"silenceID": silence.id, "silence": _silence_json(silence, now)}, 201)
 
 
@@ -228,8 +240,6 @@ async def expire_silence(request: Request, silence_id: str) -> JSONResponse:
         await _audit(request, Action.SILENCE_EXPIRE, silence_id, Result.FAILED, {"error": "none"})
         raise ApiError(404, "not_found", f"no silence {silence_id!r}")
     await _audit(request, Action.SILENCE_EXPIRE, silence_id, Result.OK, {})
-    engine.mark_dirty()
-    await engine.save()
     return _success(_silence_json(silence, now))
 
 

@@ -7,6 +7,7 @@ from collections.abc import Hashable, Mapping
 
 from fastapi import Request, Response
 
+from hostvitals.collector.api.guards import query_turn
 from hostvitals.collector.api.params import RangeParams
 from hostvitals.collector.api.responses import backend_error
 from hostvitals.collector.errors import ApiError
@@ -36,17 +37,18 @@ async def history_answer(
     400 for an unknown resolution, VictoriaMetrics' failures as :func:`backend_error` says."""
     cache: QueryCache = request.app.state.query_cache
     try:
-        answer = await tiered_range(
-            sources(request),
-            cache,
-            asked.span,
-            asked.now,
-            key,
-            build,
-            resolution=asked.resolution,
-            nocache=asked.nocache,
-            extra=extra,
-        )
+        async with query_turn(request):
+            answer = await tiered_range(
+                sources(request),
+                cache,
+                asked.span,
+                asked.now,
+                key,
+                build,
+                resolution=asked.resolution,
+                nocache=asked.nocache,
+                extra=extra,
+            )
     except UnknownTier as exc:
         raise ApiError(400, "bad_data", str(exc)) from None
     except BackendError as exc:

@@ -20,7 +20,9 @@ from urllib.parse import parse_qsl, quote
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from hostvitals.collector.api.guards import capped_timeout, check_points, query_turn
 from hostvitals.collector.api.responses import backend_error, json_response
+from hostvitals.collector.config.settings import QuerySettings
 from hostvitals.collector.errors import ApiError
 from hostvitals.collector.query.cache import Answer, QueryCache
 from hostvitals.collector.vm.errors import BackendError
@@ -33,6 +35,9 @@ MAX_FORM_BYTES = 1 << 20
 
 CACHED_PATH = "/api/v1/query_range"
 """Answers of this path go through the query cache (``nocache=1`` skips it, as in VM)."""
+
+TIMEOUT_GRACE_S = 2.0
+"""Seconds past a query's own timeout the collector waits for VictoriaMetrics' answer."""
 
 PROMETHEUS_API_VERSION = "2.24.0"
 """The Prometheus API version VictoriaMetrics emulates (newer releases report it as theirs)."""
@@ -61,22 +66,30 @@ async def _form(request: Request) -> bytes | None:
 
 async def _forward(request: Request, path: str) -> Response:
     reader: VictoriaMetricsReader = request.app.state.reader
+    limits: QuerySettings = request.app.state.settings.query
     form = await _form(request) if request.method == "POST" else None
-    params = request.query_params.multi_items()
+    # The server caps how long VictoriaMetrics works on a query; a client may only ask less.
+    params, form, timeout_s = capped_timeout(
+        request.query_params.multi_items(), form, limits.max_duration_s
+    )
+    params.append(("timeout", f"{timeout_s:g}s"))
+    fields = params + (parse_qsl(form.decode("latin-1")) if form else [])
+    if path == CACHED_PATH:
+        check_points(fields, limits.max_query_points)
 
     async def send() -> Answer:
-        try:
-            status, body, content_type = await run_in_threadpool(
-                reader.forward, path, params, request.method, form
-            )
-        except BackendError as exc:
-            raise backend_error(exc) from None
+        async with query_turn(request):
+            try:
+                status, body, content_type = await run_in_threadpool(
+                    reader.forward, path, params, request.method, form, timeout_s + TIMEOUT_GRACE_S
+                )
+            except BackendError as exc:
+                raise backend_error(exc) from None
         return Answer(status, body, content_type)
 
     if path == CACHED_PATH:
         # Range queries name their whole window, so identical ones may share an answer.
         cache: QueryCache = request.app.state.query_cache
-        fields = params + (parse_qsl(form.decode("latin-1")) if form else [])
         key = ("prom", tuple(sorted(fields)))
         answer = await cache.get(key, send, bypass=("nocache", "1") in fields)
     else:

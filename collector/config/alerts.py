@@ -263,7 +263,8 @@ class AlertsSettings(Section):
     inhibit_equal: list[str] = Field(default_factory=lambda: ["alertname", "host", "slo"])
     """A firing alert mutes less severe firing alerts that have the same values of these labels."""
     max_silences: Annotated[int, Field(ge=1)] = 1000
-    """Most silences kept at once (expired ones count for a day)."""
+    """Most silences pending or active at once (expired ones do not count; they are kept for a
+    day, at most as many as this)."""
     delivery_attempts: Annotated[int, Field(ge=1, le=20)] = 5
     """A failed delivery is tried this many times in all..."""
     delivery_backoff_s: Positive = 1.0

@@ -44,6 +44,21 @@ class ServerSettings(Section):
     """A debugging aid: record event-loop stalls of at least this many milliseconds with what
     the loop and the other threads ran meanwhile, and every garbage-collector pause, served at
     `GET /api/v1/debug/stalls`. 0 turns it off (and the endpoint answers 404)."""
+    header_timeout_s: Annotated[float, Field(gt=0, le=600)] = 5.0
+    """A connection that has not sent a whole request head (request line and headers) this many
+    seconds after it opened, or after the first byte of a request that follows another, is
+    answered 408 and closed. Idle keep-alive connections are closed after 5 s."""
+    body_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+    """A request body that makes no progress for this many seconds ends the connection
+    (408)."""
+    max_connections: Annotated[int, Field(ge=16, le=1_000_000)] = 8192
+    """Connections open at once; a connection beyond it is answered 503 and closed. The limit
+    in force is at most three quarters of the process's open-files limit (`ulimit -n`), so
+    the files the collector needs itself stay free."""
+    max_connections_per_address: Annotated[int, Field(ge=1, le=1_000_000)] = 512
+    """Connections open at once from one client address; one more is answered 429 and closed.
+    Agents keep two connections each (fresh and backlog lanes): agents behind one NAT address
+    need two per agent."""
 
     @field_validator("workers")
     @classmethod
@@ -237,6 +252,24 @@ class QuerySettings(Section):
     samples reach a chart at most 2 x this late. 0 turns the cache off."""
     cache_max_bytes: Annotated[int, Field(ge=1 * MiB)] = 64 * MiB
     """Memory the cached answers may take, in bytes."""
+    max_duration_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    """Longest a query may run in VictoriaMetrics, in seconds: sent as its `timeout`; a
+    client's own `timeout` can only make it shorter."""
+    max_concurrent_per_client: Annotated[int, Field(ge=1, le=1000)] = 1
+    """Queries (history API and Prometheus API) one client (credential, else address) may have
+    running in VictoriaMetrics at once; more wait their turn. One heavy query can keep every
+    core of VictoriaMetrics busy, so a second one from the same client would take the others'
+    share (bench/isolation_queries.py); the dashboard's host page asks for its seven families
+    at once, which then take their turns."""
+    max_concurrent: Annotated[int, Field(ge=1, le=1000)] = 8
+    """Queries running in VictoriaMetrics at once, all clients together; more wait their
+    turn."""
+    queue_timeout_s: Annotated[float, Field(ge=0, le=600)] = 5.0
+    """How long a query waits for its turn before it is answered 429 (its client's share is
+    taken) or 503 (every slot is taken), with `Retry-After`."""
+    max_query_points: Annotated[int, Field(gt=0)] = 30_000
+    """Points per series a Prometheus API range query may ask for ((end - start) / step);
+    more are answered 422 before VictoriaMetrics is asked."""
 
     @model_validator(mode="after")
     def _default_within_max(self) -> QuerySettings:
@@ -246,6 +279,45 @@ class QuerySettings(Section):
                 f"max_points ({self.max_points})"
             )
         return self
+
+
+class RateLimitSettings(Section):
+    """Requests per second per credential and per client address (token buckets); a request
+    over a limit is answered 429 with `Retry-After` and counted in
+    `hostvitals_collector_rate_limited_total`. A rate of 0 turns that limit off. Agents on a
+    legacy token or without a credential share one, so for them only the address limit
+    applies."""
+
+    ingest_per_credential_per_s: Annotated[float, Field(ge=0)] = 30.0
+    """Frames per second one agent credential may push. An agent sends one frame per flush
+    (every tick while its host is watched) and catches up at `catchup_rate` (20/s) at most."""
+    ingest_per_credential_burst: Annotated[int, Field(ge=1)] = 120
+    """Frames one agent credential may push at once above the rate."""
+    ingest_per_address_per_s: Annotated[float, Field(ge=0)] = 2000.0
+    """Frames per second from one address (a fleet behind one NAT address shares it)."""
+    ingest_per_address_burst: Annotated[int, Field(ge=1)] = 4000
+    """Frames from one address at once above the rate."""
+    query_per_credential_per_s: Annotated[float, Field(ge=0)] = 50.0
+    """Read API requests (every route but ingest, the live stream and the dashboard's pages
+    and assets) per second per credential. The shipped dashboard asks for a few dozen answers
+    at most when a page opens, and a few per refresh."""
+    query_per_credential_burst: Annotated[int, Field(ge=1)] = 200
+    """Read API requests per credential at once above the rate."""
+    query_per_address_per_s: Annotated[float, Field(ge=0)] = 100.0
+    """Read API requests per second from one address."""
+    query_per_address_burst: Annotated[int, Field(ge=1)] = 400
+    """Read API requests from one address at once above the rate."""
+    stream_per_credential_per_s: Annotated[float, Field(ge=0)] = 1.0
+    """Live streams (`GET /api/v1/stream`) opened per second per credential."""
+    stream_per_credential_burst: Annotated[int, Field(ge=1)] = 20
+    """Live streams one credential may open at once above the rate."""
+    stream_per_address_per_s: Annotated[float, Field(ge=0)] = 2.0
+    """Live streams opened per second from one address."""
+    stream_per_address_burst: Annotated[int, Field(ge=1)] = 40
+    """Live streams from one address at once above the rate."""
+    max_body_bytes: Annotated[int, Field(ge=1024, le=64 * MiB)] = 1 * MiB
+    """Largest request body on every route but ingest (which has `limits.max_body_bytes`);
+    a larger one is answered 413."""
 
 
 class LiveSettings(Section):
@@ -433,6 +505,7 @@ class Settings(Section):
     victoriametrics: VictoriaMetricsSettings = Field(default_factory=VictoriaMetricsSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     query: QuerySettings = Field(default_factory=QuerySettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     live: LiveSettings = Field(default_factory=LiveSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
     state: StateSettings = Field(default_factory=StateSettings)

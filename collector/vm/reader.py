@@ -75,11 +75,13 @@ class VictoriaMetricsReader:
         path: str,
         params: list[tuple[str, str]] | None = None,
         data: bytes | dict[str, str] | None = None,
+        timeout_s: float | None = None,
     ) -> Response:
         if not path.startswith("/"):
             raise ValueError(f"path must start with '/', not {path!r}")
         headers = {"Content-Type": FORM_CONTENT_TYPE} if isinstance(data, bytes) else {}
-        request = Request(method, self.base_url, path, self.timeout_s, params or (), data, headers)
+        timeout = self.timeout_s if timeout_s is None else timeout_s
+        request = Request(method, self.base_url, path, timeout, params or (), data, headers)
         return self.transport.send(request)
 
     def _data(self, path: str, form: dict[str, str]) -> Any:
@@ -188,14 +190,16 @@ class VictoriaMetricsReader:
         params: list[tuple[str, str]],
         method: str = "GET",
         form: bytes | None = None,
+        timeout_s: float | None = None,
     ) -> tuple[int, bytes, str]:
         """Send a request through unchanged: (status, body, content type) of VM's answer.
 
         ``params`` keep their order and repeated keys (``match[]``); ``form`` is an
-        ``application/x-www-form-urlencoded`` body, sent as is.
+        ``application/x-www-form-urlencoded`` body, sent as is. ``timeout_s`` replaces the
+        reader's timeout for this request.
         """
         if method not in ("GET", "POST"):
             raise ValueError(f"method must be GET or POST, not {method!r}")
-        response = self._send(method, path, params=params, data=form)
+        response = self._send(method, path, params=params, data=form, timeout_s=timeout_s)
         content_type = response.content_type
         return response.status, response.content, content_type or "application/json"

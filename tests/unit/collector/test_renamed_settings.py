@@ -25,5 +25,5 @@ def test_the_old_names_are_read_as_the_new_ones(caplog: pytest.LogCaptureFixture
 
 
 def test_both_names_at_once_are_refused() -> None:
-    with pytest.raises(ValidationError, match="renamed limits.max_series_per_host"):
+    with pytest.raises(ValidationError, match=r"renamed limits\.max_series_per_host"):
         Settings.model_validate({"limits": {"max_series_per_agent": 1, "max_series_per_host": 2}})

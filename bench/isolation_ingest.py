@@ -21,7 +21,7 @@ Then hostile bodies: each kind of amplification body, alone and four at a time, 
 configured limits (`limits.max_decompressed_bytes`): the time to its 413, how far the
 collector's RSS rose (peak over the start), and the health endpoint's latency meanwhile.
 
-    .venv/bin/python bench/isolation.py [--hosts 300] [--rate 200000] [--duration 15]
+    .venv/bin/python bench/isolation_ingest.py [--hosts 300] [--rate 200000] [--duration 15]
         [--streams 64] [--rounds 3] [--no-bodies] [--code OTHER_CHECKOUT]
 """
 
