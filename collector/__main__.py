@@ -1,6 +1,6 @@
 """``hostvitals-collector [serve] [--config PATH] [--host H] [--port P]``, ``rules export``,
 ``tokens add|list|revoke``, ``agents add|list|rotate|unpin|revoke`` and
-``users add|list|passwd|set-role|remove``.
+``users add|list|passwd|set-role|remove`` and ``enrollment create|list|revoke``.
 
 The console script's entry point. A host that installed only the agent (``pip install
 hostvitals``) lacks the collector extra, so :func:`main` checks for the extra's modules before
@@ -159,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(missing_extra_message(missing), file=sys.stderr)
         return EXIT_MISSING_EXTRA
     # Only now: these import the collector extra's modules.
+    from hostvitals.collector.access.cli import COMMANDS as ACCESS_COMMANDS
     from hostvitals.collector.access.cli import run_access_command
     from hostvitals.collector.access.usercli import run_users_command
     from hostvitals.collector.alerts.cli import run_rules_command
@@ -175,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.command == "rules":
             return run_rules_command(args, settings)
-        if args.command in ("tokens", "agents"):
+        if args.command in ACCESS_COMMANDS:
             return run_access_command(args, settings)
         if args.command == "users":
             return run_users_command(args, settings)
