@@ -5,10 +5,16 @@ One file, ``collector.sqlite3`` in ``state.dir``, in WAL mode: the ledger of wri
 (:mod:`hostvitals.collector.rollups.queue`) each
 open their own connection to it. Without a directory the state lives in memory and is lost
 with the process (tests, throwaway runs).
+
+Run as root on a directory that belongs to another user (``hostvitals-collector agents ...``
+typed by an admin next to the service), the database files are given to the directory's
+owner, so the service can still write them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from pathlib import Path
 from typing import Final
@@ -29,4 +35,17 @@ def connect(state_dir: Path | None) -> sqlite3.Connection:
         # A commit survives a crash of the process; only a power loss can take the last
         # transactions back, and then VictoriaMetrics' own dedup keeps a re-sent frame single.
         conn.execute("PRAGMA synchronous=NORMAL")
+        give_to_directory_owner(state_dir)
     return conn
+
+
+def give_to_directory_owner(state_dir: Path) -> None:
+    """As root, make the database files (the WAL and its index too) the directory owner's."""
+    if os.geteuid() != 0:
+        return
+    owner = state_dir.stat()
+    if owner.st_uid == 0:
+        return
+    for name in (FILE_NAME, FILE_NAME + "-wal", FILE_NAME + "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chown(state_dir / name, owner.st_uid, owner.st_gid)
