@@ -164,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hostvitals.collector.access.usercli import run_users_command
     from hostvitals.collector.alerts.cli import run_rules_command
     from hostvitals.collector.config.loader import ConfigError
+    from hostvitals.collector.statedb import StateFormatError
     from hostvitals.shared.masking import install_log_masking
 
     args = build_parser().parse_args(argv)
@@ -181,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "users":
             return run_users_command(args, settings)
         serve(settings)
-    except ConfigError as exc:
+    except (ConfigError, StateFormatError) as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_CONFIG
     return 0
