@@ -179,28 +179,34 @@ def _owner(user: str) -> tuple[int, int] | None:
     return entry.pw_uid, entry.pw_gid
 
 
-def _chown_tree(path: Path, owner: tuple[int, int] | None) -> None:
+def _chown_tree(path: Path, owner: tuple[int, int] | None) -> bool:
+    """Give ``path`` and everything below it to ``owner``; True when anything changed (the
+    agent run as root, ``--once`` for example, leaves files the service could not read)."""
     if owner is None:
-        return
-    os.chown(path, *owner)
-    for entry in path.rglob("*"):
-        os.chown(entry, *owner, follow_symlinks=False)
+        return False
+    changed = False
+    for entry in (path, *path.rglob("*")):
+        stat = entry.lstat()
+        if (stat.st_uid, stat.st_gid) != owner:
+            os.chown(entry, *owner, follow_symlinks=False)
+            changed = True
+    return changed
 
 
 def agent_id_of(state_dir: Path, owner: tuple[int, int] | None, report: Report) -> str:
     """The agent id kept in ``state_dir``, made (and given to the service user) if new."""
     try:
-        existing = read_agent_id(state_dir)
-        if existing is not None:
-            return existing
-        with StateStore(state_dir) as store:
-            agent_id = store.agent_id
+        agent_id = read_agent_id(state_dir)
+        if agent_id is None:
+            with StateStore(state_dir) as store:
+                agent_id = store.agent_id
+            report.did(f"created agent id {agent_id} in {state_dir}")
     except StateLockedError:
         raise EnrollError(f"{state_dir} is locked but holds no agent id") from None
     except StateError as exc:
         raise EnrollError(str(exc)) from None
-    _chown_tree(state_dir, owner)
-    report.did(f"created agent id {agent_id} in {state_dir}")
+    if _chown_tree(state_dir, owner):
+        report.did(f"gave {state_dir} to the service user")
     return agent_id
 
 
