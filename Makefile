@@ -10,7 +10,7 @@ APT_PACKAGES := victoria-metrics prometheus-node-exporter
 STAMP := $(VENV)/.installed
 
 .PHONY: help deps system-deps venv web run test unit integration e2e lint format bench certs clean \
-	deb test-packaging
+	deb zipapp test-packaging
 
 help:
 	@echo "make run    install what is missing, start VictoriaMetrics, the collector and an agent"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench  run the benchmarks under bench/"
 	@echo "make certs  make a test CA, a server and an agent certificate in var/certs/"
 	@echo "make deb    build the hostvitals-agent and hostvitals-collector Debian packages in dist/"
+	@echo "make zipapp the single-file agent, dist/hostvitals-agent.pyz"
 	@echo "make test-packaging  build, lint, install, upgrade and purge them in a Debian root"
 
 deps: system-deps venv
@@ -93,6 +94,10 @@ e2e: deps
 # Debian packages for this architecture, built with dpkg-deb (packaging/deb/build.sh).
 deb: deps web
 	packaging/deb/build.sh dist
+
+# The single-file agent, dist/hostvitals-agent.pyz (packaging/zipapp.sh).
+zipapp: venv
+	packaging/zipapp.sh dist
 
 # The long packaging test: both packages installed, upgraded and purged in a debootstrapped
 # Debian root (cached under var/packaging/). Its quick part runs in `make test`.
