@@ -73,7 +73,8 @@ def _add_serve_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
         "--config",
         metavar="PATH",
         default=default,
-        help="YAML configuration (default: $HOSTVITALS_CONFIG, else config/config.yaml if present)",
+        help="YAML configuration (default: $HOSTVITALS_CONFIG, else config/config.yaml or "
+        "/etc/hostvitals/collector.yaml if present)",
     )
     parser.add_argument("--host", default=default, help="listen address (server.host)")
     parser.add_argument("--port", type=_port, default=default, help="listen port (server.port)")
