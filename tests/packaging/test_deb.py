@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.debs import REPO, build
+
 SCRIPTS = sorted((REPO / "packaging").rglob("*.sh")) + sorted(
     p for p in (REPO / "packaging" / "deb").glob("*/*") if p.name in ("postinst", "prerm", "postrm")
 )
@@ -29,17 +30,6 @@ class Built:
     deb: Path
     work: Path
     tree: Path  # the package's files, extracted
-
-
-def build(tmp: Path, packages: str, **env: str) -> list[Path]:
-    """Run packaging/deb/build.sh; the .deb files it made."""
-    result = subprocess.run(
-        [str(REPO / "packaging" / "deb" / "build.sh"), str(tmp / "dist")],
-        capture_output=True, text=True, timeout=1200,
-        env={**os.environ, "PACKAGES": packages, "DEB_WORK": str(tmp / "work"), **env},
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    return [Path(line) for line in result.stdout.split()]
 
 
 @pytest.fixture(scope="module")
