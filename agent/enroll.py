@@ -146,6 +146,11 @@ def check_credential(base: str, secret: str, ca_file: Path | None, host: str) ->
     data = answer.get("data")
     if not isinstance(data, dict):
         raise EnrollError(f"{base} does not look like a hostvitals collector")
+    if data.get("kind") == "anonymous":
+        raise EnrollError(
+            f"{base} has no credential configured yet (it answers anyone), so it cannot check "
+            "this one: register the agent or create an enrollment token there first"
+        )
     bound = data.get("host")
     if bound is not None and bound != host:
         raise EnrollError(

@@ -16,7 +16,9 @@ import pytest
 import requests
 
 from hostvitals.agent.config import load_config
-from tests.support.processes import ManagedProcess, free_port, wait_until
+from tests.support.certs import make_certs
+from tests.support.processes import ManagedProcess, VictoriaMetrics, free_port, wait_until
+from tests.support.tls_collector import tls_collector
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
@@ -60,6 +62,21 @@ def collector(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         proc.stop()
 
 
+def seen_by_collector(url: str, secret: str, verify: str | bool = True) -> None:
+    """Wait until the collector has read a credential the CLI just made (within a second)."""
+
+    def known() -> bool:
+        answer = requests.get(
+            f"{url}/api/v1/agents/self",
+            headers={"Authorization": f"Bearer {secret}"},
+            timeout=2,
+            verify=verify,
+        )
+        return answer.status_code != 200 or answer.json()["data"]["kind"] != "anonymous"
+
+    wait_until(known, 10, "the collector to read its new credential", step=0.1)
+
+
 def enroll(tmp_path: Path, url: str, token: str, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(BIN / "hostvitals-agent"), "enroll", "--collector", url, "--token", token,
@@ -75,6 +92,7 @@ def test_enroll_with_an_enrollment_token_then_again_changes_nothing(
 ) -> None:
     url, config = collector
     token = collector_cli(config, "enrollment", "create", "--name", "test")
+    seen_by_collector(url, token)
     # An annotated configuration, as the package ships it: comments and other keys stay.
     (tmp_path / "agent.toml").write_text(
         '# shipped\n# token_file = "/etc/hostvitals/agent.token"\ninterval = 5\n\n'
@@ -109,6 +127,7 @@ def test_enroll_with_an_agent_credential_and_refusals(
 ) -> None:
     url, config = collector
     secret = collector_cli(config, "agents", "add", "--host", "web-1")
+    seen_by_collector(url, secret)
     done = enroll(tmp_path, url, secret, "--no-start")
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "agent.token").read_text().strip() == secret
@@ -125,3 +144,28 @@ def test_enroll_with_an_agent_credential_and_refusals(
     assert not (tmp_path / "other" / "agent.token").exists()
     down = enroll(tmp_path / "other", f"http://127.0.0.1:{free_port()}", secret)
     assert down.returncode == 1 and "does not answer" in down.stderr
+
+
+def test_enroll_over_https_trusts_the_ca_file_and_writes_it(tmp_path: Path) -> None:
+    certs = make_certs(tmp_path / "certs")
+    vm = VictoriaMetrics(tmp_path / "vm")
+    vm.start()
+    state = {"HOSTVITALS__STATE__DIR": str(tmp_path / "collector-state")}
+    env = {**state, "HOSTVITALS__VICTORIAMETRICS__URL": vm.url}
+    try:
+        with tls_collector(tmp_path, certs, env) as collector:
+            token = subprocess.run(
+                [str(BIN / "hostvitals-collector"), "enrollment", "create", "--name", "t"],
+                capture_output=True, text=True, check=True, timeout=60,
+                env={**os.environ, "HOSTVITALS_CONFIG": "", **state},
+            ).stdout.strip()  # fmt: skip
+            url = f"https://localhost:{collector.port}"
+            seen_by_collector(url, token, str(certs.ca))
+            untrusted = enroll(tmp_path / "a", url, token)
+            assert untrusted.returncode == 1 and "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr
+            done = enroll(tmp_path / "b", url, token, "--ca-file", str(certs.ca), "--no-start")
+            assert done.returncode == 0, done.stderr
+    finally:
+        vm.stop()
+    settings = tomllib.loads((tmp_path / "b" / "agent.toml").read_text())
+    assert settings["ca_file"] == str(certs.ca) and settings["collector_urls"] == [url]
