@@ -99,6 +99,16 @@ finish() {
     echo "$OUT/${package}_${VERSION}_$ARCH.deb"
 }
 
+# packaged_unit UNIT: the unit from deploy/systemd with the packaged program's path, and
+# without its TLS environment: in the package, TLS is set in the conffiles (agent.toml,
+# collector.yaml), which an Environment= line would override; certificates are the
+# operator's to provide.
+packaged_unit() {
+    sed -e 's|/usr/local/bin/|/usr/bin/|g' \
+        -e '/^Environment=HOSTVITALS__TLS__/d' \
+        -e '/^Environment=HOSTVITALS_AGENT_\(CA_FILE\|CLIENT_CERT\|CLIENT_KEY\)=/d' "$1"
+}
+
 build_agent() {
     root=$WORK/hostvitals-agent
     make_venv "$root" agent "$WHEEL"
@@ -107,7 +117,7 @@ build_agent() {
     rm -f "$root/opt/hostvitals/agent/bin/hostvitals-collector"
     install -d "$root/usr/bin" "$root/lib/systemd/system" "$root/etc/hostvitals"
     ln -s /opt/hostvitals/agent/bin/hostvitals-agent "$root/usr/bin/hostvitals-agent"
-    sed 's|/usr/local/bin/|/usr/bin/|g' "$REPO/deploy/systemd/hostvitals-agent.service" \
+    packaged_unit "$REPO/deploy/systemd/hostvitals-agent.service" \
         >"$root/lib/systemd/system/hostvitals-agent.service"
     {
         echo "# Enroll this host with: hostvitals-agent enroll --collector URL --token TOKEN"
@@ -132,8 +142,7 @@ build_collector() {
     install -d "$root/usr/bin" "$root/lib/systemd/system" "$root/etc/hostvitals"
     ln -s /opt/hostvitals/collector/bin/hostvitals-collector "$root/usr/bin/hostvitals-collector"
     for unit in hostvitals-collector.service hostvitals-vm@.service; do
-        sed 's|/usr/local/bin/|/usr/bin/|g' "$REPO/deploy/systemd/$unit" \
-            >"$root/lib/systemd/system/$unit"
+        packaged_unit "$REPO/deploy/systemd/$unit" >"$root/lib/systemd/system/$unit"
     done
     # The raw tier on 8432 (see vm-raw.env); the state where the unit and the CLI find it.
     sed -e 's|^  url: http://127.0.0.1:8428$|  url: http://127.0.0.1:8432|' \

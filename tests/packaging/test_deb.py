@@ -91,7 +91,11 @@ def test_the_package_holds_the_environment_the_unit_and_the_configuration(
     )
     unit = (tree / "lib/systemd/system/hostvitals-agent.service").read_text()
     deploy = (REPO / "deploy/systemd/hostvitals-agent.service").read_text()
-    assert unit == deploy.replace("/usr/local/bin/", "/usr/bin/")
+    # The same unit, but TLS comes from agent.toml (enroll --ca-file), not the environment.
+    tls = ("Environment=HOSTVITALS_AGENT_CA_FILE=", "Environment=HOSTVITALS_AGENT_CLIENT_")
+    expected = [line for line in deploy.splitlines() if not line.startswith(tls)]
+    assert unit.splitlines() == [line.replace("/usr/local/bin/", "/usr/bin/") for line in expected]
+    assert "HOSTVITALS_AGENT_CA_FILE" in deploy and "HOSTVITALS_AGENT_" not in unit
     assert "ExecStart=/usr/bin/hostvitals-agent " in unit
     assert "token_file" in (tree / "etc/hostvitals/agent.toml").read_text()
     site = next(venv.glob("lib/python3.*/site-packages"))
