@@ -11,8 +11,8 @@ format (:class:`StateFormatError`, with a message) rather than misread its ledge
 database without one (0) was made before the number existed and is format 1.
 
 Run as root on a directory that belongs to another user (``hostvitals-collector agents ...``
-typed by an admin next to the service), the database files are given to the directory's
-owner, so the service can still write them.
+typed by an admin next to the service), the files root made there are given to the
+directory's owner, so the service can still write them.
 """
 
 from __future__ import annotations
@@ -67,12 +67,14 @@ def check_format(conn: sqlite3.Connection, path: Path) -> None:
 
 
 def give_to_directory_owner(state_dir: Path) -> None:
-    """As root, make the database files (the WAL and its index too) the directory owner's."""
+    """As root, give what root made in ``state_dir`` (the database, its WAL and index, the
+    audit log) to the directory's owner, the service's user."""
     if os.geteuid() != 0:
         return
     owner = state_dir.stat()
     if owner.st_uid == 0:
         return
-    for name in (FILE_NAME, FILE_NAME + "-wal", FILE_NAME + "-shm"):
+    for path in state_dir.rglob("*"):
         with contextlib.suppress(FileNotFoundError):
-            os.chown(state_dir / name, owner.st_uid, owner.st_gid)
+            if path.lstat().st_uid == 0:
+                os.chown(path, owner.st_uid, owner.st_gid, follow_symlinks=False)

@@ -10,6 +10,7 @@ one, goes to the audit log as done by ``cli:<the OS user>``.
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 import time
 from typing import Any
@@ -127,6 +128,17 @@ def run_access_command(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_REFUSED
     conn = statedb.connect(state_dir)
     audit = open_audit(settings)
+    try:
+        return _run(args, settings, conn, audit)
+    finally:
+        audit.close()
+        # Run as root next to the service: what this made (the audit log) stays writable.
+        statedb.give_to_directory_owner(state_dir)
+
+
+def _run(
+    args: argparse.Namespace, settings: Settings, conn: sqlite3.Connection, audit: AuditLog
+) -> int:
     action = _ACTIONS.get((args.command, getattr(args, f"{args.command}_command")))
     try:
         store = AccessStore(conn)
@@ -145,7 +157,6 @@ def run_access_command(args: argparse.Namespace, settings: Settings) -> int:
         conn.close()
     if action is not None and target is not None:
         _audit(audit, action, target[0], Result.OK, target[1])
-    audit.close()
     return 0
 
 

@@ -42,3 +42,19 @@ def test_a_database_of_a_newer_format_stops_the_collector_with_a_message(
     config.write_text(f"state:\n  dir: {tmp_path}\n")
     assert cli.main(["agents", "list", "--config", str(config)]) == cli.EXIT_CONFIG
     assert "state format 2; this one reads up to 1" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to own files as another user")
+def test_an_admin_command_run_as_root_leaves_every_file_to_the_service(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    os.chown(state, 4242, 4243)
+    monkeypatch.delenv("HOSTVITALS_CONFIG", raising=False)
+    config = tmp_path / "collector.yaml"
+    config.write_text(f"state:\n  dir: {state}\n")
+    assert cli.main(["enrollment", "create", "--name", "x", "--config", str(config)]) == 0
+    made = list(state.rglob("*"))
+    assert any("audit" in str(p) for p in made), made  # the audit log, not only the database
+    assert {(p.lstat().st_uid, p.lstat().st_gid) for p in made} == {(4242, 4243)}
