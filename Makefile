@@ -9,13 +9,17 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := victoria-metrics prometheus-node-exporter
 STAMP := $(VENV)/.installed
 
-.PHONY: help deps system-deps venv web run test unit integration e2e lint format bench certs clean
+.PHONY: help deps system-deps venv web run test unit integration e2e lint format bench certs clean \
+	deb zipapp test-packaging
 
 help:
 	@echo "make run    install what is missing, start VictoriaMetrics, the collector and an agent"
 	@echo "make test   install what is missing and run lint, type checks and the whole test suite"
 	@echo "make bench  run the benchmarks under bench/"
 	@echo "make certs  make a test CA, a server and an agent certificate in var/certs/"
+	@echo "make deb    build the hostvitals-agent and hostvitals-collector Debian packages in dist/"
+	@echo "make zipapp the single-file agent, dist/hostvitals-agent.pyz"
+	@echo "make test-packaging  build, lint, install, upgrade and purge them in a Debian root"
 
 deps: system-deps venv
 
@@ -31,6 +35,10 @@ system-deps:
 	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
+	command -v lintian >/dev/null || missing="$$missing lintian"; \
+	command -v debootstrap >/dev/null || missing="$$missing debootstrap"; \
+	command -v objdump >/dev/null || missing="$$missing binutils"; \
+	command -v shellcheck >/dev/null || missing="$$missing shellcheck"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && \
@@ -83,6 +91,19 @@ integration: deps
 e2e: deps
 	$(BIN)/pytest tests/e2e
 
+# Debian packages for this architecture, built with dpkg-deb (packaging/deb/build.sh).
+deb: deps web
+	packaging/deb/build.sh dist
+
+# The single-file agent, dist/hostvitals-agent.pyz (packaging/zipapp.sh).
+zipapp: venv
+	packaging/zipapp.sh dist
+
+# The long packaging test: both packages installed, upgraded and purged in a debootstrapped
+# Debian root (cached under var/packaging/). Its quick part runs in `make test`.
+test-packaging: deps web
+	HOSTVITALS_PACKAGING_LONG=1 $(BIN)/pytest tests/packaging -q
+
 bench: deps web
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
@@ -95,5 +116,5 @@ certs:
 	SERVER_NAMES=collector deploy/certs/make-certs.sh var/certs "$$(hostname)" docker-host
 
 clean:
-	rm -rf $(VENV) var build *.egg-info .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .hypothesis
+	rm -rf $(VENV) var build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .hypothesis
 	rm -rf web/node_modules collector/static

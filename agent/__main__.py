@@ -1,4 +1,5 @@
-"""``hostvitals-agent``: the command line entry point."""
+"""``hostvitals-agent``: the command line entry point; ``hostvitals-agent enroll ...`` is
+:mod:`hostvitals.agent.enroll`."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="hostvitals-agent",
         description="Sample this host's vitals and push them to a hostvitals collector.",
         epilog="Every setting can also come from the configuration file and from "
-        f"{ENV_PREFIX}<KEY> environment variables; flags win over both.",
+        f"{ENV_PREFIX}<KEY> environment variables; flags win over both. "
+        "`hostvitals-agent enroll --help`: configure this host for a collector in one command.",
     )
     parser.add_argument("--config", type=Path, metavar="PATH", help="TOML configuration file")
     for key in AGENT_KEYS:
@@ -109,6 +111,11 @@ async def serve(config: AgentConfig, reload: Callable[[], AgentConfig] | None = 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["enroll"]:
+        from hostvitals.agent.enroll import main as enroll
+
+        return enroll(argv[1:])
     args = parse_args(argv)
     try:
         config = load_config(args.config, environ=os.environ, flags=vars(args))

@@ -9,6 +9,10 @@ The state directory holds:
     reserved in blocks, so the file is rewritten once per ``block`` frames, and a restarted
     agent (even after ``kill -9``) continues at the ceiling: it never reuses a number,
     though it may leave a gap of up to ``block`` numbers.
+``format``
+    the layout version of the whole directory (these files, the spool's, the journal's). A
+    directory without it was written by an agent older than the file: format 1. An agent
+    refuses a directory of a newer format, with a message, rather than misread its frames.
 ``lock``
     held (``flock``) while an agent runs, so two agents cannot share one directory.
 
@@ -30,6 +34,9 @@ from hostvitals.shared.protocol import MAX_SEQ
 AGENT_ID_FILE = "agent_id"
 SEQ_FILE = "seq"
 LOCK_FILE = "lock"
+FORMAT_FILE = "format"
+STATE_FORMAT = 1
+"""Raised by a change that an older agent could not read (then the newer one reads both)."""
 DEFAULT_BLOCK = 32
 
 
@@ -74,6 +81,26 @@ def read_seq_ceiling(directory: Path) -> int:
     return int(text)
 
 
+def check_format(directory: Path) -> None:
+    """Refuse a state directory written in a newer format; mark an unmarked one as ours."""
+    path = directory / FORMAT_FILE
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        replace_file(path, f"{STATE_FORMAT}\n".encode("ascii"))
+        return
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StateError(f"cannot read {path}: {exc}") from exc
+    if not text.isdigit():
+        raise StateError(f"{path} does not hold a format number ({text[:80]!r}); write 1")
+    if int(text) > STATE_FORMAT:
+        raise StateError(
+            f"{directory} was written by a newer agent (state format {text}; this one reads "
+            f"up to {STATE_FORMAT}): install that version again. Moving the directory away "
+            "starts afresh as a new agent, and its spooled frames would not be sent"
+        )
+
+
 class StateStore:
     """The agent's id and sequence numbers, persisted in ``directory``.
 
@@ -106,6 +133,7 @@ class StateStore:
             ) from None
         self._lock_fd = fd
         try:
+            check_format(self.directory)
             agent_id = read_agent_id(self.directory)
             if agent_id is None:
                 agent_id = str(uuid.uuid4())

@@ -1,6 +1,6 @@
 """``hostvitals-collector [serve] [--config PATH] [--host H] [--port P]``, ``rules export``,
 ``tokens add|list|revoke``, ``agents add|list|rotate|unpin|revoke`` and
-``users add|list|passwd|set-role|remove``.
+``users add|list|passwd|set-role|remove`` and ``enrollment create|list|revoke``.
 
 The console script's entry point. A host that installed only the agent (``pip install
 hostvitals``) lacks the collector extra, so :func:`main` checks for the extra's modules before
@@ -73,7 +73,8 @@ def _add_serve_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
         "--config",
         metavar="PATH",
         default=default,
-        help="YAML configuration (default: $HOSTVITALS_CONFIG, else config/config.yaml if present)",
+        help="YAML configuration (default: $HOSTVITALS_CONFIG, else config/config.yaml or "
+        "/etc/hostvitals/collector.yaml if present)",
     )
     parser.add_argument("--host", default=default, help="listen address (server.host)")
     parser.add_argument("--port", type=_port, default=default, help="listen port (server.port)")
@@ -163,10 +164,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(missing_extra_message(missing), file=sys.stderr)
         return EXIT_MISSING_EXTRA
     # Only now: these import the collector extra's modules.
+    from hostvitals.collector.access.cli import COMMANDS as ACCESS_COMMANDS
     from hostvitals.collector.access.cli import run_access_command
     from hostvitals.collector.access.usercli import run_users_command
     from hostvitals.collector.alerts.cli import run_rules_command
     from hostvitals.collector.config.loader import ConfigError
+    from hostvitals.collector.statedb import StateFormatError
     from hostvitals.shared.masking import install_log_masking
 
     args = build_parser().parse_args(argv)
@@ -179,12 +182,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.command == "rules":
             return run_rules_command(args, settings)
-        if args.command in ("tokens", "agents"):
+        if args.command in ACCESS_COMMANDS:
             return run_access_command(args, settings)
         if args.command == "users":
             return run_users_command(args, settings)
         serve(settings)
-    except ConfigError as exc:
+    except (ConfigError, StateFormatError) as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_CONFIG
     return 0

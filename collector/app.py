@@ -19,6 +19,7 @@ from hostvitals.collector.access.authn import (
     is_loopback,
     warn_plain_http,
 )
+from hostvitals.collector.access.enrollment import EnrollmentStore
 from hostvitals.collector.access.login import Logins
 from hostvitals.collector.access.middleware import AccessControl
 from hostvitals.collector.access.requestid import RequestId
@@ -46,6 +47,7 @@ from hostvitals.collector.api import (
     ui,
     users,
 )
+from hostvitals.collector.api import enrollment as enrollment_api
 from hostvitals.collector.api.fastpath import CurrentFastPath
 from hostvitals.collector.api.forward import Forwarded, forwarded_response
 from hostvitals.collector.api.stream import StreamSlots, shared_updates
@@ -127,6 +129,8 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         size=auth.guess_table_size,
         registry=metrics.registry,
     )
+    enrollment_conn = statedb.connect(settings.state.dir)
+    enrollment_store = EnrollmentStore(enrollment_conn, access_store)
     authn = Authenticator(
         access_store,
         legacy_tokens,
@@ -134,11 +138,13 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         allow_anonymous=auth.allow_anonymous,
         users=user_store,
         throttle=throttle,
+        enrollment=enrollment_store,
     )
 
     def close_access() -> None:
         user_conn.close()
         access_conn.close()
+        enrollment_conn.close()
 
     try:
         check_exposure(settings, authn)
@@ -309,6 +315,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.state.audit = audit
     app.state.access_store = access_store
     app.state.reloads = reloads
+    app.state.enrollment_store = enrollment_store
     app.state.authn = authn
     app.state.users = user_store
     app.state.logins = Logins(user_store, throttle, metrics.registry)
@@ -365,6 +372,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.include_router(debug.router)
     app.include_router(session.router)
     app.include_router(users.router)
+    app.include_router(enrollment_api.router)
     return app
 
 

@@ -49,6 +49,8 @@ REJECT_REASONS: Final = (
 WRITE_RESULTS: Final = ("ok", "unavailable", "rejected")
 
 SILENCE_REFUSALS: Final = ("invalid", "too_large", "too_many")
+# What became of each enrollment request that an enrollment token authenticated.
+ENROLLMENT_RESULTS: Final = ("enrolled", "host_enrolled", "refused")
 
 _LATENCY_BUCKETS: Final = (
     0.001,
@@ -208,6 +210,15 @@ class SelfMetrics:
         )
         for reason in SILENCE_REFUSALS:
             self.silences_refused.labels(reason)
+        self.enrollments = Counter(
+            "hostvitals_collector_enrollments",
+            "Enrollment requests by result: enrolled (a new agent registered), host_enrolled "
+            "(the host has a registration already) or refused (a bad host or agent id).",
+            ("result",),
+            registry=r,
+        )
+        for result in ENROLLMENT_RESULTS:
+            self.enrollments.labels(result)
         for reason in REJECT_REASONS:
             self.ingest_rejected.labels(reason)
         for result in WRITE_RESULTS:

@@ -10,14 +10,13 @@ container is shown by its short id.
 from __future__ import annotations
 
 import http.client
+import json
 import logging
 import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import orjson
 
 from hostvitals.agent.samplers.cgroup_files import Workload
 from hostvitals.agent.samplers.paths import HostPaths
@@ -63,7 +62,10 @@ def list_containers(path: Path, timeout: float = TIMEOUT_S) -> list[dict[str, An
         raise OSError(f"{path}: GET /containers/json answered {response.status}")
     if len(body) > MAX_ANSWER:
         raise OSError(f"{path}: the container list is larger than {MAX_ANSWER} bytes")
-    answer = orjson.loads(body)
+    try:
+        answer = json.loads(body)
+    except ValueError as exc:
+        raise OSError(f"{path}: the container list is not JSON: {exc}") from None
     if not isinstance(answer, list):
         raise OSError(f"{path}: the container list is not a list")
     return [item for item in answer if isinstance(item, dict)]

@@ -1,5 +1,6 @@
 """Who a request is: its credential checked against the API tokens, the agent registry, the
-legacy ingest tokens and the users' sessions; and whether the collector runs in the open mode.
+legacy ingest tokens, the enrollment tokens and the users' sessions; and whether the
+collector runs in the open mode.
 
 The open mode is today's behaviour for a collector with no credential of any kind: every
 route answers anyone. It holds only while the collector listens on loopback, or beyond it with
@@ -14,6 +15,7 @@ import logging
 from collections.abc import Sequence
 
 from hostvitals.collector.access.credentials import Presented
+from hostvitals.collector.access.enrollment import EnrollmentStore
 from hostvitals.collector.access.roles import Principal, Role
 from hostvitals.collector.access.store import AccessStore
 from hostvitals.collector.access.throttle import Throttle
@@ -49,10 +51,12 @@ class Authenticator:
         allow_anonymous: bool,
         users: UserStore,
         throttle: Throttle,
+        enrollment: EnrollmentStore | None = None,
     ) -> None:
         self.store = store
         self.users = users
         self.throttle = throttle
+        self.enrollment = enrollment
         self._legacy = BearerAuth(legacy_tokens)
         self.loopback = loopback
         self.allow_anonymous = allow_anonymous
@@ -66,7 +70,9 @@ class Authenticator:
         return self._legacy.enabled
 
     def has_credentials(self) -> bool:
-        return self._legacy.enabled or self.store.has_credentials() or self.users.has_users()
+        if self._legacy.enabled or self.store.has_credentials() or self.users.has_users():
+            return True
+        return self.enrollment is not None and self.enrollment.has_tokens()
 
     def open(self) -> bool:
         """True while every route answers anyone: no credential exists, and the collector
@@ -84,6 +90,8 @@ class Authenticator:
         principal = self.store.authenticate(presented)
         if principal is not None:
             return principal
+        if presented.kind == "e" and self.enrollment is not None:
+            return self.enrollment.authenticate(presented)
         if presented.kind is None and self._legacy.knows(presented.secret):
             return LEGACY_AGENT
         return None

@@ -1,4 +1,5 @@
-"""``hostvitals-collector tokens ...`` and ``agents ...``: manage API tokens and agents.
+"""``hostvitals-collector tokens ...``, ``agents ...`` and ``enrollment ...``: manage API
+tokens, agents and enrollment tokens.
 
 They write to the collector's state database in ``state.dir`` (the same file the running
 collector reads; it sees a change within a second). A new secret is printed once, on its
@@ -9,17 +10,35 @@ one, goes to the audit log as done by ``cli:<the OS user>``.
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 import time
 from typing import Any
 
 from hostvitals.collector import statedb
 from hostvitals.collector.access.audit import Action, Actor, AuditLog, Result, open_audit
+from hostvitals.collector.access.enrollment import EnrollmentStore
 from hostvitals.collector.access.roles import TOKEN_ROLES
 from hostvitals.collector.access.store import AccessError, AccessStore
 from hostvitals.collector.config.settings import Settings
 
 EXIT_REFUSED = 1
+COMMANDS = ("tokens", "agents", "enrollment")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text: str) -> float:
+    """Seconds in ``90``, ``30m``, ``12h`` or ``7d``."""
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
+    try:
+        value = float(number) * _UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a duration (like 90, 30m, 12h, 7d): {text!r}"
+        ) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"a duration must be positive: {text!r}")
+    return value
 
 
 def _config_option(parser: argparse.ArgumentParser) -> None:
@@ -64,6 +83,27 @@ def add_access_commands(commands: Any) -> None:
     for parser in (add, listing, rotate, unpin, revoke):
         _config_option(parser)
 
+    enrollment = commands.add_parser(
+        "enrollment", help="enrollment tokens (`enrollment create|list|revoke`)"
+    )
+    actions = enrollment.add_subparsers(dest="enrollment_command", metavar="ACTION", required=True)
+    create = actions.add_parser(
+        "create", help="create an enrollment token (registers new agents) and print it once"
+    )
+    create.add_argument("--name", required=True, help="what it is for (e.g. ansible)")
+    create.add_argument(
+        "--expires-in",
+        type=duration,
+        default=None,
+        metavar="DURATION",
+        help="it stops working after this long (90, 30m, 12h, 7d; default: never)",
+    )
+    listing = actions.add_parser("list", help="list enrollment tokens (never their secrets)")
+    revoke = actions.add_parser("revoke", help="revoke an enrollment token")
+    revoke.add_argument("id", help="the token's id (from `enrollment list`)")
+    for parser in (create, listing, revoke):
+        _config_option(parser)
+
 
 def _when(value: float | None) -> str:
     if value is None:
@@ -88,11 +128,24 @@ def run_access_command(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_REFUSED
     conn = statedb.connect(state_dir)
     audit = open_audit(settings)
+    try:
+        return _run(args, settings, conn, audit)
+    finally:
+        audit.close()
+        # Run as root next to the service: what this made (the audit log) stays writable.
+        statedb.give_to_directory_owner(state_dir)
+
+
+def _run(
+    args: argparse.Namespace, settings: Settings, conn: sqlite3.Connection, audit: AuditLog
+) -> int:
     action = _ACTIONS.get((args.command, getattr(args, f"{args.command}_command")))
     try:
         store = AccessStore(conn)
         if args.command == "tokens":
             target = _tokens(args, store)
+        elif args.command == "enrollment":
+            target = _enrollment(args, EnrollmentStore(conn, store))
         else:
             target = _agents(args, store, settings.auth.rotation_grace_s)
     except AccessError as exc:
@@ -104,7 +157,6 @@ def run_access_command(args: argparse.Namespace, settings: Settings) -> int:
         conn.close()
     if action is not None and target is not None:
         _audit(audit, action, target[0], Result.OK, target[1])
-    audit.close()
     return 0
 
 
@@ -115,6 +167,8 @@ _ACTIONS = {
     ("agents", "rotate"): Action.AGENT_ROTATE,
     ("agents", "unpin"): Action.AGENT_UNPIN,
     ("agents", "revoke"): Action.AGENT_REVOKE,
+    ("enrollment", "create"): Action.ENROLLMENT_CREATE,
+    ("enrollment", "revoke"): Action.ENROLLMENT_REVOKE,
 }
 
 Done = tuple[str, dict[str, Any]] | None
@@ -179,4 +233,28 @@ def _agents(args: argparse.Namespace, store: AccessStore, grace_s: float) -> Don
         return record.id, record.public()
     store.revoke_agent(args.id)
     print(f"revoked agent {args.id}", file=sys.stderr)
+    return args.id, {}
+
+
+def _enrollment(args: argparse.Namespace, store: EnrollmentStore) -> Done:
+    action = args.enrollment_command
+    if action == "create":
+        record, secret = store.create(args.name, args.expires_in)
+        until = f"until {_when(record.expires_at)}" if record.expires_at else "until revoked"
+        print(f"created enrollment token {record.id} ({record.name!r}, valid {until}); give "
+              "it to `hostvitals-agent enroll --token` (shown only now):",
+              file=sys.stderr)  # fmt: skip
+        print(secret)
+        return record.id, record.public()
+    if action == "list":
+        rows = [["ID", "NAME", "CREATED", "EXPIRES", "USES", "LAST USED"]]
+        rows += [
+            [t.id, t.name, _when(t.created_at), _when(t.expires_at), str(t.uses),
+             _when(t.last_used_at)]
+            for t in store.tokens()
+        ]  # fmt: skip
+        _table(rows)
+        return None
+    store.revoke(args.id)
+    print(f"revoked enrollment token {args.id}", file=sys.stderr)
     return args.id, {}

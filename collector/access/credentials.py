@@ -1,6 +1,7 @@
 """Credentials: how secrets are made, hashed and read from a request's headers.
 
-A secret is ``hv<kind>_<id>_<random>``: ``kind`` is ``t`` (an API token) or ``a`` (an agent),
+A secret is ``hv<kind>_<id>_<random>``: ``kind`` is ``t`` (an API token), ``a`` (an agent) or
+``e`` (an enrollment token),
 ``id`` the public id of its record (12 hex digits) and ``random`` 32 bytes from
 :mod:`secrets`, URL-safe base64. Only the SHA-256 of the whole secret is stored; a presented
 secret is found by its id and its hash compared with :func:`hmac.compare_digest`. (A slow
@@ -19,7 +20,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Final, Literal
 
-Kind = Literal["t", "a"]
+Kind = Literal["t", "a", "e"]
 ID_HEX: Final = 12
 _SECRET_BYTES: Final = 32
 
@@ -59,6 +60,8 @@ def parse_secret(secret: str) -> Presented:
         kind = "t"
     elif secret.startswith("hva_"):
         kind = "a"
+    elif secret.startswith("hve_"):
+        kind = "e"
     ref = secret[4 : 4 + ID_HEX]
     if kind is None or len(secret) <= 5 + ID_HEX or secret[4 + ID_HEX] != "_":
         return Presented(secret, None, None)

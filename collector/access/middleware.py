@@ -150,6 +150,13 @@ class AccessControl:
         """The check of the request's credential (or the open mode)."""
         authn = self.authn
         if authn.open():
+            if need is Role.ENROLL:
+                return (
+                    403,
+                    "forbidden",
+                    "no enrollment token is configured: create one with "
+                    "`hostvitals-collector enrollment create --name NAME`",
+                )
             if need is Role.ADMIN and not authn.anonymous_may_administer():
                 return (
                     403,
@@ -202,6 +209,10 @@ class AccessControl:
 def _too_low(principal: Principal, need: Need) -> str:
     if need is Role.AGENT:
         return "only an agent credential may push frames"
+    if need is Role.ENROLL:
+        return "only an enrollment token may enroll an agent"
+    if principal.role is Role.ENROLL:
+        return "an enrollment token may only enroll an agent (POST /api/v1/agents/enroll)"
     return f"this route needs the {need} role; the credential has the {principal.role} role"
 
 

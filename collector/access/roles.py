@@ -1,7 +1,9 @@
 """Roles, and the identity a request was authenticated as.
 
 ``viewer`` < ``operator`` < ``admin`` form a ladder: each may do what the one below it may.
-``agent`` stands apart: it may only push frames, and nothing else may.
+``agent`` stands apart: it may only push frames, and nothing else may. So does ``enroll``:
+an enrollment token may only register a new agent for a host (and get that agent's own
+credential), and nothing else may.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ class Role(enum.StrEnum):
     """An operator that may also manage users, API tokens and agents and read the audit log."""
     AGENT = "agent"
     """Pushes frames (``POST /api/v1/ingest``) and nothing else."""
+    ENROLL = "enroll"
+    """Registers a new agent for a host (``POST /api/v1/agents/enroll``) and nothing else."""
 
 
 PUBLIC: Final = "public"
@@ -28,6 +32,7 @@ PUBLIC: Final = "public"
 Need = Role | Literal["public"]
 
 _LADDER: Final = (Role.VIEWER, Role.OPERATOR, Role.ADMIN)
+_APART: Final = (Role.AGENT, Role.ENROLL)
 # The roles an API token may carry; agents get their credentials from the agent registry.
 TOKEN_ROLES: Final = _LADDER
 
@@ -36,7 +41,7 @@ def allows(have: Role, need: Need) -> bool:
     """Whether a caller with role ``have`` may call a route that needs ``need``."""
     if need == PUBLIC:
         return True
-    if have is Role.AGENT or need is Role.AGENT:
+    if have in _APART or need in _APART:
         return have is need
     return _LADDER.index(have) >= _LADDER.index(Role(need))
 
@@ -47,12 +52,13 @@ class Principal:
 
     ``kind`` is ``token`` (an API token), ``agent`` (an agent credential bound to ``agent_id``
     and ``host``), ``certificate`` (an agent known by its verified client certificate, bound
-    to the certificate's ``names``), ``legacy`` (a token from ``auth.tokens``: an agent bound
-    to no host), ``anonymous`` (the open mode: no credential is configured) or ``session`` (a
-    user logged in to the dashboard: ``id`` and ``name`` are the user's).
+    to the certificate's ``names``), ``enrollment`` (an enrollment token), ``legacy`` (a token
+    from ``auth.tokens``: an agent bound to no host), ``anonymous`` (the open mode: no
+    credential is configured) or ``session`` (a user logged in to the dashboard: ``id`` and
+    ``name`` are the user's).
     """
 
-    kind: Literal["token", "agent", "certificate", "legacy", "anonymous", "session"]
+    kind: Literal["token", "agent", "certificate", "enrollment", "legacy", "anonymous", "session"]
     role: Role
     id: str = ""
     name: str = ""

@@ -19,7 +19,7 @@ from starlette.routing import compile_path
 
 from hostvitals.collector.access.roles import PUBLIC, Need, Role
 
-V, OP, A, AG = Role.VIEWER, Role.OPERATOR, Role.ADMIN, Role.AGENT
+V, OP, A, AG, EN = Role.VIEWER, Role.OPERATOR, Role.ADMIN, Role.AGENT, Role.ENROLL
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +84,11 @@ ROUTES: Final[tuple[RouteAccess, ...]] = (
     RouteAccess("GET", "/api/v1/audit", A, "the audit log and its chain check"),
     RouteAccess("GET", "/api/v1/debug/stalls", A, "event-loop stalls, with stacks"),
     RouteAccess("GET", "/api/v1/debug/memory", A, "the heap by source line"),
+    RouteAccess("POST", "/api/v1/agents/enroll", EN, "enroll a new agent for a host"),
+    RouteAccess("GET", "/api/v1/agents/self", AG, "an agent's own registration"),
+    RouteAccess("GET", "/api/v1/enrollment-tokens", A, "list enrollment tokens"),
+    RouteAccess("POST", "/api/v1/enrollment-tokens", A, "create an enrollment token"),
+    RouteAccess("DELETE", "/api/v1/enrollment-tokens/{token_id}", A, "revoke an enrollment token"),
     RouteAccess("GET", "/", PUBLIC, "dashboard shell (no data): fleet page"),
     RouteAccess("GET", "/hosts/{host}", PUBLIC, "dashboard shell (no data): host page"),
     RouteAccess("GET", "/explore", PUBLIC, "dashboard shell (no data): explore page"),
@@ -98,7 +103,7 @@ ROUTES: Final[tuple[RouteAccess, ...]] = (
 
 UNKNOWN_NEED: Final[Need] = V
 
-_RANK: Final = {PUBLIC: 0, V: 1, AG: 1, OP: 2, A: 3}
+_RANK: Final = {PUBLIC: 0, V: 1, AG: 1, EN: 1, OP: 2, A: 3}
 
 
 class RouteTable:

@@ -2,7 +2,8 @@
 environment overrides, then the command line's.
 
 The file is the one given with ``--config``, else ``$HOSTVITALS_CONFIG``, else
-``config/config.yaml`` when it exists, else none (built-in defaults). Errors are raised as
+``config/config.yaml`` when it exists, else ``/etc/hostvitals/collector.yaml`` when it
+exists (where the Debian package puts it), else none (built-in defaults). Errors are raised as
 :class:`ConfigError` with one line naming the key path and the value, for example
 ``config error: limits.max_body_bytes: Input should be greater than 0 (got -1)``.
 The value of a secret field (a ``SecretStr``, a notifier's URL) is never shown, nor is a
@@ -26,6 +27,7 @@ from hostvitals.shared.masking import mask
 CONFIG_ENV = "HOSTVITALS_CONFIG"
 ENV_PREFIX = "HOSTVITALS__"
 DEFAULT_CONFIG_PATH = Path("config/config.yaml")
+SYSTEM_CONFIG_PATH = Path("/etc/hostvitals/collector.yaml")
 
 
 class ConfigError(Exception):
@@ -69,7 +71,10 @@ def _config_path(path: str | Path | None, env: Mapping[str, str]) -> Path | None
         return Path(path)
     if env.get(CONFIG_ENV):
         return Path(env[CONFIG_ENV])
-    return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.is_file() else None
+    for default in (DEFAULT_CONFIG_PATH, SYSTEM_CONFIG_PATH):
+        if default.is_file():
+            return default
+    return None
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

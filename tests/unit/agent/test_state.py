@@ -109,3 +109,18 @@ def test_using_a_closed_store_is_an_error(tmp_path: Path) -> None:
     store = StateStore(tmp_path)
     with pytest.raises(RuntimeError):
         store.next_seq()
+
+
+def test_a_directory_of_a_newer_format_is_refused_untouched(tmp_path: Path) -> None:
+    with StateStore(tmp_path) as store:
+        agent_id = store.agent_id
+        store.next_seq()
+    assert (tmp_path / "format").read_text() == "1\n"  # an unmarked directory is marked
+    (tmp_path / "format").write_text("2\n")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name != "lock"}
+    with pytest.raises(StateError, match=r"newer agent \(state format 2; this one reads up to 1\)"):
+        StateStore(tmp_path).open()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name != "lock"} == before
+    (tmp_path / "format").unlink()  # a directory of an agent older than the marker
+    with StateStore(tmp_path) as store:
+        assert store.agent_id == agent_id

@@ -171,3 +171,18 @@ def test_missing_file_is_refused(tmp_path: Path) -> None:
 
 def test_empty_file_means_defaults(tmp_path: Path) -> None:
     assert load_settings(write(tmp_path, ""), {}) == Settings()
+
+
+def test_without_a_path_the_packaged_configuration_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hostvitals.collector.config import loader
+
+    packaged = tmp_path / "collector.yaml"
+    packaged.write_text("server:\n  port: 8123\n")
+    monkeypatch.setattr(loader, "SYSTEM_CONFIG_PATH", packaged)
+    monkeypatch.chdir(tmp_path)  # no config/config.yaml here
+    assert loader.load_settings(None, {}).server.port == 8123
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text("server:\n  port: 8124\n")
+    assert loader.load_settings(None, {}).server.port == 8124
