@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"running {experiment.name} ({profile.fault_s:g} s fault)...", flush=True)
         try:
             result = run(experiment, profile)
+        except KeyboardInterrupt:  # the stack is already stopped and removed
+            print(f"interrupted during {experiment.name}", file=sys.stderr)
+            return 130
         except Exception as exc:  # one broken experiment must not hide the others
             traceback.print_exc()
             fault = experiment.fault(profile).describe()

@@ -27,7 +27,7 @@ class Profile:
 PROFILES = {
     # Rollup tiers with short buckets, so each one closes and is computed within the run;
     # the rollup job is the same for any width.
-    "full": Profile("full", 30, 5, 10, (("10s", 10), ("30s", 30), ("1m", 60)), 90, "2G"),
+    "full": Profile("full", 30, 10, 20, (("10s", 10), ("20s", 20), ("30s", 30)), 90, "2G"),
     "short": Profile("short", 3, 2, 6, (("2s", 2), ("3s", 3), ("4s", 4)), 30, "256M"),
 }
 

@@ -237,10 +237,11 @@ def _measure(
 
 def _judge(result: Result) -> None:
     failures = result.failures
-    if result.lost_samples:
-        failures.append(f"{result.lost_samples} samples lost")
-    if result.duplicated_samples:
-        failures.append(f"{result.duplicated_samples} samples duplicated")
+    for what in ("lost", "duplicated"):
+        total = getattr(result, f"{what}_samples")
+        if total:
+            where = ", ".join(f"{t} {c[what]}" for t, c in result.tiers.items() if c[what])
+            failures.append(f"{total} samples {what}" + (f" ({where})" if where else ""))
     if result.recovery_s is None:
         failures.append("never caught up")
     elif result.recovery_s > RECOVERY_LIMIT_S:
