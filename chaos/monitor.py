@@ -13,6 +13,7 @@ import requests
 from hostvitals.chaos.stack import Stack
 
 STEP_S = 0.5
+STALENESS_STEP_S = 0.2
 QUEUE_METRIC = "hostvitals_collector_write_queue_bytes"
 
 
@@ -47,21 +48,33 @@ class Monitor:
     peaks: Peaks = field(default_factory=Peaks)
     faulted: bool = False
     _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+
+    _threads: list[threading.Thread] = field(default_factory=list)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="chaos-monitor", daemon=True)
-        self._thread.start()
+        # staleness on its own thread, so a hung collector does not slow its sampling
+        for target, name in ((self._loop, "chaos-monitor"), (self._watch, "chaos-staleness")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self) -> Peaks:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
+        for thread in self._threads:
+            thread.join(10)
         return self.peaks
 
     def _loop(self) -> None:
         while not self._stop.wait(STEP_S):
             self.sample()
+
+    def _watch(self) -> None:
+        p = self.peaks
+        while not self._stop.wait(STALENESS_STEP_S):
+            if self.stack.agents:
+                p.newest_ms = max(p.newest_ms, self._newest(self.stack.agents[0].host))
+            if self.faulted and p.newest_ms:
+                p.staleness_s = max(p.staleness_s, time.time() - p.newest_ms / 1000)
 
     def sample(self) -> None:
         collector = self.stack.collector
@@ -69,8 +82,6 @@ class Monitor:
         c_rss = _rss(collector.pid) if collector is not None and collector.running() else 0
         a_rss = _rss(agent.pid) if agent is not None and agent.running() else 0
         p = self.peaks
-        if self.stack.agents:
-            p.newest_ms = max(p.newest_ms, self._newest(self.stack.agents[0].host))
         if not self.faulted:
             p.baseline_collector_rss = max(p.baseline_collector_rss, c_rss)
             p.baseline_agent_rss = max(p.baseline_agent_rss, a_rss)
@@ -78,8 +89,6 @@ class Monitor:
         p.collector_rss = max(p.collector_rss, c_rss)
         p.agent_rss = max(p.agent_rss, a_rss)
         p.write_queue_bytes = max(p.write_queue_bytes, self._queue_bytes())
-        if p.newest_ms:
-            p.staleness_s = max(p.staleness_s, time.time() - p.newest_ms / 1000)
 
     def _newest(self, host: str) -> int:
         """The raw tier's newest node_load1 tick of ``host`` (0 if it does not answer)."""
@@ -87,7 +96,7 @@ class Monitor:
             response = requests.get(
                 f"{self.stack.raw.url}/api/v1/query",
                 params={"query": f'timestamp(node_load1{{host="{host}"}})'},
-                timeout=0.5,
+                timeout=0.2,
             )
             result = response.json()["data"]["result"]
         except (requests.RequestException, ValueError, KeyError):

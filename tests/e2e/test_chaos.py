@@ -100,7 +100,7 @@ def test_the_report_covers_every_experiment_and_the_faults_took_effect(short_run
     results = short_run.results
     # through an outage nothing new reached the raw tier for about as long as the fault
     for name in OUTAGES:
-        assert results[name]["max_staleness_s"] >= 2.5, (name, results[name])
+        assert results[name]["max_staleness_s"] >= 2.0, (name, results[name])
     # the exit code says whether every hypothesis held
     assert short_run.returncode == (0 if all(r["passed"] for r in results.values()) else 1)
     assert strays(str(short_run.tmp)) == []
