@@ -113,14 +113,12 @@ class DiskFull:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         chunk = b"\0" * 65_536
         try:
-            while True:
+            while chunk:  # halve the writes near the end, down to the last byte
                 try:
-                    os.write(fd, chunk if len(chunk) > 1 else b"\0")
+                    os.write(fd, chunk)
                 except OSError as exc:
                     if exc.errno != errno.ENOSPC:
                         raise
-                    if len(chunk) == 1:
-                        break
                     chunk = chunk[: len(chunk) // 2]
         finally:
             os.close(fd)
