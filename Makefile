@@ -9,13 +9,14 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := victoria-metrics prometheus-node-exporter
 STAMP := $(VENV)/.installed
 
-.PHONY: help deps system-deps venv web run test unit integration e2e lint format bench certs clean \
-	deb zipapp test-packaging
+.PHONY: help deps system-deps venv web run test unit integration e2e lint format bench chaos certs \
+	clean deb zipapp test-packaging
 
 help:
 	@echo "make run    install what is missing, start VictoriaMetrics, the collector and an agent"
 	@echo "make test   install what is missing and run lint, type checks and the whole test suite"
 	@echo "make bench  run the benchmarks under bench/"
+	@echo "make chaos  run the chaos experiments (full durations); report in var/chaos/"
 	@echo "make certs  make a test CA, a server and an agent certificate in var/certs/"
 	@echo "make deb    build the hostvitals-agent and hostvitals-collector Debian packages in dist/"
 	@echo "make zipapp the single-file agent, dist/hostvitals-agent.pyz"
@@ -39,6 +40,7 @@ system-deps:
 	command -v debootstrap >/dev/null || missing="$$missing debootstrap"; \
 	command -v objdump >/dev/null || missing="$$missing binutils"; \
 	command -v shellcheck >/dev/null || missing="$$missing shellcheck"; \
+	command -v stress-ng >/dev/null || missing="$$missing stress-ng"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && \
@@ -108,6 +110,11 @@ bench: deps web
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
 	$(BIN)/python bench/run_all.py
+
+# Every chaos experiment at its full duration against a private stack (docs/operations.md);
+# fails when a hypothesis does not hold. Needs root for the spool's size-limited tmpfs.
+chaos: deps
+	$(BIN)/hostvitals-chaos --profile full --out var/chaos
 
 # A private CA, a collector certificate (localhost, 127.0.0.1, and the compose service name) and
 # agent certificates for this host and the compose agent, for trying HTTPS and mTLS out

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
@@ -68,6 +69,7 @@ from hostvitals.collector.query.cache import QueryCache
 from hostvitals.collector.query.gate import QueryGate
 from hostvitals.collector.reload import Reloads
 from hostvitals.collector.rollups.coldpath import accepted_limits
+from hostvitals.collector.rollups.remark import mark_resent
 from hostvitals.collector.rollups.tiers import RAW
 from hostvitals.collector.selfmetrics import SelfMetrics
 from hostvitals.collector.stallwatch import StallWatch
@@ -181,7 +183,15 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
             vm.url, vm.timeout_s, vm.health_timeout_s, recent=recent, transport=transport
         )
         if recent is not None:
-            raw_watch = RestartWatch(RAW, real, recent, metrics.resend, vm.restart_check_interval_s)
+            rollup_queue = storage.rollups
+            raw_watch = RestartWatch(
+                RAW,
+                real,
+                recent,
+                metrics.resend,
+                vm.restart_check_interval_s,
+                on_resent=None if rollup_queue is None else partial(mark_resent, rollup_queue),
+            )
     else:
         client = backend
     writer = VictoriaMetricsWriter(

@@ -15,6 +15,10 @@ being unreachable, the kept bodies are written again. Writing a row twice is har
 ``-dedup.minScrapeInterval`` stores one sample per series and timestamp, and the values are
 the same.
 
+Rows a rollup bucket was computed without (it was computed between the restart and the
+re-send) are counted again: ``on_resent`` gets the re-sent bodies, and the raw tier's watch
+marks their buckets for the rollup job once more.
+
 The window is measured back from the newest write, not from now: while VictoriaMetrics is
 down nothing new is written, so the seconds before the crash are still there when it returns.
 """
@@ -22,6 +26,7 @@ down nothing new is written, so the seconds before the crash are still there whe
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from hostvitals.collector.periodic import PeriodicThread
 from hostvitals.collector.selfmetrics import ResendMetrics
@@ -45,8 +50,10 @@ class RestartWatch:
         recent: RecentWrites,
         metrics: ResendMetrics,
         interval_s: float,
+        on_resent: Callable[[list[bytes]], object] | None = None,
     ) -> None:
         self.target = target
+        self._on_resent = on_resent
         self._client = client
         self.recent = recent
         self._metrics = metrics
@@ -113,4 +120,9 @@ class RestartWatch:
         self._metrics.resends.labels(self.target, "ok").inc()
         if bodies:
             log.info("re-sent %d bytes to VictoriaMetrics (%s)", sent, self.target)
+            if self._on_resent is not None:
+                try:
+                    self._on_resent(bodies)
+                except Exception:
+                    log.exception("after the re-send to VictoriaMetrics (%s)", self.target)
         return True

@@ -1,4 +1,4 @@
-"""The wheel: one import package, the two console scripts, every package folder, the built
+"""The wheel: one import package, the console scripts, every package folder, the built
 dashboard, and an agent-only install whose collector command names the extra it needs.
 
 The wheel is built once for the module, offline (no index, no build isolation: setuptools and
@@ -21,7 +21,7 @@ import pytest
 from hostvitals.collector.__main__ import COLLECTOR_EXTRA_MODULES, missing_extra_message
 
 REPO = Path(__file__).resolve().parents[2]
-PARTS = ("agent", "collector", "shared")
+PARTS = ("agent", "chaos", "collector", "shared")
 NOT_COPIED = shutil.ignore_patterns(
     ".git",
     ".venv",
@@ -40,6 +40,7 @@ NOT_COPIED = shutil.ignore_patterns(
 CONSOLE_SCRIPTS = {
     "hostvitals-agent": "hostvitals.agent.__main__:main",
     "hostvitals-collector": "hostvitals.collector.__main__:main",
+    "hostvitals-chaos": "hostvitals.chaos.__main__:main",
 }
 
 

@@ -1,0 +1,67 @@
+"""``hostvitals-chaos``: run the chaos experiments against a private stack and report."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import traceback
+from pathlib import Path
+from types import FrameType
+
+from hostvitals.chaos.experiments import EXPERIMENTS, PROFILES, select
+from hostvitals.chaos.report import table, write
+from hostvitals.chaos.runner import Result, run
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # unwinds through every stack's cleanup
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hostvitals-chaos", description=__doc__)
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="full")
+    parser.add_argument(
+        "--only", action="append", metavar="NAME", help="run only this experiment (repeatable)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("var/chaos"),
+        help="where report.md and report.json go (default: var/chaos)",
+    )
+    parser.add_argument("--list", action="store_true", help="list the experiments and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        for e in EXPERIMENTS:
+            print(f"{e.name}: {e.hypothesis}")
+        return 0
+    try:
+        experiments = select(args.only)
+    except ValueError as exc:
+        parser.error(str(exc))
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
+    profile = PROFILES[args.profile]
+    results: list[Result] = []
+    for experiment in experiments:
+        print(f"running {experiment.name} ({profile.fault_s:g} s fault)...", flush=True)
+        try:
+            result = run(experiment, profile)
+        except KeyboardInterrupt:  # the stack is already stopped and removed
+            print(f"interrupted during {experiment.name}", file=sys.stderr)
+            return 130
+        except Exception as exc:  # one broken experiment must not hide the others
+            traceback.print_exc()
+            fault = experiment.fault(profile).describe()
+            result = Result(experiment.name, experiment.hypothesis, fault, profile.fault_s)
+            result.failures.append(f"error: {exc}")
+        results.append(result)
+        write(results, args.out, profile.name)
+    print(table(results))
+    print(f"report: {args.out / 'report.md'}, {args.out / 'report.json'}")
+    return 0 if results and all(r.passed for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
