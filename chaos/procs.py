@@ -24,7 +24,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str, step: float = 0.1) -> None:
+def wait_until(check: Callable[[], bool], timeout: float, what: str, step: float = 0.05) -> None:
     """Poll ``check`` until it returns True, or raise TimeoutError naming ``what``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

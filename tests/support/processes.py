@@ -5,41 +5,16 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
+from hostvitals.chaos.procs import free_port, http_ok, wait_until
 
-def free_port() -> int:
-    """A loopback TCP port that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str, step: float = 0.05) -> None:
-    """Poll ``check`` until it returns True, or raise TimeoutError naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(step)
-    raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
-
-
-def http_ok(url: str) -> Callable[[], bool]:
-    def check() -> bool:
-        try:
-            return requests.get(url, timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
-    return check
+__all__ = ["ManagedProcess", "VictoriaMetrics", "free_port", "http_ok", "wait_until"]
 
 
 @dataclass
