@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
@@ -23,6 +24,7 @@ from hostvitals.collector.access.authn import (
 from hostvitals.collector.access.enrollment import EnrollmentStore
 from hostvitals.collector.access.login import Logins
 from hostvitals.collector.access.middleware import AccessControl
+from hostvitals.collector.access.peertoken import PeerToken
 from hostvitals.collector.access.requestid import RequestId
 from hostvitals.collector.access.requestlimits import RequestLimits
 from hostvitals.collector.access.routes import RouteTable
@@ -59,7 +61,7 @@ from hostvitals.collector.ingest.decoding import BodyDecoder
 from hostvitals.collector.ingest.flushadvice import FlushAdvisor, LoopLag
 from hostvitals.collector.ingest.pipeline import IngestPipeline
 from hostvitals.collector.live.answers import CurrentCache
-from hostvitals.collector.live.cluster import Cluster
+from hostvitals.collector.live.cluster import Cluster, peer_ssl_context
 from hostvitals.collector.live.current import CurrentStore
 from hostvitals.collector.live.fleet import FleetTable
 from hostvitals.collector.live.forecast import DiskForecast
@@ -88,9 +90,11 @@ log = logging.getLogger(__name__)
 USAGE_FLUSH_S = 30.0  # how often the credentials' last-used times are saved
 
 
-def register_secrets(settings: Settings, legacy_tokens: Sequence[str]) -> None:
+def register_secrets(
+    settings: Settings, legacy_tokens: Sequence[str], peer_token: str | None = None
+) -> None:
     """Tell the masking policy the configured secrets, so no log line shows them."""
-    for token in legacy_tokens:
+    for token in (*legacy_tokens, peer_token):
         register_secret(token)
     for url in (settings.victoriametrics.url, *(t.url for t in settings.tiers.rollups)):
         register_secret(urlsplit(url).password)  # vmauth in front of VictoriaMetrics
@@ -117,7 +121,8 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     install_log_masking(mask_ips=settings.logging.mask_ip_addresses)
     auth = settings.auth
     legacy_tokens = load_tokens(auth)
-    register_secrets(settings, legacy_tokens)
+    peer_token = PeerToken(settings.cluster.peer_token_file)
+    register_secrets(settings, legacy_tokens, peer_token.secret)
     metrics = SelfMetrics()
     access_conn = statedb.connect(settings.state.dir)
     access_store = AccessStore(access_conn)
@@ -141,6 +146,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         users=user_store,
         throttle=throttle,
         enrollment=enrollment_store,
+        peer=peer_token,
     )
 
     def close_access() -> None:
@@ -223,7 +229,10 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         timeout_s=settings.cluster.peer_timeout_s,
         cache_s=settings.cluster.peer_cache_s,
         registry=metrics.registry,
+        token=lambda: peer_token.secret,
+        tls=peer_ssl_context(peer_ca(settings)),
     )
+    add_peer_reload(reloads, settings, peer_token, cluster)
     alert_engine = build_engine(
         settings,
         querier=reader,
@@ -400,3 +409,26 @@ def add_access_reloads(
             lambda: authn.replace_legacy_tokens(load_tokens(settings.auth)),
             [tokens_file],
         )
+
+
+def peer_ca(settings: Settings) -> Path | None:
+    """The CA file the peers' certificates are checked with (None: the system CAs)."""
+    return settings.cluster.peer_ca_file or settings.tls.client_ca_file
+
+
+def add_peer_reload(
+    reloads: Reloads, settings: Settings, token: PeerToken, cluster: Cluster
+) -> None:
+    """Read the peer token and the peers' CA file again on SIGHUP or when one changes."""
+    if token.path is None and settings.cluster.peer_ca_file is None:
+        return
+    ca = peer_ca(settings)
+
+    def reload() -> None:
+        tls = peer_ssl_context(ca)  # a CA file that cannot be read fails before the swap
+        token.reload()
+        register_secret(token.secret)
+        cluster.retrust(tls)
+
+    files = [f for f in (token.path, ca) if f is not None]
+    reloads.add("cluster.peers", reload, files)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from hostvitals.collector.access.credentials import Presented
 from hostvitals.collector.access.enrollment import EnrollmentStore
+from hostvitals.collector.access.peertoken import PEER, PeerToken
 from hostvitals.collector.access.roles import Principal, Role
 from hostvitals.collector.access.store import AccessStore
 from hostvitals.collector.access.throttle import Throttle
@@ -52,8 +53,10 @@ class Authenticator:
         users: UserStore,
         throttle: Throttle,
         enrollment: EnrollmentStore | None = None,
+        peer: PeerToken | None = None,
     ) -> None:
         self.store = store
+        self.peer = peer if peer is not None else PeerToken(None)
         self.users = users
         self.throttle = throttle
         self.enrollment = enrollment
@@ -92,6 +95,8 @@ class Authenticator:
             return principal
         if presented.kind == "e" and self.enrollment is not None:
             return self.enrollment.authenticate(presented)
+        if presented.kind is None and self.peer.knows(presented.secret):
+            return PEER
         if presented.kind is None and self._legacy.knows(presented.secret):
             return LEGACY_AGENT
         return None

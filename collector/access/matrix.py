@@ -22,7 +22,7 @@ def _cell(route: RouteAccess, caller: str) -> str:
         return "yes"
     if caller == "anonymous":
         return "401"
-    return "yes" if allows(Role(caller), route.need) else "403"
+    return "yes" if allows(Role(caller), route.need, peer_route=route.peer) else "403"
 
 
 def role_matrix() -> str:

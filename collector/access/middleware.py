@@ -197,9 +197,11 @@ class AccessControl:
                 return 403, "csrf", "a change by a logged-in user needs its X-CSRF-Token header"
         return self._admit(scope, principal, need)
 
-    @staticmethod
-    def _admit(scope: Scope, principal: Principal, need: Need) -> tuple[int, str, str] | None:
-        if not allows(principal.role, need):
+    def _admit(self, scope: Scope, principal: Principal, need: Need) -> tuple[int, str, str] | None:
+        peer_route = principal.role is Role.PEER and self.table.peer_may(
+            scope["method"], _route_path(scope)
+        )
+        if not allows(principal.role, need, peer_route=peer_route):
             scope[SCOPE_KEY] = principal  # for the audit record; the request goes no further
             return 403, "forbidden", _too_low(principal, need)
         scope[SCOPE_KEY] = principal
@@ -213,6 +215,8 @@ def _too_low(principal: Principal, need: Need) -> str:
         return "only an enrollment token may enroll an agent"
     if principal.role is Role.ENROLL:
         return "an enrollment token may only enroll an agent (POST /api/v1/agents/enroll)"
+    if principal.role is Role.PEER:
+        return "the peer token may call only the routes replicas ask each other for"
     return f"this route needs the {need} role; the credential has the {principal.role} role"
 
 

@@ -1,5 +1,5 @@
 """The route table: every route of the collector, by method and path template, with the least
-role it needs.
+role it needs, and whether another replica (the ``peer`` role) may call it.
 
 This is the one place that says who may call what. :mod:`.middleware` enforces it before any
 router sees a request; a test walks the app's routes and fails when one has no entry here (or
@@ -28,6 +28,7 @@ class RouteAccess:
     path: str  # the route's path template, as the router declares it
     need: Need
     what: str  # a few words for the role matrix
+    peer: bool = False  # one of the routes replicas call on each other (the peer role's)
 
 
 def _both(path: str, need: Need, what: str) -> tuple[RouteAccess, RouteAccess]:
@@ -38,12 +39,12 @@ ROUTES: Final[tuple[RouteAccess, ...]] = (
     RouteAccess("GET", "/api/v1/health", PUBLIC, "health for load balancers"),
     RouteAccess("POST", "/api/v1/ingest", AG, "push a frame"),
     RouteAccess("GET", "/metrics", V, "the collector's own metrics"),
-    RouteAccess("GET", "/api/v1/hosts", V, "live hosts"),
-    RouteAccess("GET", "/api/v1/metrics/current", V, "current values"),
-    RouteAccess("GET", "/api/v1/metrics/processes", V, "top processes"),
-    RouteAccess("GET", "/api/v1/metrics/workloads", V, "services and containers"),
+    RouteAccess("GET", "/api/v1/hosts", V, "live hosts", peer=True),
+    RouteAccess("GET", "/api/v1/metrics/current", V, "current values", peer=True),
+    RouteAccess("GET", "/api/v1/metrics/processes", V, "top processes", peer=True),
+    RouteAccess("GET", "/api/v1/metrics/workloads", V, "services and containers", peer=True),
     RouteAccess("GET", "/api/v1/metrics/{family}", V, "history of a metric family"),
-    RouteAccess("GET", "/api/v1/fleet", V, "fleet summary"),
+    RouteAccess("GET", "/api/v1/fleet", V, "fleet summary", peer=True),
     RouteAccess("GET", "/api/v1/fleet/history", V, "fleet history"),
     RouteAccess("GET", "/api/v1/stream", V, "live stream (server-sent events)"),
     *_both("/api/v1/query", V, "Prometheus API: instant query"),
@@ -53,17 +54,17 @@ ROUTES: Final[tuple[RouteAccess, ...]] = (
     *_both("/api/v1/metadata", V, "Prometheus API: metadata"),
     *_both("/api/v1/label/{name}/values", V, "Prometheus API: label values"),
     RouteAccess("GET", "/api/v1/status/buildinfo", V, "Prometheus API: build info"),
-    RouteAccess("GET", "/api/v1/rules", V, "alert rules"),
-    RouteAccess("GET", "/api/v1/alerts", V, "active alerts"),
-    RouteAccess("GET", "/api/v1/silences", V, "list silences"),
-    RouteAccess("GET", "/api/v1/silences/{silence_id}", V, "one silence"),
-    RouteAccess("POST", "/api/v1/silences", OP, "create a silence"),
-    RouteAccess("DELETE", "/api/v1/silences/{silence_id}", OP, "expire a silence"),
-    RouteAccess("GET", "/api/v1/notifiers", V, "notifier status"),
-    RouteAccess("GET", "/api/v1/slos", V, "SLOs"),
-    RouteAccess("GET", "/api/v1/slos/{name}", V, "one SLO"),
-    RouteAccess("GET", "/api/v1/slos/{name}/burndown", V, "an SLO's burn-down"),
-    RouteAccess("GET", "/api/v1/cluster", V, "replicas of a cluster"),
+    RouteAccess("GET", "/api/v1/rules", V, "alert rules", peer=True),
+    RouteAccess("GET", "/api/v1/alerts", V, "active alerts", peer=True),
+    RouteAccess("GET", "/api/v1/silences", V, "list silences", peer=True),
+    RouteAccess("GET", "/api/v1/silences/{silence_id}", V, "one silence", peer=True),
+    RouteAccess("POST", "/api/v1/silences", OP, "create a silence", peer=True),
+    RouteAccess("DELETE", "/api/v1/silences/{silence_id}", OP, "expire a silence", peer=True),
+    RouteAccess("GET", "/api/v1/notifiers", V, "notifier status", peer=True),
+    RouteAccess("GET", "/api/v1/slos", V, "SLOs", peer=True),
+    RouteAccess("GET", "/api/v1/slos/{name}", V, "one SLO", peer=True),
+    RouteAccess("GET", "/api/v1/slos/{name}/burndown", V, "an SLO's burn-down", peer=True),
+    RouteAccess("GET", "/api/v1/cluster", V, "replicas of a cluster", peer=True),
     RouteAccess("GET", "/api/v1/ui", V, "what the dashboard shows"),
     RouteAccess("GET", "/api/v1/whoami", V, "the caller's own role"),
     RouteAccess("POST", "/api/v1/login", PUBLIC, "log in (throttled; sets the session cookie)"),
@@ -103,7 +104,7 @@ ROUTES: Final[tuple[RouteAccess, ...]] = (
 
 UNKNOWN_NEED: Final[Need] = V
 
-_RANK: Final = {PUBLIC: 0, V: 1, AG: 1, EN: 1, OP: 2, A: 3}
+_RANK: Final = {PUBLIC: 0, V: 1, AG: 1, EN: 1, Role.PEER: 1, OP: 2, A: 3}
 
 
 class RouteTable:
@@ -111,27 +112,43 @@ class RouteTable:
 
     def __init__(self, routes: Iterable[RouteAccess] = ROUTES) -> None:
         self.routes = tuple(routes)
-        self._exact: dict[tuple[str, str], Need] = {}
-        self._patterns: list[tuple[str, re.Pattern[str], Need]] = []
+        self._exact: dict[tuple[str, str], RouteAccess] = {}
+        self._patterns: list[tuple[re.Pattern[str], RouteAccess]] = []
         for route in self.routes:
             if "{" in route.path:
                 pattern, _format, _convertors = compile_path(route.path)
-                self._patterns.append((route.method, pattern, route.need))
+                self._patterns.append((pattern, route))
             else:
-                self._exact[(route.method, route.path)] = route.need
+                self._exact[(route.method, route.path)] = route
 
     def need(self, method: str, path: str) -> Need:
         """The role needed; HEAD is GET. When templates overlap (``/api/v1/metrics/current``
         also matches ``/api/v1/metrics/{family}``) the exact path wins; among templates the
         highest need wins, so an overlap can only ask for more."""
+        route = self.route(method, path)
+        return UNKNOWN_NEED if route is None else route.need
+
+    def peer_may(self, method: str, path: str) -> bool:
+        """Whether another replica (the ``peer`` role) may call this route."""
+        route = self.route(method, path)
+        return route is not None and route.peer
+
+    def route(self, method: str, path: str) -> RouteAccess | None:
+        """The entry a request matches (see :meth:`need`); None for an unknown path. Among
+        overlapping templates of one need, the peer flag holds only if all of them have it."""
         if method == "HEAD":
             method = "GET"
         exact = self._exact.get((method, path))
         if exact is not None:
             return exact
-        found: Need | None = None
-        for route_method, pattern, need in self._patterns:
-            matched = route_method == method and pattern.match(path)
-            if matched and (found is None or _RANK[need] > _RANK[found]):
-                found = need
-        return UNKNOWN_NEED if found is None else found
+        found: RouteAccess | None = None
+        for pattern, route in self._patterns:
+            if route.method != method or not pattern.match(path):
+                continue
+            if (
+                found is None
+                or _RANK[route.need] > _RANK[found.need]
+                or (_RANK[route.need] == _RANK[found.need] and not route.peer)
+            ):
+                found = route
+        return found

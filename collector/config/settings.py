@@ -387,6 +387,15 @@ class ClusterSettings(Section):
     """Seconds a peer gets to answer."""
     peer_cache_s: Annotated[float, Field(ge=0, le=60)] = 1.0
     """Seconds a peer's answer is reused."""
+    peer_token_file: Path | None = None
+    """A file holding the cluster's peer token (one line, at least 16 characters; the same
+    file on every replica). Each replica sends it to its peers as a bearer token, and a
+    request presenting it has the `peer` role: the live view and the alerting API that
+    replicas ask each other for, nothing else. Read again when it changes or on SIGHUP. Null:
+    replicas send no credential (a cluster then needs the open mode)."""
+    peer_ca_file: Path | None = None
+    """CA certificates (PEM) that sign the peers' HTTPS certificates. Null: the collector's
+    own `tls.client_ca_file` when set, else the system CAs. Read again with the peer token."""
 
     @field_validator("peers")
     @classmethod

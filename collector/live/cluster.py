@@ -20,6 +20,12 @@ so a silence set through any replica holds. When the leader stops answering the 
 the list takes over with its own alert state: notifications are at least once across a
 failover, and silences set on the old leader return with it.
 
+With auth on, replicas present the cluster's peer token (``cluster.peer_token_file``) as a
+bearer token on every request to each other, and verify each other's certificate against
+``cluster.peer_ca_file`` (see :func:`peer_ssl_context`). A peer that refuses the token (401 or
+403) is counted in ``hostvitals_collector_peer_refused_total`` as well, and left out the same
+way.
+
 History, Prometheus queries and rollups need none of this: all replicas write to and read
 from the same VictoriaMetrics instances.
 """
@@ -27,10 +33,13 @@ from the same VictoriaMetrics instances.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import ssl
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any, Final
 
 import aiohttp
@@ -47,6 +56,13 @@ CLUSTER_PATH: Final = "/api/v1/cluster"
 FORWARDED_HEADERS: Final = ("content-type", "accept")
 
 Row = dict[str, Any]
+REFUSED: Final = (401, 403)
+
+
+def peer_ssl_context(ca_file: Path | None) -> ssl.SSLContext:
+    """How this replica checks its peers' certificates: against ``ca_file``, else the system
+    CAs; host names are checked too."""
+    return ssl.create_default_context(cafile=str(ca_file) if ca_file is not None else None)
 
 
 class PeerUnavailable(Exception):
@@ -67,13 +83,20 @@ class Cluster:
         registry: CollectorRegistry | None = None,
         instance: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        token: Callable[[], str | None] = lambda: None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        """``token`` gives the peer token to send (None: send none); ``tls`` checks the
+        peers' certificates (None: the system CAs)."""
         self.instance = instance or uuid.uuid4().hex
+        self._token = token
+        self._tls = tls
         self.peers = [p.rstrip("/") for p in peers]
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._cache_s = cache_s
         self._clock = clock
         self._session: aiohttp.ClientSession | None = None
+        self._closing: asyncio.Task[None] | None = None
         self._self_urls: set[str] = set()
         self._cache: dict[tuple[str, str, tuple[tuple[str, str], ...]], tuple[float, Any]] = {}
         self._inflight: dict[tuple[str, str, tuple[tuple[str, str], ...]], asyncio.Task[Any]] = {}
@@ -84,6 +107,16 @@ class Cluster:
             ["peer"],
             registry=registry,
         )
+        self.refused = Counter(
+            "hostvitals_collector_peer_refused_total",
+            "Requests to peer replicas answered 401 or 403: the peer token is missing, wrong "
+            "or not the peer's (also counted in hostvitals_collector_peer_errors_total).",
+            ["peer"],
+            registry=registry,
+        )
+        for peer in self.peers:
+            self.errors.labels(peer)
+            self.refused.labels(peer)
 
     @property
     def enabled(self) -> bool:
@@ -96,8 +129,23 @@ class Cluster:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            connector = aiohttp.TCPConnector(ssl=self._tls) if self._tls is not None else None
+            self._session = aiohttp.ClientSession(timeout=self._timeout, connector=connector)
         return self._session
+
+    def retrust(self, tls: ssl.SSLContext | None) -> None:
+        """Check the peers' certificates with ``tls`` from the next request on (its CA file
+        read again); open connections are closed."""
+        self._tls = tls
+        old, self._session = self._session, None
+        if old is None:
+            return
+        with contextlib.suppress(RuntimeError):  # no loop running: nothing can be using it
+            self._closing = asyncio.get_running_loop().create_task(old.close())
+
+    def _credentials(self) -> dict[str, str]:
+        token = self._token()
+        return {} if token is None else {"Authorization": f"Bearer {token}"}
 
     def others(self) -> list[str]:
         """The peers that are not this replica (as far as it has found out)."""
@@ -139,12 +187,17 @@ class Cluster:
         """
         params = [(k, v) for k, v in query if k != "scope"] + [("scope", SCOPE_LOCAL)]
         sent = {k: v for k, v in headers.items() if k.lower() in FORWARDED_HEADERS}
+        sent.update(self._credentials())  # the caller's own credential stays here
         try:
             async with self._client().request(
                 method, peer + path, params=params, data=body or None, headers=sent
             ) as response:
                 payload = await response.read()
                 kind = response.headers.get("Content-Type", "application/json")
+                if response.status in REFUSED:
+                    self.errors.labels(peer).inc()
+                    self._refused(peer, response.status)
+                    raise PeerUnavailable(peer, f"it refused the peer token ({response.status})")
                 return response.status, payload, kind
         except (aiohttp.ClientError, TimeoutError) as exc:
             self.errors.labels(peer).inc()
@@ -184,11 +237,15 @@ class Cluster:
 
     async def _fetch(self, peer: str, path: str, query: tuple[tuple[str, str], ...]) -> Any:
         try:
-            async with self._client().get(peer + path, params=list(query)) as response:
+            client = self._client()
+            sent = self._credentials()
+            async with client.get(peer + path, params=list(query), headers=sent) as response:
                 if response.headers.get(INSTANCE_HEADER) == self.instance:
                     self._self_urls.add(peer)  # this replica itself, listed among the peers
                     return None
                 body = await response.read()
+                if response.status in REFUSED:
+                    self._refused(peer, response.status)
                 if response.status != 200:
                     raise ValueError(f"{path} answered {response.status}")
             doc = orjson.loads(body)
@@ -199,6 +256,10 @@ class Cluster:
             self.errors.labels(peer).inc()
             log.warning("peer %s left out of a live answer: %s", peer, exc or type(exc).__name__)
             return None
+
+    def _refused(self, peer: str, status: int) -> None:
+        self.refused.labels(peer).inc()
+        log.warning("peer %s refused this replica's peer token (%d)", peer, status)
 
 
 def newest_per_host(

@@ -17,6 +17,7 @@ class Credentials:
     admin: str
     agent: str
     agent_ref: str
+    peer: str | None = None  # the cluster's peer token, when the app has one
 
     def by_role(self, role: str) -> str | None:
         return None if role == "anonymous" else getattr(self, role)

@@ -72,15 +72,20 @@ def healthy(port: int, ca: Path) -> bool:
 
 @contextmanager
 def tls_collector(
-    tmp: Path, certs: Certs, env: dict[str, str], *, client_ca: Path | None = None
+    tmp: Path,
+    certs: Certs,
+    env: dict[str, str],
+    *,
+    client_ca: Path | None = None,
+    port: int | None = None,
 ) -> Iterator[TlsCollector]:
-    """A collector on a free port with ``certs``' server certificate (copied into ``tmp``,
-    so a test may replace it), client certificates signed by ``client_ca``."""
+    """A collector on ``port`` (else a free one) with ``certs``' server certificate (copied
+    into ``tmp``, so a test may replace it), client certificates signed by ``client_ca``."""
     live = tmp / "live-certs"
     live.mkdir(parents=True, exist_ok=True)
     for name in ("server.pem", "server.key"):
         shutil.copy(certs.dir / name, live / name)
-    port = free_port()
+    port = free_port() if port is None else port
     settings = {
         "HOSTVITALS_CONFIG": "",
         "HOSTVITALS__TLS__CERT_FILE": str(live / "server.pem"),
