@@ -238,6 +238,13 @@ def test_k8s_collector_config_is_valid_and_wired(tmp_path: Path) -> None:
         for i in range(sts["spec"]["replicas"])
     ]
     assert settings.cluster.peers == expected
+    # Replicas authenticate to each other: a peer token from a Secret, certificates checked.
+    assert sts["spec"]["replicas"] >= 2
+    peer_token = settings.cluster.peer_token_file
+    assert peer_token is not None
+    secret_mounts = {mounts[v["name"]] for v in pod["volumes"] if "secret" in v}
+    assert peer_token.parent in secret_mounts
+    assert (settings.cluster.peer_ca_file or settings.tls.client_ca_file) is not None
     assert [p["port"] for p in services["collector"]["spec"]["ports"]] == [port]
     readiness = container["readinessProbe"]["httpGet"]
     assert readiness["port"] == "https" and readiness["scheme"] == "HTTPS"
