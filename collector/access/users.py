@@ -240,8 +240,10 @@ class UserStore:
             self._conn.execute("COMMIT")
         return secret
 
-    def session(self, secret: str) -> Principal | None:
-        """The user a session secret stands for; None when it is unknown, ended or expired."""
+    def session(self, secret: str, *, touch: bool = True) -> Principal | None:
+        """The user a session secret stands for; None when it is unknown, ended or expired.
+        ``touch=False`` only looks: the session's idle time goes on (an open stream's
+        recheck must not keep a session alive by itself)."""
         if not secret.startswith(SESSION_PREFIX) or len(secret) > 128:
             return None
         key = digest(secret)
@@ -258,7 +260,7 @@ class UserStore:
             if now - seen >= self.idle_s or now - created >= self.absolute_s:
                 self._conn.execute("DELETE FROM sessions WHERE digest = ?", (key,))
                 return None
-            if now - seen >= _TOUCH_EVERY_S:
+            if touch and now - seen >= _TOUCH_EVERY_S:
                 self._conn.execute(
                     "UPDATE sessions SET last_seen_at = ? WHERE digest = ?", (now, key)
                 )

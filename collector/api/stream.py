@@ -13,6 +13,11 @@ The fleet's update and each host's are computed and encoded once per interval, w
 number of streams showing them (``hostvitals.collector.live.updates``): a stream only sends
 the shared bytes when their version changed.
 
+A stream follows its credential: every ``ui.stream_recheck_s`` it checks again that its
+session (or bearer token) still holds (:mod:`hostvitals.collector.access.recheck`), and once
+it does not, it sends a last ``end`` event, ``{"reason": ..., "message": ...}``, and closes;
+each such end is counted in ``hostvitals_collector_streams_ended_total`` by reason.
+
 Streams are bounded: at most ``ui.max_streams`` are open at once; more are answered 503 with
 ``Retry-After``, and counted in ``hostvitals_collector_streams_rejected_total``.
 """
@@ -32,6 +37,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 
+from hostvitals.collector.access.recheck import MESSAGES, REASONS, Check, credential_check
 from hostvitals.collector.api.rowcontext import app_row_context
 from hostvitals.collector.api.watching import watching
 from hostvitals.collector.config.settings import UiSettings
@@ -98,6 +104,15 @@ class StreamSlots:
             registry=registry,
         )
         self.open_streams.set_function(lambda: self._open)
+        self.ended = Counter(
+            "hostvitals_collector_streams_ended",
+            "Live streams ended by the collector because their credential no longer holds "
+            "(the session ended, the token was revoked), by reason.",
+            ("reason",),
+            registry=registry,
+        )
+        for reason in REASONS:
+            self.ended.labels(reason)
 
     @property
     def open(self) -> int:
@@ -134,13 +149,25 @@ async def live_events(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     keepalive_s: float = KEEPALIVE_S,
+    still_valid: Check = lambda: None,
+    recheck_s: float = 5.0,
 ) -> AsyncIterator[bytes]:
-    """Server-sent events: ``source``'s update each ``interval_s``, sent when it changed."""
+    """Server-sent events: ``source``'s update each ``interval_s``, sent when it changed.
+
+    Every ``recheck_s`` it asks ``still_valid``; a reason ends the stream with an ``end``
+    event."""
     yield format_sse_event(retry=RETRY_MS, comment="hostvitals live stream")
     last = -1
-    quiet_since = clock()
+    quiet_since = checked = clock()
     while True:
         now = clock()
+        if now - checked >= recheck_s:
+            checked = now
+            reason = still_valid()
+            if reason is not None:
+                end = {"reason": reason, "message": MESSAGES.get(reason, reason)}
+                yield format_sse_event(event="end", data_str=orjson.dumps(end).decode())
+                return
         update = await source(now)
         if update.version != last:
             last = update.version
@@ -263,7 +290,20 @@ async def stream(
     def source(now: float) -> Awaitable[Update]:
         return updates.get(host, now, snapshot)
 
-    events = live_events(source, interval_s=settings.stream_interval_s)
+    check = credential_check(request.scope, request.app.state.authn)
+
+    def still_valid() -> str | None:
+        reason = check()
+        if reason is not None:
+            slots.ended.labels(reason).inc()
+        return reason
+
+    events = live_events(
+        source,
+        interval_s=settings.stream_interval_s,
+        still_valid=still_valid,
+        recheck_s=settings.stream_recheck_s,
+    )
     return StreamingResponse(
         _guarded(events, slot),
         media_type="text/event-stream",

@@ -373,6 +373,10 @@ class UiSettings(Section):
     forecast_refresh_s: Annotated[float, Field(ge=1, le=3600)] = 300.0
     """The fleet page's disk forecast ("full in ...") is computed again at most this often
     (seconds), and only while someone asks for the fleet."""
+    stream_recheck_s: Annotated[float, Field(ge=0.1, le=60)] = 5.0
+    """An open live stream checks its credential again this often (seconds): it ends, with
+    a last `end` event saying why, once its session has ended (logout, expiry, a new
+    password, the user removed) or its token was revoked."""
 
 
 class ClusterSettings(Section):

@@ -1,6 +1,9 @@
 // Server-sent live updates (GET /api/v1/stream). EventSource reconnects by itself after a
 // dropped connection; when the server refuses the stream (busy, restarting) we retry with a
-// bounded, jittered backoff.
+// bounded, jittered backoff. A stream whose session ended or whose token was revoked gets a
+// last `end` event: it is closed for good and the page asks for a login.
+
+import { UNAUTHORIZED_EVENT } from "./api";
 
 export interface LiveMessage<T> {
   now: number;
@@ -37,6 +40,11 @@ export function subscribe<T>(
       } catch (err) {
         console.warn("ignoring a malformed live event", err);
       }
+    });
+    es.addEventListener("end", () => {
+      closed = true;
+      es.close();
+      window.dispatchEvent(new Event(UNAUTHORIZED_EVENT));
     });
     es.addEventListener("error", () => {
       onState("reconnecting");
