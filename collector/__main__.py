@@ -117,12 +117,21 @@ def serve(settings: Settings) -> None:
     from hostvitals.collector.access.connguard import ConnectionGuard, guarded_protocol
     from hostvitals.collector.app import create_app
     from hostvitals.collector.tls.context import ServerTls
+    from hostvitals.collector.tls.expiry import CertificateExpiry
     from hostvitals.collector.tls.protocol import protocol_class
 
     tls = ServerTls(settings.tls) if settings.tls.enabled else None
     app = create_app(settings)
     if tls is not None:
-        app.state.reloads.add("tls", tls.reload, tls.files)
+        server_tls = tls
+        expiry = CertificateExpiry(app.state.metrics.registry)
+        expiry.update(server_tls.cert_file, server_tls.client_ca_file)
+
+        def reload_tls() -> None:
+            server_tls.reload()
+            expiry.update(server_tls.cert_file, server_tls.client_ca_file)
+
+        app.state.reloads.add("tls", reload_tls, tls.files)
     guard = ConnectionGuard(settings.server, app.state.metrics.registry)
     tune_gc()
     uvicorn.run(

@@ -30,14 +30,15 @@ class Certs:
         return self.dir / f"agent-{host}.pem", self.dir / f"agent-{host}.key"
 
 
-def make_certs(out: Path, *agent_hosts: str) -> Certs:
-    """Run the script into ``out`` (a CA there is reused) for ``agent_hosts``."""
+def make_certs(out: Path, *agent_hosts: str, days: int = 2) -> Certs:
+    """Run the script into ``out`` (a CA there is reused) for ``agent_hosts``, valid for
+    ``days``."""
     subprocess.run(
         ["bash", str(SCRIPT), str(out), *agent_hosts],
         check=True,
         capture_output=True,
         timeout=60,
-        env={**os.environ, "DAYS": "2"},
+        env={**os.environ, "DAYS": str(days)},
     )
     return Certs(out)
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from hostvitals.collector.tls.expiry import METRIC as EXPIRY
+from hostvitals.collector.tls.expiry import file_not_after
 from hostvitals.shared.codec import encode_frame
 from tests.integration.collector.test_ingest_victoriametrics import exported
 from tests.support.certs import Certs, client_context, fingerprint_of_file, make_certs
@@ -39,8 +41,8 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
 
 @pytest.fixture(scope="module")
 def other_ca(tmp_path_factory: pytest.TempPathFactory) -> Certs:
-    """Another CA, with a certificate for the same agent host."""
-    return make_certs(tmp_path_factory.mktemp("ca-two"), AGENT_HOST)
+    """Another CA, with a certificate for the same agent host, valid for longer."""
+    return make_certs(tmp_path_factory.mktemp("ca-two"), AGENT_HOST, days=30)
 
 
 def add_viewer(env: dict[str, str]) -> str:
@@ -144,6 +146,9 @@ def test_a_certificate_replaced_on_disk_is_served_without_a_restart(
         live = tmp_path / "live-certs"
         pid = collector.process.pid
         assert collector.served_fingerprint() == fingerprint_of_file(certs.server[0])
+        served = {"what": "server"}
+        expires = file_not_after(certs.server[0], first=True)
+        assert collector.metric(viewer, EXPIRY, served) == expires
 
         # A broken certificate: the reload fails, is logged and counted; the old one serves.
         (live / "broken.pem").write_text("-----BEGIN CERTIFICATE-----\nnot one\n")
@@ -167,13 +172,16 @@ def test_a_certificate_replaced_on_disk_is_served_without_a_restart(
         collector.certs = other_ca  # clients now verify the new certificate's CA
         ok = {"what": "tls", "outcome": "ok"}
         assert collector.metric(viewer, "hostvitals_collector_reloads_total", ok) >= 1
+        later = file_not_after(other_ca.server[0], first=True)
+        assert later > expires + 20 * 86400
+        assert collector.metric(viewer, EXPIRY, served) == later
 
 
 def test_a_ca_added_to_the_client_ca_file_is_trusted_without_a_restart(
     tmp_path: Path, victoria_metrics: VictoriaMetrics, certs: Certs, other_ca: Certs
 ) -> None:
     env = state_env(tmp_path, victoria_metrics)
-    add_viewer(env)
+    viewer = add_viewer(env)
     client_ca = tmp_path / "client-ca.pem"
     shutil.copy(certs.ca, client_ca)
     host = f"tls-ca-{RUN}"
@@ -191,6 +199,9 @@ def test_a_ca_added_to_the_client_ca_file_is_trusted_without_a_restart(
                 return False
 
         wait_until(accepted, 15, "the agent certificate of the added CA accepted")
+        # The CA that expires first of the two (certs' own, made for two days).
+        first_ca = min(file_not_after(c.ca, first=True) for c in (certs, other_ca))
+        assert collector.metric(viewer, EXPIRY, {"what": "client_ca"}) == first_ca
         assert exported(victoria_metrics, host) != {}
 
 
