@@ -23,7 +23,8 @@ failover, and silences set on the old leader return with it.
 With auth on, replicas present the cluster's peer token (``cluster.peer_token_file``) as a
 bearer token on every request to each other, and verify each other's certificate against
 ``cluster.peer_ca_file`` (see :func:`peer_ssl_context`). A peer that refuses the token (401 or
-403) is counted in ``hostvitals_collector_peer_refused_total`` as well, and left out the same
+403, or 429 once it has been wrong too often) is counted in
+``hostvitals_collector_peer_refused_total`` as well, and left out the same
 way.
 
 History, Prometheus queries and rollups need none of this: all replicas write to and read
@@ -56,7 +57,7 @@ CLUSTER_PATH: Final = "/api/v1/cluster"
 FORWARDED_HEADERS: Final = ("content-type", "accept")
 
 Row = dict[str, Any]
-REFUSED: Final = (401, 403)
+REFUSED: Final = (401, 403, 429)  # 429: throttled for presenting an unknown token
 
 
 def peer_ssl_context(ca_file: Path | None) -> ssl.SSLContext:
@@ -109,7 +110,7 @@ class Cluster:
         )
         self.refused = Counter(
             "hostvitals_collector_peer_refused_total",
-            "Requests to peer replicas answered 401 or 403: the peer token is missing, wrong "
+            "Requests to peer replicas answered 401, 403 or 429: the peer token is missing, wrong "
             "or not the peer's (also counted in hostvitals_collector_peer_errors_total).",
             ["peer"],
             registry=registry,
