@@ -216,6 +216,22 @@ HOST_RULES: Final = (
         "({{ $value }}).",
         for_s="agent_unhealthy_for_s",
     ),
+    HostRule(
+        "CollectorCertificateExpiring",
+        "promql",
+        Severity.HIGH,
+        # The collector's own metrics, written to the raw tier every self_metrics_interval_s.
+        "(min by (instance, what) "
+        '(hostvitals_collector_tls_certificate_expiry_timestamp_seconds{job="hostvitals-collector"})'
+        " - time()) / 86400 < 14",
+        "A certificate of collector {{ $labels.instance }} expires soon",
+        "The collector's {{ $labels.what }} certificate expires in {{ $value }} days.",
+        runbook=(
+            "Renew it and write it over tls.cert_file and tls.key_file (key first), or add "
+            "the new CA to tls.client_ca_file: the collector reads them again without a "
+            "restart (docs/security.md, Reloading without a restart)."
+        ),
+    ),
 )
 
 

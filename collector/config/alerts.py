@@ -111,7 +111,7 @@ class DefaultRulesSettings(Section):
     enabled: bool = True
     """Evaluate the built-in host rules (HighCPU, HighMemory, DiskSpace, DiskFillingUp,
     SystemdUnitFailed, HighTemperature, MemoryPressure, IOPressure, FileDescriptorsExhausted,
-    HostDown, AgentUnhealthy)."""
+    HostDown, AgentUnhealthy, CollectorCertificateExpiring)."""
     disabled: list[str] = Field(default_factory=list)
     """Names of built-in rules to leave out."""
     cpu_percent: Annotated[float, Field(gt=0, le=100)] = 80.0

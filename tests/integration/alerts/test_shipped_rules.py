@@ -273,3 +273,39 @@ async def test_an_slo_that_cannot_be_evaluated_is_unknown_with_one_low_alert(
             (a["labels"]["alertname"], a["labels"]["severity"], a["state"]) for a in alerts
         ] == [("SLOEvaluationFailed", "low", "firing")]
         assert alerts[0]["labels"]["slo"] == "broken"
+
+
+def test_the_certificate_rule_finds_a_certificate_expiring_within_14_days(
+    store: VictoriaMetrics,
+) -> None:
+    """The collector's expiry gauges, as its self-metrics write them: a served certificate
+    three days from expiry is found; a client CA 60 days away, or another collector's
+    certificate 15 days away, are not."""
+    now = int(time.time())
+    self_labels = {"job": SELF_JOB, "instance": "collector-a"}
+    name = "hostvitals_collector_tls_certificate_expiry_timestamp_seconds"
+    import_lines(
+        store,
+        [
+            gauge(name, {**self_labels, "what": "server"}, now - 3600, now, now + 3 * DAY),
+            gauge(name, {**self_labels, "what": "client_ca"}, now - 3600, now, now + 60 * DAY),
+            gauge(
+                name,
+                {"job": SELF_JOB, "instance": "collector-b", "what": "server"},
+                now - 3600,
+                now,
+                now + 15 * DAY,
+            ),
+        ],
+    )
+    store.flush()
+    (rule,) = [r for r in default_rules(DefaultRulesSettings()) if r.name.endswith("Expiring")]
+    answer = requests.get(
+        f"{store.url}/api/v1/query", params={"query": rule.expr, "time": now}, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    found = {
+        (r["metric"]["instance"], r["metric"]["what"]): float(r["value"][1])
+        for r in answer.json()["data"]["result"]
+    }
+    assert found == {("collector-a", "server"): pytest.approx(3, abs=0.01)}
