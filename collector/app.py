@@ -8,7 +8,6 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
@@ -24,6 +23,7 @@ from hostvitals.collector.access.authn import (
 from hostvitals.collector.access.enrollment import EnrollmentStore
 from hostvitals.collector.access.login import Logins
 from hostvitals.collector.access.middleware import AccessControl
+from hostvitals.collector.access.peers import add_peer_reload, peer_ca
 from hostvitals.collector.access.peertoken import PeerToken
 from hostvitals.collector.access.requestid import RequestId
 from hostvitals.collector.access.requestlimits import RequestLimits
@@ -409,26 +409,3 @@ def add_access_reloads(
             lambda: authn.replace_legacy_tokens(load_tokens(settings.auth)),
             [tokens_file],
         )
-
-
-def peer_ca(settings: Settings) -> Path | None:
-    """The CA file the peers' certificates are checked with (None: the system CAs)."""
-    return settings.cluster.peer_ca_file or settings.tls.client_ca_file
-
-
-def add_peer_reload(
-    reloads: Reloads, settings: Settings, token: PeerToken, cluster: Cluster
-) -> None:
-    """Read the peer token and the peers' CA file again on SIGHUP or when one changes."""
-    if token.path is None and settings.cluster.peer_ca_file is None:
-        return
-    ca = peer_ca(settings)
-
-    def reload() -> None:
-        tls = peer_ssl_context(ca)  # a CA file that cannot be read fails before the swap
-        token.reload()
-        register_secret(token.secret)
-        cluster.retrust(tls)
-
-    files = [f for f in (token.path, ca) if f is not None]
-    reloads.add("cluster.peers", reload, files)
