@@ -230,7 +230,8 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         cache_s=settings.cluster.peer_cache_s,
         registry=metrics.registry,
         token=lambda: peer_token.secret,
-        tls=peer_ssl_context(peer_ca(settings)),
+        # No peers, nothing to check: a CA file is only read when there is someone to ask.
+        tls=peer_ssl_context(peer_ca(settings)) if settings.cluster.peers else None,
     )
     add_peer_reload(reloads, settings, peer_token, cluster)
     alert_engine = build_engine(

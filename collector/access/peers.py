@@ -27,7 +27,8 @@ def add_peer_reload(
     ca = peer_ca(settings)
 
     def reload() -> None:
-        tls = peer_ssl_context(ca)  # a CA file that cannot be read fails before the swap
+        # A CA file that cannot be read fails before the swap.
+        tls = peer_ssl_context(ca) if settings.cluster.peers else None
         token.reload()
         register_secret(token.secret)
         cluster.retrust(tls)
