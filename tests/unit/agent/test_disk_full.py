@@ -10,6 +10,7 @@ leaves), as the spool's model test does.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import os
@@ -20,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from hostvitals.agent.config import SpoolConfig
+from hostvitals.agent.app import Agent
+from hostvitals.agent.config import SamplersConfig, SpoolConfig, load_config
 from hostvitals.agent.journal import Journal
 from hostvitals.agent.outbox import Outbox
 from hostvitals.agent.send_stats import SendStats
@@ -265,3 +267,42 @@ def test_sequence_numbers_are_not_handed_out_past_a_ceiling_that_could_not_be_sa
         assert state.next_seq() == 2
     with StateStore(tmp_path / "state", block=2) as state:
         assert state.next_seq() == 4  # never reuses a number
+
+
+# -- the agent's tick ------------------------------------------------------------------------
+
+
+async def test_the_agent_counts_a_frame_that_got_no_sequence_number_and_keeps_ticking(
+    tmp_path: Path, disk: DiskFault
+) -> None:
+    environ = {
+        "HOSTVITALS_AGENT_COLLECTOR_URLS": "http://127.0.0.1:9",
+        "HOSTVITALS_AGENT_HOST": "full-disk",
+        "HOSTVITALS_AGENT_FLUSH_INTERVAL": "1",
+        "HOSTVITALS_AGENT_OUTAGE_FLUSH_INTERVAL": "1",
+    }
+    for field in dataclasses.fields(SamplersConfig):
+        if field.name != "load":
+            environ[f"HOSTVITALS_AGENT_SAMPLERS__{field.name.upper()}__ENABLED"] = "false"
+    with StateStore(tmp_path, block=1) as state:
+        agent = Agent(load_config(environ=environ), state)
+        try:
+            t0 = 1_700_000_000_000
+            await agent._take(t0, 0)
+            disk.fail("seq.new")
+            await agent._take(t0 + 1000, 0)  # no number for its frame: dropped, counted
+            assert agent.disk_full
+            disk.fail(".seg")
+            await agent._take(t0 + 2000, 0)  # a number, but no room in the spool
+            disk.clear()
+            await agent._take(t0 + 3000, 0)
+            assert not agent.disk_full
+            counts = agent.outbox.counts()
+            assert counts.disk_full_samples == 2 * 3  # two ticks of node_load1/5/15
+            assert counts.pending_frames == 2
+            rows = {name: value for name, _, value in agent._stats_rows()}
+            assert rows["hostvitals_agent_disk_full"] == 0
+        finally:
+            agent.registry.close()
+            agent.outbox.close()
+            agent.journal.close()
