@@ -30,7 +30,7 @@ from hostvitals.agent.samplers.agent_self import AgentSelfSampler
 from hostvitals.agent.samplers.base import NO_LABELS, Row
 from hostvitals.agent.sampling import COLLECT_SHARE, build_samplers
 from hostvitals.agent.sender import Sender
-from hostvitals.agent.spool import FsyncPolicy, RecordId
+from hostvitals.agent.spool import FsyncPolicy, RecordId, is_disk_error
 from hostvitals.agent.state import StateError, StateStore
 from hostvitals.agent.systemd import Notifier
 from hostvitals.agent.throttle import Throttle
@@ -128,8 +128,15 @@ class Agent:
             ("hostvitals_agent_ticks_skipped_total", NO_LABELS, self._skipped_ticks),
             ("hostvitals_agent_spool_corrupt_total", NO_LABELS, corrupt),
             ("hostvitals_agent_flush_interval_seconds", NO_LABELS, self.batcher.flush_interval_s),
+            ("hostvitals_agent_disk_full", NO_LABELS, int(self.disk_full)),
             *self.sender.flush_hint.rows(),
         ]
+
+    @property
+    def disk_full(self) -> bool:
+        """Whether the last write to the spool, its read position or the journal failed on a
+        full disk (ENOSPC, EDQUOT, EIO)."""
+        return self.outbox.disk_full or self.journal.disk_full
 
     @staticmethod
     def _delivery_files(config: AgentConfig) -> tuple[Stamp, ...]:
@@ -213,7 +220,14 @@ class Agent:
             async with self._lock:
                 if ticker is not self.ticker:  # the interval changed while waiting
                     continue
-                await self._take(tick, ticker.skipped - skipped)
+                try:
+                    await self._take(tick, ticker.skipped - skipped)
+                except OSError as exc:  # a write the spool and journal did not absorb
+                    if not is_disk_error(exc):
+                        raise
+                    self._throttle.log(
+                        log, logging.ERROR, "disk", "tick lost to a disk error: %s", exc
+                    )
 
     async def _take(self, tick: int, skipped: int) -> None:
         if skipped:
@@ -227,9 +241,13 @@ class Agent:
             )
         rows = await self.registry.collect(tick, self.config.interval * COLLECT_SHARE)
         self._adapt_frame_span()
+        lost = self.batcher.lost_samples
         try:
             frames = self.batcher.add(tick, rows)
         except StateError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, OSError) and is_disk_error(cause):
+                self.outbox.dropped_on_full_disk(cause, self.batcher.lost_samples - lost)
             self._throttle.log(log, logging.ERROR, "seq", "frame dropped: %s", exc)
             return
         journaled = self.batcher.open_seq if self.batcher.holds(tick) else None

@@ -9,6 +9,9 @@ frames, with the journaled sequence numbers, and spooled: if the crash came afte
 original frame reached the spool, the rebuilt one has the same number and the collector
 takes it as a repeat.
 
+On a full disk (``DISK_ERRNOS``) a tick that cannot be journaled stays in memory only: it
+still reaches the spool with its frame, but a crash before that loses it.
+
 A journal record is msgpack ``[seq, host, interval_s, tick_ms, rows]`` with rows as
 ``[metric, [[name, value], ...], value]``.
 """
@@ -24,7 +27,7 @@ import msgpack
 
 from hostvitals.agent.batcher import Batcher
 from hostvitals.agent.samplers.base import Row
-from hostvitals.agent.spool import FsyncPolicy, RecordId, Spool
+from hostvitals.agent.spool import FsyncPolicy, RecordId, Spool, is_disk_error
 from hostvitals.shared.protocol import Frame
 
 log = logging.getLogger(__name__)
@@ -67,6 +70,8 @@ class Journal:
             fsync_interval_s=fsync_interval_s,
         )
         self._entries: deque[tuple[RecordId, int]] = deque()
+        self.disk_full = False
+        """The last tick could not be journaled because the disk was full (``DISK_ERRNOS``)."""
 
     def record(self, seq: int, host: str, interval_s: float, tick_ms: int, rows: list[Row]) -> None:
         """Journal one tick of the frame numbered ``seq``."""
@@ -76,6 +81,20 @@ class Journal:
         except ValueError:  # one tick larger than the whole journal: it stays in memory only
             log.warning("a tick of %d rows is too large to journal", len(rows))
             return
+        except OSError as exc:  # the tick stays in memory only: lost only if the agent dies
+            if not is_disk_error(exc):
+                raise
+            if not self.disk_full:
+                log.error(
+                    "journal: cannot write (%s): the open frame is kept in memory only until "
+                    "there is room again",
+                    exc.strerror or exc,
+                )
+            self.disk_full = True
+            return
+        if self.disk_full:
+            log.warning("journal: writing again")
+        self.disk_full = False
         self._entries.append((record_id, seq))
 
     def release(self, open_seq: int | None) -> None:

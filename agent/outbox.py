@@ -21,7 +21,7 @@ from pathlib import Path
 
 from hostvitals.agent.config import SpoolConfig
 from hostvitals.agent.drops import DropLedger
-from hostvitals.agent.spool import FsyncPolicy, Record, RecordId, Spool
+from hostvitals.agent.spool import FsyncPolicy, Record, RecordId, Spool, is_disk_error
 from hostvitals.agent.throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,9 @@ class OutboxCounts:
     delivered)."""
     corrupt_records: int
     """Damaged spans skipped (a torn tail after a crash, a flipped byte)."""
+    disk_full_samples: int = 0
+    """Samples of frames the spool could not take because its disk was full (ENOSPC, EDQUOT,
+    EIO): never spooled, never sent."""
 
 
 class Outbox:
@@ -68,6 +71,9 @@ class Outbox:
         self._lock = threading.Lock()
         self._seen_lost = (0, 0)
         self._oversized_samples = 0
+        self._disk_full_samples = 0
+        self._disk_full = False
+        self._episode_samples = 0
         stats = self._spool.stats()
         if stats.corrupt_records:
             log.warning(
@@ -87,8 +93,22 @@ class Outbox:
         except ValueError:
             self._note_oversized(len(data), sample_count)
             return None
+        except OSError as exc:
+            if not is_disk_error(exc):
+                raise
+            self.dropped_on_full_disk(exc, sample_count)
+            return None
+        self._note_disk_ok()
         self._check_drops()
         return record_id
+
+    @property
+    def disk_full(self) -> bool:
+        """Whether the last append failed on a full disk, or the read position could not be
+        written (no I/O: may be called on the event loop)."""
+        with self._lock:
+            full = self._disk_full
+        return full or self._spool.position_behind
 
     def counts(self) -> OutboxCounts:
         stats = self._spool.stats()  # applies the age bound first
@@ -101,7 +121,12 @@ class Outbox:
             full_samples=lost.full + oversized,
             expired_samples=lost.expired,
             corrupt_records=stats.corrupt_records,
+            disk_full_samples=self.disk_full_samples(),
         )
+
+    def disk_full_samples(self) -> int:
+        with self._lock:
+            return self._disk_full_samples
 
     def gone(self, record_id: RecordId) -> bool:
         """Whether a record is no longer in the spool (delivered, or dropped by a bound)."""
@@ -171,6 +196,32 @@ class Outbox:
             size,
             sample_count,
         )
+
+    def dropped_on_full_disk(self, exc: OSError, sample_count: int) -> None:
+        """Samples a full disk did not take (a frame the spool could not append, or one that
+        got no sequence number): counted as disk_full, logged once per episode."""
+        with self._lock:
+            self._disk_full_samples += sample_count
+            self._episode_samples += sample_count
+            first, self._disk_full = not self._disk_full, True
+        if first:
+            log.error(
+                "spool %s: cannot write (%s): dropping new frames, counted as disk_full, "
+                "until there is room again; frames already spooled are kept and sent",
+                self.directory,
+                exc.strerror or exc,
+            )
+
+    def _note_disk_ok(self) -> None:
+        with self._lock:
+            ended, self._disk_full = self._disk_full, False
+            samples, self._episode_samples = self._episode_samples, 0
+        if ended:
+            log.warning(
+                "spool %s: writing again; %d samples were dropped while the disk was full",
+                self.directory,
+                samples,
+            )
 
     def _check_drops(self) -> None:
         lost = self._ledger.lost()

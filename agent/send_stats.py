@@ -6,7 +6,7 @@ from hostvitals.agent.outbox import OutboxCounts
 from hostvitals.agent.samplers.base import NO_LABELS, Row, labels
 
 SEND_ERROR_REASONS = ("connection", "timeout", "unauthorized", "throttled", "server", "rejected")
-DROP_REASONS = ("rejected", "spool_full", "expired")
+DROP_REASONS = ("rejected", "spool_full", "expired", "disk_full")
 
 
 class SendStats:
@@ -38,6 +38,7 @@ class SendStats:
             "rejected": self.rejected_samples,
             "spool_full": counts.full_samples,
             "expired": counts.expired_samples,
+            "disk_full": counts.disk_full_samples,
         }
         rows.extend(
             ("hostvitals_agent_dropped_samples_total", labels(reason=reason), dropped[reason])

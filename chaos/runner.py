@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -55,6 +56,9 @@ class Result:
     write_queue_peak_bytes: int = 0
     max_staleness_s: float = 0.0
     skipped_ticks: int = 0
+    dropped_ticks: int = 0
+    """Ticks the agent counted as dropped under a reason the hypothesis allows."""
+    dropped_samples: int = 0
     failures: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -96,10 +100,13 @@ class Timeline:
     ones it did not take while it was killed (from the tick it was taking to its first tick
     after the restart)."""
 
-    def __init__(self, interval_ms: int, start_ms: int) -> None:
+    def __init__(
+        self, interval_ms: int, start_ms: int, counted_drops: tuple[str, ...] = ()
+    ) -> None:
         self.interval_ms = interval_ms
         self.start_ms = -(-start_ms // interval_ms) * interval_ms
         self.down: tuple[int, int] | None = None
+        self.counted_drops = counted_drops
 
     def window(self, stack: Stack, host: str, end_ms: int, killed: bool) -> Window:
         stamps = raw_timestamps(stack.raw, host)
@@ -111,7 +118,34 @@ class Timeline:
             # a tick of that span that did arrive was taken, and counts (duplicates too)
             ticks -= set(range(killed_ms - self.interval_ms, resumed)) - set(stamps)
         skipped = _skipped(stack, host, self.start_ms, end_ms + 10 * self.interval_ms)
+        dropped = self.dropped(stack, host, end_ms)
+        if dropped is not None:
+            skipped += dropped[0]
         return Window(host, frozenset(ticks), skipped)
+
+    def dropped(self, stack: Stack, host: str, end_ms: int) -> tuple[int, int, int] | None:
+        """Ticks the agent counted as dropped under ``counted_drops``: (ticks, samples, samples
+        per tick); None if the experiment allows no drops."""
+        if not self.counted_drops:
+            return None
+        samples = 0.0
+        for reason in self.counted_drops:
+            selector = f'hostvitals_agent_dropped_samples_total{{host="{host}",reason="{reason}"}}'
+            samples += counter_growth(
+                stack.raw, selector, self.start_ms, end_ms + 10 * self.interval_ms
+            )
+        per_tick = _samples_per_tick(stack, host)
+        return (int(samples) // per_tick if per_tick else 0), int(samples), per_tick
+
+
+def _samples_per_tick(stack: Stack, host: str) -> int:
+    """The samples the agent delivers per tick (the most common count: it samples the same
+    series every tick here)."""
+    per_ts: Counter[int] = Counter(
+        ts for doc in stack.raw.export(f'{{host="{host}"}}') for ts in doc["timestamps"]
+    )
+    common = Counter(per_ts.values()).most_common(1)
+    return common[0][0] if common else 0
 
 
 def _dead_agents(stack: Stack) -> list[str]:
@@ -146,7 +180,7 @@ def run(experiment: Experiment, profile: Profile) -> Result:
         monitor.start()
         steady_state(stack)
         first = min(raw_timestamps(stack.raw, a.host)[0] for a in stack.agents)
-        timeline = Timeline(interval_ms, first)
+        timeline = Timeline(interval_ms, first, experiment.counted_drops)
         time.sleep(profile.warmup_s)
         before = stack.proxy.answers.snapshot()
         monitor.faulted = True
@@ -207,10 +241,22 @@ def _measure(
         count = raw_count(stack.raw, window)
         totals["raw"].add(count)
         result.skipped_ticks += window.skipped
+        got = set(raw_timestamps(stack.raw, window.host))
+        missing = sorted(window.ticks - got)
         if count.lost:
-            got = set(raw_timestamps(stack.raw, window.host))
-            missing = sorted(window.ticks - got)
             result.failures.append(f"{window.host} lacks ticks {missing[:5]} (of {len(missing)})")
+        dropped = timeline.dropped(stack, window.host, cut)
+        if dropped is not None:
+            ticks, samples, per_tick = dropped
+            result.dropped_ticks += ticks
+            result.skipped_ticks -= ticks  # counted above with the ticks it did not take
+            result.dropped_samples += samples
+            reported = window.skipped - ticks  # the ticks it says it did not take
+            if samples != ticks * per_tick or ticks != max(0, len(missing) - reported):
+                result.failures.append(
+                    f"{window.host} counted {samples} samples dropped ({per_tick} a tick) "
+                    f"but lacks {len(missing)} ticks ({reported} not taken)"
+                )
     coarsest = max(s.resolution_s for s in stack.tiers)
     deadline = time.monotonic() + coarsest + 15
     for tier in stack.tiers:

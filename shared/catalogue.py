@@ -300,6 +300,15 @@ _SPECS: tuple[MetricSpec, ...] = (
         "agent",
     ),
     MetricSpec(
+        "hostvitals_agent_disk_full",
+        _G,
+        "boolean",
+        "1 while the agent's state directory refuses writes (ENOSPC, EDQUOT, EIO): new frames "
+        "are dropped as disk_full, or the spool's read position lags.",
+        (),
+        "agent",
+    ),
+    MetricSpec(
         "hostvitals_agent_spool_corrupt_total",
         _C,
         "records",

@@ -90,11 +90,18 @@ Threads
     may have a directory open at a time.
 """
 
-from hostvitals.agent.spool.errors import SpoolClosedError, SpoolError, SpoolLockedError
+from hostvitals.agent.spool.errors import (
+    DISK_ERRNOS,
+    SpoolClosedError,
+    SpoolError,
+    SpoolLockedError,
+    is_disk_error,
+)
 from hostvitals.agent.spool.fifo import Spool
 from hostvitals.agent.spool.values import Dropped, FsyncPolicy, Record, RecordId, SpoolStats
 
 __all__ = [
+    "DISK_ERRNOS",
     "Dropped",
     "FsyncPolicy",
     "Record",
@@ -104,4 +111,5 @@ __all__ = [
     "SpoolError",
     "SpoolLockedError",
     "SpoolStats",
+    "is_disk_error",
 ]

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from hostvitals.agent.spool.errors import is_disk_error
 from hostvitals.agent.spool.position import PositionLog
 from hostvitals.agent.spool.segments import segment_name
 from hostvitals.agent.spool.values import FsyncPolicy
@@ -43,6 +45,9 @@ class Durability:
         self._saved: Position | None = None
         self._durable: Position | None = None
         self._last_sync = time.monotonic()
+        self.position_behind = False
+        """The last write of the read position failed on a full disk: the file holds an
+        older position (re-delivery after a crash, never loss); the next operation retries."""
 
     def segment_filled(self, index: int, write_fd: int) -> None:
         """The write segment ``index`` is full: sync its data now, except under ``never``
@@ -67,8 +72,7 @@ class Durability:
                 self.sync(position, write_fd)
             return
         if position != self._saved:
-            self._log.write(*position)
-            self._saved = position
+            self._save(position, self._log.write)
         if (
             self.policy is FsyncPolicy.INTERVAL
             and self._dirty(position)
@@ -90,10 +94,11 @@ class Durability:
         self._unsynced.clear()
         if position != self._durable:
             if not self._log.opened:  # the spool's first write: a fresh file of one record
-                self._log.replace(*position, durable=True)
-            elif position != self._saved:
-                self._log.write(*position)
-            self._saved = self._durable = position
+                saved = self._save(position, self._replace_durably)
+            else:
+                saved = position == self._saved or self._save(position, self._log.write)
+            if saved:
+                self._durable = position
         if self._log.sync():
             self.directory_dirty = True
         if self.directory_dirty:
@@ -102,8 +107,33 @@ class Durability:
         self._last_sync = time.monotonic()
 
     def compact(self, position: Position) -> None:
-        """On close: the position log shrinks to one record (see ``position``)."""
-        self._log.compact(*position, durable=self.policy is not FsyncPolicy.NEVER)
+        """On close: the position log shrinks to one record (see ``position``). On a full
+        disk the log is left as it is: its greatest intact record is the position."""
+        try:
+            self._log.compact(*position, durable=self.policy is not FsyncPolicy.NEVER)
+        except OSError as exc:
+            if not is_disk_error(exc):
+                raise
+            self.position_behind = True
+
+    def _replace_durably(self, segment: int, offset: int) -> None:
+        self._log.replace(segment, offset, durable=True)
+
+    def _save(self, position: Position, write: Callable[[int, int], None]) -> bool:
+        """Write the position with ``write``; False if the disk is full (then the file keeps
+        the older position, which costs re-delivery after a crash, never loss, and the next
+        operation writes it again). A failed write leaves the log as it was
+        (``PositionLog``)."""
+        try:
+            write(*position)
+        except OSError as exc:
+            if not is_disk_error(exc):
+                raise
+            self.position_behind = True
+            return False
+        self._saved = position
+        self.position_behind = False
+        return True
 
     def close(self) -> None:
         self._log.close()

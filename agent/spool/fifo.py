@@ -204,6 +204,13 @@ class Spool:
                 self._finish()
             return self._chain.stats()
 
+    @property
+    def position_behind(self) -> bool:
+        """The last write of the read position failed on a full disk (``DISK_ERRNOS``): the
+        position file lags behind, which after a crash re-delivers records, never loses them.
+        Every operation that moves the position writes it again."""
+        return self._durability.position_behind
+
     def flush(self) -> None:
         """Put every append and the read position on stable storage now, whatever the policy."""
         with self._lock:

@@ -61,22 +61,8 @@ def short_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     return Run({r["experiment"]: r for r in report}, order, done.returncode, done.stdout, tmp)
 
 
-# The agent exits when its state file system is full (ENOSPC from the spool or the journal
-# ends its tick loop), so every tick after that is lost. Strict: the test fails once fixed.
-AGENT_DIES_ON_ENOSPC = pytest.mark.xfail(
-    strict=True, reason="the agent exits on ENOSPC instead of holding its frames in memory"
-)
-
-
-def experiment_params() -> list[Any]:
-    return [
-        pytest.param(e.name, marks=AGENT_DIES_ON_ENOSPC) if e.name == "spool-disk-full" else e.name
-        for e in EXPERIMENTS
-    ]
-
-
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("name", experiment_params())
+@pytest.mark.parametrize("name", [e.name for e in EXPERIMENTS])
 def test_the_hypothesis_holds(short_run: Run, name: str) -> None:
     r = short_run.results[name]
     assert r["passed"], r["failures"]

@@ -439,7 +439,7 @@ async def test_a_frame_dropped_on_its_way_counts_by_how_its_round_ended(
         for (metric, labels), value in counters.items()
         if metric == "hostvitals_agent_dropped_samples_total"
     }
-    assert drops == {"spool_full": full, "rejected": rejected, "expired": 0}
+    assert drops == {"spool_full": full, "rejected": rejected, "expired": 0, "disk_full": 0}
 
 
 async def test_a_collector_that_does_not_answer_in_time_counts_as_timeout(
