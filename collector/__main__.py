@@ -119,6 +119,7 @@ def serve(settings: Settings) -> None:
 
     from hostvitals.collector.access.connguard import ConnectionGuard, guarded_protocol
     from hostvitals.collector.app import create_app
+    from hostvitals.collector.drain import DrainingServer
     from hostvitals.collector.tls.context import ServerTls
     from hostvitals.collector.tls.expiry import CertificateExpiry
     from hostvitals.collector.tls.protocol import protocol_class
@@ -137,7 +138,7 @@ def serve(settings: Settings) -> None:
         app.state.reloads.add("tls", reload_tls, tls.files)
     guard = ConnectionGuard(settings.server, app.state.metrics.registry)
     tune_gc()
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.server.host,
         port=settings.server.port,
@@ -153,6 +154,7 @@ def serve(settings: Settings) -> None:
         # Live dashboard streams stay open until cut; do not wait for them forever.
         timeout_graceful_shutdown=settings.server.shutdown_timeout_s,
     )
+    DrainingServer(config, app.state.drain).run()
 
 
 def tune_gc() -> None:
