@@ -1,6 +1,7 @@
 """``hostvitals-collector [serve] [--config PATH] [--host H] [--port P]``, ``rules export``,
-``tokens add|list|revoke``, ``agents add|list|rotate|unpin|revoke`` and
-``users add|list|passwd|set-role|remove`` and ``enrollment create|list|revoke``.
+``tokens add|list|revoke``, ``agents add|list|rotate|unpin|revoke``,
+``users add|list|passwd|set-role|remove``, ``enrollment create|list|revoke`` and
+``backup --to DIR`` / ``restore --from DIR``.
 
 The console script's entry point. A host that installed only the agent (``pip install
 hostvitals``) lacks the collector extra, so :func:`main` checks for the extra's modules before
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     from hostvitals.collector.access.cli import add_access_commands
     from hostvitals.collector.access.usercli import add_users_command
     from hostvitals.collector.alerts.cli import add_rules_command
+    from hostvitals.collector.backup.cli import add_backup_commands
 
     parser = argparse.ArgumentParser(
         prog="hostvitals-collector",
@@ -97,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_rules_command(commands)
     add_access_commands(commands)
     add_users_command(commands)
+    add_backup_commands(commands)
     return parser
 
 
@@ -116,6 +119,7 @@ def serve(settings: Settings) -> None:
 
     from hostvitals.collector.access.connguard import ConnectionGuard, guarded_protocol
     from hostvitals.collector.app import create_app
+    from hostvitals.collector.drain import DrainingServer
     from hostvitals.collector.tls.context import ServerTls
     from hostvitals.collector.tls.expiry import CertificateExpiry
     from hostvitals.collector.tls.protocol import protocol_class
@@ -134,7 +138,7 @@ def serve(settings: Settings) -> None:
         app.state.reloads.add("tls", reload_tls, tls.files)
     guard = ConnectionGuard(settings.server, app.state.metrics.registry)
     tune_gc()
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.server.host,
         port=settings.server.port,
@@ -150,6 +154,7 @@ def serve(settings: Settings) -> None:
         # Live dashboard streams stay open until cut; do not wait for them forever.
         timeout_graceful_shutdown=settings.server.shutdown_timeout_s,
     )
+    DrainingServer(config, app.state.drain).run()
 
 
 def tune_gc() -> None:
@@ -177,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hostvitals.collector.access.cli import run_access_command
     from hostvitals.collector.access.usercli import run_users_command
     from hostvitals.collector.alerts.cli import run_rules_command
+    from hostvitals.collector.backup.cli import COMMANDS as BACKUP_COMMANDS
+    from hostvitals.collector.backup.cli import run_backup_command
     from hostvitals.collector.config.loader import ConfigError
     from hostvitals.collector.statedb import StateFormatError
     from hostvitals.shared.masking import install_log_masking
@@ -195,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_access_command(args, settings)
         if args.command == "users":
             return run_users_command(args, settings)
+        if args.command in BACKUP_COMMANDS:
+            return run_backup_command(args, settings)
         serve(settings)
     except (ConfigError, StateFormatError) as exc:
         print(str(exc), file=sys.stderr)

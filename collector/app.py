@@ -55,6 +55,7 @@ from hostvitals.collector.api.fastpath import CurrentFastPath
 from hostvitals.collector.api.forward import Forwarded, forwarded_response
 from hostvitals.collector.api.stream import StreamSlots, shared_updates
 from hostvitals.collector.config.settings import Settings
+from hostvitals.collector.drain import Drain
 from hostvitals.collector.errors import install_error_handlers
 from hostvitals.collector.ingest.auth import load_tokens
 from hostvitals.collector.ingest.decoding import BodyDecoder
@@ -297,6 +298,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.drain = Drain()
     app.state.reader = reader
     app.state.cluster = cluster
     app.state.alerts = alert_engine

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from string import Template
 from typing import Final
 
@@ -376,6 +376,8 @@ def build_rule_groups(
         if settings.default_rules.enabled
         else []
     )
+    if settings.runbook_url:
+        defaults = [with_runbook_url(rule, settings.runbook_url) for rule in defaults]
     groups = []
     if defaults:
         groups.append(RuleGroup(HOSTS_GROUP, tuple(defaults)))
@@ -383,8 +385,21 @@ def build_rule_groups(
         groups.append(RuleGroup(USER_GROUP, tuple(user)))
     for objective in slo_objectives:
         rules = [*slo_rules(objective, budget_alert_ratio, step_s), slo_error_rule(objective)]
+        if settings.runbook_url:
+            rules = [with_runbook_url(rule, settings.runbook_url) for rule in rules]
         groups.append(RuleGroup(SLO_GROUP_PREFIX + objective.name, tuple(rules)))
     return groups
+
+
+def runbook_anchor(alert_name: str) -> str:
+    """The section of docs/runbook.md about an alert: its heading is the alert's name."""
+    return alert_name.lower()
+
+
+def with_runbook_url(rule: Rule, base: str) -> Rule:
+    """A shipped rule with the ``runbook_url`` annotation pointing to its runbook section."""
+    url = f"{base.rstrip('#')}#{runbook_anchor(rule.name)}"
+    return replace(rule, annotations={**rule.annotations, "runbook_url": url})
 
 
 def slo_error_rule(objective: Objective) -> Rule:

@@ -7,6 +7,8 @@ from fastapi import APIRouter, Request, Response
 from hostvitals.collector.access.audit import Action, AuditLog, Result
 from hostvitals.collector.access.binding import frame_check
 from hostvitals.collector.access.roles import SCOPE_KEY
+from hostvitals.collector.drain import Drain
+from hostvitals.collector.errors import ApiError
 from hostvitals.collector.ingest.pipeline import IngestPipeline
 from hostvitals.shared.protocol import CONTENT_TYPE, FLUSH_INTERVAL_HEADER
 
@@ -48,12 +50,22 @@ _ERROR = {"description": "error", "content": {"application/json": {}}}
                 415: "unsupported Content-Type or Content-Encoding",
                 422: "not a valid frame, or a policy refused it",
                 500: "the store refused lines the collector generated",
-                503: "overloaded or the store cannot take writes; see Retry-After",
+                503: "overloaded, the store cannot take writes, or the collector is "
+                "shutting down; see Retry-After",
             }.items()
         },
     },
 )
 async def ingest(request: Request) -> Response:
+    drain: Drain = request.app.state.drain
+    if drain.active:
+        retry_after = str(request.app.state.settings.victoriametrics.retry_after_s)
+        raise ApiError(
+            503,
+            "shutting_down",
+            "the collector is shutting down; send the frame again later",
+            headers={"Retry-After": retry_after},
+        )
     pipeline: IngestPipeline = request.app.state.pipeline
     audit: AuditLog = request.app.state.audit
 

@@ -278,6 +278,11 @@ class AlertsSettings(Section):
     as sent, so the restarted collector does not send it again."""
     external_url: str = "http://127.0.0.1:8000"
     """Base URL of this collector as seen by whoever reads the notifications."""
+    runbook_url: str = ""
+    """Address of docs/runbook.md where your team reads it (e.g. your copy of the repository
+    on its forge). Each shipped rule's `runbook_url` annotation is this plus `#` and the rule
+    name in lower case, its section. Empty (the default) leaves the annotation out: the
+    collector does not serve its docs."""
     default_rules: DefaultRulesSettings = Field(default_factory=DefaultRulesSettings)
     rules: list[RuleSettings] = Field(default_factory=list)
     """Your own rules; one with a built-in rule's name replaces it."""

@@ -62,3 +62,26 @@ def test_the_agent_unit_wires_its_tls_files() -> None:
     for key in ("CA_FILE", "CLIENT_CERT", "CLIENT_KEY"):
         assert env[f"HOSTVITALS_AGENT_{key}"].startswith("/etc/hostvitals/tls/")
     assert "HOSTVITALS_AGENT_TOKEN" not in env, "a token comes from token_file, never inline"
+
+
+def test_the_backup_timer_and_its_service_verify_together(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    assert analyze is not None, "systemd-analyze is missing: `make deps` installs systemd"
+    units = Path(__file__).resolve().parents[2] / "deploy" / "systemd"
+    for name in ("hostvitals-backup.timer", "hostvitals-backup.service"):
+        (tmp_path / name).write_text((units / name).read_text())
+    timer = (units / "hostvitals-backup.timer").read_text()
+    assert "Unit=hostvitals-backup.service" in timer and "Persistent=true" in timer
+    result = subprocess.run(
+        [analyze, "verify", str(tmp_path / "hostvitals-backup.timer")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = (result.stdout + result.stderr).strip()
+    assert result.returncode == 0, output
+    assert "hostvitals-backup" not in output, output
+    service = (units / "hostvitals-backup.service").read_text()
+    assert "backup --to" in service
+    for tier in ("raw", "1m", "5m", "1h"):  # every tier of the shipped configuration
+        assert f"--data {tier}=/var/lib/hostvitals-vm/{tier}" in service
