@@ -258,11 +258,15 @@ class StallWatch:
     def sample(self, overdue_s: float) -> None:
         """Keep what the loop thread and the other busy threads run right now."""
         frames = sys._current_frames()
+        # This thread's own entry is this very frame: kept in a local, it would make a
+        # reference cycle holding every thread's stack (and whatever those frames' locals
+        # hold, such as decoded frames) until the next full enough garbage collection.
+        del frames[threading.get_ident()]
         names = {t.ident: t.name for t in threading.enumerate()}
         loop_stack = describe(frames.get(self._loop_thread or -1))
         busy = []
         for ident, frame in frames.items():
-            if ident in (self._loop_thread, threading.get_ident()):
+            if ident == self._loop_thread:
                 continue
             if frame.f_code.co_name in _WAITING:
                 continue

@@ -188,37 +188,44 @@ def frame_from_document(doc: Any) -> Frame:
 
 
 def _series(index: int, item: Any, width: int) -> Series:
-    path = f"{K_SERIES}[{index}]"
+    # The error paths ("series[i]...") are formatted only for an error: formatting one for
+    # every series of every frame was a tenth of decoding.
     if not isinstance(item, list) or len(item) != 3:
-        raise SchemaError(path, "must be a list of [metric, labels, values]")
+        raise SchemaError(_at(index), "must be a list of [metric, labels, values]")
     metric, labels, values = item
     if type(metric) is not str or not metric:
-        raise SchemaError(f"{path}.metric", "must be a non-empty string")
+        raise SchemaError(f"{_at(index)}.metric", "must be a non-empty string")
     if not isinstance(labels, dict):
-        raise SchemaError(f"{path}.labels", f"must be a map, got {_type_name(labels)}")
+        raise SchemaError(f"{_at(index)}.labels", f"must be a map, got {_type_name(labels)}")
     for name, value in labels.items():
         if type(value) is not str:
-            raise SchemaError(f"{path}.labels.{name}", "label values must be strings")
+            raise SchemaError(f"{_at(index)}.labels.{name}", "label values must be strings")
     if not isinstance(values, list):
-        raise SchemaError(f"{path}.values", f"must be a list, got {_type_name(values)}")
+        raise SchemaError(f"{_at(index)}.values", f"must be a list, got {_type_name(values)}")
     if len(values) != width:
         raise SchemaError(
-            f"{path}.values", f"has {len(values)} values for {width} ticks; they must match"
+            f"{_at(index)}.values", f"has {len(values)} values for {width} ticks; they must match"
         )
-    _check_values(path, values)
+    _check_values(index, values)
     return Series(metric, labels, values)
 
 
-def _check_values(path: str, values: list[Value]) -> None:
+def _at(index: int) -> str:
+    return f"{K_SERIES}[{index}]"
+
+
+def _check_values(index: int, values: list[Value]) -> None:
     isfinite = math.isfinite
     for i, v in enumerate(values):
         t = type(v)
         if t is float:
             if not isfinite(v):  # type: ignore[arg-type]
-                raise SchemaError(f"{path}.values[{i}]", f"value {v!r} is not a finite number")
+                raise SchemaError(
+                    f"{_at(index)}.values[{i}]", f"value {v!r} is not a finite number"
+                )
         elif t is not int and v is not None:
             raise SchemaError(
-                f"{path}.values[{i}]", f"must be a number or nil, got {_type_name(v)}"
+                f"{_at(index)}.values[{i}]", f"must be a number or nil, got {_type_name(v)}"
             )
 
 

@@ -200,7 +200,7 @@ class IngestPipeline:
             return _Prepared(frame, None)
         keys = [series_key(x.metric, x.labels) for x in frame.series]
         try:
-            validate_frame(frame, self._limits, now_ms)
+            validate_frame(frame, self._limits, now_ms, keys)
             if self._budget is not None:
                 self._budget.admit(frame.agent_id, frame.host, keys, now_ms / 1000.0)
         except PolicyError as exc:

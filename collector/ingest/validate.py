@@ -8,13 +8,13 @@ frame is written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import MappingProxyType
 
 from hostvitals.collector.config.settings import LimitsSettings
 from hostvitals.shared.catalogue import CATALOGUE, HOST_LABEL
-from hostvitals.shared.protocol import Frame, SeriesKey, series_key
+from hostvitals.shared.protocol import Frame, Series, SeriesKey, series_key
 
 _LABEL_SETS: Mapping[str, frozenset[str]] = MappingProxyType(
     {name: frozenset(spec.labels) for name, spec in CATALOGUE.items()}
@@ -30,8 +30,14 @@ class PolicyError(ValueError):
         self.message = message
 
 
-def validate_frame(frame: Frame, policy: LimitsSettings, now_ms: int) -> int:
-    """Check ``frame`` against the limits of ``policy``; return its sample count."""
+def validate_frame(
+    frame: Frame, policy: LimitsSettings, now_ms: int, keys: Sequence[SeriesKey] | None = None
+) -> int:
+    """Check ``frame`` against the limits of ``policy``; return its sample count.
+
+    ``keys``: the frame's series keys (``series_key`` of each series, in order) when the
+    caller has them already.
+    """
     if len(frame.series) > policy.max_series_per_frame:
         raise PolicyError(
             "too_many_series",
@@ -50,40 +56,46 @@ def validate_frame(frame: Frame, policy: LimitsSettings, now_ms: int) -> int:
     max_len = policy.max_label_value_length
     seen: set[SeriesKey] = set()
     samples = 0
-    for index, series in enumerate(frame.series):
-        where = f"series[{index}] {series.metric}"
+    if keys is None:
+        keys = [series_key(x.metric, x.labels) for x in frame.series]
+    # The messages' "series[i] metric" prefix is formatted only for a refusal (_where).
+    for index, (series, key) in enumerate(zip(frame.series, keys, strict=True)):
         expected = _LABEL_SETS.get(series.metric)
         if expected is None:
             raise PolicyError(
                 "unknown_metric",
-                f"{where}: unknown metric '{series.metric}' (not in the catalogue)",
+                f"{_where(index, series)}: unknown metric '{series.metric}' (not in the catalogue)",
             )
         labels = series.labels
         if len(labels) > policy.max_labels_per_series:
             raise PolicyError(
                 "too_many_labels",
-                f"{where}: {len(labels)} labels; the limit is {policy.max_labels_per_series}",
+                f"{_where(index, series)}: {len(labels)} labels; "
+                f"the limit is {policy.max_labels_per_series}",
             )
         if HOST_LABEL in labels:
             raise PolicyError(
                 "reserved_label",
-                f"{where}: label '{HOST_LABEL}' is reserved; the collector sets it from the "
-                "frame's host",
+                f"{_where(index, series)}: label '{HOST_LABEL}' is reserved; "
+                "the collector sets it from the frame's host",
             )
         if labels.keys() != expected:
-            raise PolicyError("label_set", f"{where}: {_label_mismatch(labels.keys(), expected)}")
+            raise PolicyError(
+                "label_set",
+                f"{_where(index, series)}: {_label_mismatch(labels.keys(), expected)}",
+            )
         for name, value in labels.items():
             if len(value) > max_len:
                 raise PolicyError(
                     "label_value_too_long",
-                    f"{where}: label '{name}' is {len(value)} characters long; the limit is "
-                    f"{max_len}",
+                    f"{_where(index, series)}: label '{name}' is {len(value)} characters "
+                    f"long; the limit is {max_len}",
                 )
-        key = series_key(series.metric, labels)
         if key in seen:
             raise PolicyError(
                 "duplicate_series",
-                f"{where}: series {series.metric}{_render(labels)} appears more than once",
+                f"{_where(index, series)}: series {series.metric}{_render(labels)} "
+                "appears more than once",
             )
         seen.add(key)
         values = series.values
@@ -95,6 +107,10 @@ def validate_frame(frame: Frame, policy: LimitsSettings, now_ms: int) -> int:
             f"frame has {samples} samples; the limit is {policy.max_samples_per_frame}",
         )
     return samples
+
+
+def _where(index: int, series: Series) -> str:
+    return f"series[{index}] {series.metric}"
 
 
 def _check_window(timestamps_ms: list[int], policy: LimitsSettings, now_ms: int) -> None:

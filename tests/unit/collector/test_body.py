@@ -130,3 +130,32 @@ def test_corrupt_data_is_400(encoding: str, damage: Callable[[bytes], bytes]) ->
 def test_raw_deflate_is_not_gzip() -> None:
     status, _, _ = status_of(lambda: decompress(zlib.compress(PAYLOAD), "gzip", len(PAYLOAD)))
     assert status == 400
+
+
+def test_a_thread_reuses_one_zstd_decompressor_and_a_failed_body_leaves_nothing_behind() -> None:
+    from hostvitals.collector.ingest import body
+
+    one, two = PAYLOAD[:30_000], PAYLOAD[30_000:]
+    packed_one, packed_two = (zstandard.ZstdCompressor().compress(p) for p in (one, two))
+    assert decompress(packed_one, "zstd", len(PAYLOAD)) == one
+    first = body._zstd_decompressor()
+    # Cut off mid-frame, over the limit, then garbage: each leaves the context mid-way.
+    for broken, limit in ((packed_two[:-4], len(PAYLOAD)), (packed_two, 10), (b"x" * 99, 999)):
+        status_of(lambda broken=broken, limit=limit: decompress(broken, "zstd", limit))
+        assert decompress(packed_one, "zstd", len(PAYLOAD)) == one
+    assert decompress(packed_one + packed_two, "zstd", len(PAYLOAD)) == one + two
+    assert body._zstd_decompressor() is first
+
+
+def test_each_thread_has_its_own_zstd_decompressor() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hostvitals.collector.ingest import body
+
+    packed = zstandard.ZstdCompressor().compress(PAYLOAD)
+    mine = body._zstd_decompressor()
+    with ThreadPoolExecutor(4) as pool:
+        outputs = list(pool.map(lambda _: decompress(packed, "zstd", len(PAYLOAD)), range(64)))
+        others = set(pool.map(lambda _: id(body._zstd_decompressor()), range(64)))
+    assert all(out == PAYLOAD for out in outputs)
+    assert id(mine) not in others

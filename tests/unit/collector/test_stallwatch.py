@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -139,3 +141,32 @@ async def test_the_memory_endpoint_lists_the_heap_when_tracemalloc_traces() -> N
         assert body["total_bytes"] >= 4 << 20
         assert any("test_stallwatch.py" in w for w in body["top"][0]["where"])
         del kept
+
+
+def test_a_sample_leaves_no_reference_cycle_holding_the_threads_stacks() -> None:
+    """sys._current_frames() holds the sampling frame itself: kept, it makes a cycle that
+    keeps every sampled frame's locals alive until a garbage collection."""
+
+    class Payload:
+        pass
+
+    refs: list[weakref.ref[Payload]] = []
+    ready, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        payload = Payload()
+        refs.append(weakref.ref(payload))
+        ready.set()
+        release.wait()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    ready.wait()
+    gc.disable()
+    try:
+        StallWatch(0.050).sample(0.100)
+        release.set()
+        thread.join()
+        assert refs[0]() is None  # freed when its frame ended, without a collection
+    finally:
+        gc.enable()

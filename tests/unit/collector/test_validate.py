@@ -7,7 +7,7 @@ import pytest
 from hostvitals.collector.config.settings import LimitsSettings
 from hostvitals.collector.ingest.validate import PolicyError, validate_frame
 from hostvitals.shared.catalogue import CATALOGUE
-from hostvitals.shared.protocol import Frame, Series
+from hostvitals.shared.protocol import Frame, Series, series_key
 from tests.support.frames import catalogue_frame, label_sets
 
 NOW_MS = 1_764_000_000_000
@@ -122,3 +122,14 @@ def test_time_window_edges() -> None:
     assert f"tick {NOW_MS + 5_001} ms" in message
     assert "(2025-11-24T16:00:05.001+00:00)" in message
     assert "window is 2025-11-24T15:59:00.000+00:00 .. 2025-11-24T16:00:05.000+00:00" in message
+
+
+def test_series_keys_the_caller_has_are_used_as_given() -> None:
+    frame = catalogue_frame("web-1", [NOW_MS - 1000, NOW_MS])
+    keys = [series_key(s.metric, s.labels) for s in frame.series]
+    assert validate_frame(frame, POLICY, NOW_MS, keys) == frame.sample_count()
+    # The duplicate check goes by the keys given: two keys made equal make a duplicate.
+    with pytest.raises(PolicyError) as err:
+        validate_frame(frame, POLICY, NOW_MS, [keys[0], *keys[:-1]])
+    assert err.value.reason == "duplicate_series"
+    assert err.value.message.startswith(f"series[1] {frame.series[1].metric}: ")
