@@ -246,7 +246,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         accepting=lambda: storage.breaker.state is BreakerState.CLOSED,
     )
 
-    lag = LoopLag(registry=metrics.registry)
+    lag = LoopLag(registry=metrics.registry, busy_lag_s=live_settings.watch_busy_lag_s)
     stall_ms = settings.server.stall_watch_ms
     stall_watch = StallWatch(stall_ms / 1000.0) if stall_ms > 0 else None
 

@@ -344,6 +344,10 @@ class LiveSettings(Section):
     """Hosts asked to flush every tick at once; past it, answers to more watched hosts do not
     ask (counted in `hostvitals_collector_fast_flush_refused_total`), and a host watched by
     itself takes the place of one watched only as part of the fleet. 0 never asks."""
+    watch_busy_lag_s: Annotated[float, Field(gt=0, le=60)] = 0.05
+    """Past this lag (seconds, smoothed) of the event loop's wake-ups the collector counts as
+    short of CPU, and ingest answers ask no host to flush every tick (counted as `busy` in
+    `hostvitals_collector_fast_flush_refused_total`)."""
     current_max_series: Annotated[int, Field(ge=100, le=10_000_000)] = 50_000
     """Series in one answer of `GET /api/v1/metrics/current` (its `limit` may ask for fewer):
     hosts are answered in name order while their series fit; the answer then names the last

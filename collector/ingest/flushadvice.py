@@ -30,7 +30,8 @@ flush faster: the writer is falling behind."""
 
 LAG_PERIOD_S: Final = 0.1
 BUSY_LAG_S: Final = 0.05
-"""Past this lag (smoothed) of the event loop's wake-ups, the collector is short of CPU."""
+"""Past this lag (smoothed) of the event loop's wake-ups, the collector is short of CPU
+(the default of ``live.watch_busy_lag_s``)."""
 
 
 class LoopLag:
@@ -42,14 +43,16 @@ class LoopLag:
         period_s: float = LAG_PERIOD_S,
         clock: Callable[[], float] = time.monotonic,
         registry: CollectorRegistry | None = None,
+        busy_lag_s: float = BUSY_LAG_S,
     ) -> None:
         self._period = period_s
+        self._busy_lag = busy_lag_s
         self._clock = clock
         self.lag_s = 0.0
         Gauge(
             "hostvitals_collector_event_loop_lag_seconds",
-            "How late the event loop wakes up (smoothed); past 0.05 s no host is asked to "
-            "flush every tick.",
+            "How late the event loop wakes up (smoothed); past live.watch_busy_lag_s "
+            "(0.05 s) no host is asked to flush every tick.",
             registry=registry,
         ).set_function(lambda: self.lag_s)
 
@@ -58,7 +61,7 @@ class LoopLag:
 
     @property
     def busy(self) -> bool:
-        return self.lag_s > BUSY_LAG_S
+        return self.lag_s > self._busy_lag
 
     async def run(self) -> None:
         """Measure until cancelled."""

@@ -7,6 +7,8 @@ written twice shows up twice in ``/api/v1/export`` and "none twice" is really ch
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,6 +21,7 @@ from hostvitals.agent.spool.format import HEADER_SIZE
 from hostvitals.shared.codec import decode_frame
 from tests.e2e.agent_support import (
     counter,
+    counter_total,
     export,
     grid,
     latest,
@@ -42,6 +45,26 @@ QUICK = {
 @pytest.fixture
 def raw_vm(vm_without_dedup: VictoriaMetrics) -> VictoriaMetrics:
     return vm_without_dedup
+
+
+LOAD_SAMPLES = 3
+"""node_load1, node_load5 and node_load15."""
+
+
+def lost_runs(present: list[int]) -> list[list[int]]:
+    """The runs of ticks missing between the sorted tick times ``present``."""
+    return [list(range(a + 1000, b, 1000)) for a, b in itertools.pairwise(present) if b - a > 1000]
+
+
+def skipped_in(skips: list[tuple[int, float]], gap: list[int]) -> float:
+    """Ticks the agent counted as skipped within ``gap``, from its skipped-ticks counter
+    (time, value) as of the tick before the gap and the first it reported after: a skip is
+    counted at the next tick taken.
+    """
+    before = [value for at, value in skips if at < gap[0]]
+    after = [value for at, value in skips if at > gap[-1]]
+    assert after, "the agent reported nothing after a gap"
+    return after[0] - (before[-1] if before else 0.0)
 
 
 def now_ms() -> int:
@@ -156,6 +179,7 @@ def test_a_full_spool_drops_the_oldest_frames_and_counts_every_sample(
     collector.process.stop()
     down_ms = now_ms()
     time.sleep(20)
+    restart_ms = now_ms()
     start_collector(port=collector.port, env=collector_env, vm_url=raw_vm.url)
     up_ms = now_ms()
 
@@ -169,25 +193,76 @@ def test_a_full_spool_drops_the_oldest_frames_and_counts_every_sample(
 
     wait_until(caught_up, 60, "the agent to catch up", step=0.5)
 
-    got = timestamps(raw_vm, host_name)
+    # One reading of every series of the host, up to a tick all of them had reached: the
+    # agent sends on meanwhile, and the newest tick may be only partly written.
+    snapshot = export(raw_vm, f'{{host="{host_name}"}}')
+    until = (
+        min(
+            max(series["timestamps"])
+            for series in snapshot
+            if series["metric"]["__name__"]
+            in ("node_load1", "hostvitals_agent_ticks_skipped_total")
+        )
+        - 1000
+    )
+
+    def points(name: str, **labels: str) -> list[tuple[int, float]]:
+        (series,) = [
+            s
+            for s in snapshot
+            if s["metric"]["__name__"] == name
+            and all(s["metric"].get(k) == v for k, v in labels.items())
+        ]
+        pairs = zip(series["timestamps"], series["values"], strict=True)
+        return sorted((ts, v) for ts, v in pairs if ts <= until)
+
+    got = [ts for ts, _ in points("node_load1")]
     assert duplicates(got) == []
-    missing = sorted(grid(got[0], got[-1]) - set(got))
-    assert missing, "the spool never overflowed"
-    # the oldest frames of the outage went, as one block
-    assert missing == list(range(missing[0], missing[-1] + 1000, 1000))
-    assert missing[0] >= down_ms - 2000
-    assert legitimate_gaps(raw_vm, host_name) == 0
-    # every tick carries the same number of samples (3 load + the agent's own), so the
-    # dropped samples are that many per missing tick
-    per_tick = Counter(
-        ts for series in export(raw_vm, f'{{host="{host_name}"}}') for ts in series["timestamps"]
-    )
-    steady = {per_tick[ts] for ts in got[2:]}
+    # Each tick carries 3 load samples and the agent's own. On a machine short of CPU the
+    # agent may skip a tick, or a sampler may miss one; it counts both, in the frames of its
+    # next ticks, so a gap is dropped ticks plus the skips counted across it.
+    per_tick = Counter(ts for series in snapshot for ts in series["timestamps"] if ts <= until)
+    skips = points("hostvitals_agent_ticks_skipped_total")
+    with_own = {ts for ts, _ in skips}
+    steady = {per_tick[ts] for ts in got[2:] if ts in with_own}
     assert len(steady) == 1, steady
-    dropped = counter(
-        raw_vm, host_name, "hostvitals_agent_dropped_samples_total", reason="spool_full"
-    )
-    assert dropped == len(missing) * steady.pop()
+    samples = steady.pop()
+    gaps = lost_runs(sorted(per_tick))
+    outage_gaps: list[tuple[list[int], int]] = []  # each with its ticks dropped, not skipped
+    for gap in gaps:
+        skipped = skipped_in(skips, gap)
+        assert 0 <= skipped <= len(gap), (gap, skipped)
+        if skipped < len(gap):
+            outage_gaps.append((gap, len(gap) - int(skipped)))
+    assert outage_gaps, "the spool never overflowed"
+    assert outage_gaps[0][0][0] >= down_ms - 2000
+    assert outage_gaps[-1][0][-1] < restart_ms  # only frames of the outage were dropped
+    dropped_ticks = sum(n for _, n in outage_gaps)
+    # Samples a missed sampler never took are not among the dropped ones.
+    unseen = {
+        sampler: counter_total(
+            v for _, v in points("hostvitals_agent_sampler_missed_total", sampler=sampler)
+        )
+        - len(seen)
+        for sampler, seen in (("load", with_own - set(got)), ("agent", set(got) - with_own))
+    }
+    drops = points("hostvitals_agent_dropped_samples_total", reason="spool_full")
+    dropped = counter_total(v for _, v in drops)
+    assert dropped == (
+        dropped_ticks * samples
+        - unseen["load"] * LOAD_SAMPLES
+        - unseen["agent"] * (samples - LOAD_SAMPLES)
+    ), (dropped, dropped_ticks, samples, unseen)
+    # The oldest frames went first. While no collector runs no round succeeds, so the ticks
+    # lost by then (as the frames built then count them) are one run from the outage's
+    # start. The spool is still full when the collector is back and drops its oldest frame
+    # at each tick until the backlog is sent: a frame dropped while its round is on its way
+    # still arrives (and is not counted), so after the return the ticks lost are still the
+    # outage's, after that run, but not necessarily next to it.
+    during = max((v for ts, v in drops if ts < restart_ms), default=0.0)
+    assert during > 0
+    # a tick holds at most `samples`: at least this many ticks went during the outage
+    assert outage_gaps[0][1] >= math.ceil(during / samples), (outage_gaps, during)
     # warned about it, once (the warning is rate-limited to one a minute)
     assert agent.log_path.read_text().count("is full") == 1
 

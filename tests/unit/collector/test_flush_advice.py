@@ -210,3 +210,14 @@ async def test_the_loop_lag_is_measured_from_late_wake_ups() -> None:
     finally:
         measuring.cancel()
     assert lag.busy, lag.lag_s
+
+
+def test_the_busy_threshold_is_the_setting() -> None:
+    lag = LoopLag(registry=CollectorRegistry(), busy_lag_s=0.5)
+    for _ in range(40):
+        lag.observe(0.2)  # late, but under the threshold set
+    assert not lag.busy, lag.lag_s
+    for _ in range(40):
+        lag.observe(0.8)
+    assert lag.busy, lag.lag_s
+    assert settings().live.watch_busy_lag_s == 0.05
