@@ -50,7 +50,14 @@ COLLECTOR_EXTRA_MODULES = (
 
 def missing_extra_modules() -> list[str]:
     """The collector extra's modules that cannot be imported here, in the list's order."""
-    return [name for name in COLLECTOR_EXTRA_MODULES if importlib.util.find_spec(name) is None]
+    return [name for name in COLLECTOR_EXTRA_MODULES if not _findable(name)]
+
+
+def _findable(name: str) -> bool:
+    try:  # a dotted name's parent package is imported first, and may be missing itself
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 def missing_extra_message(missing: Sequence[str]) -> str:
