@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib.util
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -36,6 +35,9 @@ COLLECTOR_EXTRA_MODULES = (
     "argon2",
     "cachetools",
     "fastapi",
+    "opentelemetry.trace",  # opentelemetry-api
+    "opentelemetry.sdk.trace",
+    "opentelemetry.exporter.otlp.proto.http",
     "orjson",
     "prometheus_client",
     "pydantic",
@@ -48,7 +50,14 @@ COLLECTOR_EXTRA_MODULES = (
 
 def missing_extra_modules() -> list[str]:
     """The collector extra's modules that cannot be imported here, in the list's order."""
-    return [name for name in COLLECTOR_EXTRA_MODULES if importlib.util.find_spec(name) is None]
+    return [name for name in COLLECTOR_EXTRA_MODULES if not _findable(name)]
+
+
+def _findable(name: str) -> bool:
+    try:  # a dotted name's parent package is imported first, and may be missing itself
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 def missing_extra_message(missing: Sequence[str]) -> str:
@@ -120,6 +129,7 @@ def serve(settings: Settings) -> None:
     from hostvitals.collector.access.connguard import ConnectionGuard, guarded_protocol
     from hostvitals.collector.app import create_app
     from hostvitals.collector.drain import DrainingServer
+    from hostvitals.collector.logformat import uvicorn_log_config
     from hostvitals.collector.tls.context import ServerTls
     from hostvitals.collector.tls.expiry import CertificateExpiry
     from hostvitals.collector.tls.protocol import protocol_class
@@ -138,8 +148,10 @@ def serve(settings: Settings) -> None:
         app.state.reloads.add("tls", reload_tls, tls.files)
     guard = ConnectionGuard(settings.server, app.state.metrics.registry)
     tune_gc()
+    log_config = uvicorn_log_config(settings.logging.format)
     config = uvicorn.Config(
         app,
+        log_config=uvicorn.config.LOGGING_CONFIG if log_config is None else log_config,
         host=settings.server.host,
         port=settings.server.port,
         log_level=settings.server.log_level,
@@ -185,6 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hostvitals.collector.backup.cli import COMMANDS as BACKUP_COMMANDS
     from hostvitals.collector.backup.cli import run_backup_command
     from hostvitals.collector.config.loader import ConfigError
+    from hostvitals.collector.logformat import configure as configure_logging
     from hostvitals.collector.statedb import StateFormatError
     from hostvitals.shared.masking import install_log_masking
 
@@ -192,10 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = settings_from_args(args)
         install_log_masking(mask_ips=settings.logging.mask_ip_addresses)
-        logging.basicConfig(
-            level=settings.server.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+        configure_logging(settings.server.log_level, settings.logging.format)
         if args.command == "rules":
             return run_rules_command(args, settings)
         if args.command in ACCESS_COMMANDS:

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 
-from hostvitals.collector import collector_version, statedb
+from hostvitals.collector import collector_version, statedb, tracing
 from hostvitals.collector.access.audit import Action, Actor, open_audit
 from hostvitals.collector.access.authn import (
     Authenticator,
@@ -286,6 +286,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
             await asyncio.to_thread(access_store.flush_usage)
             close_access()
             audit.close()
+            await asyncio.to_thread(tracing.stop)
             if stall_watch is not None:
                 await stall_watch.stop()
 
@@ -333,7 +334,15 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         require_client_cert=settings.tls.require_client_cert_on_ingest,
         audit=audit,
     )
-    app.add_middleware(RequestId)  # outermost: a refused request has an id too
+    app.add_middleware(RequestId)  # a refused request has an id too
+    observe = settings.observability
+    if tracing.start(
+        observe.otlp_endpoint,
+        service_name=observe.service_name,
+        sample_ratio=observe.sample_ratio,
+        export_timeout_s=observe.export_timeout_s,
+    ):  # outermost: its span covers the whole answer
+        app.add_middleware(tracing.TraceRequests)
     app.state.audit = audit
     app.state.access_store = access_store
     app.state.reloads = reloads

@@ -175,6 +175,12 @@ class SelfMetrics:
             "Bytes of import lines waiting to be written.",
             registry=r,
         )
+        self.saturation_ratio = Gauge(
+            "hostvitals_collector_saturation_ratio",
+            "Share of the write queue in use, 0 to 1; at 1 ingests are answered 503 (queue "
+            "full). What an autoscaler scales the collector on.",
+            registry=r,
+        )
         self.freshness = Histogram(
             "hostvitals_collector_freshness_seconds",
             "Delay from the newest tick of a frame to its write being acknowledged "

@@ -55,6 +55,7 @@ from hostvitals.collector.access.auditrecord import (
 )
 from hostvitals.collector.access.roles import SCOPE_KEY, Principal
 from hostvitals.collector.config.settings import Settings
+from hostvitals.collector.tracing import current_trace_id
 
 __all__ = ["REQUEST_ID_KEY", "Action", "Actor", "AuditLog", "Result", "audit_dir", "open_audit"]
 
@@ -134,6 +135,8 @@ class AuditLog:
             "request_id": clip(request_id),
             "detail": bounded_detail(detail),
         }
+        if (trace_id := current_trace_id()) is not None:  # only while tracing is on
+            body["trace_id"] = trace_id
         try:
             with self._locked():
                 record = self._append(body)

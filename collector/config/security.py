@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -36,3 +36,7 @@ class LoggingSettings(Section):
 
     mask_ip_addresses: bool = False
     """Also mask IP addresses in log lines (personal data in some jurisdictions)."""
+    format: Literal["text", "json"] = "text"
+    """`text`: one readable line per record. `json`: one JSON object per line with `time`,
+    `level`, `logger` and `message`, and `trace_id` when the record was made inside a traced
+    request (see `observability`). Masking applies to both."""

@@ -515,6 +515,31 @@ class TiersSettings(Section):
         return self
 
 
+class ObservabilitySettings(Section):
+    """Traces of the collector's own work (docs/operations.md)."""
+
+    otlp_endpoint: str | None = None
+    """OTLP/HTTP traces endpoint (for example `http://127.0.0.1:4318/v1/traces`): spans of the
+    ingest path (receive, decode, validate, dedupe, write) and of queries are sent there in
+    batches. Null (the default) traces nothing and costs nothing."""
+    service_name: str = "hostvitals-collector"
+    """The `service.name` resource attribute of the spans."""
+    sample_ratio: Annotated[float, Field(ge=0, le=1)] = 1.0
+    """Share of requests traced (a caller's `traceparent` decision is kept)."""
+    export_timeout_s: Annotated[float, Field(gt=0, le=60)] = 10.0
+    """Timeout of one export request to `otlp_endpoint`, in seconds."""
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return value
+
+
 class Settings(Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
@@ -533,6 +558,7 @@ class Settings(Section):
     slos: SlosSettings = Field(default_factory=SlosSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
 
     @model_validator(mode="after")
     def _window_within_raw_retention(self) -> Settings:

@@ -39,6 +39,7 @@ from hostvitals.collector.rollups.coldpath import ColdPath, ColdUnavailable
 from hostvitals.collector.rollups.queue import QueueFull as RollupQueueFull
 from hostvitals.collector.rollups.queue import RollupQueue
 from hostvitals.collector.selfmetrics import SelfMetrics
+from hostvitals.collector.tracing import span
 from hostvitals.collector.vm.breaker import CircuitBreaker
 from hostvitals.collector.vm.errors import (
     BackendRejected,
@@ -135,7 +136,10 @@ class IngestPipeline:
         body.check_content_type(headers.get("content-type"))
         encoding = body.parse_encoding(headers.get("content-encoding"))
         body.check_content_length(headers.get("content-length"), limits.max_body_bytes)
-        raw = await body.read_limited(chunks, limits.max_body_bytes)
+        with span("ingest.receive") as receiving:
+            raw = await body.read_limited(chunks, limits.max_body_bytes)
+            if receiving is not None:
+                receiving.set_attributes({"http.request.body.size": len(raw)})
         self._metrics.ingest_bytes.inc(len(raw))
 
         now_ms = int(self._clock() * 1000)
@@ -148,21 +152,23 @@ class IngestPipeline:
         if lines is None:
             return self._duplicate(frame)
         key = (frame.agent_id, frame.host, frame.seq)
-        waited = False
-        while (pending := self._inflight.get(key)) is not None:
-            waited = True
-            if await asyncio.shield(pending):
+        with span("ingest.dedupe.inflight"):
+            waited = False
+            while (pending := self._inflight.get(key)) is not None:
+                waited = True
+                if await asyncio.shield(pending):
+                    return self._duplicate(frame)
+            # Written while this copy was being decoded or waited? (Without an await since
+            # the ledger was asked in _prepare, nothing else can have written it.)
+            if (offloaded or waited) and self._recent.seen(*key):
                 return self._duplicate(frame)
-        # Written while this copy was being decoded or waited? (Without an await since the
-        # ledger was asked in _prepare, nothing else can have written it.)
-        if (offloaded or waited) and self._recent.seen(*key):
-            return self._duplicate(frame)
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._inflight[key] = done
         try:
             cold_samples = await self._apply_cold(frame, now_ms) if prepared.cold else 0
             if lines.series:  # the writer enters the frame in the ledger with its batch
-                await self._write(lines, key)
+                with span("ingest.write", {"hostvitals.samples": lines.samples}):
+                    await self._write(lines, key)
                 received_at = self._clock()
             else:  # a frame of gaps only has nothing to write
                 received_at = self._clock()
@@ -193,18 +199,28 @@ class IngestPipeline:
     def _prepare(
         self, raw: bytes, encoding: str, now_ms: int, check: FrameCheck | None, inline: bool
     ) -> _Prepared:
-        frame = self._decoder.decode(raw, encoding, inline=inline)
+        with span("ingest.decode", {"hostvitals.encoding": encoding}) as decoding:
+            frame = self._decoder.decode(raw, encoding, inline=inline)
+            if decoding is not None:
+                decoding.set_attributes(
+                    {"hostvitals.host": frame.host, "hostvitals.series": len(frame.series)}
+                )
         if check is not None:  # before the ledger: a forged frame must not look written
             check(frame.agent_id, frame.host)
-        if self._recent.seen(frame.agent_id, frame.host, frame.seq):
+        with span("ingest.dedupe") as deduping:
+            seen = self._recent.seen(frame.agent_id, frame.host, frame.seq)
+            if deduping is not None:
+                deduping.set_attribute("hostvitals.duplicate", seen)
+        if seen:
             return _Prepared(frame, None)
-        keys = [series_key(x.metric, x.labels) for x in frame.series]
-        try:
-            validate_frame(frame, self._limits, now_ms, keys)
-            if self._budget is not None:
-                self._budget.admit(frame.agent_id, frame.host, keys, now_ms / 1000.0)
-        except PolicyError as exc:
-            raise IngestRejected(422, exc.reason, exc.message) from None
+        with span("ingest.validate"):
+            keys = [series_key(x.metric, x.labels) for x in frame.series]
+            try:
+                validate_frame(frame, self._limits, now_ms, keys)
+                if self._budget is not None:
+                    self._budget.admit(frame.agent_id, frame.host, keys, now_ms / 1000.0)
+            except PolicyError as exc:
+                raise IngestRejected(422, exc.reason, exc.message) from None
         hot: Frame | None = frame
         since_ms: int | None = None
         cold = self._cold is not None and self._cold.involves(frame, now_ms)

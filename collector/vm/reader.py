@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from hostvitals.collector.tracing import span
 from hostvitals.collector.vm.errors import BackendMalformed, error_for_status
 from hostvitals.collector.vm.transport import Request, RequestsTransport, Response, Transport
 
@@ -82,7 +83,8 @@ class VictoriaMetricsReader:
         headers = {"Content-Type": FORM_CONTENT_TYPE} if isinstance(data, bytes) else {}
         timeout = self.timeout_s if timeout_s is None else timeout_s
         request = Request(method, self.base_url, path, timeout, params or (), data, headers)
-        return self.transport.send(request)
+        with span("vm.query", {"http.request.method": method, "url.path": path}):
+            return self.transport.send(request)
 
     def _data(self, path: str, form: dict[str, str]) -> Any:
         """POST a form to a JSON API path and return the ``data`` member of a success."""

@@ -115,6 +115,10 @@ class VictoriaMetricsWriter:
     def queue_max_bytes(self) -> int:
         return self._queue_max
 
+    def _show_queue(self, queued: int) -> None:
+        self._metrics.write_queue_bytes.set(queued)
+        self._metrics.saturation_ratio.set(min(1.0, queued / self._queue_max))
+
     def start(self) -> None:
         with self._cond:
             self._start_locked()
@@ -145,7 +149,7 @@ class VictoriaMetricsWriter:
             self._start_locked()
             self._queue.append(_Item(body, future, frame))
             self._queued_bytes += len(body)
-            self._metrics.write_queue_bytes.set(self._queued_bytes)
+            self._show_queue(self._queued_bytes)
             self._cond.notify()
         return future
 
@@ -162,7 +166,7 @@ class VictoriaMetricsWriter:
             leftovers = list(self._queue)
             self._queue.clear()
             self._queued_bytes = 0
-            self._metrics.write_queue_bytes.set(0)
+            self._show_queue(0)
         for item in leftovers:
             _resolve(item, WriterClosed("the collector shut down before the write"))
 
@@ -199,7 +203,7 @@ class VictoriaMetricsWriter:
                 if item.future.set_running_or_notify_cancel():
                     batch.append(item)
             self._queued_bytes -= size
-            self._metrics.write_queue_bytes.set(self._queued_bytes)
+            self._show_queue(self._queued_bytes)
         return batch
 
     def _write(self, batch: list[_Item]) -> None:

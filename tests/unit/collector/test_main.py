@@ -8,7 +8,7 @@ import subprocess
 import sys
 import tomllib
 from importlib.machinery import ModuleSpec
-from importlib.metadata import packages_distributions
+from importlib.metadata import distributions, packages_distributions
 from pathlib import Path
 
 import pytest
@@ -96,8 +96,22 @@ def test_extra_modules_match_the_collector_extra() -> None:
     extra = pyproject["project"]["optional-dependencies"]["collector"]
     wanted = {_normalize(re.split(r"[\s\[<>=!~;]", req, maxsplit=1)[0]) for req in extra}
     providers = packages_distributions()
-    checked = {_normalize(dist) for name in cli.COLLECTOR_EXTRA_MODULES for dist in providers[name]}
+    checked = {
+        _normalize(dist)
+        for name in cli.COLLECTOR_EXTRA_MODULES
+        for dist in (providers[name] if "." not in name else _owners(name))
+    }
     assert checked == wanted
+
+
+def _owners(module: str) -> list[str]:
+    """The distributions that install ``module``'s package (a namespace package's part)."""
+    init = module.replace(".", "/") + "/__init__.py"
+    return [
+        dist.metadata["Name"]
+        for dist in distributions()
+        if any(str(f) == init for f in dist.files or ())
+    ]
 
 
 def test_importing_the_entry_point_imports_no_extra_module() -> None:

@@ -364,3 +364,25 @@ def test_a_failure_to_record_reaches_the_frames_of_the_batch(
     failed = writer.submit(b"a\n", ("agent", "h", 1)).exception(WAIT)
     assert isinstance(failed, OSError)
     assert writer.submit(b"own metrics\n").exception(WAIT) is None
+
+
+def test_saturation_ratio_is_the_share_of_the_queue_in_use(
+    metrics: SelfMetrics, writers: list[VictoriaMetricsWriter]
+) -> None:
+    target = Target(hold_first=True)
+    writer = make(target, metrics, queue_max=10)
+    writers.append(writer)
+
+    def ratio() -> float | None:
+        return metrics.registry.get_sample_value("hostvitals_collector_saturation_ratio")
+
+    in_flight = writer.submit(b"a" * 100)
+    assert target.entered.wait(WAIT)
+    queued = writer.submit(b"b" * 8)
+    assert ratio() == 0.8
+    with pytest.raises(QueueFull):
+        writer.submit(b"c" * 3)
+    assert ratio() == 0.8
+    target.release.set()
+    assert results([in_flight, queued]) == [None] * 2
+    assert ratio() == 0
