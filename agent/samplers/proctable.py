@@ -5,7 +5,9 @@ through several layers of Python, about 0.1 ms per process: at 170 processes a s
 was most of the agent's CPU. This table reads ``stat`` alone (CPU ticks, start time, resident
 pages) with ``os.read`` and answers the calls the sampler makes the way ``psutil.Process``
 does: ``cpu_percent(None)`` since the previous scan, 0.0 the first time; ``memory_info().rss``;
-and, asked only for the winners, ``name()`` and ``username()`` through psutil itself.
+and, asked only for the winners, ``name()`` and ``username()``. The name is the one in ``stat``
+when it is shorter than the kernel's 15-character cut, else psutil's (which may take it from
+the command line); the user is psutil's real uid, looked up once per uid and scan.
 
 Each process's ``stat`` stays open between scans and is read again with ``os.pread`` at
 offset 0 (procfs writes it afresh on every read): the path lookup of ``open`` was about half
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import resource
 import time
 from collections.abc import Callable
@@ -47,7 +50,12 @@ def default_max_open() -> int:
     return max(0, min(soft // 2, 4096))
 
 
+NAME_CUT = 15
+"""The kernel keeps the first 15 bytes of a process name; psutil looks longer ones up."""
+
+
 class StatFields(NamedTuple):
+    name: bytes
     state: bytes
     ticks: int
     """User plus system CPU time, in clock ticks."""
@@ -63,13 +71,18 @@ def parse_stat(data: bytes) -> StatFields | None:
     the last ``)``.
 
     >>> parse_stat(b"7 (a) b) S 1 1 1 0 -1 0 0 0 0 0 30 12 0 0 20 0 1 0 99 1000 25 0\\n")
-    StatFields(state=b'S', ticks=42, start=99, rss_pages=25)
+    StatFields(name=b'a) b', state=b'S', ticks=42, start=99, rss_pages=25)
     """
-    fields = data[data.rfind(b")") + 2 :].split(None, 22)
+    close = data.rfind(b")")
+    fields = data[close + 2 :].split(None, 22)
     if len(fields) < 22:
         return None
     return StatFields(
-        fields[0], int(fields[11]) + int(fields[12]), int(fields[19]), int(fields[21])
+        data[data.find(b"(") + 1 : close],
+        fields[0],
+        int(fields[11]) + int(fields[12]),
+        int(fields[19]),
+        int(fields[21]),
     )
 
 
@@ -80,20 +93,38 @@ class Memory(NamedTuple):
 class StatProcess:
     """One process of the table, as the sampler sees it (a small part of ``psutil.Process``)."""
 
-    __slots__ = ("_at", "_handle", "_last", "_rss", "_ticks", "fd", "pid", "start")
+    __slots__ = (
+        "_at",
+        "_comm",
+        "_handle",
+        "_last",
+        "_rss",
+        "_ticks",
+        "_users",
+        "fd",
+        "pid",
+        "start",
+    )
 
-    def __init__(self, pid: int, start: int, fd: int = -1) -> None:
+    def __init__(
+        self, pid: int, start: int, fd: int = -1, users: dict[int, str] | None = None
+    ) -> None:
         self.pid = pid
         self.start = start
         self.fd = fd
         """Its open ``stat``, or -1 when the table opens it on each scan."""
+        self._comm = b""
+        self._users = {} if users is None else users
         self._ticks = 0
         self._at = 0.0
         self._rss = 0
         self._last: tuple[int, float] | None = None
         self._handle: psutil.Process | None = None
 
-    def update(self, ticks: int, rss_pages: int, at: float, *, first: bool) -> None:
+    def update(
+        self, ticks: int, rss_pages: int, at: float, *, first: bool, comm: bytes = b""
+    ) -> None:
+        self._comm = comm
         if not first:
             self._last = (self._ticks, self._at)
         self._ticks, self._at, self._rss = ticks, at, rss_pages * PAGE_SIZE
@@ -115,10 +146,22 @@ class StatProcess:
         return Memory(self._rss)
 
     def name(self) -> str:
+        """As psutil names it; from ``stat`` when the kernel did not cut the name."""
+        if 0 < len(self._comm) < NAME_CUT:
+            return os.fsdecode(self._comm)
         return str(self._psutil().name())
 
     def username(self) -> str:
-        return str(self._psutil().username())
+        """As psutil's ``username()``: the real uid's user name, or the uid if it has none."""
+        uid = int(self._psutil().uids().real)
+        user = self._users.get(uid)
+        if user is None:
+            try:
+                user = pwd.getpwuid(uid).pw_name
+            except KeyError:
+                user = str(uid)
+            self._users[uid] = user
+        return user
 
     def _psutil(self) -> psutil.Process:
         if self._handle is None:
@@ -136,6 +179,8 @@ class ProcTable:
         self._known: dict[int, StatProcess] = {}
         self._max_open = default_max_open() if max_open is None else max_open
         self._open = 0
+        self._users: dict[int, str] = {}
+        """User names by uid, looked up again on every scan."""
 
     @property
     def open_files(self) -> int:
@@ -175,6 +220,7 @@ class ProcTable:
         procfs = psutil.PROCFS_PATH
         known, current = self._known, {}
         clock = self._clock
+        self._users.clear()
         pids = sorted(int(name) for name in os.listdir(procfs) if name.isdigit())
         for pid in pids:
             proc = known.pop(pid, None)
@@ -207,12 +253,12 @@ class ProcTable:
             if first:
                 if proc is not None:
                     self._release(proc)
-                proc = StatProcess(pid, fields.start, fd)
+                proc = StatProcess(pid, fields.start, fd, self._users)
             elif fd >= 0:
                 assert proc is not None
                 proc.fd = fd
             assert proc is not None
-            proc.update(fields.ticks, fields.rss_pages, at, first=first)
+            proc.update(fields.ticks, fields.rss_pages, at, first=first, comm=fields.name)
             current[pid] = proc
         for gone in known.values():  # not listed any more
             self._release(gone)

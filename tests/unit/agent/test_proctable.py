@@ -4,6 +4,7 @@ psutil.Process."""
 from __future__ import annotations
 
 import os
+import pwd
 import subprocess
 import sys
 from pathlib import Path
@@ -114,7 +115,7 @@ def test_parse_stat_counts_fields_from_the_last_parenthesis() -> None:
         b"7 (a) (b c) R 1 1 1 0 -1 4194304 0 0 0 0 30 12 0 0 20 0 1 0 99 1000 25"
         b" 18446744073709551615 1 1\n"
     )
-    assert parse_stat(line) == StatFields(b"R", 42, 99, 25)
+    assert parse_stat(line) == StatFields(b"a) (b c", b"R", 42, 99, 25)
     assert parse_stat(b"7 (cut) S 1 1 1 0\n") is None
     assert parse_stat(b"") is None
 
@@ -153,12 +154,49 @@ def test_no_file_kept_open_when_none_may_be(procfs: Path) -> None:
 def test_an_exited_process_is_left_out_and_its_file_closed() -> None:
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        table = ProcTable()
-        assert child.pid in [p.pid for p in table()]
-        opened = table.open_files
+        table = ProcTable(max_open=4096)
+        (seen,) = [p for p in table() if p.pid == child.pid]
+        assert seen.fd >= 0
     finally:
         child.kill()
         child.wait()
     assert child.pid not in [p.pid for p in table()]
-    assert table.open_files < opened or opened == 0
+    assert seen.fd == -1
     table.close()
+
+
+def test_a_short_name_comes_from_stat_without_psutil(procfs: Path) -> None:
+    write_stat(procfs, 999_999_999, ticks=1, start=1, rss=1, comm="nginx: w (x)")
+    (proc,) = ProcTable()()
+    assert proc.name() == "nginx: w (x)"  # no such pid: psutil would raise
+
+
+def test_a_name_the_kernel_may_have_cut_comes_from_psutil(procfs: Path) -> None:
+    write_stat(procfs, 999_999_999, ticks=1, start=1, rss=1, comm="a-fifteen-chars")
+    (procfs / "999999999" / "cmdline").write_bytes(b"/usr/bin/a-fifteen-chars-long\0-v\0")
+    (proc,) = ProcTable()()
+    assert proc.name() == "a-fifteen-chars-long"
+
+
+def test_user_names_are_looked_up_once_per_uid_and_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real = pwd.getpwuid
+    expected = psutil.Process().username()
+
+    def counting(uid: int) -> pwd.struct_passwd:
+        calls.append(uid)
+        return real(uid)
+
+    monkeypatch.setattr(pwd, "getpwuid", counting)
+    table = ProcTable()
+    me = os.getpid()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        for _ in range(2):
+            mine = [p for p in table() if p.pid in (me, child.pid)]
+            assert [p.username() for p in mine] == [expected] * 2
+        assert calls == [os.getuid()] * 2  # once in each of the two scans
+    finally:
+        child.kill()
+        child.wait()
+        table.close()
