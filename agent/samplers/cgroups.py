@@ -71,11 +71,15 @@ def cgroup_root(paths: HostPaths) -> Path | None:
     return None
 
 
-def walk(root: Path, max_groups: int = MAX_GROUPS) -> Iterator[tuple[Path, Workload]]:
-    """The workloads below ``root``; a workload's own children are not walked (its files
-    already count them, cgroup v2 counters being hierarchical)."""
+def walk(root: Path, max_groups: int = MAX_GROUPS) -> Iterator[tuple[str, Workload]]:
+    """The workloads below ``root``, by directory path; a workload's own children are not
+    walked (its files already count them, cgroup v2 counters being hierarchical).
+
+    Paths are strings, joined with ``/``: a scan reads several files of hundreds of
+    directories, and building ``Path`` objects for them was a third of its interpreter time.
+    """
     seen = 0
-    stack: list[tuple[Path, str, int]] = [(root, "", 0)]
+    stack: list[tuple[str, str, int]] = [(str(root), "", 0)]
     while stack:
         directory, relative, depth = stack.pop()
         try:
@@ -91,14 +95,14 @@ def walk(root: Path, max_groups: int = MAX_GROUPS) -> Iterator[tuple[Path, Workl
             child = f"{relative}/{name}" if relative else name
             found = classify(child)
             if found is not None:
-                yield directory / name, found
+                yield f"{directory}/{name}", found
             elif depth + 1 < MAX_DEPTH:
-                stack.append((directory / name, child, depth + 1))
+                stack.append((f"{directory}/{name}", child, depth + 1))
 
 
 @dataclass(slots=True)
 class Reading:
-    path: Path
+    path: str
     workload: Workload
     cpu_s: float
     memory: int | None
@@ -111,7 +115,7 @@ class CgroupsSampler:
         self,
         paths: HostPaths | None = None,
         top_n: int = 10,
-        read: Callable[[Path], str] | None = None,
+        read: Callable[[str], str] | None = None,
         names: ContainerNames | None = None,
     ) -> None:
         self._paths = paths or HostPaths()
@@ -120,7 +124,7 @@ class CgroupsSampler:
         self._names = names if names is not None else ContainerNames(self._paths)
         self._root: Path | None = None
         self._looked = False
-        self._last: dict[Path, dict[str, float]] = {}  # counters of every workload last scan
+        self._last: dict[str, dict[str, float]] = {}  # counters of every workload last scan
         self._other: dict[str, float] = dict.fromkeys(OTHER_COUNTERS, 0.0)
 
     def collect(self) -> list[Row]:
@@ -138,7 +142,7 @@ class CgroupsSampler:
         previous = self._last
         chosen = self._top(readings, previous)
         rows: list[Row] = []
-        current: dict[Path, dict[str, float]] = {}
+        current: dict[str, dict[str, float]] = {}
         other_memory = 0
         for reading in readings:
             counters, gauges = self._details(reading, full=reading.path in chosen)
@@ -163,15 +167,15 @@ class CgroupsSampler:
             rows.append((MEMORY, OTHER, other_memory))
         return rows
 
-    def _rank_read(self, path: Path, workload: Workload) -> Reading | None:
+    def _rank_read(self, path: str, workload: Workload) -> Reading | None:
         try:
-            cpu = parse_flat_keyed(self._read(path / "cpu.stat")).get("usage_usec")
+            cpu = parse_flat_keyed(self._read(f"{path}/cpu.stat")).get("usage_usec")
         except OSError:
             return None  # gone between the walk and the read
-        memory = self._optional(path / "memory.current", parse_single)
+        memory = self._optional(f"{path}/memory.current", parse_single)
         return Reading(path, workload, (cpu or 0) / 1e6, memory)
 
-    def _top(self, readings: list[Reading], previous: dict[Path, dict[str, float]]) -> set[Path]:
+    def _top(self, readings: list[Reading], previous: dict[str, dict[str, float]]) -> set[str]:
         def cpu_delta(r: Reading) -> float:
             if not previous:  # the first scan: CPU time since each workload started
                 return r.cpu_s
@@ -191,24 +195,24 @@ class CgroupsSampler:
         path = reading.path
         if reading.memory is not None:
             gauges[MEMORY] = reading.memory
-            stat = self._optional(path / "memory.stat", parse_flat_keyed) if full else None
+            stat = self._optional(f"{path}/memory.stat", parse_flat_keyed) if full else None
             if stat is not None:
                 gauges[WORKING_SET] = working_set(reading.memory, stat)
-        io = self._optional(path / "io.stat", parse_io_stat)
+        io = self._optional(f"{path}/io.stat", parse_io_stat)
         if io is not None:
             counters[READS], counters[WRITES] = io
         if not full:
             return counters, gauges
-        events = self._optional(path / "memory.events", parse_flat_keyed)
+        events = self._optional(f"{path}/memory.events", parse_flat_keyed)
         if events is not None:
             counters[OOM] = events.get("oom_kill", 0)
         for resource, metric in PRESSURE.items():
-            totals = self._optional(path / f"{resource}.pressure", parse_pressure)
+            totals = self._optional(f"{path}/{resource}.pressure", parse_pressure)
             if totals is not None and "some" in totals:
                 counters[metric] = totals["some"] / 1e6
         return counters, gauges
 
-    def _optional(self, path: Path, parse: Callable[[str], T]) -> T | None:
+    def _optional(self, path: str, parse: Callable[[str], T]) -> T | None:
         """A file a controller may not provide (no memory or io controller enabled)."""
         try:
             return parse(self._read(path))

@@ -1,19 +1,24 @@
 """Memory and swap: the ``node_memory_*`` gauges and swap-in/out byte counters.
 
 On Linux the gauges come straight from ``/proc/meminfo``, like node_exporter, because psutil
-folds ``SReclaimable`` into ``cached`` and node_exporter's ``Cached`` is the raw field.
-Elsewhere they come from ``psutil.virtual_memory()`` and ``psutil.swap_memory()``.
+folds ``SReclaimable`` into ``cached`` and node_exporter's ``Cached`` is the raw field, and the
+swap-in/out counters from the ``pswpin``/``pswpout`` pages of ``/proc/vmstat`` beside it
+(``psutil.swap_memory()`` read both files again and made a ``sysinfo`` call, two thirds of the
+sampler's time). Elsewhere they come from ``psutil.virtual_memory()`` and
+``psutil.swap_memory()``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import psutil
 
 from hostvitals.agent.samplers.base import NO_LABELS, Row
+from hostvitals.agent.samplers.paths import read_small
 
 MEMINFO_FIELDS: tuple[str, ...] = (
     "MemTotal",
@@ -36,6 +41,9 @@ _VIRTUAL_FIELDS: tuple[tuple[str, str], ...] = (
     ("shared", "Shmem"),
 )
 _UNITS = {"": 1, "kB": 1024}
+SWAP_PAGE_BYTES = 4 * 1024
+"""Bytes per swapped page, as psutil counts them (``sin``, ``sout``) on every platform."""
+_VMSTAT_SWAP = (("pswpin", "sin"), ("pswpout", "sout"))
 
 
 def parse_meminfo(text: str) -> dict[str, int]:
@@ -52,6 +60,27 @@ def parse_meminfo(text: str) -> dict[str, int]:
         scale = _UNITS.get(unit)
         if scale is not None:
             out[key.strip()] = int(parts[0]) * scale
+    return out
+
+
+def swap_io_from_vmstat(text: str) -> dict[str, int]:
+    """``sin`` and ``sout`` (bytes swapped in and out) from ``/proc/vmstat``, as psutil's
+    ``swap_memory()`` gives them: 0 where the kernel has no such line.
+
+    >>> swap_io_from_vmstat("pgpgin 10\\npswpin 3\\npswpout 5\\npgfault 1\\n")
+    {'sin': 12288, 'sout': 20480}
+    """
+    out = {"sin": 0, "sout": 0}
+    lines = "\n" + text  # every line, the first one too, starts after a newline
+    for field, attr in _VMSTAT_SWAP:
+        at = lines.find(f"\n{field} ")
+        if at < 0:
+            continue
+        start = at + len(field) + 2
+        end = lines.find("\n", start)
+        value = lines[start : end if end >= 0 else len(lines)].strip()
+        if value.isdigit():
+            out[attr] = int(value) * SWAP_PAGE_BYTES
     return out
 
 
@@ -78,6 +107,9 @@ def rows_from_psutil(virtual: Any, swap: Any) -> list[Row]:
 
 
 def rows_from_swap_io(swap: Any) -> list[Row]:
+    """The swap-in/out counters from psutil's ``sswap`` or a mapping with ``sin``/``sout``."""
+    if isinstance(swap, Mapping):
+        swap = SimpleNamespace(**swap)
     rows: list[Row] = []
     for attr, metric in (
         ("sin", "hostvitals_swap_in_bytes_total"),
@@ -92,14 +124,20 @@ def rows_from_swap_io(swap: Any) -> list[Row]:
 class MemorySampler:
     name = "memory"
 
-    def __init__(self, meminfo_path: Path = Path("/proc/meminfo")) -> None:
+    def __init__(
+        self, meminfo_path: Path = Path("/proc/meminfo"), vmstat_path: Path | None = None
+    ) -> None:
         self._meminfo_path = meminfo_path
+        self._vmstat_path = vmstat_path or meminfo_path.with_name("vmstat")
         self._use_meminfo = meminfo_path.exists()
 
     def collect(self) -> list[Row]:
-        swap = psutil.swap_memory()
-        if self._use_meminfo:
-            rows = rows_from_meminfo(parse_meminfo(self._meminfo_path.read_text()))
-        else:
-            rows = rows_from_psutil(psutil.virtual_memory(), swap)
-        return rows + rows_from_swap_io(swap)
+        if not self._use_meminfo:
+            swap = psutil.swap_memory()
+            return rows_from_psutil(psutil.virtual_memory(), swap) + rows_from_swap_io(swap)
+        rows = rows_from_meminfo(parse_meminfo(read_small(self._meminfo_path)))
+        try:
+            vmstat = read_small(self._vmstat_path)
+        except OSError:  # psutil counts nothing swapped then too
+            vmstat = ""
+        return rows + rows_from_swap_io(swap_io_from_vmstat(vmstat))

@@ -180,10 +180,10 @@ def test_beyond_the_top_n_the_rest_is_one_other_series_that_never_goes_back(
 
 
 def test_a_workload_vanishing_mid_scan_is_skipped(host: HostPaths) -> None:
-    def read(path: Path) -> str:
-        if "sshd" in str(path):
+    def read(path: str) -> str:
+        if "sshd" in path:
             raise FileNotFoundError(path)
-        return path.read_text()
+        return Path(path).read_text()
 
     names = {name for _, name in rows_by(CgroupsSampler(host, read=read).collect())}
     assert "sshd.service" not in names and "nginx.service" in names

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import namedtuple
+from pathlib import Path
 from types import SimpleNamespace
 
 import psutil
@@ -18,10 +19,12 @@ from hostvitals.agent.samplers.cpu import MODES, rows_from_cpu_times
 from hostvitals.agent.samplers.disk import rows_from_disk_counters
 from hostvitals.agent.samplers.load import read_loadavg, rows_from_loadavg
 from hostvitals.agent.samplers.memory import (
+    MemorySampler,
     parse_meminfo,
     rows_from_meminfo,
     rows_from_psutil,
     rows_from_swap_io,
+    swap_io_from_vmstat,
 )
 from hostvitals.agent.samplers.network import rows_from_net_counters
 
@@ -126,6 +129,34 @@ class TestMemory:
 
     def test_swap_io_absent_on_some_platforms(self) -> None:
         assert rows_from_swap_io(SimpleNamespace(total=0, free=0)) == []
+
+    def test_swap_io_from_vmstat_counts_4_kib_pages_like_psutil(self) -> None:
+        text = "nr_free_pages 1\npswpin 3\npswpout 5\npswpin_extra 9\n"
+        assert swap_io_from_vmstat(text) == {"sin": 3 * 4096, "sout": 5 * 4096}
+        assert swap_io_from_vmstat("pswpin 7\npswpout 0") == {"sin": 7 * 4096, "sout": 0}
+
+    def test_swap_io_is_zero_without_the_lines_as_psutil_has_it(self) -> None:
+        assert swap_io_from_vmstat("") == {"sin": 0, "sout": 0}
+        assert swap_io_from_vmstat("xpswpin 3\npswpout x\n") == {"sin": 0, "sout": 0}
+
+    def test_sampler_reads_meminfo_and_vmstat_beside_it(self, tmp_path: Path) -> None:
+        (tmp_path / "meminfo").write_text(MEMINFO)
+        (tmp_path / "vmstat").write_text("pgpgin 1\npswpin 2\npswpout 3\n")
+        rows = as_dict(MemorySampler(tmp_path / "meminfo").collect())
+        assert rows[("node_memory_SwapTotal_bytes", ())] == parse_meminfo(MEMINFO)["SwapTotal"]
+        assert rows[("hostvitals_swap_in_bytes_total", ())] == 2 * 4096
+        assert rows[("hostvitals_swap_out_bytes_total", ())] == 3 * 4096
+        (tmp_path / "vmstat").unlink()
+        rows = as_dict(MemorySampler(tmp_path / "meminfo").collect())
+        assert rows[("hostvitals_swap_in_bytes_total", ())] == 0
+
+    def test_sampler_agrees_with_psutil_on_this_host(self) -> None:
+        before = psutil.swap_memory()
+        rows = as_dict(MemorySampler().collect())
+        after = psutil.swap_memory()
+        assert rows[("node_memory_SwapTotal_bytes", ())] == after.total
+        assert before.sin <= rows[("hostvitals_swap_in_bytes_total", ())] <= after.sin
+        assert before.sout <= rows[("hostvitals_swap_out_bytes_total", ())] <= after.sout
 
 
 DiskIO = namedtuple(
