@@ -7,15 +7,11 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from types import FrameType
 
 from hostvitals.chaos.experiments import EXPERIMENTS, PROFILES, select
+from hostvitals.chaos.procs import on_stop_signal
 from hostvitals.chaos.report import table, write
 from hostvitals.chaos.runner import Result, run
-
-
-def _terminate(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)  # unwinds through every stack's cleanup
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,8 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         experiments = select(args.only)
     except ValueError as exc:
         parser.error(str(exc))
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
+    for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, on_stop_signal)  # unwinds through every stack's cleanup
     profile = PROFILES[args.profile]
     results: list[Result] = []
     for experiment in experiments:

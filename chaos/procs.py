@@ -3,6 +3,7 @@ always stopped (SIGTERM, then SIGKILL)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -10,11 +11,46 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 import requests
+
+_shield_depth = 0
+_pending: list[int] = []
+
+
+def on_stop_signal(signum: int, _frame: FrameType | None) -> None:
+    """The runner's handler for SIGINT, SIGTERM and SIGHUP: unwind through every stack's
+    cleanup, unless a child is being started, in which case the signal waits until the
+    child is recorded (a child started but not yet recorded would be left running)."""
+    if _shield_depth:
+        _pending.append(signum)
+        return
+    _unwind(signum)
+
+
+def _unwind(signum: int) -> None:
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def shielded() -> Iterator[None]:
+    """Hold the stop signals until the block is done (see :func:`on_stop_signal`)."""
+    global _shield_depth
+    _shield_depth += 1
+    try:
+        yield
+    finally:
+        _shield_depth -= 1
+        if not _shield_depth and _pending:
+            signum = _pending[0]
+            _pending.clear()
+            _unwind(signum)
 
 
 def free_port() -> int:
@@ -64,7 +100,7 @@ class Child:
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
+        with self.log_path.open("ab") as log, shielded():
             self.proc = subprocess.Popen(
                 list(self.argv),
                 stdout=log,
