@@ -64,6 +64,10 @@ def collector(tmp_path: Path, victoria_metrics: VictoriaMetrics) -> Iterator[tup
         "HOSTVITALS__STATE__DIR": str(tmp_path / "state"),
         "HOSTVITALS__TIERS__ROLLUPS": "[]",
         "HOSTVITALS__UI__MAX_STREAMS": str(STREAMS + 8),
+        # The 64 dashboards come from one address at once: the stream rate limit (tested on
+        # its own) would refuse most of them, and this test is about what they cost.
+        "HOSTVITALS__RATE_LIMITS__STREAM_PER_CREDENTIAL_BURST": str(STREAMS + 8),
+        "HOSTVITALS__RATE_LIMITS__STREAM_PER_ADDRESS_BURST": str(STREAMS + 8),
         "HOSTVITALS_CONFIG": "",
     }
     proc = ManagedProcess(
