@@ -26,11 +26,11 @@ def collector_command() -> str:
 
 
 @contextmanager
-def collector(
+def collector_process(
     tmp_path: Path, vm_url: str, env: dict[str, str], nofile: int | None = None
-) -> Iterator[str]:
+) -> Iterator[tuple[str, ManagedProcess]]:
     """A collector on a free port (no rollup tiers, the open mode) with ``env`` on top;
-    yields its base URL. ``nofile`` starts it with that open-files limit."""
+    yields its base URL and its process. ``nofile`` starts it with that open-files limit."""
     port = free_port()
     argv = [collector_command(), "serve", "--port", str(port)]
     if nofile is not None:
@@ -52,9 +52,18 @@ def collector(
             wait_until(http_ok(f"{base}/api/v1/health"), 30, "collector health")
         except TimeoutError as exc:
             raise AssertionError(proc.log_tail()) from exc
-        yield base
+        yield base, proc
     finally:
         proc.stop()
+
+
+@contextmanager
+def collector(
+    tmp_path: Path, vm_url: str, env: dict[str, str], nofile: int | None = None
+) -> Iterator[str]:
+    """As :func:`collector_process`, yielding only the base URL."""
+    with collector_process(tmp_path, vm_url, env, nofile) as (base, _proc):
+        yield base
 
 
 def connect(base: str, source: str = "127.0.0.1") -> socket.socket:

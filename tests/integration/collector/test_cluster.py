@@ -17,8 +17,8 @@ import requests
 
 from hostvitals.shared.codec import encode_frame
 from hostvitals.shared.protocol import FLUSH_INTERVAL_HEADER, Frame
-from tests.integration.collector.test_collector_process import collector_command
 from tests.support.collector_app import msgpack_headers, serving, settings
+from tests.support.collector_process import collector_command
 from tests.support.frames import catalogue_frame, ticks_ending_now
 from tests.support.processes import ManagedProcess, VictoriaMetrics, free_port, http_ok, wait_until
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -14,18 +12,11 @@ import pytest
 import requests
 
 from hostvitals.shared.codec import encode_frame
+from tests.support.collector_process import collector_command
 from tests.support.frames import catalogue_frame, ticks_ending_now
 from tests.support.processes import ManagedProcess, VictoriaMetrics, free_port, http_ok, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def collector_command() -> str:
-    path = Path(sys.executable).parent / "hostvitals-collector"
-    found = str(path) if path.exists() else shutil.which("hostvitals-collector")
-    if found is None:
-        raise RuntimeError("hostvitals-collector is not installed; run `make venv`")
-    return found
 
 
 def test_command_serves_ingest_and_stops_on_sigterm(

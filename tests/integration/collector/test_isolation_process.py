@@ -17,9 +17,9 @@ import pytest
 import requests
 
 from hostvitals.shared.codec import encode_frame
-from tests.integration.collector.test_collector_process import collector_command
+from tests.support.collector_process import collector_process
 from tests.support.frames import catalogue_frame, ticks_ending_now
-from tests.support.processes import ManagedProcess, VictoriaMetrics, free_port, http_ok, wait_until
+from tests.support.processes import VictoriaMetrics
 
 pytestmark = pytest.mark.integration
 
@@ -58,31 +58,16 @@ def pack(value: object) -> bytes:
 
 @pytest.fixture
 def collector(tmp_path: Path, victoria_metrics: VictoriaMetrics) -> Iterator[tuple[str, int]]:
-    port = free_port()
     env = {
-        "HOSTVITALS__VICTORIAMETRICS__URL": victoria_metrics.url,
         "HOSTVITALS__STATE__DIR": str(tmp_path / "state"),
-        "HOSTVITALS__TIERS__ROLLUPS": "[]",
         "HOSTVITALS__UI__MAX_STREAMS": str(STREAMS + 8),
         # The 64 dashboards come from one address at once: the stream rate limit (tested on
         # its own) would refuse most of them, and this test is about what they cost.
         "HOSTVITALS__RATE_LIMITS__STREAM_PER_CREDENTIAL_BURST": str(STREAMS + 8),
         "HOSTVITALS__RATE_LIMITS__STREAM_PER_ADDRESS_BURST": str(STREAMS + 8),
-        "HOSTVITALS_CONFIG": "",
     }
-    proc = ManagedProcess(
-        [collector_command(), "serve", "--port", str(port)], tmp_path / "collector.log", env=env
-    )
-    proc.start()
-    try:
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_until(http_ok(f"{base}/api/v1/health"), 30, "collector health")
-        except TimeoutError as exc:
-            raise AssertionError(proc.log_tail()) from exc
+    with collector_process(tmp_path, victoria_metrics.url, env) as (base, proc):
         yield base, proc.pid
-    finally:
-        proc.stop()
 
 
 async def test_amplification_bodies_are_refused_within_bounded_memory(

@@ -13,7 +13,7 @@ import requests
 import yaml
 
 from hostvitals.collector.access.audit import AuditLog
-from tests.integration.collector.test_collector_process import collector_command
+from tests.support.collector_process import collector_command
 from tests.support.processes import ManagedProcess, VictoriaMetrics, free_port, http_ok, wait_until
 
 pytestmark = pytest.mark.integration
