@@ -35,8 +35,8 @@ from urllib.parse import urlencode
 import httpx
 import orjson
 import requests
-from api_latency import backfill
 from common import console_script, print_table
+from stack import backfill_raw
 
 from tests.support.processes import (
     ManagedProcess,
@@ -46,7 +46,7 @@ from tests.support.processes import (
     wait_until,
 )
 
-HOST = "bench-host"  # api_latency.backfill's host
+HOST = "bench-host"
 SETTLE_S = 12.0  # query.max_duration_s (10 s) and a margin
 
 
@@ -184,7 +184,7 @@ def main() -> None:
         procs: list[ManagedProcess] = []
         try:
             end = int(time.time())
-            backfill(vm, end)
+            backfill_raw(vm.url, HOST, end)
             import_heavy(vm, args.series, end)
             port = free_port()
             collector = ManagedProcess(

@@ -147,23 +147,36 @@ class Stack:
 def backfill(stack: Stack, host: str, end_s: int) -> int:
     """24 h of ``host``'s catalogue series up to ``end_s``: raw samples every 10 s into the
     raw tier, and their rollups into each rollup tier. Returns the raw samples written."""
+    timestamps, series = _backfill_series(host, end_s)
+    _import(stack.raw.url, [_line(metric, values, timestamps) for metric, _, values in series])
+    for tier in stack.tiers[1:]:
+        _import(tier.url, list(_rollup_lines(series, timestamps, tier.resolution_s * 1000)))
+    return len(series) * len(timestamps)
+
+
+def backfill_raw(url: str, host: str, end_s: int) -> int:
+    """The raw part of :func:`backfill` into the VictoriaMetrics at ``url`` alone."""
+    timestamps, series = _backfill_series(host, end_s)
+    _import(url, [_line(metric, values, timestamps) for metric, _, values in series])
+    return len(series) * len(timestamps)
+
+
+def _backfill_series(
+    host: str, end_s: int
+) -> tuple[list[int], list[tuple[dict[str, str], Kind, list[float]]]]:
     start_s = end_s - DAY_S + 300  # inside the raw tier's 1 d retention
     timestamps = list(range(start_s * 1000, end_s * 1000, BACKFILL_INTERVAL_S * 1000))
-    series = list(_series(host, len(timestamps)))
-    raw_lines = [
-        orjson.dumps({"metric": metric, "values": values, "timestamps": timestamps})
-        for metric, _, values in series
-    ]
-    _import(stack.raw, raw_lines)
-    for tier in stack.tiers[1:]:
-        _import(tier, list(_rollup_lines(series, timestamps, tier.resolution_s * 1000)))
-    return len(raw_lines) * len(timestamps)
+    return timestamps, list(_series(host, len(timestamps)))
 
 
-def _import(tier: Tier, lines: list[bytes]) -> None:
-    answer = requests.post(f"{tier.url}/api/v1/import", data=b"\n".join(lines), timeout=300)
+def _line(metric: dict[str, str], values: list[float], timestamps: list[int]) -> bytes:
+    return orjson.dumps({"metric": metric, "values": values, "timestamps": timestamps})
+
+
+def _import(url: str, lines: list[bytes]) -> None:
+    answer = requests.post(f"{url}/api/v1/import", data=b"\n".join(lines), timeout=300)
     answer.raise_for_status()
-    requests.get(f"{tier.url}/internal/force_flush", timeout=60).raise_for_status()
+    requests.get(f"{url}/internal/force_flush", timeout=60).raise_for_status()
 
 
 def _series(host: str, count: int) -> Iterator[tuple[dict[str, str], Kind, list[float]]]:
