@@ -75,6 +75,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy --strict bench
 	$(BIN)/lint-imports
 
 format: venv

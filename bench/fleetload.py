@@ -15,7 +15,7 @@ import itertools
 import random
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -161,7 +161,7 @@ async def measured(
         meter.read()
 
 
-def percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: int) -> float:
     if not values:
         return float("nan")
     return (
@@ -275,7 +275,7 @@ async def fleet_at_one_second(
     return result
 
 
-async def metered(meter: Meter, work: asyncio.Future[Watched]) -> Watched:
+async def metered(meter: Meter, work: Awaitable[Watched]) -> Watched:
     """Await ``work`` while reading ``meter`` once a second."""
 
     async def sample() -> None:
