@@ -8,7 +8,9 @@ host may enroll again. Tokens are kept in the state database as SHA-256 hashes, 
 other credentials (:mod:`.credentials`), may expire, and count their uses.
 
 The table is read on each use: enrollments are rare, and a token created or revoked by the
-CLI is seen at once.
+CLI is seen at once. Only whether any token exists, which every request's open-mode check
+asks, is kept for a second (as :meth:`UserStore.has_users` does): a query on each request
+made the event loop give up the interpreter lock and wait to get it back.
 """
 
 from __future__ import annotations
@@ -70,11 +72,14 @@ class EnrollmentStore:
         agents: AccessStore,
         *,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._conn = conn
         self._agents = agents
         self._clock = clock
+        self._monotonic = monotonic
         self._lock = threading.Lock()  # one enrollment at a time: the host check, then insert
+        self._any: tuple[float, bool] = (-1.0, False)  # (checked at, monotonic; any token)
         conn.executescript(_SCHEMA)
 
     def tokens(self) -> list[EnrollmentToken]:
@@ -84,7 +89,15 @@ class EnrollmentStore:
         return [EnrollmentToken(*row) for row in rows]
 
     def has_tokens(self) -> bool:
-        return self._conn.execute("SELECT 1 FROM enrollment_tokens LIMIT 1").fetchone() is not None
+        """Whether any enrollment token exists (checked at most once a second, and at once
+        after this store created or revoked one)."""
+        checked, found = self._any
+        now = self._monotonic()
+        if checked >= 0 and now - checked < 1.0:
+            return found
+        found = self._conn.execute("SELECT 1 FROM enrollment_tokens LIMIT 1").fetchone() is not None
+        self._any = (now, found)
+        return found
 
     def create(self, name: str, expires_in_s: float | None = None) -> tuple[EnrollmentToken, str]:
         """A new enrollment token and its secret (shown once, never stored)."""
@@ -103,11 +116,13 @@ class EnrollmentStore:
             " VALUES (?, ?, ?, ?, ?)",
             (ref, name, record.digest, now, expires),
         )
+        self._any = (-1.0, False)
         return record, secret
 
     def revoke(self, ref: str) -> None:
         if self._conn.execute("DELETE FROM enrollment_tokens WHERE id = ?", (ref,)).rowcount == 0:
             raise AccessError(f"no enrollment token {ref!r}")
+        self._any = (-1.0, False)
 
     def authenticate(self, presented: Presented) -> Principal | None:
         """The principal of a valid, unexpired enrollment token; None otherwise."""

@@ -163,3 +163,27 @@ def test_the_enrollment_command_creates_lists_and_revokes(
     assert code == 1 and "no enrollment token" in err
     with pytest.raises(SystemExit):
         run("enrollment", "create", "--name", "x", "--expires-in", "soon")
+
+
+def test_whether_any_token_exists_is_kept_for_a_second_but_this_stores_changes_show_at_once(
+    tmp_path: Path,
+) -> None:
+    # Every request's open-mode check asks; a token the CLI makes (another connection) shows
+    # within a second, one this store makes or revokes at once.
+    ticks = Clock()
+    agents = AccessStore(statedb.connect(tmp_path), refresh_s=0.0)
+    served = EnrollmentStore(statedb.connect(tmp_path), agents, monotonic=ticks)
+    cli_side = EnrollmentStore(statedb.connect(tmp_path), agents)
+    assert not served.has_tokens()
+    made, _secret = cli_side.create("from the CLI")
+    assert not served.has_tokens()
+    ticks.now += 1.0
+    assert served.has_tokens()
+    cli_side.revoke(made.id)
+    assert served.has_tokens()
+    ticks.now += 1.0
+    assert not served.has_tokens()
+    own, _secret = served.create("from the API")
+    assert served.has_tokens()
+    served.revoke(own.id)
+    assert not served.has_tokens()
