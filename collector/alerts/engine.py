@@ -1,4 +1,4 @@
-"""The alert engine: evaluates rules on an interval and hands notifications to the workers.
+"""The alert engine: evaluates rules on an interval and hands notifications to :mod:`.outbound`.
 
 One asyncio task. Queries run in a worker thread (the reader is blocking); state changes,
 dispatch and the API's reads all happen on the event loop, so they never race. A rule whose
@@ -23,12 +23,11 @@ from prometheus_client import Counter, Histogram
 
 from hostvitals.collector import statedb
 from hostvitals.collector.alerts import slo_status
-from hostvitals.collector.alerts.delivery import DeliveryMetrics, DeliveryWorker
-from hostvitals.collector.alerts.dispatch import Dispatcher, Job, Target
 from hostvitals.collector.alerts.hostwatch import HostWatch
 from hostvitals.collector.alerts.model import Alert, Rule
 from hostvitals.collector.alerts.notifiers import Notifier, build_notifier
 from hostvitals.collector.alerts.objectives import Objective, objectives
+from hostvitals.collector.alerts.outbound import Outbound
 from hostvitals.collector.alerts.rules import RuleGroup, build_rule_groups
 from hostvitals.collector.alerts.selfscrape import SELF_JOB, FreshnessTracker, import_lines
 from hostvitals.collector.alerts.silences import Silences
@@ -109,28 +108,8 @@ class AlertEngine:
         built = (
             notifiers if notifiers is not None else [build_notifier(n) for n in alerts.notifiers]
         )
-        self._delivery_metrics = DeliveryMetrics(metrics.registry)
-        self.workers = {
-            n.name: DeliveryWorker(
-                n,
-                self._delivery_metrics,
-                attempts=alerts.delivery_attempts,
-                backoff_s=alerts.delivery_backoff_s,
-                backoff_max_s=alerts.delivery_backoff_max_s,
-                queue_size=alerts.delivery_queue_size,
-                on_done=self._delivered,
-                clock=clock,
-            )
-            for n in built
-        }
-        self.dispatcher = Dispatcher(
-            alerts,
-            [
-                Target(n.name, frozenset(n.settings.severities), n.settings.send_resolved)
-                for n in built
-            ],
-            self.silences,
-            self._generator_url,
+        self.outbound = Outbound(
+            alerts, built, self.silences, metrics, on_done=self.mark_dirty, clock=clock
         )
         r = metrics.registry
         self._evaluations = Counter(
@@ -171,7 +150,7 @@ class AlertEngine:
                     self.alerts[alert.rule_id][alert.fingerprint] = alert
             self.host_watch.load(dict(doc.get("hosts", {})))
             self._load_silences(list(doc.get("silences", [])))
-            self.dispatcher.load(dict(doc.get("dispatch", {})))
+            self.outbound.load(dict(doc.get("dispatch", {})))
         except (KeyError, TypeError, ValueError) as exc:
             log.error("alert state partly unreadable (%s); continuing with what was read", exc)
 
@@ -183,7 +162,7 @@ class AlertEngine:
         doc = {
             "alerts": [alert_to_json(a) for per in self.alerts.values() for a in per.values()],
             "hosts": self.host_watch.dump(),
-            "dispatch": self.dispatcher.dump(),
+            "dispatch": self.outbound.dump(),
         }
         if self._silence_rows is None:
             doc["silences"] = self.silences.dump()
@@ -197,8 +176,7 @@ class AlertEngine:
             return
         # The first write of the collector's own metrics waits one interval.
         self._next_self = self._clock() + self.slo_settings.self_metrics_interval_s
-        for worker in self.workers.values():
-            worker.start()
+        self.outbound.start()
         self._task = asyncio.create_task(self._run(), name="alert-engine")
 
     async def stop(self) -> None:
@@ -209,8 +187,7 @@ class AlertEngine:
             self._task = None
         # Deliveries in flight finish (within the grace period) and are recorded before the
         # state is saved, so a restart does not send them again.
-        grace = self.settings.delivery_shutdown_grace_s
-        await asyncio.gather(*(worker.stop(grace) for worker in self.workers.values()))
+        await self.outbound.stop(self.settings.delivery_shutdown_grace_s)
         await self.save()
         if self._silence_rows is not None:
             self._silence_rows.close()
@@ -374,16 +351,7 @@ class AlertEngine:
         return [a for per in self.alerts.values() for a in per.values()]
 
     def dispatch(self, now: float) -> None:
-        for job in self.dispatcher.plan(self.all_alerts(), now):
-            if not self.workers[job.notifier].submit(job):
-                self.dispatcher.release(job)
-
-    def _delivered(self, job: Job, delivered: bool) -> None:
-        self.dispatcher.done(job, delivered, self._clock())
-        self._dirty = True
-
-    def _generator_url(self, alert: Alert) -> str:
-        return f"{self.settings.external_url}/api/v1/rules?rule_id={alert.rule_id}"
+        self.outbound.dispatch(self.all_alerts(), now)
 
 
 def build_engine(

@@ -105,7 +105,7 @@ async def rules(request: Request, type: str | None = None) -> JSONResponse:
     engine = _engine(request)
     if type is not None and type not in ("alert", "record"):
         raise ApiError(400, "bad_data", f"type must be 'alert' or 'record', not {type!r}")
-    muted = engine.dispatcher.muted(engine.all_alerts(), time.time())
+    muted = engine.outbound.dispatcher.muted(engine.all_alerts(), time.time())
     groups = []
     if type != "record":
         for group in engine.groups:
@@ -128,7 +128,7 @@ async def rules(request: Request, type: str | None = None) -> JSONResponse:
 async def alerts(request: Request) -> JSONResponse:
     engine = _engine(request)
     current = [a for a in engine.all_alerts() if a.state != "resolved"]
-    muted = engine.dispatcher.muted(current, time.time())
+    muted = engine.outbound.dispatcher.muted(current, time.time())
     current.sort(key=lambda a: (a.labels.get("alertname", ""), sorted(a.labels.items())))
     return _success({"alerts": [_alert_json(a, muted) for a in current]})
 
@@ -259,7 +259,7 @@ def _destination(settings: NotifierSettings) -> str:
 async def notifiers(request: Request) -> JSONResponse:
     engine = _engine(request)
     out = []
-    for worker in engine.workers.values():
+    for worker in engine.outbound.workers.values():
         s = worker.status
         out.append(
             {

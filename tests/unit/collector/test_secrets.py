@@ -102,7 +102,7 @@ async def test_logs_api_and_metrics_show_no_secret(caplog: pytest.LogCaptureFixt
         logging.getLogger("hostvitals.collector.test").warning(
             "a careless line: %s %s %s", creds.admin, PASSWORD, f"Bearer {creds.operator}"
         )
-        workers = app.state.alerts.workers
+        workers = app.state.alerts.outbound.workers
         for name, worker in workers.items():
             assert worker.submit(Job(name, "g", NOTIFICATION, frozenset(), frozenset()))
         for _ in range(200):  # both notifiers try, fail and give up
