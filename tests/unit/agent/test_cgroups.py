@@ -1,10 +1,12 @@
 """Services and containers from a cgroup v2 tree: what paths are, the parses on literal file
 contents, top N plus ``other`` on a tree built like a host's, and names from a runtime API
-served on a real unix socket."""
+served on a real unix socket. The v1 and hybrid layouts are in ``test_cgroup_layouts.py``."""
 
 from __future__ import annotations
 
+import errno
 import http.server
+import os
 import socketserver
 import threading
 from collections.abc import Iterator
@@ -16,22 +18,15 @@ import pytest
 from hostvitals.agent.samplers.cgroup_files import (
     Workload,
     classify,
+    parse_blkio,
     parse_flat_keyed,
     parse_io_stat,
     parse_single,
     working_set,
 )
-from hostvitals.agent.samplers.cgroups import (
-    CPU,
-    INFO,
-    MEMORY,
-    OTHER,
-    READS,
-    WORKING_SET,
-    CgroupsSampler,
-    cgroup_root,
-    walk,
-)
+from hostvitals.agent.samplers.cgroup_mounts import find_layout
+from hostvitals.agent.samplers.cgroup_sources import CPU, MEMORY, READS, WORKING_SET, walk
+from hostvitals.agent.samplers.cgroups import INFO, OTHER, CgroupsSampler
 from hostvitals.agent.samplers.container_names import ContainerNames
 from hostvitals.agent.samplers.paths import HostPaths
 
@@ -54,6 +49,10 @@ C = "c" * 64
         ),
         (f"docker/{A}", Workload("container", "docker", A)),
         (f"kubepods/besteffort/pod1234/{A}", Workload("container", "kubernetes", A)),
+        # The cgroupfs driver's names, usual on cgroup v1 hosts.
+        (f"libpod_parent/libpod-{A}", Workload("container", "podman", A)),
+        (f"kubepods/burstable/pod1234/crio-{A}", Workload("container", "kubernetes/cri-o", A)),
+        (f"system.slice/docker-{A}.scope.bak", None),
         ("system.slice", None),
         ("user.slice/user-1000.slice/session-3.scope", None),
         ("init.scope", None),
@@ -75,6 +74,24 @@ def test_parses_on_literal_contents() -> None:
     assert parse_io_stat("") == (0, 0)
     assert working_set(1000, {"inactive_file": 300}) == 700
     assert working_set(100, {"inactive_file": 300}) == 0
+    # cgroup v1: the hierarchical total, not the cgroup's own inactive_file
+    v1_stat = {"inactive_file": 100, "total_inactive_file": 300}
+    assert working_set(1000, v1_stat, "total_inactive_file") == 700
+
+
+def test_v1_parses_on_literal_contents() -> None:
+    usage = parse_single("1500000000\n")  # cpuacct.usage: nanoseconds
+    assert usage == 1_500_000_000
+    blkio = (
+        "8:0 Read 1048576\n8:0 Write 2097152\n8:0 Sync 2097152\n8:0 Async 1048576\n"
+        "8:0 Discard 0\n8:0 Total 3145728\n253:0 Read 10\n253:0 Write 20\nTotal 3145758\n"
+    )
+    assert parse_blkio(blkio) == (1048586, 2097172)
+    assert parse_blkio("Total 0\n") == (0, 0)
+    newer = parse_flat_keyed("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n")
+    assert newer["oom_kill"] == 3
+    older = parse_flat_keyed("oom_kill_disable 0\nunder_oom 1\n")  # before kernel 4.13
+    assert "oom_kill" not in older
 
 
 def group(
@@ -98,6 +115,7 @@ def host(tmp_path: Path) -> HostPaths:
     """A cgroup v2 host: two services, two containers and slices between them."""
     root = tmp_path / "sys" / "fs" / "cgroup"
     root.mkdir(parents=True)
+    (root / "cgroup.controllers").write_text("cpu io memory pids\n")
     (root / "cgroup.procs").write_text("1\n")
     (root / "cpu.stat").write_text("usage_usec 1\n")
     group(root, "system.slice", cpu_us=0)
@@ -114,18 +132,25 @@ def host(tmp_path: Path) -> HostPaths:
     group(root, f"system.slice/docker-{A}.scope/inner.service", cpu_us=1)
     group(root, f"system.slice/docker-{B}.scope", cpu_us=100_000, memory=1 << 20)
     group(root, "user.slice/user-1000.slice/session-1.scope", cpu_us=9)
-    return HostPaths(sysfs=tmp_path / "sys", rootfs=tmp_path / "root")
+    # No mountinfo in this procfs: the tree is found at its usual place.
+    return HostPaths(procfs=tmp_path / "proc", sysfs=tmp_path / "sys", rootfs=tmp_path / "root")
 
 
 def test_the_tree_is_found_and_walked_to_its_workloads(host: HostPaths) -> None:
-    root = cgroup_root(host)
-    assert root == host.sys("fs", "cgroup")
-    found = {w.ident for _, w in walk(root)}
-    assert found == {"nginx.service", "sshd.service", A, B}
+    layout = find_layout(host)
+    assert layout.unified == host.sys("fs", "cgroup") and not layout.controllers
+    assert layout.unified is not None
+    found = {key: w.ident for key, w in walk(layout.unified)}
+    assert found == {
+        "system.slice/nginx.service": "nginx.service",
+        "system.slice/sshd.service": "sshd.service",
+        f"system.slice/docker-{A}.scope": A,
+        f"system.slice/docker-{B}.scope": B,
+    }
 
 
-def test_a_host_without_cgroup_v2_reports_nothing(tmp_path: Path) -> None:
-    assert CgroupsSampler(HostPaths(sysfs=tmp_path)).collect() == []
+def test_a_host_without_cgroups_reports_nothing(tmp_path: Path) -> None:
+    assert CgroupsSampler(HostPaths(procfs=tmp_path, sysfs=tmp_path)).collect() == []
 
 
 def rows_by(
@@ -179,14 +204,59 @@ def test_beyond_the_top_n_the_rest_is_one_other_series_that_never_goes_back(
     assert (CPU, B[:12]) in third
 
 
-def test_a_workload_vanishing_mid_scan_is_skipped(host: HostPaths) -> None:
+@pytest.mark.parametrize("code", [errno.ENOENT, errno.ENODEV, errno.ESRCH])
+def test_a_workload_vanishing_mid_scan_is_skipped(host: HostPaths, code: int) -> None:
+    """Listed by the walk, removed before its files are read: a removed cgroup's files
+    answer ENOENT once the directory is gone, ENODEV or ESRCH while it is going."""
+
     def read(path: str) -> str:
         if "sshd" in path:
-            raise FileNotFoundError(path)
+            raise OSError(code, os.strerror(code), path)
         return Path(path).read_text()
 
     names = {name for _, name in rows_by(CgroupsSampler(host, read=read).collect())}
     assert "sshd.service" not in names and "nginx.service" in names
+
+
+def test_a_top_workload_vanishing_after_its_ranking_keeps_what_was_read(
+    host: HostPaths,
+) -> None:
+    """Ranked, then removed before its other files are read: its CPU and memory are
+    reported, what could not be read is left out rather than zero."""
+
+    def read(path: str) -> str:
+        if "nginx" in path and not path.endswith(("cpu.stat", "memory.current")):
+            raise OSError(errno.ENODEV, os.strerror(errno.ENODEV), path)
+        return Path(path).read_text()
+
+    got = rows_by(CgroupsSampler(host, read=read).collect())
+    assert got[(CPU, "nginx.service")] == 1.0 and got[(MEMORY, "nginx.service")] == 50 << 20
+    assert (WORKING_SET, "nginx.service") not in got
+    assert (READS, "nginx.service") not in got
+    assert ("container_oom_events_total", "nginx.service") not in got
+    assert ("container_pressure_cpu_waiting_seconds_total", "nginx.service") not in got
+
+
+def test_a_kernel_without_psi_reports_the_rest_and_no_pressure(host: HostPaths) -> None:
+    """No ``*.pressure`` files (a kernel without CONFIG_PSI), or reads refused with
+    EOPNOTSUPP (booted with ``psi=0``): no pressure series, not zeros."""
+    for pressure_file in host.sys("fs", "cgroup").rglob("*.pressure"):
+        pressure_file.unlink()
+    missing = CgroupsSampler(host).collect()
+
+    def refused(path: str) -> str:
+        if path.endswith(".pressure"):
+            raise OSError(errno.EOPNOTSUPP, os.strerror(errno.EOPNOTSUPP), path)
+        return Path(path).read_text()
+
+    group(host.sys("fs", "cgroup"), "system.slice/nginx.service", cpu_us=1_000_000)
+    assert host.sys("fs", "cgroup", "system.slice", "nginx.service", "cpu.pressure").exists()
+    psi_off = CgroupsSampler(host, read=refused).collect()
+    for rows in (missing, psi_off):
+        got = rows_by(rows)
+        assert got[(CPU, "nginx.service")] == 1.0
+        assert got[(MEMORY, "nginx.service")] == 50 << 20
+        assert not [metric for metric, _, _ in rows if "pressure" in metric]
 
 
 class ContainerList(http.server.BaseHTTPRequestHandler):
