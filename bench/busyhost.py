@@ -1,10 +1,10 @@
 """A busy host for the footprint benchmark: extra processes and cgroups, removed afterwards.
 
 ``busy_host(300, 200)`` starts 300 sleeping processes and makes 200 cgroups named like systemd
-services (``bench-007.service``) in one parent cgroup ``hostvitals-bench-<pid>`` of the cgroup
-v2 tree the agent scans (``/sys/fs/cgroup`` on a v2 host, its ``unified`` mount on a hybrid
-one), with the processes spread over them. The agent then walks and reads 200 more workloads
-and 300 more processes on every scan.
+services (``bench-007.service``) in one parent cgroup ``hostvitals-bench-<pid>`` of each tree
+the agent scans (``/sys/fs/cgroup`` on a cgroup v2 host; the ``cpuacct``, ``memory`` and
+``blkio`` trees on a v1 or hybrid host), with the processes spread over them. The agent then
+walks and reads 200 more workloads and 300 more processes on every scan.
 
 Everything is removed when the ``with`` block ends, also on Ctrl-C and SIGTERM (turned into
 SystemExit while the block runs). The processes die with the benchmark even when it is killed
@@ -25,32 +25,43 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from hostvitals.agent.samplers.cgroup_mounts import find_layout
+from hostvitals.agent.samplers.cgroup_sources import ControllerTrees, UnifiedTree
+from hostvitals.agent.samplers.cgroups import source_for
+from hostvitals.agent.samplers.paths import HostPaths, read_small
+
 PREFIX = "hostvitals-bench-"
-CANDIDATES = (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified"))
 
 
 @dataclass
 class BusyHost:
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    parent: Path | None = None
+    parents: list[Path] = field(default_factory=list)
+    """One parent per tree: the same cgroups are made in each."""
     groups: list[Path] = field(default_factory=list)
+    """The cgroups of the first tree, one per workload the agent sees."""
     why_no_cgroups: str = ""
 
     def describe(self) -> str:
         where = (
-            f"{len(self.groups)} cgroups under {self.parent}"
-            if self.parent is not None
+            f"{len(self.groups)} cgroups under {', '.join(map(str, self.parents))}"
+            if self.parents
             else f"no cgroups ({self.why_no_cgroups})"
         )
         return f"{len(self.processes)} extra processes, {where}"
 
 
-def cgroup_v2_root() -> Path | None:
-    """The unified hierarchy the agent scans, if this process may write to it."""
-    for candidate in CANDIDATES:
-        if (candidate / "cgroup.procs").exists() and (candidate / "cpu.stat").exists():
-            return candidate if os.access(candidate, os.W_OK) else None
-    return None
+def scanned_trees() -> list[Path]:
+    """The trees the agent's cgroups sampler scans, if this process may write to them all."""
+    source = source_for(find_layout(HostPaths()), read_small)
+    if isinstance(source, UnifiedTree):
+        trees = [Path(source.root)]
+    elif isinstance(source, ControllerTrees):
+        found = (source.cpuacct, source.memory, source.blkio)
+        trees = list(dict.fromkeys(Path(tree).resolve() for tree in found if tree is not None))
+    else:
+        return []
+    return trees if all(os.access(tree, os.W_OK) for tree in trees) else []
 
 
 def remove_leftovers(root: Path) -> None:
@@ -94,17 +105,20 @@ def busy_host(processes: int, cgroups: int) -> Iterator[BusyHost]:
     previous = signal.signal(signal.SIGTERM, _terminate)
     previous_hup = signal.signal(signal.SIGHUP, _terminate)
     try:
-        root = cgroup_v2_root()
-        if root is None:
-            made.why_no_cgroups = "no writable cgroup v2 tree; run as root on a cgroup v2 host"
+        trees = scanned_trees()
+        if not trees:
+            made.why_no_cgroups = "no writable cgroup tree; run as root"
         elif cgroups > 0:
-            remove_leftovers(root)
-            made.parent = root / f"{PREFIX}{os.getpid()}"
-            made.parent.mkdir()
-            for i in range(cgroups):
-                group = made.parent / f"bench-{i:03d}.service"
-                group.mkdir()
-                made.groups.append(group)
+            for tree in trees:
+                remove_leftovers(tree)
+                parent = tree / f"{PREFIX}{os.getpid()}"
+                parent.mkdir()
+                made.parents.append(parent)
+                for i in range(cgroups):
+                    group = parent / f"bench-{i:03d}.service"
+                    group.mkdir()
+                    if tree == trees[0]:
+                        made.groups.append(group)
         for i in range(processes):
             proc = subprocess.Popen(
                 ["sleep", "infinity"],
@@ -115,20 +129,22 @@ def busy_host(processes: int, cgroups: int) -> Iterator[BusyHost]:
             )
             made.processes.append(proc)
             if made.groups:
-                (made.groups[i % len(made.groups)] / "cgroup.procs").write_text(str(proc.pid))
+                name = made.groups[i % len(made.groups)].name
+                for parent in made.parents:
+                    (parent / name / "cgroup.procs").write_text(str(proc.pid))
         yield made
     finally:
         for proc in made.processes:
             proc.kill()
         for proc in made.processes:
             proc.wait()
-        if made.parent is not None:
+        for parent in made.parents:
             deadline = time.monotonic() + 10
-            while made.parent.exists() and time.monotonic() < deadline:
-                _remove_tree(made.parent)
-                if made.parent.exists():
+            while parent.exists() and time.monotonic() < deadline:
+                _remove_tree(parent)
+                if parent.exists():
                     time.sleep(0.1)  # a killed process leaves its cgroup a moment later
-            if made.parent.exists():
-                print(f"warning: could not remove {made.parent}; remove it with rmdir")
+            if parent.exists():
+                print(f"warning: could not remove {parent}; remove it with rmdir")
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGHUP, previous_hup)

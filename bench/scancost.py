@@ -19,8 +19,9 @@ import psutil
 from busyhost import busy_host
 from common import print_table
 
-from hostvitals.agent.samplers.cgroups import CgroupsSampler, cgroup_root, walk
-from hostvitals.agent.samplers.paths import HostPaths
+from hostvitals.agent.samplers.cgroup_mounts import find_layout
+from hostvitals.agent.samplers.cgroups import CgroupsSampler, source_for
+from hostvitals.agent.samplers.paths import HostPaths, read_small
 from hostvitals.agent.samplers.processes import ProcessesSampler
 
 
@@ -36,8 +37,8 @@ def scan_cpu_ms(collect: Callable[[], object], runs: int) -> float:
 
 
 def workloads_seen() -> int:
-    root = cgroup_root(HostPaths())
-    return 0 if root is None else sum(1 for _ in walk(root))
+    source = source_for(find_layout(HostPaths()), read_small)
+    return 0 if source is None else sum(1 for _ in source.workloads())
 
 
 def measure(runs: int) -> tuple[str, str, str, str]:
