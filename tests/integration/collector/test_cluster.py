@@ -10,13 +10,14 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import orjson
 import pytest
 import requests
 
 from hostvitals.shared.codec import encode_frame
-from hostvitals.shared.protocol import FLUSH_INTERVAL_HEADER, Frame
+from hostvitals.shared.protocol import FLUSH_INTERVAL_HEADER, Frame, Series
 from tests.support.collector_app import msgpack_headers, serving, settings
 from tests.support.collector_process import collector_command
 from tests.support.frames import catalogue_frame, ticks_ending_now
@@ -154,6 +155,57 @@ def test_a_watch_through_one_replica_reaches_the_replica_that_hears_from_the_hos
         next(line for line in stream.iter_lines() if line.startswith(b"event: host"))
         answer = push(second, catalogue_frame(host, ticks[11:12], agent_id="agent-d", seq=2))
     assert answer.headers.get(FLUSH_INTERVAL_HEADER) == "1"
+
+
+def workload_frame(host: str, ticks: list[int], name: str, cpu_s: list[float], seq: int) -> Frame:
+    """A cgroups scan of one service per tick: its CPU counter and 300 MiB of memory."""
+    who = {"kind": "service", "runtime": "systemd", "name": name}
+    series = [
+        Series("container_cpu_usage_seconds_total", who, list(cpu_s)),
+        Series("container_memory_usage_bytes", who, [300 << 20] * len(ticks)),
+    ]
+    return Frame("agent-w", host, seq, ticks[-1], 1.0, ticks, series)
+
+
+def first_host_event(url: str, host: str) -> dict[str, Any]:
+    """The ``host`` update a host page's live stream through ``url`` opens with."""
+    with requests.get(
+        f"{url}/api/v1/stream", params={"host": host}, stream=True, timeout=10
+    ) as stream:
+        lines = stream.iter_lines()
+        next(line for line in lines if line == b"event: host")
+        data = next(line for line in lines if line.startswith(b"data: "))
+    event = orjson.loads(data.removeprefix(b"data: "))["data"]
+    assert isinstance(event, dict)
+    return event
+
+
+def test_a_hosts_workloads_come_from_the_replica_that_heard_from_it_last(
+    replicas: list[str],
+) -> None:
+    """Host W's agent reported to replica 2 first, then to replica 1. Through replica 2, the
+    host page's workloads table (its API and its live stream) is replica 1's, not the stale
+    one replica 2 holds itself."""
+    first, second = replicas
+    host = f"cluster-w-{RUN}"
+    ticks = ticks_ending_now(4)
+    push(second, workload_frame(host, ticks[:2], "stale.service", [1.0, 1.5], seq=0))
+    push(first, workload_frame(host, ticks[2:], "nginx.service", [10.0, 12.0], seq=1))
+    # Replica 2's own view still has the stale scan: answered from it, the checks would fail.
+    local = get(second, "/api/v1/metrics/workloads", host=host, scope="local")
+    assert isinstance(local, list)
+    assert [w["name"] for w in local] == ["stale.service"]
+    for url in (second, first):
+        rows = get(url, "/api/v1/metrics/workloads", host=host)
+        assert isinstance(rows, list)
+        assert [(w["name"], w["cpu_cores"], w["memory_bytes"]) for w in rows] == [
+            ("nginx.service", 2.0, 300 << 20)
+        ], url
+        event = first_host_event(url, host)
+        assert event["host"] == host
+        assert [(w["name"], w["cpu_cores"]) for w in event["workloads"]] == [
+            ("nginx.service", 2.0)
+        ], url
 
 
 def rules_through(url: str, leader: str) -> tuple[object, object]:
