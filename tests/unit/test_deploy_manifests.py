@@ -120,6 +120,11 @@ def test_k8s_vm_statefulsets_keep_their_data_on_a_volume() -> None:
         assert [mounts[c] for c in claims] == [flags(container["args"])["storageDataPath"]], name
 
 
+def pod_labels(workload: Doc) -> dict[str, str]:
+    labels: dict[str, str] = workload["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
 def test_k8s_collector_config_is_valid_and_wired(tmp_path: Path) -> None:
     services = _k8s("Service")
     sts = _k8s("StatefulSet")["collector"]
@@ -143,13 +148,16 @@ def test_k8s_collector_config_is_valid_and_wired(tmp_path: Path) -> None:
     claims = [c["metadata"]["name"] for c in sts["spec"]["volumeClaimTemplates"]]
     assert settings.state.dir in [mounts[c] for c in claims]
     peers_service = sts["spec"]["serviceName"]
-    assert services[peers_service]["spec"]["clusterIP"] == "None"
+    headless = services[peers_service]["spec"]
+    assert headless["clusterIP"] == "None" and headless["publishNotReadyAddresses"] is True
+    assert headless["selector"].items() <= pod_labels(sts).items()
     port = settings.server.port
-    expected = [
-        f"https://{sts['metadata']['name']}-{i}.{peers_service}.{NS}.svc:{port}"
-        for i in range(sts["spec"]["replicas"])
-    ]
-    assert settings.cluster.peers == expected
+    assert [p["port"] for p in headless["ports"]] == [port]
+    # Every replica the autoscaler starts: the addresses of the headless Service's name,
+    # checked against that name; the first replica by its stable name, to lead alerting.
+    assert settings.cluster.peers_from_dns == f"https://{peers_service}.{NS}.svc:{port}"
+    first = f"https://{sts['metadata']['name']}-0.{peers_service}.{NS}.svc:{port}"
+    assert settings.cluster.peers == [first]
     # Replicas authenticate to each other: a peer token from a Secret, certificates checked.
     assert sts["spec"]["replicas"] >= 2
     peer_token = settings.cluster.peer_token_file
