@@ -41,6 +41,7 @@ system-deps:
 	command -v objdump >/dev/null || missing="$$missing binutils"; \
 	command -v shellcheck >/dev/null || missing="$$missing shellcheck"; \
 	command -v stress-ng >/dev/null || missing="$$missing stress-ng"; \
+	command -v haproxy >/dev/null || missing="$$missing haproxy"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && \
@@ -121,7 +122,7 @@ chaos: deps
 # agent certificates for this host and the compose agent, for trying HTTPS and mTLS out
 # (docs/security.md). var/ is git-ignored.
 certs:
-	SERVER_NAMES=collector deploy/certs/make-certs.sh var/certs "$$(hostname)" docker-host
+	SERVER_NAMES="collector collector-lb" deploy/certs/make-certs.sh var/certs "$$(hostname)" docker-host
 
 clean:
 	rm -rf $(VENV) var build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .hypothesis

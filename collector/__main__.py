@@ -34,6 +34,7 @@ COLLECTOR_EXTRA_MODULES = (
     "aiohttp",
     "argon2",
     "cachetools",
+    "dns",  # dnspython
     "fastapi",
     "opentelemetry.trace",  # opentelemetry-api
     "opentelemetry.sdk.trace",

@@ -64,6 +64,7 @@ from hostvitals.collector.ingest.pipeline import IngestPipeline
 from hostvitals.collector.live.answers import CurrentCache
 from hostvitals.collector.live.cluster import Cluster, peer_ssl_context
 from hostvitals.collector.live.current import CurrentStore
+from hostvitals.collector.live.discovery import peer_discovery
 from hostvitals.collector.live.fleet import FleetTable
 from hostvitals.collector.live.forecast import DiskForecast
 from hostvitals.collector.live.watch import WatchRegistry
@@ -232,8 +233,9 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         registry=metrics.registry,
         token=lambda: peer_token.secret,
         # No peers, nothing to check: a CA file is only read when there is someone to ask.
-        tls=peer_ssl_context(peer_ca(settings)) if settings.cluster.peers else None,
+        tls=peer_ssl_context(peer_ca(settings)) if settings.cluster.clustered else None,
     )
+    discovery = peer_discovery(settings.cluster, cluster, metrics.registry)
     add_peer_reload(reloads, settings, peer_token, cluster)
     alert_engine = build_engine(
         settings,
@@ -265,12 +267,18 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         storage.start()
         if raw_watch is not None:
             raw_watch.start()
+        discovering: asyncio.Task[None] | None = None
+        if discovery is not None:
+            await discovery.refresh()  # serve with the peers DNS has now, if it answers
+            discovering = asyncio.create_task(discovery.run(), name="hostvitals-peer-discovery")
         await alert_engine.start()
         try:
             yield
         finally:
             measuring.cancel()
             watching.cancel()
+            if discovering is not None:
+                discovering.cancel()
             if hup:
                 reloads.off_sighup(loop)
             await alert_engine.stop()

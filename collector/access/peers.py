@@ -28,7 +28,7 @@ def add_peer_reload(
 
     def reload() -> None:
         # A CA file that cannot be read fails before the swap.
-        tls = peer_ssl_context(ca) if settings.cluster.peers else None
+        tls = peer_ssl_context(ca) if settings.cluster.clustered else None
         token.reload()
         register_secret(token.secret)
         cluster.retrust(tls)

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from hostvitals.collector.config.alerts import AlertsSettings
+from hostvitals.collector.config.cluster import ClusterSettings
 from hostvitals.collector.config.section import Section, renamed
 from hostvitals.collector.config.security import AuditSettings, LoggingSettings
 from hostvitals.collector.config.slos import SlosSettings
@@ -381,38 +382,6 @@ class UiSettings(Section):
     """An open live stream checks its credential again this often (seconds): it ends, with
     a last `end` event saying why, once its session has ended (logout, expiry, a new
     password, the user removed) or its token was revoked."""
-
-
-class ClusterSettings(Section):
-    """Replicas sharing a fleet behind a load balancer (see collector/live/cluster.py)."""
-
-    peers: list[str] = Field(default_factory=list)
-    """Replicas sharing a fleet behind a load balancer: the base URLs of all of them (this one
-    may be listed too). The live answers (hosts, fleet, current values, processes, the live
-    stream) and the HostDown rule then cover every replica's agents. Empty: a single
-    collector."""
-    peer_timeout_s: Annotated[float, Field(gt=0, le=30)] = 1.0
-    """Seconds a peer gets to answer."""
-    peer_cache_s: Annotated[float, Field(ge=0, le=60)] = 1.0
-    """Seconds a peer's answer is reused."""
-    peer_token_file: Path | None = None
-    """A file holding the cluster's peer token (one line, at least 16 characters; the same
-    file on every replica). Each replica sends it to its peers as a bearer token, and a
-    request presenting it has the `peer` role: the live view and the alerting API that
-    replicas ask each other for, nothing else. Read again when it changes or on SIGHUP. Null:
-    replicas send no credential (a cluster then needs the open mode)."""
-    peer_ca_file: Path | None = None
-    """CA certificates (PEM) that sign the peers' HTTPS certificates. Null: the collector's
-    own `tls.client_ca_file` when set, else the system CAs. Read again with the peer token."""
-
-    @field_validator("peers")
-    @classmethod
-    def _http_urls(cls, value: list[str]) -> list[str]:
-        for url in value:
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ValueError(f"peers must be http(s)://host:port URLs, not {url!r}")
-        return value
 
 
 class StateSettings(Section):

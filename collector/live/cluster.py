@@ -10,13 +10,16 @@ the replica that heard from it last answers. Peers are asked for their own view 
 ``cluster.peer_cache_s`` so a hundred open dashboards cost one request per peer and period.
 
 The list may name the replica itself (one list for all of them): every replica answers with
-its instance id in ``X-Hostvitals-Instance`` and ignores its own. A peer that does not answer
-is left out of the answer and counted; it never fails a request.
+its instance id in ``X-Hostvitals-Instance`` and ignores its own; a replica reached under two
+URLs (by name in ``cluster.peers`` and by address from DNS) is asked under the first only.
+A peer that does not answer is left out of the answer and counted; it never fails a request.
+With ``cluster.peers_from_dns`` the list follows DNS (see ``discovery.py``): the static peers,
+then the addresses found; a peer's series in the metrics below go when it leaves the list.
 
-Alerts are evaluated and notified by one replica, the leader: the first replica of
-``cluster.peers`` that answers (the list is the same on every replica and names each of
-them). The others forward the alerting API (rules, alerts, silences, notifiers, SLOs) to it,
-so a silence set through any replica holds. When the leader stops answering the next one in
+Alerts are evaluated and notified by one replica, the leader: the first replica of the
+list that answers (the list is the same on every replica and names each of them). The others
+forward the alerting API (rules, alerts, silences, notifiers, SLOs) to it, so a silence set
+through any replica holds. When the leader stops answering the next one in
 the list takes over with its own alert state: notifications are at least once across a
 failover, and silences set on the old leader return with it.
 
@@ -92,7 +95,10 @@ class Cluster:
         self.instance = instance or uuid.uuid4().hex
         self._token = token
         self._tls = tls
-        self.peers = [p.rstrip("/") for p in peers]
+        self._static = [p.rstrip("/") for p in peers]
+        self.peers = list(self._static)  # replaced, never changed in place: loops may hold it
+        self._server_names: dict[str, str] = {}  # peer URL -> the name its certificate has
+        self._instances: dict[str, str] = {}  # peer URL -> its instance id, while it answers
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._cache_s = cache_s
         self._clock = clock
@@ -148,9 +154,50 @@ class Cluster:
         token = self._token()
         return {} if token is None else {"Authorization": f"Bearer {token}"}
 
+    def discovered(self, found: Iterable[str], server_name: str | None) -> None:
+        """The peers are the static ones and then ``found`` (from DNS, in the order every
+        replica agrees on); over HTTPS the certificate of each found one must name
+        ``server_name``."""
+        static = set(self._static)
+        added = [p for p in dict.fromkeys(found) if p not in static]
+        peers = [*self._static, *added]
+        if peers == self.peers:
+            return
+        log.info("peers now: %s", ", ".join(peers))
+        gone = set(self.peers) - set(peers)
+        self._server_names = {} if server_name is None else dict.fromkeys(added, server_name)
+        self.peers = peers
+        for peer in gone:
+            self._instances.pop(peer, None)
+            for counter in (self.errors, self.refused):
+                with contextlib.suppress(KeyError):
+                    counter.remove(peer)
+        for key in [k for k in self._cache if k[0] in gone]:
+            del self._cache[key]
+        for peer in added:
+            self.errors.labels(peer)
+            self.refused.labels(peer)
+
+    def server_name(self, peer: str) -> str | None:
+        """The name ``peer``'s certificate is checked against when it is not its URL's host
+        (a peer found in DNS: the looked-up name)."""
+        return self._server_names.get(peer)
+
     def others(self) -> list[str]:
-        """The peers that are not this replica (as far as it has found out)."""
-        return [p for p in self.peers if p not in self._self_urls]
+        """The peers that are not this replica (as far as it has found out), each replica
+        once: under the first of its URLs that answered."""
+        seen: set[str] = set()
+        chosen = []
+        for peer in self.peers:
+            if peer in self._self_urls:
+                continue
+            instance = self._instances.get(peer)
+            if instance is not None:
+                if instance in seen:
+                    continue
+                seen.add(instance)
+            chosen.append(peer)
+        return chosen
 
     async def gather(self, path: str, params: Mapping[str, str] | None = None) -> list[Any]:
         """The ``data`` of every other peer's answer to ``GET path?params&scope=local``."""
@@ -191,17 +238,22 @@ class Cluster:
         sent.update(self._credentials())  # the caller's own credential stays here
         try:
             async with self._client().request(
-                method, peer + path, params=params, data=body or None, headers=sent
+                method,
+                peer + path,
+                params=params,
+                data=body or None,
+                headers=sent,
+                server_hostname=self.server_name(peer),
             ) as response:
                 payload = await response.read()
                 kind = response.headers.get("Content-Type", "application/json")
                 if response.status in REFUSED:
-                    self.errors.labels(peer).inc()
+                    self._failed(peer)
                     self._refused(peer, response.status)
                     raise PeerUnavailable(peer, f"it refused the peer token ({response.status})")
                 return response.status, payload, kind
         except (aiohttp.ClientError, TimeoutError) as exc:
-            self.errors.labels(peer).inc()
+            self._failed(peer)
             raise PeerUnavailable(peer, str(exc) or type(exc).__name__) from None
 
     async def owner(self, host: str, local_last_seen: float | None) -> str | None:
@@ -240,8 +292,14 @@ class Cluster:
         try:
             client = self._client()
             sent = self._credentials()
-            async with client.get(peer + path, params=list(query), headers=sent) as response:
-                if response.headers.get(INSTANCE_HEADER) == self.instance:
+            async with client.get(
+                peer + path,
+                params=list(query),
+                headers=sent,
+                server_hostname=self.server_name(peer),
+            ) as response:
+                instance = response.headers.get(INSTANCE_HEADER)
+                if instance == self.instance:
                     self._self_urls.add(peer)  # this replica itself, listed among the peers
                     return None
                 body = await response.read()
@@ -249,17 +307,25 @@ class Cluster:
                     self._refused(peer, response.status)
                 if response.status != 200:
                     raise ValueError(f"{path} answered {response.status}")
+            if instance is not None and peer in self.peers:
+                self._instances[peer] = instance
             doc = orjson.loads(body)
             if not (isinstance(doc, dict) and doc.get("status") == "success" and "data" in doc):
                 raise ValueError(f"{path} answered something that is not a live view")
             return doc["data"]
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            self.errors.labels(peer).inc()
+            self._instances.pop(peer, None)
+            self._failed(peer)
             log.warning("peer %s left out of a live answer: %s", peer, exc or type(exc).__name__)
             return None
 
+    def _failed(self, peer: str) -> None:
+        if peer in self.peers:  # not one that left the list while it was being asked
+            self.errors.labels(peer).inc()
+
     def _refused(self, peer: str, status: int) -> None:
-        self.refused.labels(peer).inc()
+        if peer in self.peers:
+            self.refused.labels(peer).inc()
         log.warning("peer %s refused this replica's peer token (%d)", peer, status)
 
 

@@ -6,6 +6,7 @@ import hashlib
 import os
 import ssl
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,15 +31,17 @@ class Certs:
         return self.dir / f"agent-{host}.pem", self.dir / f"agent-{host}.key"
 
 
-def make_certs(out: Path, *agent_hosts: str, days: int = 2) -> Certs:
+def make_certs(
+    out: Path, *agent_hosts: str, days: int = 2, server_names: Sequence[str] = ()
+) -> Certs:
     """Run the script into ``out`` (a CA there is reused) for ``agent_hosts``, valid for
-    ``days``."""
+    ``days``; the server certificate names ``server_names`` too (``$SERVER_NAMES``)."""
     subprocess.run(
         ["bash", str(SCRIPT), str(out), *agent_hosts],
         check=True,
         capture_output=True,
         timeout=60,
-        env={**os.environ, "DAYS": str(days)},
+        env={**os.environ, "DAYS": str(days), "SERVER_NAMES": " ".join(server_names)},
     )
     return Certs(out)
 

@@ -11,117 +11,36 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-import yaml
 
 from hostvitals.agent.__main__ import parse_args
 from hostvitals.agent.config import DEFAULT_STATE_DIR, load_config
-from hostvitals.collector import statedb
-from hostvitals.collector.access.authn import Authenticator, check_exposure, is_loopback
-from hostvitals.collector.access.store import AccessStore
-from hostvitals.collector.access.throttle import Throttle
-from hostvitals.collector.access.users import UserStore
-from hostvitals.collector.config.loader import ConfigError, load_settings
+from hostvitals.collector.config.loader import load_settings
 from hostvitals.collector.config.settings import Settings
 from tests.support.certs import Certs, make_certs
-
-ROOT = Path(__file__).resolve().parents[2]
-DEPLOY = ROOT / "deploy"
-NS = "hostvitals"
-Doc = dict[str, Any]
-
-
-def _docs(path: Path) -> list[Doc]:
-    return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+from tests.support.deploy import (
+    AGENT_TLS_KEYS,
+    DEPLOY,
+    NS,
+    ROOT,
+    Doc,
+    agent_env_with_real_files,
+    auth_on_and_tls_wired,
+    check_tiers,
+    flags,
+    read_docs,
+    service_of,
+    tls_files_in,
+)
 
 
 def _k8s(kind: str) -> dict[str, Doc]:
-    docs = [d for p in sorted((DEPLOY / "kubernetes").glob("*.yaml")) for d in _docs(p)]
+    docs = [d for p in sorted((DEPLOY / "kubernetes").glob("*.yaml")) for d in read_docs(p)]
     return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
 
 
-COMPOSE = _docs(DEPLOY / "compose.yaml")[0]
-
-
-def _flags(args: list[str]) -> dict[str, str]:
-    return dict(a.lstrip("-").split("=", 1) for a in args if a.startswith("-") and "=" in a)
-
-
-def _expected_flags() -> dict[str, tuple[str, str]]:
-    """Per tier, the -retentionPeriod and -dedup.minScrapeInterval the default settings need."""
-    tiers = Settings().tiers
-    rollups = {t.name: (f"{t.retention_days}d", f"{t.resolution_s}s") for t in tiers.rollups}
-    return {"raw": (f"{tiers.raw_retention_days}d", "1ms")} | rollups
-
-
-def _service(url: str) -> tuple[str, int | None]:
-    """The service a URL names (first host label; a namespace, if given, must be ours)."""
-    parts = urlsplit(url)
-    labels = (parts.hostname or "").split(".")
-    assert len(labels) == 1 or labels[1] == NS, url
-    return labels[0], parts.port
-
-
-def _check_tiers(settings: Settings, vm_args: dict[str, list[str]], ports: dict[str, int]) -> None:
-    """The tiers are the default ones, and each URL names a VictoriaMetrics run for its tier."""
-    no_urls: Any = {"rollups": {"__all__": {"url"}}}
-    assert settings.tiers.model_dump(exclude=no_urls) == Settings().tiers.model_dump(
-        exclude=no_urls
-    )
-    urls = {"raw": settings.victoriametrics.url} | {t.name: t.url for t in settings.tiers.rollups}
-    assert len({_service(u)[0] for u in urls.values()}) == len(urls), "tiers share a store"
-    for tier, url in urls.items():
-        name, port = _service(url)
-        assert name in vm_args, f"tier {tier}: {url} names no VictoriaMetrics"
-        assert port == ports[name], url
-        flags = _flags(vm_args[name])
-        actual = (flags.get("retentionPeriod"), flags.get("dedup.minScrapeInterval"))
-        assert actual == _expected_flags()[tier], name
-
-
-def _auth_on_and_tls_wired(settings: Settings) -> None:
-    """Safe defaults: beyond loopback the collector refuses to start with no credential and
-    starts with one; it serves HTTPS and takes frames only with a client certificate."""
-    assert not settings.auth.allow_anonymous
-    store = AccessStore(statedb.connect(None))
-    auth = settings.auth
-    authn = Authenticator(
-        store,
-        [],
-        loopback=is_loopback(settings.server.host),
-        allow_anonymous=auth.allow_anonymous,
-        users=UserStore(
-            statedb.connect(None), idle_s=auth.session_idle_s, absolute_s=auth.session_max_s
-        ),
-        throttle=Throttle(
-            limit=auth.guess_limit,
-            base_s=auth.guess_backoff_s,
-            max_s=auth.guess_backoff_max_s,
-            forget_s=auth.guess_forget_s,
-            size=auth.guess_table_size,
-        ),
-    )
-    with pytest.raises(ConfigError, match="no credential configured"):
-        check_exposure(settings, authn)
-    store.add_token("first admin", "admin")
-    check_exposure(settings, authn)
-    tls = settings.tls
-    assert tls.enabled and tls.client_ca_file is not None and tls.require_client_cert_on_ingest
-
-
-def _tls_files_in(paths: list[Path | None], mount: Path) -> None:
-    for path in paths:
-        assert path is not None and path.parent == mount, (path, mount)
-
-
-AGENT_TLS_KEYS = (
-    "HOSTVITALS_AGENT_CA_FILE",
-    "HOSTVITALS_AGENT_CLIENT_CERT",
-    "HOSTVITALS_AGENT_CLIENT_KEY",
-)
+COMPOSE = read_docs(DEPLOY / "compose.yaml")[0]
 
 
 @pytest.fixture(scope="module")
@@ -129,16 +48,9 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
     return make_certs(tmp_path_factory.mktemp("deploy-certs"), "node-1")
 
 
-def _agent_env_with_real_files(env: dict[str, str], certs: Certs) -> dict[str, str]:
-    """The agent checks its TLS files at load: these tests' files stand in for the mount."""
-    assert all(key in env for key in AGENT_TLS_KEYS), "the agent's TLS files are not wired"
-    cert, key = certs.agent("node-1")
-    return {**env, **dict(zip(AGENT_TLS_KEYS, (str(certs.ca), str(cert), str(key)), strict=True))}
-
-
 @pytest.mark.parametrize("path", sorted(DEPLOY.rglob("*.y*ml")), ids=lambda p: p.name)
 def test_yaml_parses(path: Path) -> None:
-    assert _docs(path)
+    assert read_docs(path)
 
 
 def test_compose_collector_is_configured_for_the_vm_services(tmp_path: Path) -> None:
@@ -151,20 +63,20 @@ def test_compose_collector_is_configured_for_the_vm_services(tmp_path: Path) -> 
     vms = {n: s for n, s in services.items() if "victoria-metrics" in s["image"]}
     assert set(vms) <= set(collector["depends_on"])
     ports = {
-        n: int(_flags(s["command"])["httpListenAddr"].rsplit(":", 1)[1]) for n, s in vms.items()
+        n: int(flags(s["command"])["httpListenAddr"].rsplit(":", 1)[1]) for n, s in vms.items()
     }
-    _check_tiers(settings, {n: s["command"] for n, s in vms.items()}, ports)
+    check_tiers(settings, {n: s["command"] for n, s in vms.items()}, ports)
     for vm in vms.values():
         volume, target = vm["volumes"][0].split(":")
-        assert volume in COMPOSE["volumes"] and _flags(vm["command"])["storageDataPath"] == target
+        assert volume in COMPOSE["volumes"] and flags(vm["command"])["storageDataPath"] == target
     volume, target = collector["volumes"][0].split(":")
     assert volume in COMPOSE["volumes"] and Path(target) == settings.state.dir
     assert settings.server.host == "0.0.0.0"
-    _auth_on_and_tls_wired(settings)
+    auth_on_and_tls_wired(settings)
     certs_dir, mount, mode = collector["volumes"][1].split(":")
     assert certs_dir == "../var/certs" and mode == "ro"
     tls = settings.tls
-    _tls_files_in([tls.cert_file, tls.key_file, tls.client_ca_file], Path(mount))
+    tls_files_in([tls.cert_file, tls.key_file, tls.client_ca_file], Path(mount))
     init = services["collector-init"]
     assert (
         "tokens add" in " ".join(init["command"]) and init["volumes"][0] == collector["volumes"][0]
@@ -182,12 +94,12 @@ def test_compose_agent_reports_the_docker_host_to_the_collector(certs: Certs) ->
     assert agent["command"][0] == "hostvitals-agent"
     env = {k: re.sub(r"\$\{\w+:-(.*)\}", r"\1", v) for k, v in agent["environment"].items()}
     wired = [Path(env[key]) for key in AGENT_TLS_KEYS]
-    _tls_files_in(list(wired), Path(agent["volumes"][1].split(":")[1]))
+    tls_files_in(list(wired), Path(agent["volumes"][1].split(":")[1]))
     # make certs names the agent's certificate after the host it reports.
     assert wired[1].name == f"agent-{env['HOSTVITALS_AGENT_HOST']}.pem"
-    env = _agent_env_with_real_files(env, certs)
+    env = agent_env_with_real_files(env, certs)
     config = load_config(None, environ=env, flags=vars(parse_args(agent["command"][1:])))
-    assert [_service(u) for u in config.delivery.collector_urls] == [("collector", 8000)]
+    assert [service_of(u) for u in config.delivery.collector_urls] == [("collector", 8000)]
     assert all(u.startswith("https://") for u in config.delivery.collector_urls)
     volume, target = agent["volumes"][0].split(":")
     assert volume in COMPOSE["volumes"] and Path(target) == config.state_dir
@@ -205,7 +117,12 @@ def test_k8s_vm_statefulsets_keep_their_data_on_a_volume() -> None:
         container = sts["spec"]["template"]["spec"]["containers"][0]
         mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
         claims = [c["metadata"]["name"] for c in sts["spec"]["volumeClaimTemplates"]]
-        assert [mounts[c] for c in claims] == [_flags(container["args"])["storageDataPath"]], name
+        assert [mounts[c] for c in claims] == [flags(container["args"])["storageDataPath"]], name
+
+
+def pod_labels(workload: Doc) -> dict[str, str]:
+    labels: dict[str, str] = workload["spec"]["template"]["metadata"]["labels"]
+    return labels
 
 
 def test_k8s_collector_config_is_valid_and_wired(tmp_path: Path) -> None:
@@ -221,23 +138,26 @@ def test_k8s_collector_config_is_valid_and_wired(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(config_map["data"][config_path.name])
     settings = load_settings(path, {}, {})
-    _auth_on_and_tls_wired(settings)
+    auth_on_and_tls_wired(settings)
     secret_volume = next(v for v in pod["volumes"] if "secret" in v)
     tls = settings.tls
-    _tls_files_in([tls.cert_file, tls.key_file, tls.client_ca_file], mounts[secret_volume["name"]])
+    tls_files_in([tls.cert_file, tls.key_file, tls.client_ca_file], mounts[secret_volume["name"]])
     init = pod["initContainers"][0]
     assert "tokens add" in " ".join(init["command"])
 
     claims = [c["metadata"]["name"] for c in sts["spec"]["volumeClaimTemplates"]]
     assert settings.state.dir in [mounts[c] for c in claims]
     peers_service = sts["spec"]["serviceName"]
-    assert services[peers_service]["spec"]["clusterIP"] == "None"
+    headless = services[peers_service]["spec"]
+    assert headless["clusterIP"] == "None" and headless["publishNotReadyAddresses"] is True
+    assert headless["selector"].items() <= pod_labels(sts).items()
     port = settings.server.port
-    expected = [
-        f"https://{sts['metadata']['name']}-{i}.{peers_service}.{NS}.svc:{port}"
-        for i in range(sts["spec"]["replicas"])
-    ]
-    assert settings.cluster.peers == expected
+    assert [p["port"] for p in headless["ports"]] == [port]
+    # Every replica the autoscaler starts: the addresses of the headless Service's name,
+    # checked against that name; the first replica by its stable name, to lead alerting.
+    assert settings.cluster.peers_from_dns == f"https://{peers_service}.{NS}.svc:{port}"
+    first = f"https://{sts['metadata']['name']}-0.{peers_service}.{NS}.svc:{port}"
+    assert settings.cluster.peers == [first]
     # Replicas authenticate to each other: a peer token from a Secret, certificates checked.
     assert sts["spec"]["replicas"] >= 2
     peer_token = settings.cluster.peer_token_file
@@ -261,7 +181,7 @@ def test_k8s_collector_config_is_valid_and_wired(tmp_path: Path) -> None:
             if selector <= vm["spec"]["template"]["metadata"]["labels"].items():
                 vm_args[name] = vm["spec"]["template"]["spec"]["containers"][0]["args"]
                 ports[name] = service["spec"]["ports"][0]["port"]
-    _check_tiers(settings, vm_args, ports)
+    check_tiers(settings, vm_args, ports)
 
 
 def test_k8s_agent_runs_on_every_node_as_the_node(certs: Certs) -> None:
@@ -276,12 +196,12 @@ def test_k8s_agent_runs_on_every_node_as_the_node(certs: Certs) -> None:
     assert container["command"] == ["hostvitals-agent"]
     secret = next(v for v in pod["volumes"] if "secret" in v)
     secret_mount = next(m for m in container["volumeMounts"] if m["name"] == secret["name"])
-    _tls_files_in([Path(str(env[key])) for key in AGENT_TLS_KEYS], Path(secret_mount["mountPath"]))
-    env = _agent_env_with_real_files({k: str(v) for k, v in env.items()}, certs)
+    tls_files_in([Path(str(env[key])) for key in AGENT_TLS_KEYS], Path(secret_mount["mountPath"]))
+    env = agent_env_with_real_files({k: str(v) for k, v in env.items()}, certs)
     config = load_config(None, environ=env, flags=vars(parse_args(container.get("args", []))))
     assert all(u.startswith("https://") for u in config.delivery.collector_urls)
     assert config.host == "node-1"
-    assert [_service(u) for u in config.delivery.collector_urls] == [("collector", 8000)]
+    assert [service_of(u) for u in config.delivery.collector_urls] == [("collector", 8000)]
     assert 8000 in [p["port"] for p in _k8s("Service")["collector"]["spec"]["ports"]]
     host_paths = {v["name"]: Path(v["hostPath"]["path"]) for v in pod["volumes"] if "hostPath" in v}
     mounted = {Path(m["mountPath"]): m for m in container["volumeMounts"]}

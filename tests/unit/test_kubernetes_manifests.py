@@ -73,3 +73,16 @@ def test_disruption_budget_selects_the_collector_pods() -> None:
     selector = budgets["collector"]["spec"]["selector"]["matchLabels"]
     labels = collector["spec"]["template"]["metadata"]["labels"]
     assert selector.items() <= labels.items()
+
+
+def test_autoscaler_and_disruption_budget_agree_with_the_statefulset() -> None:
+    """The HPA starts from the replicas the StatefulSet runs, and a drain may take one
+    replica at a time however many run: at least one other keeps answering."""
+    (hpa,) = by_kind("HorizontalPodAutoscaler")
+    (collector,) = [s for s in by_kind("StatefulSet") if s["metadata"]["name"] == "collector"]
+    budget = next(b for b in by_kind("PodDisruptionBudget") if b["metadata"]["name"] == "collector")
+    low, high = hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]
+    assert low == collector["spec"]["replicas"] >= 2
+    assert high > low
+    # One at a time, for any replica count from minReplicas up.
+    assert budget["spec"]["maxUnavailable"] == 1 < low
