@@ -55,6 +55,7 @@ from hostvitals.collector.api.fastpath import CurrentFastPath
 from hostvitals.collector.api.forward import Forwarded, forwarded_response
 from hostvitals.collector.api.stream import StreamSlots, shared_updates
 from hostvitals.collector.config.settings import Settings
+from hostvitals.collector.config.tiers import Where
 from hostvitals.collector.drain import Drain
 from hostvitals.collector.errors import install_error_handlers
 from hostvitals.collector.ingest.auth import load_tokens
@@ -98,7 +99,8 @@ def register_secrets(
     """Tell the masking policy the configured secrets, so no log line shows them."""
     for token in (*legacy_tokens, peer_token):
         register_secret(token)
-    for url in (settings.victoriametrics.url, *(t.url for t in settings.tiers.rollups)):
+    places: list[Where] = [settings.victoriametrics, *settings.tiers.rollups]
+    for url in (url for place in places for url in place.urls()):
         register_secret(urlsplit(url).password)  # vmauth in front of VictoriaMetrics
     for notifier in settings.alerts.notifiers:
         register_secret_url(notifier.url)
@@ -182,13 +184,14 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     )
 
     storage = build_storage(settings, metrics)
+    raw_endpoints = storage.tiers[0].endpoints
     transport = RequestsTransport()  # the raw tier's writes, checks and reads share it
     client: VictoriaMetricsBackend
     raw_watch: RestartWatch | None = None
     if backend is None:
         recent = recent_writes(vm)
         client = real = VictoriaMetricsClient(
-            vm.url, vm.timeout_s, vm.health_timeout_s, recent=recent, transport=transport
+            raw_endpoints, vm.timeout_s, vm.health_timeout_s, recent=recent, transport=transport
         )
         if recent is not None:
             rollup_queue = storage.rollups
@@ -225,7 +228,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         max_fast_hosts=live_settings.watch_max_hosts,
         registry=metrics.registry,
     )
-    reader = VictoriaMetricsReader(vm.url, vm.timeout_s, transport)
+    reader = VictoriaMetricsReader(raw_endpoints, vm.timeout_s, transport)
     cluster = Cluster(
         settings.cluster.peers,
         timeout_s=settings.cluster.peer_timeout_s,

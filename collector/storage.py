@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from prometheus_client import Gauge
 
 from hostvitals.collector import statedb
-from hostvitals.collector.config.settings import Settings, VictoriaMetricsSettings
+from hostvitals.collector.config.settings import Settings
+from hostvitals.collector.config.tiers import VictoriaMetricsSettings
 from hostvitals.collector.ingest.dedup import FrameLedger
 from hostvitals.collector.ingest.hostbudget import HostSeriesBudget
 from hostvitals.collector.rollups.coldpath import ColdMetrics, ColdPath
@@ -106,17 +107,21 @@ def build_storage(settings: Settings, metrics: SelfMetrics) -> Storage:
         queue = RollupQueue(
             queue_conn, tiers, settle_s=cfg.settle_s, max_pending=cfg.max_pending_buckets
         )
-        raw_client = VictoriaMetricsClient(vm.url, vm.timeout_s)
+        raw_client = VictoriaMetricsClient(tiers[0].endpoints, vm.timeout_s)
         clients.append(raw_client)
         targets = {}
         for tier in tiers[1:]:  # one client per tier (job, cold path, watch), one transport
             recent = recent_writes(vm)
             transport = RequestsTransport()
             targets[tier.name] = client = VictoriaMetricsClient(
-                tier.url, vm.timeout_s, vm.health_timeout_s, recent=recent, transport=transport
+                tier.endpoints,
+                vm.timeout_s,
+                vm.health_timeout_s,
+                recent=recent,
+                transport=transport,
             )
             clients.append(client)
-            readers[tier.name] = VictoriaMetricsReader(tier.url, vm.timeout_s, transport)
+            readers[tier.name] = VictoriaMetricsReader(tier.endpoints, vm.timeout_s, transport)
             if recent is not None:
                 watches.append(
                     RestartWatch(

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from hostvitals.collector.config.tiers import VictoriaMetricsSettings
 from hostvitals.collector.selfmetrics import EXPOSITION_CONTENT_TYPE, SelfMetrics
 from hostvitals.collector.vm.probe import ReachabilityProbe
 from hostvitals.collector.vm.writer import VictoriaMetricsWriter
@@ -33,8 +34,7 @@ async def health(request: Request) -> JSONResponse:
     body: dict[str, Any] = {
         "status": "ok" if ok else "degraded",
         "victoriametrics": {
-            # Public: a user and password in the URL (vmauth) or an error stay hidden.
-            "url": mask(state.settings.victoriametrics.url),
+            **_where(state.settings.victoriametrics),
             "reachable": result.reachable,
             "last_write_ok": write.last_write_ok,
             "last_error": None if error is None else mask(error),
@@ -42,6 +42,18 @@ async def health(request: Request) -> JSONResponse:
         "version": state.version,
     }
     return JSONResponse(body, status_code=200 if ok else 503)
+
+
+def _where(vm: VictoriaMetricsSettings) -> dict[str, str]:
+    """The raw tier's URLs: ``url``, or with the cluster layout ``layout``, ``insert_url`` and
+    ``select_url``. Public: a user and password in a URL (vmauth) stay hidden."""
+    if not vm.is_cluster:
+        return {"url": mask(str(vm.url))}
+    return {
+        "layout": vm.layout,
+        "insert_url": mask(str(vm.insert_url)),
+        "select_url": mask(str(vm.select_url)),
+    }
 
 
 @router.get("/metrics", summary="The collector's own metrics (Prometheus text format)")

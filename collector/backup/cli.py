@@ -30,7 +30,6 @@ def _add_data_option(parser: argparse.ArgumentParser) -> None:
         type=_data_path,
         action="append",
         default=[],
-        required=True,
         help="a tier's -storageDataPath, once per tier: raw=DIR and each rollup tier by name",
     )
 

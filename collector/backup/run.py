@@ -11,6 +11,10 @@ Layout of a backup directory::
 The tiers are copied one after another, so the manifest records each one's snapshot time; a
 tier's copy is consistent in itself, and samples written between two snapshots are at most
 in the later one (the rollup job recomputes buckets from raw after a restore).
+
+Only single-node tiers can be copied this way: a snapshot and ``vmbackup`` need the node's
+data directory. A tier with the cluster layout keeps its data on the vmstorage nodes, each
+with its own snapshots, so both commands refuse such a configuration (:data:`CLUSTER_REFUSAL`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,15 @@ from hostvitals.collector import collector_version, statedb
 from hostvitals.collector.backup import state, vmsnap
 from hostvitals.collector.backup.vmsnap import BackupError
 from hostvitals.collector.config.settings import Settings
+from hostvitals.collector.config.tiers import Where
+
+CLUSTER_REFUSAL = (
+    "{tiers} layout 'cluster': backup and restore copy single-node VictoriaMetrics only (a "
+    "snapshot, then vmbackup of the node's -storageDataPath), and a cluster keeps its data on "
+    "its vmstorage nodes. Back up a cluster with its own tools: vmbackup on each vmstorage "
+    "node, from a snapshot of that node (vmstorage's /snapshot/create); see docs/operations.md, "
+    '"VictoriaMetrics cluster"'
+)
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -41,10 +54,18 @@ class Tier:
 
 
 def tiers(settings: Settings) -> list[Tier]:
-    """The raw tier, then the rollup tiers, finest first."""
-    return [Tier(RAW, settings.victoriametrics.url)] + [
-        Tier(tier.name, tier.url) for tier in settings.tiers.rollups
-    ]
+    """The raw tier, then the rollup tiers, finest first.
+
+    Raises BackupError when a tier has the cluster layout (see :data:`CLUSTER_REFUSAL`).
+    """
+    places: list[tuple[str, Where]] = [(RAW, settings.victoriametrics)]
+    places += [(t.name, t) for t in settings.tiers.rollups]
+    clustered = [name for name, place in places if place.is_cluster]
+    if clustered:
+        named = ", ".join(clustered)
+        which = f"tiers {named} have" if len(clustered) > 1 else f"tier {named} has"
+        raise BackupError(CLUSTER_REFUSAL.format(tiers=which))
+    return [Tier(name, str(place.url)) for name, place in places]
 
 
 def _now() -> str:
@@ -160,6 +181,7 @@ def read_manifest(src: Path) -> dict[str, Any]:
 
 def restore(settings: Settings, src: Path, data_paths: Mapping[str, Path]) -> dict[str, Any]:
     """Restore the backup in ``src`` into stopped tiers and a stopped collector's state."""
+    tiers(settings)  # refuses a cluster layout before anything else is looked at
     manifest = read_manifest(src)
     _check_data_paths(settings, data_paths)
     backed_up = {tier["name"] for tier in manifest["tiers"]}

@@ -13,14 +13,15 @@ import types
 import typing
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from hostvitals.collector.config.loader import ENV_PREFIX
-from hostvitals.collector.config.settings import MiB, Settings
+from hostvitals.collector.config.section import MiB
+from hostvitals.collector.config.settings import Settings
 
 _NAMES: dict[type, str] = {
     bool: "boolean",
@@ -60,6 +61,10 @@ def _section(annotation: Any) -> type[BaseModel] | None:
 def _type_name(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
+    if origin is Annotated:  # bounds of a member of a union: `Annotated[int, Field(ge=0)] | None`
+        base, *extra = args
+        bounds = [b for info in extra if isinstance(info, FieldInfo) for b in _bounds(info)]
+        return ", ".join([_type_name(base), *bounds]) + ("," if bounds else "")
     if origin is Literal:
         return "one of " + ", ".join(f"`{a}`" for a in args)
     if origin in (typing.Union, types.UnionType):

@@ -14,11 +14,11 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from hostvitals.collector.config.alerts import AlertsSettings
 from hostvitals.collector.config.cluster import ClusterSettings
-from hostvitals.collector.config.section import Section, renamed
+from hostvitals.collector.config.section import MiB, Section, renamed
 from hostvitals.collector.config.security import AuditSettings, LoggingSettings
 from hostvitals.collector.config.slos import SlosSettings
-
-MiB = 1024 * 1024
+from hostvitals.collector.config.tiers import TiersSettings, VictoriaMetricsSettings
+from hostvitals.collector.config.vmlayout import check_tenant
 
 
 class ServerSettings(Section):
@@ -149,46 +149,6 @@ class TlsSettings(Section):
         if self.require_client_cert_on_ingest and self.client_ca_file is None:
             raise ValueError("require_client_cert_on_ingest needs client_ca_file")
         return self
-
-
-class VictoriaMetricsSettings(Section):
-    url: str = "http://127.0.0.1:8428"
-    """Base URL of VictoriaMetrics (single node), the raw tier."""
-    timeout_s: Annotated[float, Field(gt=0)] = 10.0
-    """Timeout of every request to VictoriaMetrics, in seconds."""
-    write_batch_max_bytes: Annotated[int, Field(gt=0, le=32 * MiB)] = 4 * MiB
-    """Group commit: one import request carries up to this many bytes of import lines."""
-    write_max_delay_ms: Annotated[int, Field(ge=0, le=10_000)] = 10
-    """Group commit: how long a batch waits for more frames after the first one queued."""
-    write_concurrency: Annotated[int, Field(ge=1, le=64)] = 4
-    """Import requests in flight at once: a slow one holds up only its own batch."""
-    write_queue_max_bytes: Annotated[int, Field(gt=0)] = 64 * MiB
-    """Bytes of import lines allowed to wait; past it ingests are answered 503 (`Retry-After:
-    1`)."""
-    retry_after_s: Annotated[int, Field(ge=1, le=3600)] = 5
-    """`Retry-After` (seconds) sent when VictoriaMetrics cannot take writes."""
-    health_timeout_s: Annotated[float, Field(gt=0)] = 1.0
-    """Timeout of the health endpoint's check of VictoriaMetrics' `/health`, in seconds."""
-    health_cache_s: Annotated[float, Field(ge=0)] = 1.0
-    """Seconds the health check's answer is reused."""
-    resend_window_s: Annotated[float, Field(ge=0, le=600)] = 15.0
-    """VictoriaMetrics acknowledges rows seconds before they are on disk: the writes of the last
-    this many seconds (to every tier) are kept, compressed, and written again when it
-    restarts or comes back after an outage (its dedup stores them once). 0 turns it off."""
-    resend_max_bytes: Annotated[int, Field(ge=1 * MiB)] = 64 * MiB
-    """Most bytes the recent writes of `resend_window_s` may take."""
-    restart_check_interval_s: Annotated[float, Field(gt=0, le=60)] = 2.0
-    """How often the collector looks at VictoriaMetrics' start time, in seconds."""
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("must be an http:// or https:// URL with a host")
-        if parts.query or parts.fragment:
-            raise ValueError("must not have a query or fragment")
-        return value.rstrip("/")
 
 
 class LimitsSettings(Section):
@@ -408,82 +368,6 @@ class BreakerSettings(Section):
     this long new ingests are answered 503 rather than queued."""
 
 
-class RollupTierSettings(Section):
-    """One downsampled tier: its own VictoriaMetrics instance."""
-
-    name: Annotated[str, Field(pattern=r"^[a-z0-9]{1,16}$")]
-    """The tier's name (`resolution=` in the history API)."""
-    url: str
-    """Base URL of the tier's VictoriaMetrics, started with `-retentionPeriod=<retention_days>d`
-    and `-dedup.minScrapeInterval=<resolution_s>s`."""
-    resolution_s: Annotated[int, Field(ge=1, le=86_400)]
-    """One sample per series per this many seconds."""
-    retention_days: Annotated[int, Field(ge=1, le=36_500)]
-    """Days the tier keeps its samples."""
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        return VictoriaMetricsSettings._http_url(value)
-
-
-def _default_rollup_tiers() -> list[RollupTierSettings]:
-    return [
-        RollupTierSettings(
-            name="1m", url="http://127.0.0.1:8429", resolution_s=60, retention_days=7
-        ),
-        RollupTierSettings(
-            name="5m", url="http://127.0.0.1:8430", resolution_s=300, retention_days=30
-        ),
-        RollupTierSettings(
-            name="1h", url="http://127.0.0.1:8431", resolution_s=3600, retention_days=365
-        ),
-    ]
-
-
-class TiersSettings(Section):
-    """Retention tiers: raw at ``victoriametrics.url``, then the rollup instances."""
-
-    raw_retention_days: Annotated[int, Field(ge=1, le=36_500)] = 1
-    """Days the raw tier (`victoriametrics.url`) keeps samples."""
-    rollups: list[RollupTierSettings] = Field(default_factory=_default_rollup_tiers)
-    """The rollup tiers (see docs/architecture.md), finest first, each its own VictoriaMetrics.
-    `[]` turns rollups off."""
-    rollup_interval_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
-    """The rollup job looks for closed buckets to (re)compute this often (seconds)."""
-    settle_s: Annotated[float, Field(ge=0, le=3600)] = 5.0
-    """Seconds the rollup job waits after a bucket's last write so the raw rows are searchable."""
-    max_pending_buckets: Annotated[int, Field(ge=1)] = 1_000_000
-    """Buckets waiting to be computed; past this, new marks are dropped (and counted)."""
-    cold_margin_s: Annotated[int, Field(ge=60)] = 3600
-    """The cold path: ticks older than `raw_retention_days` minus this many seconds cannot be
-    rolled up from the raw tier, so they are merged into partial aggregates per (tier, host,
-    series, bucket), kept in `state.dir`, and each merge rewrites the bucket's rollup."""
-    cold_grace_s: Annotated[float, Field(ge=0)] = 900.0
-    """A partial is dropped this long (seconds) after its last merge once the host's cold frames
-    have moved past its bucket."""
-    cold_idle_s: Annotated[float, Field(gt=0)] = 86_400.0
-    """A partial is dropped this long (seconds) after its last merge in any case; a dropped
-    bucket merged again later starts from the tier's value."""
-    cold_max_partials: Annotated[int, Field(ge=1)] = 1_000_000
-    """Partials kept at most; beyond it the least recently merged go first."""
-
-    @model_validator(mode="after")
-    def _ordered(self) -> TiersSettings:
-        names = [t.name for t in self.rollups]
-        if "raw" in names or len(set(names)) != len(names):
-            raise ValueError("rollup tier names must be unique and not 'raw'")
-        prev_res, prev_ret = 0, self.raw_retention_days
-        for tier in self.rollups:
-            if tier.resolution_s <= prev_res or tier.retention_days < prev_ret:
-                raise ValueError(
-                    "rollup tiers must go from finer to coarser resolution with retention that "
-                    "does not shrink"
-                )
-            prev_res, prev_ret = tier.resolution_s, tier.retention_days
-        return self
-
-
 class ObservabilitySettings(Section):
     """Traces of the collector's own work (docs/operations.md)."""
 
@@ -528,6 +412,14 @@ class Settings(Section):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+
+    @model_validator(mode="after")
+    def _tenant(self) -> Settings:
+        vm = self.victoriametrics
+        cluster = ["raw"] if vm.is_cluster else []
+        cluster += [tier.name for tier in self.tiers.rollups if tier.is_cluster]
+        check_tenant(cluster, vm.account_id, vm.project_id)
+        return self
 
     @model_validator(mode="after")
     def _window_within_raw_retention(self) -> Settings:

@@ -16,10 +16,12 @@ from hostvitals.collector.query.cache import Answer, QueryCache
 from hostvitals.collector.query.queries import DEFAULT_SAMPLE_INTERVAL_S, NamedQuery
 from hostvitals.collector.query.timeparse import TimeRange
 from hostvitals.collector.rollups.tiers import RAW, Tier, choose
+from hostvitals.collector.vm.endpoints import Endpoints
 from hostvitals.collector.vm.reader import VictoriaMetricsReader
 
-ONLY_RAW = Tier(RAW, "", 0, 2**62)
-"""The one tier of a collector without retention tiers: everything from one VictoriaMetrics."""
+ONLY_RAW = Tier(RAW, Endpoints.single(""), 0, 2**62)
+"""The one tier of a collector without retention tiers: everything from one VictoriaMetrics
+(read with the raw reader; the endpoints are not used)."""
 
 
 class QueryLimits(Protocol):

@@ -1,8 +1,9 @@
 """Retention tiers: which VictoriaMetrics instance holds which resolution for how long.
 
-The raw tier is ``victoriametrics.url`` (samples as the agents took them); each rollup tier
-is its own instance holding one sample per series per bucket (see
-:mod:`hostvitals.collector.rollups.rollup`).
+The raw tier is ``victoriametrics`` (samples as the agents took them); each rollup tier is
+its own VictoriaMetrics, a single node or a cluster, holding one sample per series per bucket
+(see :mod:`hostvitals.collector.rollups.rollup`). Each tier's
+:class:`~hostvitals.collector.vm.endpoints.Endpoints` say where its writes and reads go.
 A range query goes to the finest tier whose retention still reaches back to its start, and
 its step is raised to at least that tier's resolution.
 """
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from hostvitals.collector.config.settings import Settings
+from hostvitals.collector.vm.endpoints import Endpoints, endpoints_of
 
 RAW: Final = "raw"
 DAY_S: Final = 86_400
@@ -22,7 +24,7 @@ DAY_S: Final = 86_400
 @dataclass(frozen=True, slots=True)
 class Tier:
     name: str
-    url: str
+    endpoints: Endpoints
     resolution_s: int  # 0 for raw: the agents' own interval
     retention_s: int
 
@@ -42,9 +44,12 @@ class Tier:
 
 def tiers_from(settings: Settings) -> tuple[Tier, ...]:
     """Raw first, then the rollup tiers from finest to coarsest."""
-    cfg = settings.tiers
-    raw = Tier(RAW, settings.victoriametrics.url, 0, cfg.raw_retention_days * DAY_S)
-    rollups = (Tier(t.name, t.url, t.resolution_s, t.retention_days * DAY_S) for t in cfg.rollups)
+    cfg, vm = settings.tiers, settings.victoriametrics
+    raw = Tier(RAW, endpoints_of(vm, vm), 0, cfg.raw_retention_days * DAY_S)
+    rollups = (
+        Tier(t.name, endpoints_of(t, vm), t.resolution_s, t.retention_days * DAY_S)
+        for t in cfg.rollups
+    )
     return (raw, *rollups)
 
 

@@ -4,7 +4,9 @@ Range and instant queries come back parsed (:class:`RangeSeries`, :class:`Instan
 :meth:`VictoriaMetricsReader.forward` passes any other request through as it is. The reader is
 called from FastAPI's worker threads and the alert engine at once: every call goes through a
 thread-safe :class:`~hostvitals.collector.vm.transport.Transport`, and failures raise from
-:mod:`hostvitals.collector.vm.errors`.
+:mod:`hostvitals.collector.vm.errors`. Every path goes under the tier's read base: the single
+node's URL, or ``<select_url>/select/<tenant>/prometheus`` of a cluster
+(:mod:`hostvitals.collector.vm.endpoints`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from hostvitals.collector.tracing import span
+from hostvitals.collector.vm.endpoints import Endpoints
 from hostvitals.collector.vm.errors import BackendMalformed, error_for_status
 from hostvitals.collector.vm.transport import Request, RequestsTransport, Response, Transport
 
@@ -46,17 +49,21 @@ class InstantSample:
 class VictoriaMetricsReader:
     """Range and instant queries, and a raw pass-through, against one VictoriaMetrics.
 
-    ``transport`` is a new :class:`RequestsTransport` unless given one (e.g. the one the
-    client of the same VictoriaMetrics uses).
+    ``endpoints`` (or the URL of a single node) give the read base. ``transport`` is a new
+    :class:`RequestsTransport` unless given one (e.g. the one the client of the same
+    VictoriaMetrics uses).
     """
 
-    def __init__(self, base_url: str, timeout_s: float, transport: Transport | None = None) -> None:
+    def __init__(
+        self, endpoints: Endpoints | str, timeout_s: float, transport: Transport | None = None
+    ) -> None:
+        base_url = Endpoints.of(endpoints).read
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"VictoriaMetrics URL must be http(s)://host[:port], not {base_url!r}")
         if not (math.isfinite(timeout_s) and timeout_s > 0):
             raise ValueError(f"timeout must be a positive number of seconds, not {timeout_s!r}")
-        self.base_url = base_url.rstrip("/")
+        self.base_url = base_url
         self.timeout_s = timeout_s
         self.transport = transport if transport is not None else RequestsTransport()
         # Range queries being sent right now, by (query, start, end, step): an identical call

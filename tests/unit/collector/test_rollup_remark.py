@@ -9,6 +9,7 @@ import orjson
 from hostvitals.collector.rollups.queue import RollupQueue
 from hostvitals.collector.rollups.remark import mark_resent, spans
 from hostvitals.collector.rollups.tiers import Tier
+from hostvitals.collector.vm.endpoints import Endpoints
 
 
 def body(host: str, stamps: list[int]) -> bytes:
@@ -26,7 +27,8 @@ def test_spans_per_host_across_bodies() -> None:
 
 
 def test_the_buckets_of_resent_rows_are_due_again() -> None:
-    tiers = [Tier("raw", "http://raw", 0, 86_400), Tier("10s", "http://t", 10, 86_400)]
+    raw, tier = Endpoints.single("http://raw"), Endpoints.single("http://t")
+    tiers = [Tier("raw", raw, 0, 86_400), Tier("10s", tier, 10, 86_400)]
     queue = RollupQueue(sqlite3.connect(":memory:"), tiers, settle_s=1, max_pending=100)
     assert mark_resent(queue, [body("a", [1000, 15_000])], now=100.0) == 1
     due = queue.due(200.0, 10)
