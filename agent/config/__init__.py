@@ -18,13 +18,15 @@ from hostvitals.agent.config.model import (
     LOG_LEVELS,
     AgentConfig,
     DeliveryConfig,
+    PathsConfig,
+    SpoolConfig,
+)
+from hostvitals.agent.config.samplers import (
     FilesystemConfig,
     NetworkConfig,
-    PathsConfig,
     ProcessesConfig,
     SamplerConfig,
     SamplersConfig,
-    SpoolConfig,
 )
 from hostvitals.agent.config.sources import ConfigError
 

@@ -2,13 +2,13 @@
 
 ``AgentConfig`` is the whole configuration. Its slices are the objects the parts of the agent
 take: ``DeliveryConfig`` (the sender), ``SpoolConfig`` (the outbox), ``PathsConfig`` and
-``SamplersConfig`` (the samplers). Keys, environment variables, flags and the documentation
-table are derived from these declarations (``hostvitals.agent.config.declare``).
+``SamplersConfig`` (the samplers; their sections are in ``hostvitals.agent.config.samplers``).
+Keys, environment variables, flags and the documentation table are derived from these
+declarations (``hostvitals.agent.config.declare``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,122 +22,16 @@ from hostvitals.agent.config.kinds import (
     Number,
     OptionalPath,
     OptionalText,
-    Regex,
     Urls,
 )
-from hostvitals.agent.samplers.filesystem import (
-    DEFAULT_IGNORED_FS_TYPES,
-    DEFAULT_IGNORED_MOUNT_POINTS,
-    DEFAULT_STATVFS_TIMEOUT_S,
-)
+from hostvitals.agent.config.samplers import SamplersConfig
 from hostvitals.agent.samplers.paths import DEFAULT_PROCFS, DEFAULT_ROOTFS, DEFAULT_SYSFS
-from hostvitals.agent.samplers.processes import DEFAULT_TOP_N
 from hostvitals.agent.spool.values import FsyncPolicy
 
 DEFAULT_STATE_DIR = Path("/var/lib/hostvitals-agent")
 DEFAULT_COLLECTOR_URL = "http://127.0.0.1:8000"
 COMPRESSIONS = ("zstd", "gzip", "none")
 LOG_LEVELS = ("debug", "info", "warning", "error")
-
-
-@dataclass(frozen=True, slots=True)
-class SamplerConfig:
-    """A sampler's switch; the samplers with more settings extend it."""
-
-    enabled: bool = setting(True, Boolean(), "Run this sampler.")
-
-
-@dataclass(frozen=True, slots=True)
-class FilesystemConfig(SamplerConfig):
-    ignored_mount_points: str = setting(
-        DEFAULT_IGNORED_MOUNT_POINTS,
-        Regex(),
-        "Mount points not reported.",
-    )
-    ignored_fs_types: str = setting(
-        DEFAULT_IGNORED_FS_TYPES, Regex(), "File system types not reported."
-    )
-    statvfs_timeout: float = setting(
-        DEFAULT_STATVFS_TIMEOUT_S,
-        Number(0.1, 30),
-        "Seconds to wait for statvfs on one mount; a mount that does not answer (a dead NFS "
-        "server) is skipped until its call returns.",
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class NetworkConfig(SamplerConfig):
-    include_loopback: bool = setting(False, Boolean(), "Report the loopback interface too.")
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessesConfig(SamplerConfig):
-    interval: float = setting(
-        5.0,
-        Number(1, 3600),
-        "Seconds between process scans, on wall-clock multiples like `interval`.",
-    )
-    top_n: int = setting(
-        DEFAULT_TOP_N,
-        Integer(1, 1000),
-        "How many processes by CPU and how many by memory are reported (their union).",
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class CgroupsConfig(SamplerConfig):
-    interval: float = setting(
-        10.0,
-        Number(1, 3600),
-        "Seconds between scans of the cgroup tree (services and containers).",
-    )
-    top_n: int = setting(
-        10,
-        Integer(1, 1000),
-        "How many services and containers by CPU and how many by memory are reported (their "
-        "union); the rest add up into one `other` series.",
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class UnitsConfig(SamplerConfig):
-    interval: float = setting(
-        30.0,
-        Number(1, 3600),
-        "Seconds between reads of the systemd unit list.",
-    )
-    all_units: bool = setting(
-        False,
-        Boolean(),
-        "Report the state of every loaded unit, not only the failed and activating ones (a "
-        "series per unit).",
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class SamplersConfig:
-    cpu: SamplerConfig = section(SamplerConfig)
-    load: SamplerConfig = section(SamplerConfig)
-    memory: SamplerConfig = section(SamplerConfig)
-    disk: SamplerConfig = section(SamplerConfig)
-    filesystem: FilesystemConfig = section(FilesystemConfig)
-    network: NetworkConfig = section(NetworkConfig)
-    pressure: SamplerConfig = section(SamplerConfig)
-    system: SamplerConfig = section(SamplerConfig)
-    sockets: SamplerConfig = section(SamplerConfig)
-    sensors: SamplerConfig = section(SamplerConfig)
-    cgroups: CgroupsConfig = section(CgroupsConfig)
-    units: UnitsConfig = section(UnitsConfig)
-    info: SamplerConfig = section(SamplerConfig)
-    processes: ProcessesConfig = section(ProcessesConfig)
-    agent: SamplerConfig = section(SamplerConfig)
-
-    @property
-    def enabled(self) -> frozenset[str]:
-        """Names of the enabled samplers."""
-        return frozenset(
-            item.name for item in dataclasses.fields(self) if getattr(self, item.name).enabled
-        )
 
 
 @dataclass(frozen=True, slots=True)
