@@ -19,6 +19,7 @@ from hostvitals.agent.samplers.paths import HostPaths
 from hostvitals.agent.samplers.pressure import PressureSampler
 from hostvitals.agent.samplers.processes import ProcessesSampler
 from hostvitals.agent.samplers.sensors import SensorsSampler
+from hostvitals.agent.samplers.smart import SmartSampler
 from hostvitals.agent.samplers.sockets import SocketsSampler
 from hostvitals.agent.samplers.system import SystemSampler
 from hostvitals.agent.samplers.units import UnitsSampler
@@ -29,7 +30,11 @@ COLLECT_SHARE = 0.8
 TICK_GROUP = "tick"
 """The cheap per-tick samplers run one after the other in one job (see ``Registry``); the
 filesystem sampler (statvfs may hang on a dead mount) and the process table run on their own.
+The SMART sampler joins the group: its ``collect`` only hands out what its own thread read.
 """
+
+WITH_STATS = (FilesystemSampler, SmartSampler)
+"""Samplers whose ``stats_rows`` (their own health) go out with the agent's metrics."""
 
 
 def host_paths(config: AgentConfig) -> HostPaths:
@@ -89,10 +94,16 @@ def build_samplers(config: AgentConfig) -> tuple[list[Scheduled], AgentSelfSampl
     if "processes" in enabled:
         processes = ProcessesSampler(top_n=settings.processes.top_n)
         scheduled.append(Scheduled(processes, every_s=settings.processes.interval))
+    if "smart" in enabled:
+        smart = settings.smart
+        disks = SmartSampler(
+            interval_s=smart.interval, timeout_s=smart.timeout, max_devices=smart.max_devices
+        )
+        scheduled.append(Scheduled(disks, group=TICK_GROUP))
     agent_self = AgentSelfSampler() if "agent" in enabled else None
     if agent_self is not None:
         scheduled.append(Scheduled(agent_self, group=TICK_GROUP))
         for entry in scheduled:
-            if isinstance(entry.sampler, FilesystemSampler):
+            if isinstance(entry.sampler, WITH_STATS):
                 agent_self.add_source(entry.sampler.stats_rows)
     return scheduled, agent_self

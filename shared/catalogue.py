@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from hostvitals.shared.catalogue_devices import DEVICE_SPECS
 from hostvitals.shared.catalogue_host import HOST_SPECS
 from hostvitals.shared.metricspec import Kind, MetricSpec
 
@@ -185,6 +186,8 @@ _SPECS: tuple[MetricSpec, ...] = (
         ("pid", "name", "user"),
         "processes",
     ),
+    # disk health (SMART), from the optional sampler (catalogue_devices)
+    *DEVICE_SPECS,
     # the agent's own health
     MetricSpec(
         "hostvitals_agent_sampler_duration_seconds",
@@ -208,6 +211,30 @@ _SPECS: tuple[MetricSpec, ...] = (
         "runs",
         "Ticks a sampler missed because its previous run was still going.",
         ("sampler",),
+        "agent",
+    ),
+    MetricSpec(
+        "hostvitals_agent_sampler_unavailable",
+        _G,
+        "boolean",
+        "1 while an optional sampler cannot run (its tool, library or devices are missing).",
+        ("sampler", "reason"),
+        "agent",
+    ),
+    MetricSpec(
+        "hostvitals_agent_sampler_capped",
+        _G,
+        "devices",
+        "Devices a sampler found but left out on its last look, because of its limit.",
+        ("sampler",),
+        "agent",
+    ),
+    MetricSpec(
+        "hostvitals_agent_device_read_errors_total",
+        _C,
+        "errors",
+        "Reads of one device (a disk) that failed, by sampler and reason.",
+        ("sampler", "reason"),
         "agent",
     ),
     MetricSpec(

@@ -27,6 +27,7 @@ from hostvitals.agent.config.samplers import (
     ProcessesConfig,
     SamplerConfig,
     SamplersConfig,
+    SmartConfig,
 )
 from hostvitals.agent.config.sources import ConfigError
 
@@ -46,6 +47,7 @@ __all__ = [
     "ProcessesConfig",
     "SamplerConfig",
     "SamplersConfig",
+    "SmartConfig",
     "SpoolConfig",
     "keep_restart_only",
     "load_config",

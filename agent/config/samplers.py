@@ -1,5 +1,6 @@
 """The samplers' sections of the configuration (``[samplers.<name>]``): each has its
-``enabled`` switch, on by default; some have more settings.
+``enabled`` switch, on by default except for the optional SMART sampler, which needs a tool the
+host may not have; some have more settings.
 
 Part of the model of ``hostvitals.agent.config.model``.
 """
@@ -17,6 +18,9 @@ from hostvitals.agent.samplers.filesystem import (
     DEFAULT_STATVFS_TIMEOUT_S,
 )
 from hostvitals.agent.samplers.processes import DEFAULT_TOP_N
+from hostvitals.agent.samplers.smart import DEFAULT_INTERVAL_S as DEFAULT_SMART_INTERVAL_S
+from hostvitals.agent.samplers.smart import DEFAULT_TIMEOUT_S as DEFAULT_SMART_TIMEOUT_S
+from hostvitals.agent.samplers.smart import MAX_DEVICES as MAX_SMART_DEVICES
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,33 @@ class UnitsConfig(SamplerConfig):
 
 
 @dataclass(frozen=True, slots=True)
+class SmartConfig(SamplerConfig):
+    enabled: bool = setting(
+        False,
+        Boolean(),
+        "Run this sampler: disk health from `smartctl` (smartmontools 7.0 or later, run as "
+        "root or with CAP_SYS_RAWIO and CAP_SYS_ADMIN).",
+    )
+    interval: float = setting(
+        DEFAULT_SMART_INTERVAL_S,
+        Number(30, 86_400),
+        "Seconds between two looks at every disk, each in the sampler's own thread (never in "
+        "a tick); a sleeping disk is left asleep.",
+    )
+    timeout: float = setting(
+        DEFAULT_SMART_TIMEOUT_S,
+        Number(1, 300),
+        "Seconds one call of `smartctl` may take; a disk that does not answer in time is "
+        "skipped for that look and counted.",
+    )
+    max_devices: int = setting(
+        MAX_SMART_DEVICES,
+        Integer(1, 1000),
+        "Most disks reported; the rest are counted in `hostvitals_agent_sampler_capped`.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class SamplersConfig:
     cpu: SamplerConfig = section(SamplerConfig)
     load: SamplerConfig = section(SamplerConfig)
@@ -109,6 +140,7 @@ class SamplersConfig:
     units: UnitsConfig = section(UnitsConfig)
     info: SamplerConfig = section(SamplerConfig)
     processes: ProcessesConfig = section(ProcessesConfig)
+    smart: SmartConfig = section(SmartConfig)
     agent: SamplerConfig = section(SamplerConfig)
 
     @property

@@ -64,9 +64,16 @@ def test_every_group_the_agent_samples_is_present() -> None:
         "sockets",
         "info",
         "processes",
+        "smart",
         "agent",
     }
     assert all(s.group == "network" for s in catalogue.metrics_of("network"))
+
+
+def test_the_optional_device_series_keep_their_exporters_names_and_labels() -> None:
+    # smartctl_exporter's names, so its dashboards and alerts carry over
+    assert CATALOGUE["smartctl_device_temperature"].labels == ("device", "temperature_type")
+    assert CATALOGUE["smartctl_device_smart_status"].labels == ("device",)
 
 
 def test_info_series_say_what_in_labels() -> None:
