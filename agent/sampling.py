@@ -11,6 +11,7 @@ from hostvitals.agent.samplers.cgroups import CgroupsSampler
 from hostvitals.agent.samplers.cpu import CpuSampler
 from hostvitals.agent.samplers.disk import DiskSampler
 from hostvitals.agent.samplers.filesystem import FilesystemSampler, StatvfsGuard
+from hostvitals.agent.samplers.gpu import GpuSampler
 from hostvitals.agent.samplers.info import InfoSampler
 from hostvitals.agent.samplers.load import LoadSampler
 from hostvitals.agent.samplers.memory import MemorySampler
@@ -33,7 +34,7 @@ filesystem sampler (statvfs may hang on a dead mount) and the process table run 
 The SMART sampler joins the group: its ``collect`` only hands out what its own thread read.
 """
 
-WITH_STATS = (FilesystemSampler, SmartSampler)
+WITH_STATS = (FilesystemSampler, SmartSampler, GpuSampler)
 """Samplers whose ``stats_rows`` (their own health) go out with the agent's metrics."""
 
 
@@ -100,6 +101,9 @@ def build_samplers(config: AgentConfig) -> tuple[list[Scheduled], AgentSelfSampl
             interval_s=smart.interval, timeout_s=smart.timeout, max_devices=smart.max_devices
         )
         scheduled.append(Scheduled(disks, group=TICK_GROUP))
+    if "gpu" in enabled:
+        gpus = GpuSampler(max_gpus=settings.gpu.max_gpus)
+        scheduled.append(Scheduled(gpus, every_s=settings.gpu.interval))
     agent_self = AgentSelfSampler() if "agent" in enabled else None
     if agent_self is not None:
         scheduled.append(Scheduled(agent_self, group=TICK_GROUP))

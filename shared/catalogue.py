@@ -186,7 +186,7 @@ _SPECS: tuple[MetricSpec, ...] = (
         ("pid", "name", "user"),
         "processes",
     ),
-    # disk health (SMART), from the optional sampler (catalogue_devices)
+    # disk health (SMART) and GPUs, from the optional samplers (catalogue_devices)
     *DEVICE_SPECS,
     # the agent's own health
     MetricSpec(
@@ -233,7 +233,7 @@ _SPECS: tuple[MetricSpec, ...] = (
         "hostvitals_agent_device_read_errors_total",
         _C,
         "errors",
-        "Reads of one device (a disk) that failed, by sampler and reason.",
+        "Reads of one device (a disk, a GPU field) that failed, by sampler and reason.",
         ("sampler", "reason"),
         "agent",
     ),

@@ -1,7 +1,7 @@
 """The catalogue's optional device series: disk health from SMART (``smartctl``, under
-smartctl_exporter's names).
+smartctl_exporter's names) and NVIDIA GPUs (NVML, under dcgm-exporter's names).
 
-The sampler is off by default. smartctl_exporter declares several of these as counters
+Both samplers are off by default. smartctl_exporter declares several of these as counters
 without a ``_total`` suffix; they are the drive's own readings, taken every few minutes, so
 the catalogue keeps them as gauges (a rate of "percentage used" means nothing).
 
@@ -15,6 +15,8 @@ from hostvitals.shared.metricspec import Kind, MetricSpec
 _G = Kind.GAUGE
 
 _DEVICE = ("device",)
+GPU_LABELS = ("gpu", "UUID", "pci_bus_id", "device", "modelName")
+"""dcgm-exporter's labels of a GPU series (it adds ``Hostname``; the collector adds ``host``)."""
 
 DEVICE_SPECS: tuple[MetricSpec, ...] = (
     # disk health (smartctl --json)
@@ -132,4 +134,24 @@ DEVICE_SPECS: tuple[MetricSpec, ...] = (
         _DEVICE,
         "smart",
     ),
+    # NVIDIA GPUs (NVML)
+    MetricSpec("DCGM_FI_DEV_GPU_UTIL", _G, "percent", "GPU utilisation.", GPU_LABELS, "gpu"),
+    MetricSpec(
+        "DCGM_FI_DEV_FB_USED",
+        _G,
+        "mebibytes",
+        "Framebuffer memory used, in MiB.",
+        GPU_LABELS,
+        "gpu",
+    ),
+    MetricSpec(
+        "DCGM_FI_DEV_FB_FREE",
+        _G,
+        "mebibytes",
+        "Framebuffer memory free, in MiB.",
+        GPU_LABELS,
+        "gpu",
+    ),
+    MetricSpec("DCGM_FI_DEV_GPU_TEMP", _G, "celsius", "GPU temperature.", GPU_LABELS, "gpu"),
+    MetricSpec("DCGM_FI_DEV_POWER_USAGE", _G, "watts", "Power draw.", GPU_LABELS, "gpu"),
 )

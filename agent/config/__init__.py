@@ -23,6 +23,7 @@ from hostvitals.agent.config.model import (
 )
 from hostvitals.agent.config.samplers import (
     FilesystemConfig,
+    GpuConfig,
     NetworkConfig,
     ProcessesConfig,
     SamplerConfig,
@@ -42,6 +43,7 @@ __all__ = [
     "DeliveryConfig",
     "FilesystemConfig",
     "Flag",
+    "GpuConfig",
     "NetworkConfig",
     "PathsConfig",
     "ProcessesConfig",

@@ -1,6 +1,6 @@
 """The samplers' sections of the configuration (``[samplers.<name>]``): each has its
-``enabled`` switch, on by default except for the optional SMART sampler, which needs a tool the
-host may not have; some have more settings.
+``enabled`` switch, on by default except for the optional SMART and GPU samplers, which need a
+tool or a library the host may not have; some have more settings.
 
 Part of the model of ``hostvitals.agent.config.model``.
 """
@@ -17,6 +17,7 @@ from hostvitals.agent.samplers.filesystem import (
     DEFAULT_IGNORED_MOUNT_POINTS,
     DEFAULT_STATVFS_TIMEOUT_S,
 )
+from hostvitals.agent.samplers.gpu import MAX_GPUS
 from hostvitals.agent.samplers.processes import DEFAULT_TOP_N
 from hostvitals.agent.samplers.smart import DEFAULT_INTERVAL_S as DEFAULT_SMART_INTERVAL_S
 from hostvitals.agent.samplers.smart import DEFAULT_TIMEOUT_S as DEFAULT_SMART_TIMEOUT_S
@@ -125,6 +126,26 @@ class SmartConfig(SamplerConfig):
 
 
 @dataclass(frozen=True, slots=True)
+class GpuConfig(SamplerConfig):
+    enabled: bool = setting(
+        False,
+        Boolean(),
+        "Run this sampler: NVIDIA GPUs through NVML (needs nvidia-ml-py, "
+        "`pip install 'hostvitals[gpu]'`, and the NVIDIA driver).",
+    )
+    interval: float = setting(
+        5.0,
+        Number(1, 3600),
+        "Seconds between reads of the GPUs' utilisation, memory, temperature and power.",
+    )
+    max_gpus: int = setting(
+        MAX_GPUS,
+        Integer(1, 256),
+        "Most GPUs reported; the rest are counted in `hostvitals_agent_sampler_capped`.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class SamplersConfig:
     cpu: SamplerConfig = section(SamplerConfig)
     load: SamplerConfig = section(SamplerConfig)
@@ -141,6 +162,7 @@ class SamplersConfig:
     info: SamplerConfig = section(SamplerConfig)
     processes: ProcessesConfig = section(ProcessesConfig)
     smart: SmartConfig = section(SmartConfig)
+    gpu: GpuConfig = section(GpuConfig)
     agent: SamplerConfig = section(SamplerConfig)
 
     @property

@@ -65,15 +65,28 @@ def test_every_group_the_agent_samples_is_present() -> None:
         "info",
         "processes",
         "smart",
+        "gpu",
         "agent",
     }
     assert all(s.group == "network" for s in catalogue.metrics_of("network"))
 
 
 def test_the_optional_device_series_keep_their_exporters_names_and_labels() -> None:
-    # smartctl_exporter's names, so its dashboards and alerts carry over
+    # smartctl_exporter's and dcgm-exporter's names, so their dashboards and alerts carry over
     assert CATALOGUE["smartctl_device_temperature"].labels == ("device", "temperature_type")
     assert CATALOGUE["smartctl_device_smart_status"].labels == ("device",)
+    gpu = {s.name for s in catalogue.metrics_of("gpu")}
+    assert gpu == {
+        "DCGM_FI_DEV_GPU_UTIL",
+        "DCGM_FI_DEV_FB_USED",
+        "DCGM_FI_DEV_FB_FREE",
+        "DCGM_FI_DEV_GPU_TEMP",
+        "DCGM_FI_DEV_POWER_USAGE",
+    }
+    assert all(
+        CATALOGUE[name].labels == ("gpu", "UUID", "pci_bus_id", "device", "modelName")
+        for name in gpu
+    )
 
 
 def test_info_series_say_what_in_labels() -> None:
