@@ -42,6 +42,7 @@ system-deps:
 	command -v shellcheck >/dev/null || missing="$$missing shellcheck"; \
 	command -v stress-ng >/dev/null || missing="$$missing stress-ng"; \
 	command -v haproxy >/dev/null || missing="$$missing haproxy"; \
+	PATH="$$PATH:/usr/sbin:/sbin" command -v smartctl >/dev/null || missing="$$missing smartmontools"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && \

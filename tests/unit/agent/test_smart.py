@@ -299,10 +299,10 @@ def test_a_look_that_raises_surfaces_in_the_next_collect(smartctl: FakeSmartctl)
 
 
 def test_the_real_smartctl_takes_the_options_and_its_answers_parse() -> None:
-    """smartmontools itself, where it is installed: the scan, and a disk that is not there."""
+    """smartmontools itself (`make test` installs it): the scan, and a disk that is not
+    there."""
     real = shutil.which("smartctl") or shutil.which("smartctl", path="/usr/sbin:/sbin")
-    if real is None:
-        pytest.skip("smartmontools is not installed")
+    assert real is not None, "smartctl is missing: `make system-deps` installs smartmontools"
     parse_scan(run_smartctl(real, SCAN_ARGS, 60).stdout)  # a list, empty without disks
     run = run_smartctl(real, (*READ_ARGS, "--device=sat", "/dev/hostvitals-no-such-disk"), 60)
     assert run.status & CANNOT_OPEN and not run.status & CANNOT_PARSE
