@@ -114,6 +114,23 @@ HOST_RULES: Final = (
         ),
     ),
     HostRule(
+        "DiskUnhealthy",
+        "promql",
+        Severity.HIGH,
+        # From the agent's optional SMART sampler: the drive's own verdict (ATA and NVMe),
+        # or an NVMe critical warning (spare below threshold, media read-only, ...).
+        "(max by (host, device) (smartctl_device_smart_status) == 0) "
+        "or (max by (host, device) (smartctl_device_critical_warning) > 0)",
+        "Disk {{ $labels.device }} failing on {{ $labels.host }}",
+        "The disk {{ $labels.device }} on {{ $labels.host }} reports that it is failing: its "
+        "SMART health check failed or it raised an NVMe critical warning ({{ $value }}).",
+        for_s="disk_health_for_s",
+        runbook=(
+            "Read `smartctl -x <device>`; check the backups of what is on it and replace the "
+            "disk; a RAID or ZFS member can be taken out of its array first."
+        ),
+    ),
+    HostRule(
         "HighTemperature",
         "promql",
         Severity.HIGH,

@@ -110,8 +110,8 @@ class DefaultRulesSettings(Section):
 
     enabled: bool = True
     """Evaluate the built-in host rules (HighCPU, HighMemory, DiskSpace, DiskFillingUp,
-    SystemdUnitFailed, HighTemperature, MemoryPressure, IOPressure, FileDescriptorsExhausted,
-    HostDown, AgentUnhealthy, CollectorCertificateExpiring)."""
+    SystemdUnitFailed, DiskUnhealthy, HighTemperature, MemoryPressure, IOPressure,
+    FileDescriptorsExhausted, HostDown, AgentUnhealthy, CollectorCertificateExpiring)."""
     disabled: list[str] = Field(default_factory=list)
     """Names of built-in rules to leave out."""
     cpu_percent: Annotated[float, Field(gt=0, le=100)] = 80.0
@@ -133,6 +133,10 @@ class DefaultRulesSettings(Section):
     """...for this many seconds."""
     unit_failed_for_s: Seconds = 60.0
     """SystemdUnitFailed fires when a unit has been failed this long (seconds)."""
+    disk_health_for_s: Seconds = 0.0
+    """DiskUnhealthy fires when a disk's SMART check (the agent's optional SMART sampler) has
+    said it is failing, or an NVMe drive has raised a critical warning, for this long
+    (seconds). A drive's own verdict does not flap: by default the first reading fires."""
     temperature_margin_celsius: Annotated[float, Field(ge=0, le=50)] = 5.0
     """HighTemperature fires when a hwmon sensor is within this many degrees of the critical
     temperature its chip states..."""

@@ -136,6 +136,9 @@ def seed_healthy_fleet(vm: VictoriaMetrics) -> int:
         counter("node_pressure_io_stalled_seconds_total", host, day, now, 0.5),
         gauge("node_filefd_allocated", host, day, now, 2_000),
         gauge("node_filefd_maximum", host, day, now, 9.2e18),
+        gauge("smartctl_device_smart_status", {**host, "device": "sda"}, day, now, 1),
+        gauge("smartctl_device_smart_status", {**host, "device": "nvme0"}, day, now, 1),
+        gauge("smartctl_device_critical_warning", {**host, "device": "nvme0"}, day, now, 0),
     ]
     import_lines(vm, lines)
     vm.flush()
@@ -187,10 +190,10 @@ def filling(
 
 
 def test_each_host_rule_finds_the_host_it_describes_and_only_that(store: VictoriaMetrics) -> None:
-    """The host rules' queries on a real VictoriaMetrics: a sick host's hot sensor, memory and
-    I/O stalls, file handles and a disk filling for a day are found; the healthy host's
-    readings are not, and neither is a disk that has only just started filling (no hour of
-    history to predict from)."""
+    """The host rules' queries on a real VictoriaMetrics: a sick host's hot sensor, failing
+    disks, memory and I/O stalls, file handles and a disk filling for a day are found; the
+    healthy host's readings are not, and neither is a disk that has only just started filling
+    (no hour of history to predict from)."""
     now = seed_healthy_fleet(store)
     day = now - DAY
     sick, fresh = {"host": "sick-1"}, {"host": "fresh-1"}
@@ -213,6 +216,10 @@ def test_each_host_rule_finds_the_host_it_describes_and_only_that(store: Victori
             # as steep, but only for the last ten minutes
             filling({**fresh, **ROOT_FS}, now - 600, now, 10e9, 5e8),
             gauge("node_filesystem_size_bytes", {**fresh, **ROOT_FS}, now - 600, now, 100e9),
+            # an ATA disk whose health check failed, an NVMe drive whose spare ran low (bit 0)
+            gauge("smartctl_device_smart_status", {**sick, "device": "sdb"}, day, now, 0),
+            gauge("smartctl_device_smart_status", {**sick, "device": "nvme1"}, day, now, 1),
+            gauge("smartctl_device_critical_warning", {**sick, "device": "nvme1"}, day, now, 1),
         ],
     )
     store.flush()
@@ -243,6 +250,8 @@ def test_each_host_rule_finds_the_host_it_describes_and_only_that(store: Victori
     assert found("IOPressure") == {"sick-1": pytest.approx(200 / 3)}
     assert found("FileDescriptorsExhausted") == {"sick-1": pytest.approx(95)}
     assert found("DiskFillingUp") == {"sick-1": pytest.approx(6.2, abs=0.1)}
+    failing = {(r["metric"]["host"], r["metric"]["device"]) for r in query("DiskUnhealthy")}
+    assert failing == {("sick-1", "sdb"), ("sick-1", "nvme1")}
 
 
 async def test_an_slo_that_cannot_be_evaluated_is_unknown_with_one_low_alert(
