@@ -5,32 +5,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
-from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 
-from hostvitals.collector import collector_version, statedb, tracing
+from hostvitals.collector import collector_version, tracing
+from hostvitals.collector.access.assembly import add_access_reloads, build_access
 from hostvitals.collector.access.audit import Action, Actor, open_audit
 from hostvitals.collector.access.authn import (
-    Authenticator,
     check_exposure,
-    is_loopback,
     warn_plain_http,
 )
-from hostvitals.collector.access.enrollment import EnrollmentStore
 from hostvitals.collector.access.login import Logins
 from hostvitals.collector.access.middleware import AccessControl
 from hostvitals.collector.access.peers import add_peer_reload, peer_ca
-from hostvitals.collector.access.peertoken import PeerToken
 from hostvitals.collector.access.requestid import RequestId
 from hostvitals.collector.access.requestlimits import RequestLimits
 from hostvitals.collector.access.routes import RouteTable
-from hostvitals.collector.access.store import AccessStore
-from hostvitals.collector.access.throttle import Throttle
-from hostvitals.collector.access.users import UserStore
 from hostvitals.collector.alerts.engine import build_engine
 from hostvitals.collector.api import access as access_api
 from hostvitals.collector.api import alerts as alerts_api
@@ -55,10 +48,8 @@ from hostvitals.collector.api.fastpath import CurrentFastPath
 from hostvitals.collector.api.forward import Forwarded, forwarded_response
 from hostvitals.collector.api.stream import StreamSlots, shared_updates
 from hostvitals.collector.config.settings import Settings
-from hostvitals.collector.config.tiers import Where
 from hostvitals.collector.drain import Drain
 from hostvitals.collector.errors import install_error_handlers
-from hostvitals.collector.ingest.auth import load_tokens
 from hostvitals.collector.ingest.decoding import BodyDecoder
 from hostvitals.collector.ingest.flushadvice import FlushAdvisor, LoopLag
 from hostvitals.collector.ingest.pipeline import IngestPipeline
@@ -86,26 +77,11 @@ from hostvitals.collector.vm.reader import VictoriaMetricsReader
 from hostvitals.collector.vm.resend import RestartWatch
 from hostvitals.collector.vm.transport import RequestsTransport
 from hostvitals.collector.vm.writer import VictoriaMetricsWriter
-from hostvitals.shared.masking import install_log_masking, register_secret, register_secret_url
+from hostvitals.shared.masking import install_log_masking
 
 log = logging.getLogger(__name__)
 
 USAGE_FLUSH_S = 30.0  # how often the credentials' last-used times are saved
-
-
-def register_secrets(
-    settings: Settings, legacy_tokens: Sequence[str], peer_token: str | None = None
-) -> None:
-    """Tell the masking policy the configured secrets, so no log line shows them."""
-    for token in (*legacy_tokens, peer_token):
-        register_secret(token)
-    places: list[Where] = [settings.victoriametrics, *settings.tiers.rollups]
-    for url in (url for place in places for url in place.urls()):
-        register_secret(urlsplit(url).password)  # vmauth in front of VictoriaMetrics
-    for notifier in settings.alerts.notifiers:
-        register_secret_url(notifier.url)
-        if notifier.smtp_password is not None:
-            register_secret(notifier.smtp_password.get_secret_value())
 
 
 def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = None) -> FastAPI:
@@ -123,40 +99,10 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     vm = settings.victoriametrics
     live_settings = settings.live
     install_log_masking(mask_ips=settings.logging.mask_ip_addresses)
-    auth = settings.auth
-    legacy_tokens = load_tokens(auth)
-    peer_token = PeerToken(settings.cluster.peer_token_file)
-    register_secrets(settings, legacy_tokens, peer_token.secret)
     metrics = SelfMetrics()
-    access_conn = statedb.connect(settings.state.dir)
-    access_store = AccessStore(access_conn)
-    user_conn = statedb.connect(settings.state.dir)  # its own: the users' transactions
-    user_store = UserStore(user_conn, idle_s=auth.session_idle_s, absolute_s=auth.session_max_s)
-    throttle = Throttle(
-        limit=auth.guess_limit,
-        base_s=auth.guess_backoff_s,
-        max_s=auth.guess_backoff_max_s,
-        forget_s=auth.guess_forget_s,
-        size=auth.guess_table_size,
-        registry=metrics.registry,
-    )
-    enrollment_conn = statedb.connect(settings.state.dir)
-    enrollment_store = EnrollmentStore(enrollment_conn, access_store)
-    authn = Authenticator(
-        access_store,
-        legacy_tokens,
-        loopback=is_loopback(settings.server.host),
-        allow_anonymous=auth.allow_anonymous,
-        users=user_store,
-        throttle=throttle,
-        enrollment=enrollment_store,
-        peer=peer_token,
-    )
-
-    def close_access() -> None:
-        user_conn.close()
-        access_conn.close()
-        enrollment_conn.close()
+    access = build_access(settings, metrics)
+    authn, access_store, user_store = access.authn, access.store, access.users
+    close_access = access.close
 
     try:
         check_exposure(settings, authn)
@@ -234,12 +180,12 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
         timeout_s=settings.cluster.peer_timeout_s,
         cache_s=settings.cluster.peer_cache_s,
         registry=metrics.registry,
-        token=lambda: peer_token.secret,
+        token=lambda: access.peer_token.secret,
         # No peers, nothing to check: a CA file is only read when there is someone to ask.
         tls=peer_ssl_context(peer_ca(settings)) if settings.cluster.clustered else None,
     )
     discovery = peer_discovery(settings.cluster, cluster, metrics.registry)
-    add_peer_reload(reloads, settings, peer_token, cluster)
+    add_peer_reload(reloads, settings, access.peer_token, cluster)
     alert_engine = build_engine(
         settings,
         querier=reader,
@@ -357,10 +303,10 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.state.audit = audit
     app.state.access_store = access_store
     app.state.reloads = reloads
-    app.state.enrollment_store = enrollment_store
+    app.state.enrollment_store = access.enrollment
     app.state.authn = authn
     app.state.users = user_store
-    app.state.logins = Logins(user_store, throttle, metrics.registry)
+    app.state.logins = Logins(user_store, access.throttle, metrics.registry)
     app.state.query_cache = QueryCache(
         settings.query.cache_ttl_s, settings.query.cache_max_bytes, metrics.registry
     )
@@ -416,19 +362,3 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.include_router(users.router)
     app.include_router(enrollment_api.router)
     return app
-
-
-def add_access_reloads(
-    reloads: Reloads, settings: Settings, authn: Authenticator, store: AccessStore
-) -> None:
-    """Register what the access check reads again on SIGHUP or a file change: the legacy
-    tokens file, and the credentials in the state database (read within a second anyway;
-    SIGHUP makes it now)."""
-    reloads.add("credentials", store.invalidate)
-    tokens_file = settings.auth.tokens_file
-    if tokens_file is not None:
-        reloads.add(
-            "auth.tokens_file",
-            lambda: authn.replace_legacy_tokens(load_tokens(settings.auth)),
-            [tokens_file],
-        )
