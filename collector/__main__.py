@@ -36,6 +36,7 @@ COLLECTOR_EXTRA_MODULES = (
     "cachetools",
     "dns",  # dnspython
     "fastapi",
+    "msgspec",
     "opentelemetry.trace",  # opentelemetry-api
     "opentelemetry.sdk.trace",
     "opentelemetry.exporter.otlp.proto.http",

@@ -48,6 +48,9 @@ REJECT_REASONS: Final = (
 
 WRITE_RESULTS: Final = ("ok", "unavailable", "rejected")
 
+# Every reason a query can be answered 422 by the query guards.
+QUERY_REJECT_REASONS: Final = ("too_many_points", "too_many_series", "too_large")
+
 SILENCE_REFUSALS: Final = ("invalid", "too_large", "too_many")
 # What became of each enrollment request that an enrollment token authenticated.
 ENROLLMENT_RESULTS: Final = ("enrolled", "host_enrolled", "refused")
@@ -132,6 +135,17 @@ class SelfMetrics:
             ("reason",),
             registry=r,
         )
+        self.query_rejected = Counter(
+            "hostvitals_collector_query_rejected",
+            "Queries answered 422 by the query guards, by reason: too_many_points (a range "
+            "query asked for more than query.max_query_points per series), too_many_series "
+            "(the answer held more than query.max_series), too_large (more than "
+            "query.max_response_bytes).",
+            ("reason",),
+            registry=r,
+        )
+        for reason in QUERY_REJECT_REASONS:
+            self.query_rejected.labels(reason)
         self.ingest_duplicates = Counter(
             "hostvitals_collector_ingest_duplicates",
             "Frames received again after they were written (acknowledged, not written twice).",

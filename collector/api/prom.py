@@ -8,6 +8,13 @@ a body of any other type is ignored, as Prometheus does), with repeated keys suc
 When VictoriaMetrics cannot be reached the answer is a Prometheus-style 503 error. Range
 queries are answered from the query cache when an identical one was answered within
 ``query.cache_ttl_s`` (``nocache=1`` skips it and is passed on, as VictoriaMetrics knows it).
+
+The query guards apply (:mod:`.guards`): an answer with more than ``query.max_series`` series
+(label names or values for ``labels`` and ``label/<name>/values``) or ``query.max_response_bytes``
+bytes is answered 422, and a success that is not well-formed JSON of its path's shape 502.
+``series``, ``labels`` and ``label/<name>/values`` are sent with a ``limit`` of one past the
+cap (or the client's own, when lower), which VictoriaMetrics 1.79.5 honours; ``query`` and
+``query_range`` take no such limit there, so their series are counted as the answer comes.
 """
 
 from __future__ import annotations
@@ -20,12 +27,21 @@ from urllib.parse import parse_qsl, quote
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from hostvitals.collector.api.guards import capped_timeout, check_points, query_turn
+from hostvitals.collector.api.guards import (
+    answer_limits,
+    capped_limit,
+    capped_timeout,
+    check_points,
+    count_rejected,
+    query_turn,
+    refused_answer,
+)
 from hostvitals.collector.api.responses import backend_error, json_response
 from hostvitals.collector.config.settings import QuerySettings
 from hostvitals.collector.errors import ApiError
 from hostvitals.collector.query.cache import Answer, QueryCache
-from hostvitals.collector.vm.errors import BackendError
+from hostvitals.collector.vm.answers import takes_limit
+from hostvitals.collector.vm.errors import AnswerRefused, BackendError
 from hostvitals.collector.vm.reader import FORM_CONTENT_TYPE, VictoriaMetricsReader
 
 router = APIRouter(prefix="/api/v1", tags=["prometheus"])
@@ -73,27 +89,43 @@ async def _forward(request: Request, path: str) -> Response:
         request.query_params.multi_items(), form, limits.max_duration_s
     )
     params.append(("timeout", f"{timeout_s:g}s"))
+    bounds = answer_limits(request)
+    if takes_limit(path):  # VictoriaMetrics stops one item past the cap by itself
+        params, form = capped_limit(params, form, bounds.max_series)
     fields = params + (parse_qsl(form.decode("latin-1")) if form else [])
     if path == CACHED_PATH:
-        check_points(fields, limits.max_query_points)
+        try:
+            check_points(fields, limits.max_query_points)
+        except ApiError:
+            count_rejected(request, "too_many_points")
+            raise
 
     async def send() -> Answer:
         async with query_turn(request):
             try:
                 status, body, content_type = await run_in_threadpool(
-                    reader.forward, path, params, request.method, form, timeout_s + TIMEOUT_GRACE_S
+                    reader.forward,
+                    path,
+                    params,
+                    request.method,
+                    form,
+                    timeout_s + TIMEOUT_GRACE_S,
+                    bounds,
                 )
             except BackendError as exc:
                 raise backend_error(exc) from None
         return Answer(status, body, content_type)
 
-    if path == CACHED_PATH:
-        # Range queries name their whole window, so identical ones may share an answer.
-        cache: QueryCache = request.app.state.query_cache
-        key = ("prom", tuple(sorted(fields)))
-        answer = await cache.get(key, send, bypass=("nocache", "1") in fields)
-    else:
-        answer = await send()
+    try:
+        if path == CACHED_PATH:
+            # Range queries name their whole window, so identical ones may share an answer.
+            cache: QueryCache = request.app.state.query_cache
+            key = ("prom", tuple(sorted(fields)))
+            answer = await cache.get(key, send, bypass=("nocache", "1") in fields)
+        else:
+            answer = await send()
+    except AnswerRefused as exc:
+        raise refused_answer(request, exc) from None
     return Response(answer.body, status_code=answer.status, media_type=answer.media_type)
 
 

@@ -230,7 +230,24 @@ class QuerySettings(Section):
     taken) or 503 (every slot is taken), with `Retry-After`."""
     max_query_points: Annotated[int, Field(gt=0)] = 30_000
     """Points per series a Prometheus API range query may ask for ((end - start) / step);
-    more are answered 422 before VictoriaMetrics is asked."""
+    more are answered 422 before VictoriaMetrics is asked, counted in
+    `hostvitals_collector_query_rejected_total`."""
+    max_series: Annotated[int, Field(ge=1, le=10_000_000)] = 10_000
+    """Series one query may return: the Prometheus API's `query`, `query_range` and `series`
+    (label names or values for `labels` and `label/<name>/values`), and each query behind a
+    history answer (a client widens those to every host by leaving out `host`). An answer
+    with more is answered 422, counted in `hostvitals_collector_query_rejected_total`.
+    VictoriaMetrics is asked for `series` and the labels with a `limit` one past the cap; the
+    series of `query` and `query_range` are counted as the answer comes, and its reading
+    stops at the first one past the cap. The fleet dashboards ask for a series (or a label
+    value) per host at most: keep it above the number of hosts. The series a query may
+    touch on the way are VictoriaMetrics' own `-search.maxUniqueTimeseries`."""
+    max_response_bytes: Annotated[int, Field(ge=64 * 1024, le=4096 * MiB)] = 64 * MiB
+    """Bytes of VictoriaMetrics' answer to one query (the Prometheus API and each query
+    behind a history answer): past it the collector stops reading, drops the connection
+    and answers 422, counted in `hostvitals_collector_query_rejected_total`. An answer is
+    held in memory whole while it is checked and sent, so this and `max_concurrent` bound
+    what answers in flight take."""
 
     @model_validator(mode="after")
     def _default_within_max(self) -> QuerySettings:

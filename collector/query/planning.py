@@ -16,6 +16,7 @@ from hostvitals.collector.query.cache import Answer, QueryCache
 from hostvitals.collector.query.queries import DEFAULT_SAMPLE_INTERVAL_S, NamedQuery
 from hostvitals.collector.query.timeparse import TimeRange
 from hostvitals.collector.rollups.tiers import RAW, Tier, choose
+from hostvitals.collector.vm.answers import AnswerLimits
 from hostvitals.collector.vm.endpoints import Endpoints
 from hostvitals.collector.vm.reader import VictoriaMetricsReader
 
@@ -63,13 +64,14 @@ async def tiered_range(
     resolution: str | None,
     nocache: bool,
     extra: Mapping[str, object],
+    limits: AnswerLimits | None = None,
 ) -> Answer:
     """A history answer over ``span``: the tier chosen, the window widened to whole steps, the
     queries sent together, and the answer kept in ``cache`` under ``key`` plus the tier and
     window. ``extra`` fields go into ``data`` beside the window and tier.
 
     Raises UnknownTier for a ``resolution`` no tier has, BackendError when VictoriaMetrics
-    fails.
+    fails, AnswerRefused when a query's answer holds more than ``limits`` allow.
     """
     chosen = choose(sources.tiers, span.start, span.step, now, resolution)
     tier = chosen.tier
@@ -87,7 +89,9 @@ async def tiered_range(
         # reader is blocking) so the answer takes as long as the slowest, not their sum.
         results = await asyncio.gather(
             *(
-                run_in_threadpool(reader.query_range, named.expr, start_s, end_s, query_step)
+                run_in_threadpool(
+                    reader.query_range, named.expr, start_s, end_s, query_step, limits
+                )
                 for named in named_queries
             )
         )

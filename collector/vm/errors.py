@@ -8,7 +8,11 @@
     │   ├── QueueFull         the writer's queue holds its maximum of bytes
     │   └── WriterClosed      the writer is shutting down
     ├── BackendRejected       any other error status (4xx): the same request cannot succeed
-    └── BackendMalformed      an answer that cannot be parsed or lacks what was asked for
+    └── BackendMalformed      an answer that cannot be parsed or lacks what was asked for,
+                              or that broke off before its end
+
+    AnswerRefused             not a BackendError: VictoriaMetrics answered, but with more
+                              series or bytes than the asker allowed (the query asked too much)
 
 Every error carries ``message`` (the text users see), ``url`` (the VictoriaMetrics it is
 about, when known) and ``status`` (the HTTP status VictoriaMetrics answered; None when it did
@@ -17,6 +21,8 @@ VictoriaMetrics' own text short enough for a message.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 
 class BackendError(Exception):
@@ -57,6 +63,30 @@ class BackendRejected(BackendError):
 
 class BackendMalformed(BackendError):
     """VictoriaMetrics answered with something that is not what was asked for."""
+
+
+class AnswerRefused(Exception):
+    """An answer that holds more than the asker allowed, so it was not read to its end.
+
+    ``reason`` is ``too_many_series`` (more than ``limit`` series, or label names or values:
+    ``what`` says which) or ``too_large`` (more than ``limit`` bytes). ``found`` is how many
+    there were when the whole answer was counted, None when the reading stopped early.
+    """
+
+    def __init__(
+        self,
+        reason: Literal["too_many_series", "too_large"],
+        limit: int,
+        *,
+        what: str = "series",
+        found: int | None = None,
+    ) -> None:
+        unit = what if reason == "too_many_series" else "bytes"
+        super().__init__(f"the answer holds more than {limit} {unit}")
+        self.reason = reason
+        self.limit = limit
+        self.what = what
+        self.found = found
 
 
 def retryable(status: int) -> bool:

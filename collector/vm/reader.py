@@ -6,7 +6,9 @@ called from FastAPI's worker threads and the alert engine at once: every call go
 thread-safe :class:`~hostvitals.collector.vm.transport.Transport`, and failures raise from
 :mod:`hostvitals.collector.vm.errors`. Every path goes under the tier's read base: the single
 node's URL, or ``<select_url>/select/<tenant>/prometheus`` of a cluster
-(:mod:`hostvitals.collector.vm.endpoints`).
+(:mod:`hostvitals.collector.vm.endpoints`). Calls made for a client's query pass
+:class:`~hostvitals.collector.vm.answers.AnswerLimits`: an answer over them raises
+:class:`~hostvitals.collector.vm.errors.AnswerRefused`.
 """
 
 from __future__ import annotations
@@ -21,12 +23,16 @@ from urllib.parse import urlsplit
 import orjson
 
 from hostvitals.collector.tracing import span
+from hostvitals.collector.vm.answers import AnswerLimits, check_answer
 from hostvitals.collector.vm.endpoints import Endpoints
-from hostvitals.collector.vm.errors import BackendMalformed, error_for_status
+from hostvitals.collector.vm.errors import AnswerRefused, BackendMalformed, error_for_status
 from hostvitals.collector.vm.transport import Request, RequestsTransport, Response, Transport
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 _MAX_ERROR_TEXT = 2000
+
+_RangeKey = tuple[str, float, float, float, AnswerLimits | None]
+"""A range query in flight: query, start, end, step and the limits of its answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +74,7 @@ class VictoriaMetricsReader:
         self.transport = transport if transport is not None else RequestsTransport()
         # Range queries being sent right now, by (query, start, end, step): an identical call
         # meanwhile waits for that answer instead of sending the query again.
-        self._inflight: dict[tuple[str, float, float, float], Future[list[RangeSeries]]] = {}
+        self._inflight: dict[_RangeKey, Future[list[RangeSeries]]] = {}
         self._inflight_lock = threading.Lock()
 
     def close(self) -> None:
@@ -84,18 +90,22 @@ class VictoriaMetricsReader:
         params: list[tuple[str, str]] | None = None,
         data: bytes | dict[str, str] | None = None,
         timeout_s: float | None = None,
+        limits: AnswerLimits | None = None,
     ) -> Response:
         if not path.startswith("/"):
             raise ValueError(f"path must start with '/', not {path!r}")
         headers = {"Content-Type": FORM_CONTENT_TYPE} if isinstance(data, bytes) else {}
         timeout = self.timeout_s if timeout_s is None else timeout_s
-        request = Request(method, self.base_url, path, timeout, params or (), data, headers)
+        body_limit = limits.body_limit(path) if limits is not None else None
+        request = Request(
+            method, self.base_url, path, timeout, params or (), data, headers, body_limit
+        )
         with span("vm.query", {"http.request.method": method, "url.path": path}):
             return self.transport.send(request)
 
-    def _data(self, path: str, form: dict[str, str]) -> Any:
+    def _data(self, path: str, form: dict[str, str], limits: AnswerLimits | None = None) -> Any:
         """POST a form to a JSON API path and return the ``data`` member of a success."""
-        response = self._send("POST", path, data=form)
+        response = self._send("POST", path, data=form, limits=limits)
         try:
             body = orjson.loads(response.content)
         except orjson.JSONDecodeError:
@@ -119,14 +129,22 @@ class VictoriaMetricsReader:
 
     # -- queries -------------------------------------------------------------------------------
 
-    def query_range(self, query: str, start: float, end: float, step: float) -> list[RangeSeries]:
+    def query_range(
+        self,
+        query: str,
+        start: float,
+        end: float,
+        step: float,
+        limits: AnswerLimits | None = None,
+    ) -> list[RangeSeries]:
         """Evaluate ``query`` over a range. Points that are NaN or infinite are left out.
 
-        Identical calls (same query, start, end and step) made while one is being answered
-        share that answer, or its error: a dashboard open on many screens costs one query.
-        The result is shared, so callers must not modify it.
+        Identical calls (same query, start, end, step and limits) made while one is being
+        answered share that answer, or its error: a dashboard open on many screens costs one
+        query. The result is shared, so callers must not modify it. With ``limits``, an answer
+        over them raises AnswerRefused.
         """
-        key = (query, start, end, step)
+        key = (query, start, end, step, limits)
         with self._inflight_lock:
             pending = self._inflight.get(key)
             if pending is None:
@@ -135,7 +153,7 @@ class VictoriaMetricsReader:
         if pending is not None:
             return pending.result()
         try:
-            result = self._query_range(query, start, end, step)
+            result = self._query_range(query, start, end, step, limits)
         except BaseException as exc:
             mine.set_exception(exc)
             raise
@@ -146,14 +164,20 @@ class VictoriaMetricsReader:
             with self._inflight_lock:
                 del self._inflight[key]
 
-    def _query_range(self, query: str, start: float, end: float, step: float) -> list[RangeSeries]:
+    def _query_range(
+        self, query: str, start: float, end: float, step: float, limits: AnswerLimits | None
+    ) -> list[RangeSeries]:
         data = self._data(
             "/api/v1/query_range",
             {"query": query, "start": repr(start), "end": repr(end), "step": repr(step)},
+            limits,
         )
         try:
             if data["resultType"] != "matrix":
                 raise self._malformed(f"range result of type {data['resultType']!r}")
+            if limits is not None and len(data["result"]) > limits.max_series:
+                found = len(data["result"])
+                raise AnswerRefused("too_many_series", limits.max_series, found=found)
             out = [
                 RangeSeries(
                     labels={str(k): str(v) for k, v in item["metric"].items()},
@@ -198,16 +222,23 @@ class VictoriaMetricsReader:
         method: str = "GET",
         form: bytes | None = None,
         timeout_s: float | None = None,
+        limits: AnswerLimits | None = None,
     ) -> tuple[int, bytes, str]:
         """Send a request through unchanged: (status, body, content type) of VM's answer.
 
         ``params`` keep their order and repeated keys (``match[]``); ``form`` is an
         ``application/x-www-form-urlencoded`` body, sent as is. ``timeout_s`` replaces the
-        reader's timeout for this request.
+        reader's timeout for this request. With ``limits``, an answer over them raises
+        AnswerRefused, and a success that is not well-formed raises BackendMalformed
+        (:func:`~hostvitals.collector.vm.answers.check_answer`).
         """
         if method not in ("GET", "POST"):
             raise ValueError(f"method must be GET or POST, not {method!r}")
-        response = self._send(method, path, params=params, data=form, timeout_s=timeout_s)
+        response = self._send(
+            method, path, params=params, data=form, timeout_s=timeout_s, limits=limits
+        )
+        if limits is not None and response.status == 200:
+            check_answer(path, response.content, limits, self.base_url)
         content_type = response.content_type
         return response.status, response.content, content_type or "application/json"
 

@@ -14,21 +14,40 @@ stays bounded however many threads call at once. The default is above the number
 that call one VictoriaMetrics (the server's thread pool of 40, the alert engine, the writer's
 threads and the background jobs), so under load sessions are reused instead of a new TCP
 connection being opened for most calls.
+
+A request with a :class:`BodyLimit` (the answers to clients' queries) has its answer read in
+chunks: past ``max_bytes`` (or a ``Content-Length`` above it) the reading stops and the
+connection is dropped, so VictoriaMetrics stops sending, and a 200 answer's chunks are shown
+to the limit's ``watch`` as they come, which may stop the reading too. The whole answer must
+come within the request's timeout, and one that breaks off is a
+:class:`~hostvitals.collector.vm.errors.BackendMalformed`.
 """
 
 from __future__ import annotations
 
 import queue
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import requests
 
-from hostvitals.collector.vm.errors import BackendUnavailable
+from hostvitals.collector.vm.errors import AnswerRefused, BackendMalformed, BackendUnavailable
 
 DEFAULT_POOL_SIZE = 64
+CHUNK_BYTES = 64 * 1024
+"""A bounded answer is read this many bytes at a time."""
+
+
+@dataclass(frozen=True, slots=True)
+class BodyLimit:
+    """How a bounded answer is read: at most ``max_bytes``, each chunk of a 200 answer shown
+    to ``watch`` (one per request: it may keep a count) which raises to stop the reading."""
+
+    max_bytes: int
+    watch: Callable[[bytes], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +61,7 @@ class Request:
     params: Sequence[tuple[str, str]] = ()
     data: bytes | Mapping[str, str] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    body_limit: BodyLimit | None = None
 
     @property
     def url(self) -> str:
@@ -101,6 +121,8 @@ class RequestsTransport:
                 session.close()
 
     def send(self, request: Request) -> Response:
+        started = time.monotonic()
+        limit = request.body_limit
         try:
             with self._session() as session:
                 answer = session.request(
@@ -111,7 +133,12 @@ class RequestsTransport:
                     headers=dict(request.headers),
                     timeout=request.timeout_s,
                     allow_redirects=False,
+                    stream=limit is not None,
                 )
+                if limit is None:
+                    content = answer.content
+                else:
+                    content = _read_streamed(answer, request, limit, started)
         except requests.Timeout:
             raise BackendUnavailable.no_answer(
                 request.base_url, f"no answer within {request.timeout_s:g}s"
@@ -119,7 +146,7 @@ class RequestsTransport:
         except requests.RequestException as exc:
             raise BackendUnavailable.no_answer(request.base_url, _root_reason(exc)) from None
         content_type = answer.headers.get("Content-Type")
-        return Response(answer.status_code, answer.content, content_type, answer.reason or "")
+        return Response(answer.status_code, content, content_type, answer.reason or "")
 
     def close(self) -> None:
         while True:
@@ -133,7 +160,9 @@ class MockTransport:
     """Answers every request with ``handler(request)`` and sends nothing, for tests.
 
     The handler returns the :class:`Response`, or raises ``BackendUnavailable.no_answer(...)``
-    to play a VictoriaMetrics that does not answer. The requests are kept in ``requests``.
+    to play a VictoriaMetrics that does not answer. The requests are kept in ``requests``. A
+    request's :class:`BodyLimit` is applied to the handler's body, read in chunks as over
+    HTTP.
     """
 
     def __init__(self, handler: Callable[[Request], Response]) -> None:
@@ -142,10 +171,79 @@ class MockTransport:
 
     def send(self, request: Request) -> Response:
         self.requests.append(request)
-        return self.handler(request)
+        response = self.handler(request)
+        limit = request.body_limit
+        if limit is None:
+            return response
+        content = response.content
+        chunks = (content[i : i + CHUNK_BYTES] for i in range(0, len(content), CHUNK_BYTES))
+        deadline = time.monotonic() + request.timeout_s
+        body = read_bounded(chunks, response.status, limit, deadline, request)
+        return Response(response.status, body, response.content_type, response.reason)
 
     def close(self) -> None:
         pass
+
+
+def read_bounded(
+    chunks: Iterable[bytes], status: int, limit: BodyLimit, deadline: float, request: Request
+) -> bytes:
+    """The answer's body from its ``chunks``, read as ``limit`` says (see the module text).
+
+    Raises AnswerRefused past ``limit.max_bytes`` (or what ``limit.watch`` raises), and
+    BackendUnavailable when the body is not whole by ``deadline`` (``time.monotonic()``).
+    """
+    watch = limit.watch if status == 200 else None
+    kept: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > limit.max_bytes:
+            raise AnswerRefused("too_large", limit.max_bytes)
+        if watch is not None:
+            watch(chunk)
+        kept.append(chunk)
+        if time.monotonic() > deadline:
+            raise BackendUnavailable(
+                f"VictoriaMetrics at {request.base_url} did not finish its answer within "
+                f"{request.timeout_s:g}s",
+                url=request.base_url,
+            )
+    return b"".join(kept)
+
+
+def _read_streamed(
+    answer: requests.Response, request: Request, limit: BodyLimit, started: float
+) -> bytes:
+    """The body of a streamed answer, read by :func:`read_bounded`; the connection is
+    dropped when the reading stops before the end."""
+    declared = answer.headers.get("Content-Length", "")
+    try:
+        if declared.isdigit() and int(declared) > limit.max_bytes:
+            raise AnswerRefused("too_large", limit.max_bytes)
+        chunks = answer.iter_content(CHUNK_BYTES)
+        deadline = started + request.timeout_s
+        return read_bounded(chunks, answer.status_code, limit, deadline, request)
+    except requests.RequestException as exc:
+        answer.close()
+        raise BackendMalformed(
+            f"VictoriaMetrics at {request.base_url} broke off its answer: {_innermost(exc)}",
+            url=request.base_url,
+        ) from None
+    except BaseException:
+        answer.close()  # unread: the connection is dropped, and VictoriaMetrics stops sending
+        raise
+
+
+def _innermost(exc: BaseException) -> str:
+    """The text of the innermost exception ``exc`` carries in its arguments, e.g.
+    "IncompleteRead(80 bytes read, 1000 more expected)" from requests' wrappings."""
+    current = exc
+    while (
+        inner := next((a for a in current.args if isinstance(a, BaseException)), None)
+    ) is not None:
+        current = inner
+    return str(current) or type(current).__name__
 
 
 def _root_reason(exc: BaseException) -> str:

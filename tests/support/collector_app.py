@@ -17,6 +17,7 @@ from hostvitals.collector.app import create_app
 from hostvitals.collector.config.settings import QuerySettings, Settings
 from hostvitals.collector.errors import install_error_handlers
 from hostvitals.collector.query.cache import QueryCache
+from hostvitals.collector.selfmetrics import SelfMetrics
 from hostvitals.collector.vm.client import VictoriaMetricsBackend
 from hostvitals.collector.vm.reader import VictoriaMetricsReader
 from hostvitals.shared.codec import encode_frame
@@ -97,14 +98,15 @@ async def post_frame(client: httpx.AsyncClient, frame: Frame) -> httpx.Response:
 
 
 def router_app(router: APIRouter, reader: VictoriaMetricsReader) -> FastAPI:
-    """A bare app with one query router, its error handlers, a reader, the query settings and
-    a query cache, all as the collector's defaults have them."""
+    """A bare app with one query router, its error handlers, a reader, the query settings, a
+    query cache and the collector's own metrics, all as the collector's defaults have them."""
     app = FastAPI()
     install_error_handlers(app)
     app.include_router(router)
     app.state.reader = reader
     query = QuerySettings()
     app.state.settings = SimpleNamespace(query=query)
+    app.state.metrics = SelfMetrics()
     app.state.query_cache = QueryCache(
         query.cache_ttl_s, query.cache_max_bytes, CollectorRegistry()
     )

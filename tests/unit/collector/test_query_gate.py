@@ -1,5 +1,6 @@
 """Query turns (collector/query/gate.py) and the Prometheus API's guards
-(collector/api/guards.py): shares per client, the server's timeout cap, the points cap."""
+(collector/api/guards.py): shares per client, the server's timeout cap, the points cap, the
+``limit`` sent for the series cap."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import asyncio
 import pytest
 from prometheus_client import CollectorRegistry
 
-from hostvitals.collector.api.guards import capped_timeout, check_points
+from hostvitals.collector.api.guards import capped_limit, capped_timeout, check_points
 from hostvitals.collector.errors import ApiError
 from hostvitals.collector.query.gate import QueryGate, QueryRefused
 
@@ -85,3 +86,16 @@ def test_too_many_points_is_422() -> None:
     assert error.value.status == 422
     assert "3601 points" in str(error.value)
     check_points([("start", "0"), ("step", "1")], 1)  # incomplete: VictoriaMetrics answers
+
+
+def test_victoria_metrics_is_asked_for_one_past_the_series_cap() -> None:
+    params, form = capped_limit([("match[]", "up")], None, 100)
+    assert params == [("match[]", "up"), ("limit", "101")] and form is None
+    # The client's own limit when it is lower; a larger one, 0 or below gets the cap's.
+    for asked, sent in (("5", "5"), ("100", "100"), ("101", "101"), ("5000", "101"), ("0", "101")):
+        params, _form = capped_limit([("limit", asked)], None, 100)
+        assert params == [("limit", sent)], asked
+    params, form = capped_limit([], b"match%5B%5D=up&limit=7", 100)
+    assert params == [("limit", "7")] and form == b"match%5B%5D=up"
+    # Not a number: left for VictoriaMetrics to answer.
+    assert capped_limit([("limit", "many")], None, 100) == ([("limit", "many")], None)
