@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import orjson
@@ -26,13 +27,16 @@ from hostvitals.collector.tracing import span
 from hostvitals.collector.vm.answers import AnswerLimits, check_answer
 from hostvitals.collector.vm.endpoints import Endpoints
 from hostvitals.collector.vm.errors import AnswerRefused, BackendMalformed, error_for_status
+from hostvitals.collector.vm.rangejson import JsonSeries, points_json
 from hostvitals.collector.vm.transport import Request, RequestsTransport, Response, Transport
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 _MAX_ERROR_TEXT = 2000
 
-_RangeKey = tuple[str, float, float, float, AnswerLimits | None]
-"""A range query in flight: query, start, end, step and the limits of its answer."""
+_RangeKey = tuple[str, str, float, float, float, AnswerLimits | None]
+"""A range query in flight: the form of its result, query, start, end, step and the limits
+of its answer."""
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +78,7 @@ class VictoriaMetricsReader:
         self.transport = transport if transport is not None else RequestsTransport()
         # Range queries being sent right now, by (query, start, end, step): an identical call
         # meanwhile waits for that answer instead of sending the query again.
-        self._inflight: dict[_RangeKey, Future[list[RangeSeries]]] = {}
+        self._inflight: dict[_RangeKey, Future[Any]] = {}
         self._inflight_lock = threading.Lock()
 
     def close(self) -> None:
@@ -144,16 +148,41 @@ class VictoriaMetricsReader:
         query. The result is shared, so callers must not modify it. With ``limits``, an answer
         over them raises AnswerRefused.
         """
-        key = (query, start, end, step, limits)
+        return self._shared("points", query, start, end, step, limits, self._query_range)
+
+    def query_range_json(
+        self,
+        query: str,
+        start: float,
+        end: float,
+        step: float,
+        limits: AnswerLimits | None = None,
+    ) -> list[JsonSeries]:
+        """As :meth:`query_range`, with each series' points as a JSON array of ``[time,
+        value]`` (:mod:`~hostvitals.collector.vm.rangejson`), for answers that only pass the
+        points on."""
+        return self._shared("json", query, start, end, step, limits, self._query_range_json)
+
+    def _shared(
+        self,
+        form: str,
+        query: str,
+        start: float,
+        end: float,
+        step: float,
+        limits: AnswerLimits | None,
+        send: Callable[[str, float, float, float, AnswerLimits | None], T],
+    ) -> T:
+        key = (form, query, start, end, step, limits)
         with self._inflight_lock:
             pending = self._inflight.get(key)
             if pending is None:
-                mine: Future[list[RangeSeries]] = Future()
+                mine: Future[Any] = Future()
                 self._inflight[key] = mine
         if pending is not None:
-            return pending.result()
+            return cast(T, pending.result())
         try:
-            result = self._query_range(query, start, end, step, limits)
+            result = send(query, start, end, step, limits)
         except BaseException as exc:
             mine.set_exception(exc)
             raise
@@ -164,9 +193,9 @@ class VictoriaMetricsReader:
             with self._inflight_lock:
                 del self._inflight[key]
 
-    def _query_range(
+    def _matrix(
         self, query: str, start: float, end: float, step: float, limits: AnswerLimits | None
-    ) -> list[RangeSeries]:
+    ) -> list[Any]:
         data = self._data(
             "/api/v1/query_range",
             {"query": query, "start": repr(start), "end": repr(end), "step": repr(step)},
@@ -175,19 +204,44 @@ class VictoriaMetricsReader:
         try:
             if data["resultType"] != "matrix":
                 raise self._malformed(f"range result of type {data['resultType']!r}")
-            if limits is not None and len(data["result"]) > limits.max_series:
-                found = len(data["result"])
-                raise AnswerRefused("too_many_series", limits.max_series, found=found)
-            out = [
+            result = data["result"]
+            if not isinstance(result, list):
+                raise TypeError("result is not a list")
+        except (KeyError, TypeError) as exc:
+            raise self._malformed(f"range result ({exc!r})") from None
+        if limits is not None and len(result) > limits.max_series:
+            raise AnswerRefused("too_many_series", limits.max_series, found=len(result))
+        return result
+
+    def _query_range(
+        self, query: str, start: float, end: float, step: float, limits: AnswerLimits | None
+    ) -> list[RangeSeries]:
+        result = self._matrix(query, start, end, step, limits)
+        try:
+            return [
                 RangeSeries(
                     labels={str(k): str(v) for k, v in item["metric"].items()},
                     points=range_points(item["values"]),
                 )
-                for item in data["result"]
+                for item in result
             ]
         except (KeyError, TypeError, ValueError) as exc:
             raise self._malformed(f"range result ({exc!r})") from None
-        return out
+
+    def _query_range_json(
+        self, query: str, start: float, end: float, step: float, limits: AnswerLimits | None
+    ) -> list[JsonSeries]:
+        result = self._matrix(query, start, end, step, limits)
+        try:
+            return [
+                JsonSeries(
+                    labels={str(k): str(v) for k, v in item["metric"].items()},
+                    points_json=points_json(item["values"], range_points),
+                )
+                for item in result
+            ]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise self._malformed(f"range result ({exc!r})") from None
 
     def query(self, query: str, time: float | None = None) -> list[InstantSample]:
         """Evaluate ``query`` at ``time`` (now when None). NaN and infinite values are left out."""

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from hostvitals.collector.vm.rangejson import JsonSeries, points_json
 from hostvitals.collector.vm.reader import RangeSeries, VictoriaMetricsReader, range_points
 from hostvitals.collector.vm.transport import MockTransport, Response
 
@@ -75,3 +76,65 @@ def test_malformed_points_raise_as_before(values: Any) -> None:
         point_by_point(values)
     with pytest.raises((TypeError, ValueError)):
         range_points(values)
+
+
+def as_json(body: bytes) -> list[JsonSeries]:
+    transport = MockTransport(lambda _request: Response(200, body))
+    return VictoriaMetricsReader("http://vm.test", 3.0, transport).query_range_json("q", 0, 1, 1)
+
+
+@pytest.mark.parametrize("name", ANSWERS)
+def test_real_answers_as_json_hold_the_points_of_point_by_point(name: str) -> None:
+    body = (FIXTURES / name).read_bytes()
+    expected = [
+        (item["metric"], point_by_point(item["values"]))
+        for item in orjson.loads(body)["data"]["result"]
+    ]
+    got = [(s.labels, [tuple(p) for p in orjson.loads(s.points_json)]) for s in as_json(body)]
+    assert got == expected
+    assert sum(len(points) for _, points in got) > 1000  # not an empty answer
+
+
+def test_the_fast_way_passes_the_value_texts_through_unquoted() -> None:
+    values = [[1700000000, "0.5"], [1700000120.5, "-1.25e-07"], [1700000240, "3"]]
+    assert (
+        points_json(values, range_points)
+        == b"[[1700000000,0.5],[1700000120.5,-1.25e-07],[1700000240,3]]"
+    )
+
+
+@pytest.mark.parametrize(
+    ("values", "points"),
+    [
+        ([], []),
+        ([[1, "1"], [2.5, "NaN"], [3, "-Inf"], [4, "2e3"]], [(1.0, 1.0), (4.0, 2000.0)]),
+        ([[1, "1e308"], [2, "1e308"]], [(1.0, 1e308), (2.0, 1e308)]),  # the sum overflows
+        ([[1, "+Inf"], [2, "-Inf"]], []),
+        ([[1, "1e999"]], []),  # overflows to infinity once parsed
+    ],
+)
+def test_points_json_holds_the_finite_values_in_order(
+    values: list[list[Any]], points: list[tuple[float, float]]
+) -> None:
+    assert [tuple(p) for p in orjson.loads(points_json(values, range_points))] == points
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [[1, "x"]],
+        [[1]],
+        [[1, "1", 2]],
+        [[1, "1"], [2]],
+        [1, 2],
+        [[None, "1"]],
+        [[[1], "1"]],
+        [[1, "1..2"]],
+        [[1, ""]],
+        [[1, '1"]'], [2, "1"]],
+        {"1": "1"},
+    ],
+)
+def test_malformed_points_raise_as_json_too(values: Any) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        points_json(values, range_points)
