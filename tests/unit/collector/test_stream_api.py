@@ -108,6 +108,37 @@ async def test_every_stream_shares_one_computation_per_tick_and_key() -> None:
         await events.aclose()
 
 
+async def test_host_streams_cost_one_computation_per_host_and_tick() -> None:
+    """32 fleet streams and 32 host streams on 8 hosts (4 each), over 5 ticks: the fleet's
+    update is computed 5 times and the hosts' 8 x 5 times, whatever the streams' order."""
+    fake = FakeTime()
+    shared = shared_updates(1.0, CollectorRegistry())
+
+    async def compute(now: float) -> tuple[str, Any]:
+        await asyncio.sleep(0)  # the other streams ask while this one computes
+        return "update", {"value": now}
+
+    keys: list[str | None] = [None] * 32 + [f"web-{n % 8}" for n in range(32)]
+    streams = [
+        live_events(
+            partial(shared.get, key, compute=compute),
+            interval_s=1.0,
+            clock=fake.clock,
+            sleep=fake.sleep_none,
+        )
+        for key in keys
+    ]
+    for events in streams:
+        await anext(events)
+    for _ in range(5):
+        await asyncio.gather(*(anext(events) for events in streams))
+        fake.now += 1.0
+    assert shared.computed.labels("fleet")._value.get() == 5
+    assert shared.computed.labels("host")._value.get() == 8 * 5
+    for events in streams:
+        await events.aclose()
+
+
 async def test_a_computation_that_fails_is_tried_again_by_the_next_stream() -> None:
     shared = shared_updates(1.0, CollectorRegistry())
     calls = 0
