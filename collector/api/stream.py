@@ -11,7 +11,9 @@ every tick while the stream is open (``hostvitals.collector.live.watch``).
 
 The fleet's update and each host's are computed and encoded once per interval, whatever the
 number of streams showing them (``hostvitals.collector.live.updates``): a stream only sends
-the shared bytes when their version changed.
+the shared bytes when their version changed. A fleet stream sends the whole fleet first, then
+``fleet-delta`` events, ``{"changed": [row, ...], "removed": [host, ...]}``, as long as it
+sent every update in between; otherwise (its reader fell behind) the whole fleet again.
 
 A stream follows its credential: every ``ui.stream_recheck_s`` it checks again that its
 session (or bearer token) still holds (:mod:`hostvitals.collector.access.recheck`), and once
@@ -170,9 +172,10 @@ async def live_events(
                 return
         update = await source(now)
         if update.version != last:
+            event = update.event_after(last)
             last = update.version
             quiet_since = now
-            yield update.event
+            yield event
         elif now - quiet_since >= keepalive_s:
             quiet_since = now
             yield format_sse_event(comment="keep-alive")

@@ -10,15 +10,22 @@ one computation.
 Each update carries a version that grows only when its data changed, so a stream sends an
 event only on change by comparing two numbers. Bounded: at most ``max_keys`` keys are kept;
 past that, keys not asked for in the last two ticks are forgotten.
+
+A ``fleet`` update (``{"hosts": [row, ...]}``, one row per host) also carries its change
+against the update before it, encoded once as a ``fleet-delta`` event: ``{"changed": [row,
+...], "removed": [host, ...]}``, the rows that differ and the hosts that left. A stream that
+sent the update before sends the delta, any other (just connected, or one that missed a tick
+because its reader was slow) the whole fleet, so a 300-host fleet costs each stream the rows
+that changed, not the whole table every tick.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter
@@ -27,6 +34,8 @@ Compute = Callable[[float], Awaitable[tuple[str, Any]]]
 """Given the current time, the event's name and its data."""
 Encode = Callable[[str, float, bytes], bytes]
 """Given the event's name, the time and the data as JSON, the event as sent."""
+FLEET: Final = "fleet"
+FLEET_DELTA: Final = "fleet-delta"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +47,18 @@ class Update:
     """The data as JSON."""
     event: bytes
     """The event as sent, encoded once."""
+    rows: Mapping[str, bytes] | None = None
+    """A fleet update's rows as JSON, by host."""
+    base: int | None = None
+    """The version ``delta`` changes into this one."""
+    delta: bytes | None = None
+    """The ``fleet-delta`` event from ``base`` to this update, encoded once."""
+
+    def event_after(self, sent: int) -> bytes:
+        """The event for a stream whose last update sent was version ``sent``."""
+        if self.delta is not None and self.base == sent:
+            return self.delta
+        return self.event
 
 
 class SharedUpdates:
@@ -98,10 +119,19 @@ class SharedUpdates:
     ) -> Update:
         self.computed.labels("fleet" if key is None else "host").inc()
         name, data = await compute(now)
-        payload = orjson.dumps(data)
-        same = before is not None and before.data == payload
-        version = before.version if before is not None and same else next(self._versions)
-        return Update(tick, version, payload, self._encode(name, now, payload))
+        rows = _fleet_rows(data) if name == FLEET else None
+        if rows is None:
+            payload = orjson.dumps(data)
+        else:
+            payload = b'{"hosts":[' + b",".join(rows.values()) + b"]}"
+        event = self._encode(name, now, payload)
+        if before is not None and before.data == payload:
+            return Update(tick, before.version, payload, event, rows, before.base, before.delta)
+        version = next(self._versions)
+        if rows is None or before is None or before.rows is None:
+            return Update(tick, version, payload, event, rows)
+        delta = self._encode(FLEET_DELTA, now, _delta(before.rows, rows))
+        return Update(tick, version, payload, event, rows, before.version, delta)
 
     def _remember(self, key: str | None, update: Update) -> None:
         if key not in self._done and len(self._done) >= self._max_keys:
@@ -111,3 +141,23 @@ class SharedUpdates:
             if len(self._done) >= self._max_keys:
                 return  # every key is in use: this one is computed again next time
         self._done[key] = update
+
+
+def _fleet_rows(data: Any) -> dict[str, bytes] | None:
+    """A fleet update's rows as JSON by host; None when it is not one row per named host."""
+    hosts = data.get("hosts") if isinstance(data, dict) and len(data) == 1 else None
+    if not isinstance(hosts, list):
+        return None
+    rows: dict[str, bytes] = {}
+    for row in hosts:
+        host = row.get("host") if isinstance(row, dict) else None
+        if not isinstance(host, str) or host in rows:
+            return None
+        rows[host] = orjson.dumps(row)
+    return rows
+
+
+def _delta(before: Mapping[str, bytes], after: Mapping[str, bytes]) -> bytes:
+    changed = [row for host, row in after.items() if before.get(host) != row]
+    removed = [host for host in before if host not in after]
+    return b'{"changed":[' + b",".join(changed) + b'],"removed":' + orjson.dumps(removed) + b"}"

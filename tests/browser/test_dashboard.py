@@ -269,6 +269,46 @@ def test_stopped_agent_turns_stale_then_down_without_reload(
     problems.assert_clean()
 
 
+COUNT_LIVE_EVENTS = """
+window.__liveEvents = {};
+const listen = EventSource.prototype.addEventListener;
+EventSource.prototype.addEventListener = function (type, handler, options) {
+  const counted = (event) => {
+    window.__liveEvents[type] = (window.__liveEvents[type] || 0) + 1;
+    return handler(event);
+  };
+  return listen.call(this, type, counted, options);
+};
+"""
+
+
+def test_a_new_host_arrives_on_the_fleet_page_as_a_delta_without_reload(
+    stack: Stack, page: Page, problems: PageProblems
+) -> None:
+    known = only_host(stack)
+    page.add_init_script(COUNT_LIVE_EVENTS)
+    page.goto(f"{stack.url}/")
+    expect(page.locator(f'tr[data-host="{known}"]')).to_have_attribute("data-status", "up")
+    expect(page.locator(".live-state")).to_have_attribute("data-state", "live")
+    page.wait_for_function("() => (window.__liveEvents.fleet || 0) >= 1")
+    host = f"{known}-new"
+    agent = stack.start_agent(host)
+    try:
+        row = page.locator(f'tr[data-host="{host}"]')
+        expect(row).to_have_attribute("data-status", "up", timeout=30_000)
+        expect(row.locator('td[data-col="cpu"] .value')).to_have_text(
+            re.compile(r"\d+\.\d %"), timeout=30_000
+        )
+        # The rows that did not change stay; the page was fed the changes, not the fleet.
+        expect(page.locator(f'tr[data-host="{known}"]')).to_have_attribute("data-status", "up")
+        counts = page.evaluate("() => window.__liveEvents")
+        assert counts.get("fleet-delta", 0) >= 1, counts
+        assert counts.get("fleet") == 1, counts
+    finally:
+        agent.stop()
+    problems.assert_clean()
+
+
 def test_phone_width_and_dark_theme(stack: Stack, page: Page, problems: PageProblems) -> None:
     host = only_host(stack)
     page.set_viewport_size({"width": 390, "height": 844})

@@ -12,11 +12,15 @@ export interface LiveMessage<T> {
 
 export type LiveState = "connecting" | "live" | "reconnecting";
 
+/** Handlers of further events of the same stream (e.g. `fleet-delta`), by event name. */
+export type MoreEvents = Record<string, (message: LiveMessage<unknown>, receivedAt: number) => void>;
+
 export function subscribe<T>(
   params: Record<string, string>,
   event: string,
   onMessage: (message: LiveMessage<T>, receivedAt: number) => void,
   onState: (state: LiveState) => void,
+  more: MoreEvents = {},
 ): () => void {
   let source: EventSource | null = null;
   let retryTimer: number | undefined;
@@ -34,13 +38,16 @@ export function subscribe<T>(
       failures = 0;
       onState("live");
     });
-    es.addEventListener(event, (e) => {
-      try {
-        onMessage(JSON.parse((e as MessageEvent<string>).data) as LiveMessage<T>, Date.now() / 1000);
-      } catch (err) {
-        console.warn("ignoring a malformed live event", err);
-      }
-    });
+    const listen = <M>(name: string, handle: (message: LiveMessage<M>, receivedAt: number) => void) =>
+      es.addEventListener(name, (e) => {
+        try {
+          handle(JSON.parse((e as MessageEvent<string>).data) as LiveMessage<M>, Date.now() / 1000);
+        } catch (err) {
+          console.warn("ignoring a malformed live event", err);
+        }
+      });
+    listen(event, onMessage);
+    for (const [name, handle] of Object.entries(more)) listen(name, handle);
     es.addEventListener("end", () => {
       closed = true;
       es.close();

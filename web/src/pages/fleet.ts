@@ -217,7 +217,9 @@ export const fleetPage: Page = (main, info) => {
     r.cells.uptime.textContent = uptime(r.row.inventory, now);
   }
 
-  function applyRows(hosts: FleetRow[]): void {
+  /** `hosts` as the whole fleet (`removed` null: every other host is gone), or as the rows
+   * that changed with the hosts that left (a `fleet-delta` event). */
+  function applyRows(hosts: FleetRow[], removed: string[] | null = null): void {
     const seen = new Set<string>();
     for (const row of hosts) {
       seen.add(row.host);
@@ -241,7 +243,7 @@ export const fleetPage: Page = (main, info) => {
       }
     }
     for (const [host, r] of rows) {
-      if (!seen.has(host)) {
+      if (removed === null ? !seen.has(host) : removed.includes(host)) {
         r.tr.remove();
         rows.delete(host);
       }
@@ -290,6 +292,16 @@ export const fleetPage: Page = (main, info) => {
       if (rows.size > before) void loadHistory();
     },
     (s) => showState(state, s),
+    {
+      // After the first event, only the rows that changed and the hosts that left.
+      "fleet-delta": (message, receivedAt) => {
+        const delta = message.data as { changed: FleetRow[]; removed: string[] };
+        serverOffset = message.now - receivedAt;
+        const before = rows.size;
+        applyRows(delta.changed, delta.removed);
+        if (rows.size > before) void loadHistory();
+      },
+    },
   );
   window.setInterval(() => rows.forEach(ageText), 1000);
   window.setInterval(() => void loadHistory(), HISTORY_REFRESH_MS);
