@@ -14,8 +14,9 @@ kind; the quiet baseline is the median of the quiet runs' p99, and each kind of 
 compared by the median of its own.
 
 For each: requests/s, samples/s acknowledged, errors, p50/p99 from sending to the answer, the
-collector's CPU, and the stream updates it computed (once per tick and key, however many
-streams show them). Target: p99 with 64 streams less than 10 % over the quiet baseline.
+collector's CPU, the stream updates it computed (once per tick and key, however many
+streams show them), and the bytes each stream received per second. Target: p99 with 64
+streams less than 10 % over the quiet baseline.
 The stream rate limits are off for the run (every dashboard comes from the one address), and
 the bench stops if any stream was refused.
 
@@ -56,11 +57,18 @@ MiB = 1024 * 1024
 NIL = b"\xc0"
 
 
-def read_streams(urls: list[str], seconds: float, ready: Event, refused: Synchronized[int]) -> None:
+def read_streams(
+    urls: list[str],
+    seconds: float,
+    ready: Event,
+    refused: Synchronized[int],
+    received: Synchronized[int],
+) -> None:
     """Hold one live stream open per URL for ``seconds``, reading and dropping its bytes.
 
     ``ready`` is set once every stream has its answer; ``refused`` counts those that were
-    not 200 (the bench stops then: it would measure fewer streams than it says)."""
+    not 200 (the bench stops then: it would measure fewer streams than it says);
+    ``received`` counts the bytes of every stream."""
 
     async def run() -> None:
         connector = aiohttp.TCPConnector(limit=len(urls))
@@ -81,8 +89,9 @@ def read_streams(urls: list[str], seconds: float, ready: Event, refused: Synchro
                         with refused.get_lock():
                             refused.value += 1
                     one_answered()
-                    async for _ in answer.content.iter_any():
-                        pass
+                    async for chunk in answer.content.iter_any():
+                        with received.get_lock():
+                            received.value += len(chunk)
 
             tasks = [asyncio.create_task(one(url)) for url in urls]
             await asyncio.sleep(seconds)
@@ -272,12 +281,13 @@ def main() -> None:
                 else:
                     urls = [f"{base}/api/v1/stream"] * args.streams
                 reader = None
+                received = multiprocessing.Value("q", 0)
                 if urls:
                     ready = multiprocessing.Event()
                     refused = multiprocessing.Value("i", 0)
                     reader = multiprocessing.Process(
                         target=read_streams,
-                        args=(urls, args.duration + 3, ready, refused),
+                        args=(urls, args.duration + 3, ready, refused, received),
                         daemon=True,
                     )
                     reader.start()
@@ -289,6 +299,7 @@ def main() -> None:
                             f"{refused.value} refused"
                         )
                 computed_before = kinds_computed(base)
+                received_before = received.value
                 first = args.hosts + index * per_run
                 print(f"{name}: {per_run:,} frames in {args.duration:.0f} s...", flush=True)
                 meter = Meter("collector", collector.pid, window_s=2.0)
@@ -304,12 +315,16 @@ def main() -> None:
                     )
                 )
                 computed = kinds_computed(base)
+                each = (received.value - received_before) / max(1, len(urls)) / result.elapsed
                 results.append(
                     (
                         name,
                         result,
                         meter,
-                        tuple(a - b for a, b in zip(computed, computed_before, strict=True)),
+                        (
+                            *(a - b for a, b in zip(computed, computed_before, strict=True)),
+                            each / 1024,
+                        ),
                     )
                 )
                 if reader is not None:
@@ -350,6 +365,7 @@ def main() -> None:
             f"{1000 * percentile(result.latencies, 99):.1f}",
             f"{meter.cpu_percent_overall():.0f}",
             f"{computed[0]:.0f} + {computed[1]:.0f}",
+            f"{computed[2]:,.1f}",
         )
         for name, result, meter, computed in results
     ]
@@ -365,6 +381,7 @@ def main() -> None:
             "p99 ms",
             "CPU % of a core",
             "stream updates computed (fleet + host)",
+            "KiB/s per stream",
         ),
     )
     p99 = (
