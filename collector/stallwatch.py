@@ -27,7 +27,9 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import ctypes
 import gc
+import os
 import sys
 import threading
 import time
@@ -36,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, Final
+from typing import Any, Final, cast
 
 DEFAULT_TICK_S: Final = 0.005
 LAG_BOUNDS_MS: Final = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
@@ -62,19 +64,66 @@ _WAITING: Final = frozenset(
 
 
 SCHEDSTAT: Final = Path("/proc/thread-self/schedstat")
+_SCHEDSTAT_BYTES: Final = 128
 
 
-def runqueue_clock(path: Path = SCHEDSTAT) -> Callable[[], float]:
-    """A clock of the calling thread's seconds spent runnable, waiting for a core; always 0
-    where the kernel does not say (not Linux, no schedstats)."""
+def _libc_pread() -> Callable[[int, Any, int, int], int] | None:
+    """``pread(2)`` called with the interpreter lock held (a ``ctypes.PyDLL`` function), or
+    None where there is no C library to call.
 
-    def read() -> float:
+    ``os.pread`` releases the interpreter lock for the call, like every system call Python
+    makes, and the loop's thread must then get it back from whichever thread took it
+    meanwhile: up to a switch interval (5 ms) for each thread running Python code, for a read
+    of a few microseconds. Twice a tick, that made the stall watch a cause of the stalls it
+    reports. Reading a /proc file never blocks, so holding the lock across it costs nothing.
+    """
+    try:
+        pread = ctypes.PyDLL(None, use_errno=True).pread
+    except (AttributeError, OSError):
+        return None
+    pread.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_long]
+    pread.restype = ctypes.c_ssize_t
+    return cast(Callable[[int, Any, int, int], int], pread)
+
+
+class RunqueueClock:
+    """A clock of one thread's seconds spent runnable, waiting for a core (the second field of
+    its ``schedstat``); always 0 where the kernel does not say (not Linux, no schedstats).
+
+    The file is opened once (``/proc/thread-self`` is the thread that opens it) and each
+    reading is one ``pread`` that keeps the interpreter lock: see :func:`_libc_pread`."""
+
+    def __init__(self, path: Path = SCHEDSTAT) -> None:
+        self._pread = _libc_pread()
+        self._buf = ctypes.create_string_buffer(_SCHEDSTAT_BYTES)
         try:
-            return int(path.read_bytes().split()[1]) / 1e9
+            self._fd: int | None = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self._fd = None
+
+    def __call__(self) -> float:
+        fd = self._fd
+        if fd is None:
+            return 0.0
+        try:
+            if self._pread is None:
+                data = os.pread(fd, _SCHEDSTAT_BYTES, 0)
+            else:
+                size = self._pread(fd, self._buf, _SCHEDSTAT_BYTES, 0)
+                data = self._buf.raw[: max(size, 0)]
+            return int(data.split()[1]) / 1e9
         except (OSError, IndexError, ValueError):
             return 0.0
 
-    return read
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+
+def runqueue_clock(path: Path = SCHEDSTAT) -> RunqueueClock:
+    """The calling thread's :class:`RunqueueClock` (or that of the thread ``path`` names)."""
+    return RunqueueClock(path)
 
 
 def describe(frame: FrameType | None, depth: int = STACK_DEPTH) -> list[str]:
@@ -207,19 +256,25 @@ class StallWatch:
 
     async def _ticker(self) -> None:
         tick = self.tick_s
-        # Read on the loop's thread: /proc/thread-self is the thread that reads it.
-        waited = self._runqueue_clock or runqueue_clock()
-        while True:
-            before = self._clock()
-            cpu_before = self._cpu_clock()
-            wait_before = waited()
-            self._beat = before
-            await asyncio.sleep(tick)
-            self.record_lag(
-                self._clock() - before - tick,
-                self._cpu_clock() - cpu_before,
-                waited() - wait_before,
-            )
+        # Opened on the loop's thread: /proc/thread-self is the thread that opens it.
+        own = None if self._runqueue_clock is not None else runqueue_clock()
+        waited = self._runqueue_clock or own
+        assert waited is not None
+        cpu_before = self._cpu_clock()
+        wait_before = waited()
+        try:
+            while True:
+                before = self._clock()
+                self._beat = before
+                await asyncio.sleep(tick)
+                # Each reading ends one tick and starts the next: one of each clock a tick.
+                lag = self._clock() - before - tick
+                cpu, wait = self._cpu_clock(), waited()
+                self.record_lag(lag, cpu - cpu_before, wait - wait_before)
+                cpu_before, wait_before = cpu, wait
+        finally:
+            if own is not None:
+                own.close()
 
     def record_lag(
         self, lag_s: float, loop_cpu_s: float = 0.0, loop_runqueue_s: float = 0.0

@@ -45,6 +45,27 @@ def test_run_queue_time_is_the_second_field_of_schedstat(tmp_path: Path) -> None
     assert runqueue_clock(tmp_path / "missing")() == 0.0  # not Linux: no figure, no failure
 
 
+def test_the_run_queue_clock_reads_its_open_file_afresh_each_time(tmp_path: Path) -> None:
+    stat = tmp_path / "schedstat"
+    stat.write_text("1 1000000000 1\n")
+    clock = runqueue_clock(stat)
+    assert clock() == 1.0
+    stat.write_text("1 3000000000 1\n")  # written in place: the same file the clock holds open
+    assert clock() == 3.0
+    clock.close()
+    assert clock() == 0.0
+
+
+def test_the_run_queue_clock_of_this_thread_moves_only_forward() -> None:
+    clock = runqueue_clock()
+    try:
+        first = clock()
+        sum(range(100_000))
+        assert clock() >= first
+    finally:
+        clock.close()
+
+
 async def test_the_running_watch_reads_the_loop_threads_run_queue_time() -> None:
     waited = [0.0]
     watch = StallWatch(0.010, tick_s=0.001, runqueue_clock=lambda: waited[0])
