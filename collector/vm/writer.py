@@ -147,10 +147,17 @@ class VictoriaMetricsWriter:
                     f"the write queue is full ({self._queued_bytes} of {self._queue_max} bytes)"
                 )
             self._start_locked()
+            was_empty = not self._queue
             self._queue.append(_Item(body, future, frame))
             self._queued_bytes += len(body)
             self._show_queue(self._queued_bytes)
-            self._cond.notify()
+            # Wake a writer only when there is something new for it to do: an item in an
+            # empty queue (an idle writer starts a batch), or a full batch (the writer
+            # gathering one sends it now). Waking the gathering writer for every item only
+            # for it to wait again made a thread take the interpreter lock from the event
+            # loop once per frame.
+            if was_empty or self._queued_bytes >= self._batch_max:
+                self._cond.notify()
         return future
 
     def close(self, timeout: float | None = None) -> None:
@@ -204,6 +211,8 @@ class VictoriaMetricsWriter:
                     batch.append(item)
             self._queued_bytes -= size
             self._show_queue(self._queued_bytes)
+            if self._queue:  # more than a batch was waiting: another writer takes the rest
+                self._cond.notify()
         return batch
 
     def _write(self, batch: list[_Item]) -> None:
