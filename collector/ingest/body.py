@@ -93,6 +93,9 @@ def decompress(data: bytes, encoding: str, limit: int) -> bytes:
     if encoding == IDENTITY:
         return data
     if encoding == ZSTD:
+        whole = _zstd_one_shot(data, limit)
+        if whole is not None:
+            return whole
         return _inflate(data, limit, "zstd", _zstd_member)
     if encoding == GZIP:
         return _inflate(data, limit, "gzip", _gzip_member)
@@ -125,6 +128,31 @@ def _zstd_decompressor() -> zstandard.ZstdDecompressor:
     if found is None:
         found = _per_thread.zstd = zstandard.ZstdDecompressor(max_window_size=_ZSTD_MAX_WINDOW)
     return found
+
+
+def _zstd_one_shot(data: bytes, limit: int) -> bytes | None:
+    """``data`` decoded in one call when it is a single zstd frame whose header records a
+    content size within ``limit``, as the agent's frames do; None for anything else (no size
+    recorded, too large, several frames, corrupt), which :func:`_zstd_member` then decodes
+    or refuses with the reason.
+
+    Why: python-zstandard gives up the interpreter lock for every call, and the streaming
+    decoder takes its input in steps small enough that no step can pass the budget (64 bytes
+    for an inline body): a 5 KiB frame took about 80 calls, and on the event loop each call
+    risked waiting for the lock while another thread ran Python code. One call decodes into
+    a buffer of the recorded size, which bounds the output whatever the frame holds (zstd
+    stops with "destination buffer is too small" when a frame holds more than it records).
+    """
+    try:
+        size = zstandard.frame_content_size(data)
+    except zstandard.ZstdError:
+        return None
+    if size < 0 or size > limit:  # not recorded (-1), or past the limit: the streaming way
+        return None
+    try:
+        return _zstd_decompressor().decompress(data, allow_extra_data=False)
+    except zstandard.ZstdError:
+        return None
 
 
 def _zstd_member(data: memoryview, budget: int, out: bytearray) -> int:

@@ -159,3 +159,34 @@ def test_each_thread_has_its_own_zstd_decompressor() -> None:
         others = set(pool.map(lambda _: id(body._zstd_decompressor()), range(64)))
     assert all(out == PAYLOAD for out in outputs)
     assert id(mine) not in others
+
+
+def _zstd_recording(data: bytes, recorded: int) -> bytes:
+    """A zstd frame of ``data`` whose header records ``recorded`` bytes of content (a two-byte
+    content size field, as the compressor writes for 256 to 65,791 bytes)."""
+    packed = bytearray(zstandard.ZstdCompressor().compress(data))
+    assert zstandard.frame_header_size(bytes(packed)) == 7  # magic, descriptor, 2-byte size
+    packed[5:7] = (recorded - 256).to_bytes(2, "little")
+    return bytes(packed)
+
+
+def test_a_zstd_frame_that_records_its_size_decodes_as_one() -> None:
+    data = bytes(range(256)) * 20
+    assert decompress(_zstd_recording(data, len(data)), "zstd", len(data)) == data
+
+
+@pytest.mark.parametrize("recorded", [1000, 9000], ids=["fewer", "more"])
+def test_a_zstd_frame_recording_a_wrong_size_is_400(recorded: int) -> None:
+    data = bytes(range(256)) * 20  # 5,120 bytes
+    packed = _zstd_recording(data, recorded)
+    status, reason, _ = status_of(lambda: decompress(packed, "zstd", 10 * len(data)))
+    assert (status, reason) == (400, "bad_compression")
+
+
+def test_a_zstd_frame_recording_no_size_is_decoded_within_the_limit() -> None:
+    data = bytes(range(256)) * 20
+    packed = zstandard.ZstdCompressor(write_content_size=False).compress(data)
+    assert zstandard.frame_content_size(packed) == -1
+    assert decompress(packed, "zstd", len(data)) == data
+    status, reason, _ = status_of(lambda: decompress(packed, "zstd", len(data) - 1))
+    assert (status, reason) == (413, "decompressed_too_large")
