@@ -82,7 +82,9 @@ Recovery on open
     means "start from the oldest segment" (re-delivery, never loss); a position past the end of
     the data means "everything in that segment was consumed"; segments older than the
     position are deleted. Damage found while running (bytes changed under an open spool) is
-    handled the same way when a read reaches it.
+    handled the same way when a read reaches it; the newest record, though, is read back from
+    the bytes just written (the consumer of a frame it was handed as it was appended
+    acknowledges it without reading the file again).
 
 Threads
     Every public method holds one lock, so the spool may be called from worker threads (for

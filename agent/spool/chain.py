@@ -56,6 +56,9 @@ class SegmentChain:
         self._expiring = False
         self._corrupt_records = recovered.corrupt_records
         self._corrupt_bytes = recovered.corrupt_bytes
+        self._written: Record | None = None
+        """The newest appended record, kept so that reading it back (the sender acknowledging
+        the frame it was just handed in memory) costs no read and no checksum."""
 
     # -- the queue --------------------------------------------------------------------------
 
@@ -65,6 +68,10 @@ class SegmentChain:
 
     def read_id(self) -> RecordId:
         return RecordId(*self.position())
+
+    def appended(self, record: Record) -> None:
+        """``record`` was just written at the tail: a read of it is served from memory."""
+        self._written = record
 
     def peek(self, max_records: int, max_bytes: int | None) -> list[Record]:
         """The oldest pending records (see ``Spool.peek``)."""
@@ -146,6 +153,9 @@ class SegmentChain:
             if span_end is not None:
                 offset = span_end
                 continue
+            written = self._written
+            if written is not None and written.id == RecordId(segment.index, offset):
+                return written
             reader = self._reader_for(segment)
             entry = read_record(reader, offset, segment.size, with_payload=True)
             if entry is not None and entry.payload is not None:

@@ -141,6 +141,7 @@ class Spool:
                 segment = self._roll()
             record_id = RecordId(segment.index, segment.size)
             self._write(segment, encode_record(data, weight, now))
+            self._chain.appended(Record(record_id, data, weight, now))
             segment.records += 1
             segment.weight += weight
             segment.newest = max(segment.newest, now)
@@ -179,6 +180,18 @@ class Spool:
                 raise ValueError(f"unknown record id {record_id}: past the end of the spool")
             self._chain.ack(record_id)
             self._finish()
+
+    def ack_head(self, record_id: RecordId) -> bool:
+        """Acknowledge ``record_id`` if it is the oldest pending record (nothing older is
+        left to deliver); False, and nothing done, if it is not.
+        """
+        with self._lock:
+            self._check_open()
+            if self._chain.read_id() != record_id:
+                return False
+            self._chain.ack(record_id)
+            self._finish()
+            return True
 
     def head_id(self) -> RecordId:
         """Where the pending records begin: every record with a smaller id is gone (consumed

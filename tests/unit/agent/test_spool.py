@@ -394,3 +394,16 @@ def test_fsync_follows_the_policy(
         spool.append(b"two")
         spool.flush()
         assert fsync.calls > 0
+
+
+def test_ack_head_acknowledges_only_the_oldest_pending_record(tmp_path: Path) -> None:
+    with Spool(tmp_path) as spool:
+        first = spool.append(b"first")
+        second = spool.append(b"second")
+        assert not spool.ack_head(second)  # "first" is still pending: nothing done
+        assert [r.payload for r in spool.peek(10)] == [b"first", b"second"]
+        assert spool.ack_head(first)
+        assert spool.ack_head(second)
+        assert spool.peek(10) == []
+    with Spool(tmp_path) as spool:  # the acknowledgement was saved
+        assert spool.peek(10) == []
