@@ -35,6 +35,8 @@ class Pending:
     body: tuple[str | None, bytes] | None = None
     """(Content-Encoding, body): compressed once, reused by retries with the same encoding."""
     on_its_way: bool = False  # a round with this frame is in flight
+    settled: bool = False
+    """The round that delivered it also acknowledged it in the spool (``Outbox.settle_now``)."""
 
 
 class Lane:

@@ -153,6 +153,18 @@ class Outbox:
         """
         self._ledger.sent(record_id, delivered)
 
+    def settle_now(self, record_id: RecordId) -> bool:
+        """The collector answered for this frame (took it or rejected it): acknowledge it at
+        once if it is the oldest in the spool, in the caller's thread (the sender's round), so
+        that the backlog lane need not read the spool back to acknowledge it. False if older
+        records are still pending: then the backlog lane acknowledges it in order, as usual.
+        """
+        self._ledger.sent(record_id, delivered=True)
+        if not self._spool.ack_head(record_id):
+            return False
+        self._ledger.acknowledged(record_id)
+        return True
+
     def flush_now(self) -> None:
         self._spool.flush()
 

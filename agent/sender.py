@@ -60,6 +60,8 @@ log = logging.getLogger(__name__)
 
 BACKLOG_WINDOW = 32
 BACKLOG_WINDOW_BYTES = 4 * 2**20
+_ANSWERED = (Action.DONE, Action.DROP)
+"""Answers that account for a frame: the spool no longer needs it."""
 _FAILURE_REASONS = {
     Action.AUTH: "unauthorized",
     Action.THROTTLED: "throttled",
@@ -123,6 +125,8 @@ class Sender:
         )
         self._config = config
         self._encoding, self._compress = compressor(config.compression)
+        self._headers: tuple[str | None, dict[str, str]] | None = None
+        """The request headers for an encoding, built once per configuration."""
         self._backoff.reconfigure(config.retry_backoff_max)
         self._pacer.reconfigure(config.catchup_rate, config.catchup_jitter)
         self._fresh_lane = Lane("fresh", config)
@@ -190,9 +194,16 @@ class Sender:
                     self._done(item)
 
     def _done(self, item: Pending) -> None:
-        """``item`` was delivered (the backlog lane acknowledges it), or dropped by the spool."""
+        """``item`` was delivered (the backlog lane acknowledges it, unless its round did), or
+        dropped by the spool.
+
+        A round that acknowledged its frame leaves the backlog lane asleep: the frame was the
+        oldest in the spool, so what is left is newer, and the fresh lane's (a frame that falls
+        back wakes the backlog lane itself).
+        """
         self._fresh.remove(item)
-        self._progress.set()
+        if not item.settled:
+            self._progress.set()
 
     async def _backlog_loop(self) -> None:
         starting = True
@@ -300,14 +311,18 @@ class Sender:
         if item.body is None or item.body[0] != self._encoding:  # new, or a reload changed it
             item.body = (self._encoding, self._compress(item.data) if self._compress else item.data)
         encoding, body = item.body
-        headers = request_headers(encoding, self._config.token)
+        headers = self._headers
+        if headers is None or headers[0] != encoding:
+            headers = self._headers = (encoding, request_headers(encoding, self._config.token))
+        settle = item.id if lane is self._fresh_lane else None
         failure: RoundFailed | None = None
         for index in self._failover.order():
-            answer = await self._post(lane, index, body, headers)
-            if isinstance(answer, RoundFailed):
-                failure = answer
-                self._failed(index, answer.reason, str(answer))
+            posted = await self._post(lane, index, body, headers[1], settle)
+            if isinstance(posted, RoundFailed):
+                failure = posted
+                self._failed(index, posted.reason, str(posted))
                 continue
+            answer, item.settled = posted
             action = classify(answer.status)
             if action is Action.DONE:
                 self._stats.frames_sent += 1
@@ -341,12 +356,32 @@ class Sender:
         raise failure
 
     async def _post(
-        self, lane: Lane, index: int, body: bytes, headers: dict[str, str]
-    ) -> Answer | RoundFailed:
+        self,
+        lane: Lane,
+        index: int,
+        body: bytes,
+        headers: dict[str, str],
+        settle: RecordId | None,
+    ) -> tuple[Answer, bool] | RoundFailed:
+        """POST in a worker thread; with ``settle``, a frame the answer accounts for (taken
+        or rejected) is acknowledged in the spool in the same trip (``Outbox.settle_now``)."""
         try:
-            return await asyncio.to_thread(lane.poster.post, index, body, headers)
+            return await asyncio.to_thread(self._post_now, lane, index, body, headers, settle)
         except Unreachable as exc:
             return RoundFailed(exc.reason, detail=str(exc))
+
+    def _post_now(
+        self,
+        lane: Lane,
+        index: int,
+        body: bytes,
+        headers: dict[str, str],
+        settle: RecordId | None,
+    ) -> tuple[Answer, bool]:
+        answer = lane.poster.post(index, body, headers)
+        if settle is None or classify(answer.status) not in _ANSWERED:
+            return answer, False
+        return answer, self._outbox.settle_now(settle)
 
     def _delivered_to(self, index: int) -> None:
         if self._failover.answered(index):

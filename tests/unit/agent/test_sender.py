@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestServer
 from hostvitals.agent.config import DeliveryConfig, SpoolConfig
 from hostvitals.agent.outbox import Outbox
 from hostvitals.agent.sender import Sender, Tuning
+from hostvitals.agent.spool import RecordId
 from hostvitals.shared.codec import decode_frame, encode_frame
 from hostvitals.shared.protocol import CONTENT_TYPE, Frame, Series
 
@@ -668,15 +669,15 @@ async def test_a_frame_retried_across_a_compression_change_is_encoded_as_its_hea
     assert rig.sender.rejected_samples == 0
 
 
-async def test_a_frame_at_a_time_costs_one_peek_and_one_ack_of_the_spool(
+async def test_a_frame_at_a_time_is_acknowledged_by_its_own_round(
     collector: FakeCollector, make_sender: Callable[..., Rig], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """While someone watches, a frame goes out every tick: the backlog lane looks at the
-    spool once per delivered frame, to acknowledge it, not also when it is offered or after
-    the acknowledgement."""
+    """While someone watches, a frame goes out every tick: the round that delivers it, being
+    the oldest in the spool, acknowledges it in the same worker-thread trip, so the backlog
+    lane never wakes to read the spool back (one look at the start, finding it empty)."""
     rig = make_sender(collector.url)
-    calls = {"peek": 0, "ack": 0}
-    for name in calls:
+    calls = {"peek": 0, "ack": 0, "settle_now": 0}
+    for name in ("peek", "ack"):
         method = getattr(rig.outbox, name)
 
         async def counted(*args: Any, _method: Any = method, _name: str = name) -> Any:
@@ -684,16 +685,45 @@ async def test_a_frame_at_a_time_costs_one_peek_and_one_ack_of_the_spool(
             return await _method(*args)
 
         monkeypatch.setattr(rig.outbox, name, counted)
+    settle = rig.outbox.settle_now
+
+    def settle_counted(record_id: RecordId) -> bool:
+        calls["settle_now"] += 1
+        return settle(record_id)
+
+    monkeypatch.setattr(rig.outbox, "settle_now", settle_counted)
     task = asyncio.create_task(rig.sender.run())
     try:
         async with asyncio.timeout(10):
             for seq in range(6):
                 rig.submit(frame(seq=seq))
-                while rig.pending or calls["ack"] <= seq:
+                while rig.pending or calls["settle_now"] <= seq:
                     await asyncio.sleep(0.01)
                 await asyncio.sleep(0.05)  # time for any further look at the spool
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert [f.seq for f in collector.frames()] == list(range(6))
-    assert calls == {"peek": 1 + 6, "ack": 6}  # the first look finds the spool empty
+    assert calls == {"peek": 1, "ack": 0, "settle_now": 6}
+
+
+async def test_a_frame_behind_an_older_one_is_acknowledged_in_order(
+    collector: FakeCollector, make_sender: Callable[..., Rig]
+) -> None:
+    """A fresh frame delivered while an older record is still in the spool is not
+    acknowledged by its round (that would consume the older one unsent): the backlog lane
+    sends the older one and acknowledges both, in order."""
+    rig = make_sender(collector.url)
+    older = rig.outbox.append_now(encode_frame(frame(seq=0)), 1)  # left by a previous run
+    assert older is not None
+    rig.submit(frame(seq=1))
+    assert rig.pending == 2
+    task = asyncio.create_task(rig.sender.run())
+    try:
+        async with asyncio.timeout(10):
+            while rig.pending:
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert sorted(f.seq for f in collector.frames()) == [0, 1]
