@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -19,6 +20,11 @@ from hostvitals.shared.protocol import FLUSH_INTERVAL_HEADER
 
 MAX_BODY_READ = 512
 """Bytes of an answer body kept (for log messages); the rest is read and discarded."""
+
+IDLE_CLOSE_S = 4.0
+"""A connection idle this long is closed before the next request rather than reused: servers
+close idle keep-alive connections (uvicorn after 5 s), and a request on one the server already
+closed fails and is sent again. Frames every 10 s would pay that failed request each time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +53,15 @@ class Poster:
         urls: tuple[str, ...],
         timeout_s: float,
         tls: Callable[[], ssl.SSLContext] = ssl.create_default_context,
+        *,
+        idle_close_s: float = IDLE_CLOSE_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._targets = [urlsplit(url) for url in urls]
+        self._paths = [target.path or "/" for target in self._targets]
+        self._idle_close_s = idle_close_s
+        self._clock = clock
+        self._used: dict[int, float] = {}
         self._timeout = timeout_s
         self._connections: dict[int, http.client.HTTPConnection] = {}
         self._make_tls = tls
@@ -60,11 +73,14 @@ class Poster:
         A request on a kept-alive connection that the server has since closed is retried once
         on a fresh connection; frames are idempotent (the collector deduplicates them).
         """
+        last = self._used.get(index)
+        if last is not None and self._clock() - last >= self._idle_close_s:
+            self._drop(index)
         for attempt in (0, 1):
             reused = index in self._connections
             conn = self._connection(index)
             try:
-                conn.request("POST", self._path(index), body=body, headers=headers)
+                conn.request("POST", self._paths[index], body=body, headers=headers)
                 response = conn.getresponse()
                 raw = response.read()
             except TimeoutError as exc:
@@ -77,6 +93,8 @@ class Poster:
                 raise Unreachable("connection", f"{type(exc).__name__}: {exc}") from exc
             if response.will_close:
                 self._drop(index)
+            else:
+                self._used[index] = self._clock()
             return Answer(
                 response.status,
                 raw[:MAX_BODY_READ].decode("utf-8", "replace"),
@@ -88,9 +106,6 @@ class Poster:
     def close(self) -> None:
         for index in list(self._connections):
             self._drop(index)
-
-    def _path(self, index: int) -> str:
-        return self._targets[index].path or "/"
 
     def _connection(self, index: int) -> http.client.HTTPConnection:
         conn = self._connections.get(index)
@@ -112,6 +127,7 @@ class Poster:
         return conn
 
     def _drop(self, index: int) -> None:
+        self._used.pop(index, None)
         conn = self._connections.pop(index, None)
         if conn is not None:
             with contextlib.suppress(OSError):
