@@ -16,7 +16,7 @@ from typing import Any
 import psutil
 
 from hostvitals.agent.samplers.base import Row, labels
-from hostvitals.agent.samplers.proctable import ProcTable
+from hostvitals.agent.samplers.proctable import ProcTable, StatProcess
 
 DEFAULT_TOP_N = 10
 UNKNOWN = "?"
@@ -96,21 +96,25 @@ class ProcessesSampler:
         previous = self._previous
         current: dict[int, Any] = {}
         samples: list[ProcessSample] = []
+        cpus = self._cpus
+        rss: int | None
         for proc in self._process_iter():
-            try:
-                with proc.oneshot():
-                    cpu = _read(proc.cpu_percent, None)
-                    memory = _read(proc.memory_info)
-            except psutil.NoSuchProcess:  # includes ZombieProcess
-                continue
-            pid = int(proc.pid)
+            if type(proc) is StatProcess:  # its figures are read already: no calls can fail
+                pid, cpu, rss = proc.pid, proc.cpu_percent(), proc.rss
+            else:
+                try:
+                    with proc.oneshot():
+                        cpu = _read(proc.cpu_percent, None)
+                        memory = _read(proc.memory_info)
+                except psutil.NoSuchProcess:  # includes ZombieProcess
+                    continue
+                pid = int(proc.pid)
+                rss = int(memory.rss) if memory is not None else None
             current[pid] = proc
             # psutil answers 0.0 on the first call for a Process object: not a measurement.
-            known = previous.get(pid) is proc
             cpu_ratio = None
-            if known and cpu is not None and cpu >= 0:
-                cpu_ratio = min(float(cpu) / 100.0, self._cpus)
-            rss = int(memory.rss) if memory is not None else None
+            if cpu is not None and cpu >= 0 and previous.get(pid) is proc:
+                cpu_ratio = min(cpu / 100.0, cpus)
             samples.append(ProcessSample(pid, cpu_ratio, rss, proc))
         self._previous = current
         return samples

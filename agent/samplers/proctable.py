@@ -145,6 +145,11 @@ class StatProcess:
     def memory_info(self) -> Memory:
         return Memory(self._rss)
 
+    @property
+    def rss(self) -> int:
+        """Resident memory in bytes, as ``memory_info().rss``."""
+        return self._rss
+
     def name(self) -> str:
         """As psutil names it; from ``stat`` when the kernel did not cut the name."""
         if 0 < len(self._comm) < NAME_CUT:
