@@ -12,6 +12,7 @@ scopes) is walked through, not reported.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -45,6 +46,7 @@ class Workload:
         return self.ident[:12] if self.kind == "container" else self.ident
 
 
+@functools.lru_cache(maxsize=8192)
 def classify(relative: str) -> Workload | None:
     """What the cgroup at ``relative`` (to the cgroup root, ``/``-separated) is, if anything
     to report.
@@ -53,6 +55,9 @@ def classify(relative: str) -> Workload | None:
     Workload(kind='service', runtime='systemd', ident='nginx.service')
     >>> classify("user.slice") is None
     True
+
+    Every scan asks again for every directory of the tree, so answers are kept (they depend
+    on the path alone).
     """
     parts = relative.strip("/").split("/")
     last = parts[-1]

@@ -112,8 +112,12 @@ class Source(Protocol):
 
     def workloads(self) -> Iterator[tuple[str, Workload]]: ...
 
-    def rank(self, key: str) -> tuple[float | None, int | None] | None:
-        """CPU seconds and memory bytes, either None if not offered; None if gone."""
+    def rank(self, key: str, *, memory: bool = True) -> tuple[float | None, int | None] | None:
+        """CPU seconds and memory bytes, either None if not offered; None if gone. Without
+        ``memory``, memory is not read (None) where CPU is offered."""
+
+    def read_memory(self, key: str) -> int | None:
+        """Memory bytes alone; None if not offered or gone."""
 
     def details(self, key: str, memory: int | None, *, full: bool) -> tuple[Values, Values]:
         """Counters and gauges other than CPU; the cheap ones only unless ``full``."""
@@ -132,13 +136,16 @@ class UnifiedTree:
     def workloads(self) -> Iterator[tuple[str, Workload]]:
         return walk(self.root)
 
-    def rank(self, key: str) -> tuple[float | None, int | None] | None:
+    def rank(self, key: str, *, memory: bool = True) -> tuple[float | None, int | None] | None:
         base = f"{self.root}/{key}"
         try:
             cpu = parse_flat_keyed(self._read(f"{base}/cpu.stat")).get("usage_usec")
         except OSError:
             return None  # gone between the walk and the read
-        return (cpu or 0) / 1e6, optional(self._read, f"{base}/memory.current", parse_single)
+        return (cpu or 0) / 1e6, self.read_memory(key) if memory else None
+
+    def read_memory(self, key: str) -> int | None:
+        return optional(self._read, f"{self.root}/{key}/memory.current", parse_single)
 
     def details(self, key: str, memory: int | None, *, full: bool) -> tuple[Values, Values]:
         base, read = f"{self.root}/{key}", self._read
@@ -192,9 +199,9 @@ class ControllerTrees:
                     seen.add(key)
                     yield key, workload
 
-    def rank(self, key: str) -> tuple[float | None, int | None] | None:
+    def rank(self, key: str, *, memory: bool = True) -> tuple[float | None, int | None] | None:
         cpu: int | None = None
-        memory: int | None = None
+        used: int | None = None
         found = False
         if self.cpuacct is not None:
             try:
@@ -202,15 +209,21 @@ class ControllerTrees:
                 found = True
             except OSError:
                 pass
-        if self.memory is not None:
+        if self.memory is not None and (memory or not found):
             try:
-                memory = parse_single(self._read(f"{self.memory}/{key}/memory.usage_in_bytes"))
+                used = parse_single(self._read(f"{self.memory}/{key}/memory.usage_in_bytes"))
                 found = True
             except OSError:
                 pass
         if not found:
             return None  # gone between the walk and the reads
-        return (None if cpu is None else cpu / 1e9), memory
+        return (None if cpu is None else cpu / 1e9), used
+
+    def read_memory(self, key: str) -> int | None:
+        if self.memory is None:
+            return None
+        path = f"{self.memory}/{key}/memory.usage_in_bytes"
+        return optional(self._read, path, parse_single)
 
     def details(self, key: str, memory: int | None, *, full: bool) -> tuple[Values, Values]:
         read = self._read

@@ -9,7 +9,7 @@ import http.server
 import os
 import socketserver
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
@@ -25,8 +25,15 @@ from hostvitals.agent.samplers.cgroup_files import (
     working_set,
 )
 from hostvitals.agent.samplers.cgroup_mounts import find_layout
-from hostvitals.agent.samplers.cgroup_sources import CPU, MEMORY, READS, WORKING_SET, walk
-from hostvitals.agent.samplers.cgroups import INFO, OTHER, CgroupsSampler
+from hostvitals.agent.samplers.cgroup_sources import (
+    CPU,
+    MEMORY,
+    READS,
+    WORKING_SET,
+    WRITES,
+    walk,
+)
+from hostvitals.agent.samplers.cgroups import INFO, OTHER, REFRESH_SCANS, CgroupsSampler
 from hostvitals.agent.samplers.container_names import ContainerNames
 from hostvitals.agent.samplers.paths import HostPaths
 
@@ -328,3 +335,57 @@ def test_a_broken_runtime_socket_leaves_ids(host: HostPaths, tmp_path: Path) -> 
     path.write_text("not a socket")
     rows = CgroupsSampler(host).collect()
     assert A[:12] in {dict(labels)["name"] for _, labels, _ in rows}
+
+
+def counting_reader() -> tuple[dict[str, int], Callable[[str], str]]:
+    reads: dict[str, int] = {}
+
+    def read(path: str) -> str:
+        name = "/".join(path.split("/")[-2:])
+        reads[name] = reads.get(name, 0) + 1
+        return Path(path).read_text()
+
+    return reads, read
+
+
+def test_an_idle_workload_outside_the_top_keeps_its_figures_until_a_refresh(
+    host: HostPaths,
+) -> None:
+    """sshd's CPU time does not move: its memory and I/O files are read again only every
+    REFRESH_SCANS scans, and what it wrote meanwhile reaches "other" then, not lost."""
+    root = host.sys("fs", "cgroup")
+    sshd = "system.slice/sshd.service"
+    group(root, sshd, cpu_us=200_000, memory=5 << 20, io="8:0 wbytes=0\n")
+    reads, read = counting_reader()
+    sampler = CgroupsSampler(host, top_n=1, read=read)
+    sampler.collect()  # A is the top by CPU and by memory
+    group(root, sshd, cpu_us=200_000, memory=7 << 20, io="8:0 wbytes=64\n")
+    for scan in range(1, REFRESH_SCANS):
+        # nginx is busy (the top by CPU from now on), sshd is idle
+        group(root, "system.slice/nginx.service", cpu_us=1_000_000 + scan, memory=50 << 20)
+        got = rows_by(sampler.collect())
+        assert got[(WRITES, "other")] == 0
+        assert got[(MEMORY, "other")] == (5 + 1) << 20
+    assert reads["sshd.service/memory.current"] == 1
+    assert reads["sshd.service/io.stat"] == 1
+    assert reads["sshd.service/cpu.stat"] == REFRESH_SCANS
+    group(root, "system.slice/nginx.service", cpu_us=2_000_000, memory=50 << 20)
+    got = rows_by(sampler.collect())  # the refresh
+    assert reads["sshd.service/memory.current"] == 2
+    assert got[(MEMORY, "other")] == (7 + 1) << 20
+    assert got[(WRITES, "other")] == 64
+
+
+def test_a_workload_whose_cpu_moved_is_read_again_at_once(host: HostPaths) -> None:
+    root = host.sys("fs", "cgroup")
+    sshd = "system.slice/sshd.service"
+    group(root, sshd, cpu_us=200_000, memory=5 << 20, io="8:0 wbytes=0\n")
+    reads, read = counting_reader()
+    sampler = CgroupsSampler(host, top_n=1, read=read)
+    sampler.collect()
+    group(root, f"system.slice/docker-{A}.scope", cpu_us=9_000_000, memory=300 << 20)
+    group(root, sshd, cpu_us=300_000, memory=6 << 20, io="8:0 wbytes=8\n")
+    got = rows_by(sampler.collect())
+    assert reads["sshd.service/memory.current"] == 2
+    assert got[(WRITES, "other")] == 8
+    assert got[(MEMORY, "other")] == (50 + 6 + 1) << 20
