@@ -13,8 +13,9 @@ by the others' increments, so they never go backwards when a workload moves in o
 top. The number of series stays bounded on a host with 500 containers.
 
 Most workloads on a busy host sit idle, so a scan reads less of them: one outside the top
-whose CPU time did not move since the previous scan keeps its last memory and I/O figures for
-up to ``REFRESH_SCANS`` scans instead of having those files read again. What that costs: the
+whose CPU time did not move since the previous scan (and that was not in the top then) keeps
+its last memory and I/O figures for up to ``REFRESH_SCANS`` scans instead of having those
+files read again. What that costs: the
 memory of an idle workload outside the top, in the ranking and in ``other``, may be that many
 scans old, and I/O charged to it without CPU use (pages its processes dirtied, written back by
 the kernel) reaches ``other`` that much later; counters never lose an increment. The top
@@ -99,6 +100,8 @@ class Seen:
     memory: int | None = None
     age: int = 0
     """Scans since its memory and I/O files were last read."""
+    top: bool = False
+    """It was in the top (reported on its own): the scan after it leaves reads it in full."""
 
 
 class CgroupsSampler:
@@ -159,7 +162,7 @@ class CgroupsSampler:
             counters: dict[str, float] = {} if reading.cpu_s is None else {CPU: reading.cpu_s}
             more, gauges = source.details(reading.key, reading.memory, full=full)
             counters.update(more)
-            current[reading.key] = Seen(counters, reading.memory)
+            current[reading.key] = Seen(counters, reading.memory, top=full)
             if full:
                 where = self._labels(reading.workload)
                 rows.extend((metric, where, value) for metric, value in counters.items())
@@ -185,7 +188,12 @@ class CgroupsSampler:
         """CPU and memory of a workload; memory as last read while its CPU does not move."""
         before = self._last.get(key)
         then = before.counters.get(CPU) if before is not None else None
-        may_keep = before is not None and then is not None and before.age + 1 < REFRESH_SCANS
+        may_keep = (
+            before is not None
+            and then is not None
+            and not before.top
+            and before.age + 1 < REFRESH_SCANS
+        )
         ranked = source.rank(key, memory=not may_keep)
         if ranked is None:
             return None
