@@ -9,7 +9,7 @@ vmselect, the fleet's tenant ``victoriametrics.account_id``); see
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 from pydantic import Field, field_validator, model_validator
 
@@ -27,7 +27,46 @@ from hostvitals.collector.config.vmlayout import (
 TenantId = Annotated[int, Field(ge=0, le=TENANT_ID_MAX)]
 
 
-class VictoriaMetricsSettings(Section):
+class _Place(Section):
+    """What the raw tier's and each rollup tier's settings share: checking their URLs and
+    layout (each declares the fields, with its own defaults and docs)."""
+
+    if TYPE_CHECKING:  # declared by each subclass, in its own order
+        layout: Layout
+        url: str | None
+        insert_url: str | None
+        select_url: str | None
+
+    @field_validator("url", check_fields=False)
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return None if value is None else http_url(value)
+
+    @field_validator("insert_url", check_fields=False)
+    @classmethod
+    def _insert_url(cls, value: str | None) -> str | None:
+        return cluster_base_url(value, "vminsert", 8480)
+
+    @field_validator("select_url", check_fields=False)
+    @classmethod
+    def _select_url(cls, value: str | None) -> str | None:
+        return cluster_base_url(value, "vmselect", 8481)
+
+    @model_validator(mode="after")
+    def _layout(self) -> _Place:
+        check_layout(self.layout, self.url, self.insert_url, self.select_url)
+        return self
+
+    @property
+    def is_cluster(self) -> bool:
+        return self.layout == CLUSTER
+
+    def urls(self) -> list[str]:
+        """The URLs given (whichever the layout uses)."""
+        return [u for u in (self.url, self.insert_url, self.select_url) if u is not None]
+
+
+class VictoriaMetricsSettings(_Place):
     layout: Layout = "single"
     """How the raw tier's VictoriaMetrics is laid out. `single`: one single-node
     VictoriaMetrics at `url` takes writes and answers reads. `cluster`: a VictoriaMetrics
@@ -80,41 +119,13 @@ class VictoriaMetricsSettings(Section):
     """How often the collector looks at VictoriaMetrics' start time (with layout `cluster`,
     vminsert's), in seconds."""
 
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        return None if value is None else http_url(value)
-
-    @field_validator("insert_url")
-    @classmethod
-    def _insert_url(cls, value: str | None) -> str | None:
-        return cluster_base_url(value, "vminsert", 8480)
-
-    @field_validator("select_url")
-    @classmethod
-    def _select_url(cls, value: str | None) -> str | None:
-        return cluster_base_url(value, "vmselect", 8481)
-
     @model_validator(mode="before")
     @classmethod
     def _no_default_url_in_a_cluster(cls, data: Any) -> Any:
         return without_default_url(data)
 
-    @model_validator(mode="after")
-    def _layout(self) -> VictoriaMetricsSettings:
-        check_layout(self.layout, self.url, self.insert_url, self.select_url)
-        return self
 
-    @property
-    def is_cluster(self) -> bool:
-        return self.layout == CLUSTER
-
-    def urls(self) -> list[str]:
-        """The URLs given (whichever the layout uses)."""
-        return [u for u in (self.url, self.insert_url, self.select_url) if u is not None]
-
-
-class RollupTierSettings(Section):
+class RollupTierSettings(_Place):
     """One downsampled tier: its own VictoriaMetrics, a single node (`url`) or a cluster
     (`layout: cluster`, `insert_url`, `select_url`)."""
 
@@ -138,34 +149,6 @@ class RollupTierSettings(Section):
     """One sample per series per this many seconds."""
     retention_days: Annotated[int, Field(ge=1, le=36_500)]
     """Days the tier keeps its samples."""
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        return None if value is None else http_url(value)
-
-    @field_validator("insert_url")
-    @classmethod
-    def _insert_url(cls, value: str | None) -> str | None:
-        return cluster_base_url(value, "vminsert", 8480)
-
-    @field_validator("select_url")
-    @classmethod
-    def _select_url(cls, value: str | None) -> str | None:
-        return cluster_base_url(value, "vmselect", 8481)
-
-    @model_validator(mode="after")
-    def _layout(self) -> RollupTierSettings:
-        check_layout(self.layout, self.url, self.insert_url, self.select_url)
-        return self
-
-    @property
-    def is_cluster(self) -> bool:
-        return self.layout == CLUSTER
-
-    def urls(self) -> list[str]:
-        """The URLs given (whichever the layout uses)."""
-        return [u for u in (self.url, self.insert_url, self.select_url) if u is not None]
 
 
 Where: TypeAlias = VictoriaMetricsSettings | RollupTierSettings
