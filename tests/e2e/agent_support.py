@@ -69,3 +69,29 @@ def legitimate_gaps(vm: VictoriaMetrics, host: str) -> int:
 def grid(start_ms: int, end_ms: int, step_ms: int = 1000) -> set[int]:
     """Tick times from ``start_ms`` to ``end_ms`` inclusive."""
     return set(range(start_ms, end_ms + 1, step_ms))
+
+
+TICK_SERIES = ("node_load1", "hostvitals_agent_ticks_skipped_total")
+"""One series of each sampler that runs in the full-spool test (load, and the agent's own)."""
+
+
+def settled_until(snapshot: list[dict[str, Any]], after_ms: int) -> int | None:
+    """Up to which tick (ms) a reading of a host's series after an outage is complete and
+    counts every drop; None while it is not.
+
+    Complete: every series reached the tick after it (the agent sends on meanwhile, and the
+    newest tick may be only partly written). Every drop counted: by then the agent reported an
+    empty spool at a tick after ``after_ms``. The spool drops its oldest frame when the next
+    one is appended, after that tick's samples were taken, so a drop shows in the drop counter
+    of the tick after it; the first tick to report an empty spool is the first whose counter
+    holds every drop, and it may well be the newest tick.
+    """
+    until = min(max(s["timestamps"]) for s in snapshot if s["metric"]["__name__"] in TICK_SERIES)
+    until -= 1000
+    spool = [s for s in snapshot if s["metric"]["__name__"] == "hostvitals_agent_spool_frames"]
+    drained = any(
+        after_ms < ts <= until and value == 0
+        for series in spool
+        for ts, value in zip(series["timestamps"], series["values"], strict=True)
+    )
+    return until if drained else None

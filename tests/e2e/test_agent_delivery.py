@@ -12,6 +12,7 @@ import math
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +27,7 @@ from tests.e2e.agent_support import (
     grid,
     latest,
     legitimate_gaps,
+    settled_until,
     timestamps,
 )
 from tests.e2e.conftest import StartAgent, StartCollector
@@ -183,28 +185,20 @@ def test_a_full_spool_drops_the_oldest_frames_and_counts_every_sample(
     start_collector(port=collector.port, env=collector_env, vm_url=raw_vm.url)
     up_ms = now_ms()
 
+    # One reading of every series of the host, up to a tick all of them had reached and that
+    # counts every drop: the agent reported its spool empty by then (settled_until).
+    reading: list[tuple[list[dict[str, Any]], int]] = []
+
     def caught_up() -> bool:
         assert agent.running(), agent.log_tail()
-        got = timestamps(raw_vm, host_name)
-        return (
-            got[-1] > up_ms + 2000
-            and latest(raw_vm, host_name, "hostvitals_agent_spool_frames") == 0
-        )
+        snapshot = export(raw_vm, f'{{host="{host_name}"}}')
+        until = settled_until(snapshot, up_ms + 2000)
+        if until is not None:
+            reading.append((snapshot, until))
+        return until is not None
 
     wait_until(caught_up, 60, "the agent to catch up", step=0.5)
-
-    # One reading of every series of the host, up to a tick all of them had reached: the
-    # agent sends on meanwhile, and the newest tick may be only partly written.
-    snapshot = export(raw_vm, f'{{host="{host_name}"}}')
-    until = (
-        min(
-            max(series["timestamps"])
-            for series in snapshot
-            if series["metric"]["__name__"]
-            in ("node_load1", "hostvitals_agent_ticks_skipped_total")
-        )
-        - 1000
-    )
+    ((snapshot, until),) = reading
 
     def points(name: str, **labels: str) -> list[tuple[int, float]]:
         (series,) = [
@@ -248,6 +242,9 @@ def test_a_full_spool_drops_the_oldest_frames_and_counts_every_sample(
     }
     drops = points("hostvitals_agent_dropped_samples_total", reason="spool_full")
     dropped = counter_total(v for _, v in drops)
+    # Nothing is dropped once the spool was empty again.
+    drained = min(ts for ts, v in points("hostvitals_agent_spool_frames") if ts > up_ms and v == 0)
+    assert {v for ts, v in drops if ts >= drained} == {drops[-1][1]}, (drained, drops)
     assert dropped == (
         dropped_ticks * samples
         - unseen["load"] * LOAD_SAMPLES
