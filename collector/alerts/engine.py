@@ -159,8 +159,23 @@ class AlertEngine:
         self.silences.load(from_file if rows is None else rows.restore(from_file))
 
     def dump(self) -> dict[str, Any]:
+        return self._document([alert_to_json(a) for a in self.all_alerts()])
+
+    async def dump_in_slices(self) -> dict[str, Any]:
+        """:meth:`dump`, giving the event loop back every ``SAMPLES_PER_SLICE`` alerts: a fleet
+        with tens of thousands of alerts held the loop (and every request waiting on it) for
+        over 100 ms each save. Each alert is written whole; one changed meanwhile marks the
+        state dirty again, so the next tick saves it."""
+        alerts = self.all_alerts()
+        docs: list[dict[str, Any]] = []
+        for first in range(0, len(alerts), SAMPLES_PER_SLICE):
+            docs += [alert_to_json(a) for a in alerts[first : first + SAMPLES_PER_SLICE]]
+            await asyncio.sleep(0)
+        return self._document(docs)
+
+    def _document(self, alerts: list[dict[str, Any]]) -> dict[str, Any]:
         doc = {
-            "alerts": [alert_to_json(a) for per in self.alerts.values() for a in per.values()],
+            "alerts": alerts,
             "hosts": self.host_watch.dump(),
             "dispatch": self.outbound.dump(),
         }
@@ -195,7 +210,7 @@ class AlertEngine:
     async def save(self) -> None:
         self._dirty = False
         try:
-            await asyncio.to_thread(self._file.save, self.dump())
+            await asyncio.to_thread(self._file.save, await self.dump_in_slices())
         except OSError as exc:
             self._dirty = True
             log.error("cannot save alert state to %s: %s", self._file.path, exc)
