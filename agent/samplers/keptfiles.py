@@ -13,6 +13,8 @@ import contextlib
 import os
 import resource
 
+from hostvitals.agent.samplers.paths import read_small
+
 CHUNK = 4096
 """One ``pread`` of this many bytes; a file that fills it is read to its end by path."""
 _OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC
@@ -51,7 +53,7 @@ class KeptFiles:
             else:
                 if len(data) < CHUNK:
                     return data.decode("utf-8", "replace")
-                return self._read_whole(path)
+                return read_small(path)
         fd = os.open(path, _OPEN_FLAGS)
         try:
             data = os.pread(fd, CHUNK, 0)
@@ -64,7 +66,7 @@ class KeptFiles:
             os.close(fd)
         if len(data) < CHUNK:
             return data.decode("utf-8", "replace")
-        return self._read_whole(path)
+        return read_small(path)
 
     def sweep(self) -> None:
         """Close the files not read since the previous sweep (a removed cgroup's, or one
@@ -84,14 +86,3 @@ class KeptFiles:
         fd = self._fds.pop(path)
         with contextlib.suppress(OSError):
             os.close(fd)
-
-    @staticmethod
-    def _read_whole(path: str) -> str:
-        fd = os.open(path, _OPEN_FLAGS)
-        try:
-            chunks = []
-            while chunk := os.read(fd, 65536):
-                chunks.append(chunk)
-        finally:
-            os.close(fd)
-        return b"".join(chunks).decode("utf-8", "replace")
