@@ -37,6 +37,7 @@ _RangeKey = tuple[str, str, float, float, float, AnswerLimits | None]
 """A range query in flight: the form of its result, query, start, end, step and the limits
 of its answer."""
 T = TypeVar("T")
+S = TypeVar("S")
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,28 +217,43 @@ class VictoriaMetricsReader:
     def _query_range(
         self, query: str, start: float, end: float, step: float, limits: AnswerLimits | None
     ) -> list[RangeSeries]:
-        result = self._matrix(query, start, end, step, limits)
-        try:
-            return [
-                RangeSeries(
-                    labels={str(k): str(v) for k, v in item["metric"].items()},
-                    points=range_points(item["values"]),
-                )
-                for item in result
-            ]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise self._malformed(f"range result ({exc!r})") from None
+        return self._range_series(
+            query,
+            start,
+            end,
+            step,
+            limits,
+            lambda labels, values: RangeSeries(labels=labels, points=range_points(values)),
+        )
 
     def _query_range_json(
         self, query: str, start: float, end: float, step: float, limits: AnswerLimits | None
     ) -> list[JsonSeries]:
+        return self._range_series(
+            query,
+            start,
+            end,
+            step,
+            limits,
+            lambda labels, values: JsonSeries(
+                labels=labels, points_json=points_json(values, range_points)
+            ),
+        )
+
+    def _range_series(
+        self,
+        query: str,
+        start: float,
+        end: float,
+        step: float,
+        limits: AnswerLimits | None,
+        make: Callable[[dict[str, str], Any], S],
+    ) -> list[S]:
+        """Each series of a range answer, built by ``make(labels, values)``."""
         result = self._matrix(query, start, end, step, limits)
         try:
             return [
-                JsonSeries(
-                    labels={str(k): str(v) for k, v in item["metric"].items()},
-                    points_json=points_json(item["values"], range_points),
-                )
+                make({str(k): str(v) for k, v in item["metric"].items()}, item["values"])
                 for item in result
             ]
         except (KeyError, TypeError, ValueError) as exc:
