@@ -9,8 +9,7 @@ other credentials (:mod:`.credentials`), may expire, and count their uses.
 
 The table is read on each use: enrollments are rare, and a token created or revoked by the
 CLI is seen at once. Only whether any token exists, which every request's open-mode check
-asks, is kept for a second (as :meth:`UserStore.has_users` does): a query on each request
-made the event loop give up the interpreter lock and wait to get it back.
+asks, is kept for a second (:mod:`.kept`).
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from hostvitals.collector.access.credentials import Presented, digest, matches, new_id, new_secret
+from hostvitals.collector.access.kept import KeptAnswer
 from hostvitals.collector.access.roles import Principal, Role
 from hostvitals.collector.access.store import AccessError, AccessStore, AgentRecord
 
@@ -77,9 +77,8 @@ class EnrollmentStore:
         self._conn = conn
         self._agents = agents
         self._clock = clock
-        self._monotonic = monotonic
         self._lock = threading.Lock()  # one enrollment at a time: the host check, then insert
-        self._any: tuple[float, bool] = (-1.0, False)  # (checked at, monotonic; any token)
+        self._any = KeptAnswer(self._ask_any, monotonic=monotonic)
         conn.executescript(_SCHEMA)
 
     def tokens(self) -> list[EnrollmentToken]:
@@ -91,13 +90,10 @@ class EnrollmentStore:
     def has_tokens(self) -> bool:
         """Whether any enrollment token exists (checked at most once a second, and at once
         after this store created or revoked one)."""
-        checked, found = self._any
-        now = self._monotonic()
-        if checked >= 0 and now - checked < 1.0:
-            return found
-        found = self._conn.execute("SELECT 1 FROM enrollment_tokens LIMIT 1").fetchone() is not None
-        self._any = (now, found)
-        return found
+        return self._any()
+
+    def _ask_any(self) -> bool:
+        return self._conn.execute("SELECT 1 FROM enrollment_tokens LIMIT 1").fetchone() is not None
 
     def create(self, name: str, expires_in_s: float | None = None) -> tuple[EnrollmentToken, str]:
         """A new enrollment token and its secret (shown once, never stored)."""
@@ -116,13 +112,13 @@ class EnrollmentStore:
             " VALUES (?, ?, ?, ?, ?)",
             (ref, name, record.digest, now, expires),
         )
-        self._any = (-1.0, False)
+        self._any.forget()
         return record, secret
 
     def revoke(self, ref: str) -> None:
         if self._conn.execute("DELETE FROM enrollment_tokens WHERE id = ?", (ref,)).rowcount == 0:
             raise AccessError(f"no enrollment token {ref!r}")
-        self._any = (-1.0, False)
+        self._any.forget()
 
     def authenticate(self, presented: Presented) -> Principal | None:
         """The principal of a valid, unexpired enrollment token; None otherwise."""

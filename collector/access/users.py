@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from hostvitals.collector.access.credentials import digest, new_id
+from hostvitals.collector.access.kept import KeptAnswer
 from hostvitals.collector.access.passwords import (
     PasswordRuleError,
     Passwords,
@@ -103,7 +104,7 @@ class UserStore:
         self.absolute_s = absolute_s
         self._clock = clock
         self._lock = threading.Lock()
-        self._any: tuple[float, bool] = (-1.0, False)  # (checked at, monotonic; any user)
+        self._any = KeptAnswer(self._ask_any)
         with self._lock:
             conn.executescript(_SCHEMA)
 
@@ -111,14 +112,11 @@ class UserStore:
 
     def has_users(self) -> bool:
         """Whether any user exists (checked at most once a second)."""
-        checked, found = self._any
-        now = time.monotonic()
-        if now - checked < 1.0 and checked >= 0:
-            return found
+        return self._any()
+
+    def _ask_any(self) -> bool:
         with self._lock:
-            found = bool(self._conn.execute("SELECT EXISTS (SELECT 1 FROM users)").fetchone()[0])
-        self._any = (now, found)
-        return found
+            return bool(self._conn.execute("SELECT EXISTS (SELECT 1 FROM users)").fetchone()[0])
 
     def users(self) -> list[UserRecord]:
         with self._lock:
@@ -150,7 +148,7 @@ class UserStore:
             )
         except sqlite3.IntegrityError:
             raise UserError(f"user {name!r} exists already") from None
-        self._any = (-1.0, True)
+        self._any.forget()
         return UserRecord(ref, name, record_role, now, now)
 
     def set_password(self, name: str, password: str) -> UserRecord:
@@ -191,7 +189,7 @@ class UserStore:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
-        self._any = (-1.0, False)
+        self._any.forget()
 
     def check_login(self, name: str, password: str) -> UserRecord | None:
         """The user when the password is right; None otherwise (the same work either way)."""
