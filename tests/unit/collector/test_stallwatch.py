@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hostvitals.collector.stallwatch import StallWatch, describe, runqueue_clock
+from hostvitals.collector.runqueue import runqueue_clock
+from hostvitals.collector.stallwatch import StallWatch, describe
 from tests.support.collector_app import FakeVictoriaMetrics, serving, settings
 
 
