@@ -49,7 +49,7 @@ import zstandard
 from common import REPO, Meter, console_script, print_table, wait_quiet
 from fleetload import Fleet, Result, measured, percentile
 
-from hostvitals.collector.config.settings import LimitsSettings
+from hostvitals.collector.config.limits import LimitsSettings
 from hostvitals.shared.codec import encode_frame
 from tests.support.processes import ManagedProcess, VictoriaMetrics, free_port, http_ok, wait_until
 

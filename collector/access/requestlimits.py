@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hostvitals.collector.access.ratelimit import RateLimiter, retry_after_header
 from hostvitals.collector.access.roles import SCOPE_KEY, Principal
-from hostvitals.collector.config.settings import RateLimitSettings
+from hostvitals.collector.config.limits import RateLimitSettings
 from hostvitals.collector.errors import error_body
 
 Kind = Literal["ingest", "query", "stream", "free"]

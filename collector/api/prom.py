@@ -37,7 +37,7 @@ from hostvitals.collector.api.guards import (
     refused_answer,
 )
 from hostvitals.collector.api.responses import backend_error, json_response
-from hostvitals.collector.config.settings import QuerySettings
+from hostvitals.collector.config.limits import QuerySettings
 from hostvitals.collector.errors import ApiError
 from hostvitals.collector.query.cache import Answer, QueryCache
 from hostvitals.collector.vm.answers import takes_limit

@@ -24,7 +24,7 @@ from typing import Final, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter
 
-from hostvitals.collector.config.settings import LimitsSettings
+from hostvitals.collector.config.limits import LimitsSettings
 from hostvitals.collector.errors import IngestRejected
 from hostvitals.collector.ingest import body
 from hostvitals.shared.codec import MAX_HOST_LEN, DecodeLimits, decode_frame

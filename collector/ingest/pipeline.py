@@ -25,7 +25,7 @@ from collections.abc import AsyncIterable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from hostvitals.collector.config.settings import LimitsSettings
+from hostvitals.collector.config.limits import LimitsSettings
 from hostvitals.collector.errors import IngestRejected
 from hostvitals.collector.ingest import body
 from hostvitals.collector.ingest.decoding import BodyDecoder, decode

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import MappingProxyType
 
-from hostvitals.collector.config.settings import LimitsSettings
+from hostvitals.collector.config.limits import LimitsSettings
 from hostvitals.shared.catalogue import CATALOGUE, HOST_LABEL
 from hostvitals.shared.protocol import Frame, Series, SeriesKey, series_key
 

@@ -48,7 +48,8 @@ from typing import Any, Final, Protocol
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from hostvitals.collector.config.settings import LimitsSettings, Settings
+from hostvitals.collector.config.limits import LimitsSettings
+from hostvitals.collector.config.settings import Settings
 from hostvitals.collector.rollups.partials import REASONS, PartialKey, PartialStore
 from hostvitals.collector.rollups.rollup import (
     Aggregate,

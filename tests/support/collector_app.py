@@ -14,7 +14,8 @@ from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
 
 from hostvitals.collector.app import create_app
-from hostvitals.collector.config.settings import QuerySettings, Settings
+from hostvitals.collector.config.limits import QuerySettings
+from hostvitals.collector.config.settings import Settings
 from hostvitals.collector.errors import install_error_handlers
 from hostvitals.collector.query.cache import QueryCache
 from hostvitals.collector.selfmetrics import SelfMetrics

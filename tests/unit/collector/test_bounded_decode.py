@@ -13,7 +13,7 @@ from collections.abc import Callable
 import msgpack
 import pytest
 
-from hostvitals.collector.config.settings import LimitsSettings
+from hostvitals.collector.config.limits import LimitsSettings
 from hostvitals.collector.errors import IngestRejected
 from hostvitals.collector.ingest import decoding
 from hostvitals.collector.ingest.decoding import BodyDecoder, decode, decode_limits

@@ -11,7 +11,7 @@ import msgpack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hostvitals.collector.config.settings import LimitsSettings
+from hostvitals.collector.config.limits import LimitsSettings
 from hostvitals.collector.errors import IngestRejected
 from hostvitals.collector.ingest.pipeline import decode
 from hostvitals.collector.ingest.validate import PolicyError, validate_frame

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hostvitals.collector.config.settings import LimitsSettings
+from hostvitals.collector.config.limits import LimitsSettings
 from hostvitals.collector.ingest.validate import PolicyError, validate_frame
 from hostvitals.shared.catalogue import CATALOGUE
 from hostvitals.shared.protocol import Frame, Series, series_key
