@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from hostvitals.agent.batcher import Batcher
 from hostvitals.agent.config import AgentConfig, ConfigError, keep_restart_only
-from hostvitals.agent.delivery import plaintext_credential_urls
+from hostvitals.agent.delivery import warn_plaintext_credentials
 from hostvitals.agent.journal import JOURNAL_DIR, Journal
 from hostvitals.agent.outbox import SPOOL_DIR, Outbox
 from hostvitals.agent.registry import Registry
@@ -98,7 +98,7 @@ class Agent:
         self.registry, self._agent_self = self._build_registry(config)
         self.batcher = self._build_batcher(config)
         self._warned_plaintext: set[str] = set()
-        self._warn_plaintext_credentials()
+        warn_plaintext_credentials(self.config.delivery, self._warned_plaintext)
         self._files = self._checked = self._delivery_files(config)
 
     # -- assembly -------------------------------------------------------------------------
@@ -153,26 +153,6 @@ class Agent:
                 self._checked = now  # a reload that fails is not tried again until a change
                 log.info("a token or certificate file changed: reloading the configuration")
                 self.request_reload()
-
-    def _warn_plaintext_credentials(self) -> None:
-        """Warn once per collector URL that would get the token over plain HTTP, and at each
-        start and reload while the collector's certificate goes unchecked."""
-        delivery = self.config.delivery
-        if delivery.insecure_skip_verify:
-            log.warning(
-                "INSECURE: insecure_skip_verify is on: the collector's TLS certificate is NOT "
-                "checked, so anyone on the path can pose as the collector, read the token and "
-                "the frames; set ca_file instead"
-            )
-        for url in plaintext_credential_urls(delivery.collector_urls, delivery.token):
-            if url not in self._warned_plaintext:
-                self._warned_plaintext.add(url)
-                log.warning(
-                    "the collector token is sent in clear text to %s (plain HTTP to a remote "
-                    "address): anyone on the path can read it and push frames as this host; "
-                    "use an https:// URL",
-                    url,
-                )
 
     # -- running --------------------------------------------------------------------------
 
@@ -359,7 +339,7 @@ class Agent:
         if new.delivery != self.sender.config or files != self._files:
             # New connections read the certificate files again (new lanes, new contexts).
             self.sender.reconfigure(new.delivery)
-            self._warn_plaintext_credentials()
+            warn_plaintext_credentials(self.config.delivery, self._warned_plaintext)
         self._files = self._checked = files
         log.info(
             "configuration reloaded: interval %g s, collectors %s",

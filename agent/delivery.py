@@ -8,11 +8,15 @@ import enum
 import gzip
 import importlib.util
 import ipaddress
+import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from hostvitals.agent.config.model import DeliveryConfig
 from hostvitals.shared.protocol import CONTENT_TYPE
+
+log = logging.getLogger(__name__)
 
 INGEST_PATH = "/api/v1/ingest"
 USER_AGENT = "hostvitals-agent/0.1"
@@ -122,3 +126,24 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def warn_plaintext_credentials(delivery: DeliveryConfig, warned: set[str]) -> None:
+    """Warn once per collector URL (remembered in ``warned``) that would get the token over
+    plain HTTP, and at each call while the collector's certificate goes unchecked (the
+    agent calls it at start and at each reload)."""
+    if delivery.insecure_skip_verify:
+        log.warning(
+            "INSECURE: insecure_skip_verify is on: the collector's TLS certificate is NOT "
+            "checked, so anyone on the path can pose as the collector, read the token and "
+            "the frames; set ca_file instead"
+        )
+    for url in plaintext_credential_urls(delivery.collector_urls, delivery.token):
+        if url not in warned:
+            warned.add(url)
+            log.warning(
+                "the collector token is sent in clear text to %s (plain HTTP to a remote "
+                "address): anyone on the path can read it and push frames as this host; "
+                "use an https:// URL",
+                url,
+            )

@@ -9,6 +9,7 @@ import pytest
 
 from hostvitals.agent.app import Agent
 from hostvitals.agent.config import AgentConfig, load_config
+from hostvitals.agent.delivery import warn_plaintext_credentials
 from hostvitals.agent.state import StateStore
 
 SECRET = "hva_0123456789ab_not-in-any-log"
@@ -29,7 +30,8 @@ def test_warns_once_for_a_remote_plain_http_collector(
 ) -> None:
     with caplog.at_level(logging.WARNING), StateStore(tmp_path) as state:
         agent = Agent(config("http://collector.example:8000,http://127.0.0.1:8000"), state)
-        agent._warn_plaintext_credentials()  # a reload with the same URLs
+        # a reload with the same URLs
+        warn_plaintext_credentials(agent.config.delivery, agent._warned_plaintext)
     warnings = [r.getMessage() for r in caplog.records if "clear text" in r.getMessage()]
     assert len(warnings) == 1
     assert "http://collector.example:8000" in warnings[0] and "127.0.0.1" not in warnings[0]
