@@ -8,8 +8,8 @@ import sys
 import traceback
 from pathlib import Path
 
-from hostvitals.chaos.experiments import EXPERIMENTS, PROFILES, select
-from hostvitals.chaos.procs import on_stop_signal
+from hostvitals.chaos.experiments import EXPERIMENTS, PROFILES, Experiment, Profile, select
+from hostvitals.chaos.procs import check_stop, on_stop_signal
 from hostvitals.chaos.report import table, write
 from hostvitals.chaos.runner import Result, run
 
@@ -40,23 +40,31 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(stop, on_stop_signal)  # unwinds through every stack's cleanup
     profile = PROFILES[args.profile]
     results: list[Result] = []
-    for experiment in experiments:
-        print(f"running {experiment.name} ({profile.fault_s:g} s fault)...", flush=True)
-        try:
-            result = run(experiment, profile)
-        except KeyboardInterrupt:  # the stack is already stopped and removed
-            print(f"interrupted during {experiment.name}", file=sys.stderr)
-            return 130
-        except Exception as exc:  # one broken experiment must not hide the others
-            traceback.print_exc()
-            fault = experiment.fault(profile).describe()
-            result = Result(experiment.name, experiment.hypothesis, fault, profile.fault_s)
-            result.failures.append(f"error: {exc}")
-        results.append(result)
-        write(results, args.out, profile.name)
+    try:
+        for experiment in experiments:
+            check_stop()
+            print(f"running {experiment.name} ({profile.fault_s:g} s fault)...", flush=True)
+            results.append(_run_one(experiment, profile))
+            write(results, args.out, profile.name)
+        check_stop()  # a stop whose first raise was lost (see on_stop_signal)
+    except KeyboardInterrupt:  # the stack is already stopped and removed
+        done = f"{len(results)} of {len(experiments)}"
+        print(f"interrupted after {done} experiments", file=sys.stderr)
+        return 130
     print(table(results))
     print(f"report: {args.out / 'report.md'}, {args.out / 'report.json'}")
     return 0 if results and all(r.passed for r in results) else 1
+
+
+def _run_one(experiment: Experiment, profile: Profile) -> Result:
+    try:
+        return run(experiment, profile)
+    except Exception as exc:  # one broken experiment must not hide the others
+        traceback.print_exc()
+        fault = experiment.fault(profile).describe()
+        result = Result(experiment.name, experiment.hypothesis, fault, profile.fault_s)
+        result.failures.append(f"error: {exc}")
+        return result
 
 
 if __name__ == "__main__":

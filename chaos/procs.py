@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -19,15 +20,23 @@ from types import FrameType
 import requests
 
 _shield_depth = 0
-_pending: list[int] = []
+_requested: int | None = None
+"""The first stop signal received, kept until the run ends."""
 
 
 def on_stop_signal(signum: int, _frame: FrameType | None) -> None:
     """The runner's handler for SIGINT, SIGTERM and SIGHUP: unwind through every stack's
     cleanup, unless a child is being started, in which case the signal waits until the
-    child is recorded (a child started but not yet recorded would be left running)."""
+    child is recorded (a child started but not yet recorded would be left running).
+
+    The signal is also kept, for :func:`check_stop`: the exception raised here can be lost.
+    Python runs the handler wherever the main thread is, and when that is inside a
+    finalizer (urllib3 closing a pool's sockets from a weakref callback, say) it prints the
+    exception as ignored and the run goes on."""
+    global _requested
+    if _requested is None:
+        _requested = signum
     if _shield_depth:
-        _pending.append(signum)
         return
     _unwind(signum)
 
@@ -38,19 +47,39 @@ def _unwind(signum: int) -> None:
     raise SystemExit(128 + signum)
 
 
+def check_stop() -> None:
+    """Raise the stop a signal asked for, again: every wait of the runner calls this, so a
+    stop whose first raise was lost still ends the run within one step of a wait. Outside
+    the main thread, and inside a shield (cleanup), it does nothing."""
+    if (
+        _requested is not None
+        and not _shield_depth
+        and threading.current_thread() is threading.main_thread()
+    ):
+        _unwind(_requested)
+
+
+def pause(seconds: float, step: float = 0.2) -> None:
+    """``time.sleep`` that a stop signal ends (see :func:`check_stop`)."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        check_stop()
+        time.sleep(min(left, step))
+    check_stop()
+
+
 @contextlib.contextmanager
 def shielded() -> Iterator[None]:
-    """Hold the stop signals until the block is done (see :func:`on_stop_signal`)."""
+    """Hold the stop signals until the block is done (see :func:`on_stop_signal`): for
+    starting a child, and for cleanup, which a second raise must not cut short."""
     global _shield_depth
     _shield_depth += 1
     try:
         yield
     finally:
         _shield_depth -= 1
-        if not _shield_depth and _pending:
-            signum = _pending[0]
-            _pending.clear()
-            _unwind(signum)
+        if not _shield_depth and _requested is not None:
+            _unwind(_requested)
 
 
 def free_port() -> int:
@@ -64,6 +93,7 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, step: float
     """Poll ``check`` until it returns True, or raise TimeoutError naming ``what``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        check_stop()
         if check():
             return
         time.sleep(step)

@@ -24,7 +24,7 @@ from hostvitals.chaos.accounting import (
 from hostvitals.chaos.experiments import Experiment, Profile
 from hostvitals.chaos.faults import Kill
 from hostvitals.chaos.monitor import Monitor
-from hostvitals.chaos.procs import wait_until
+from hostvitals.chaos.procs import pause, shielded, wait_until
 from hostvitals.chaos.stack import Stack, StackShape
 
 RECOVERY_LIMIT_S = 30.0
@@ -181,15 +181,16 @@ def run(experiment: Experiment, profile: Profile) -> Result:
         steady_state(stack)
         first = min(raw_timestamps(stack.raw, a.host)[0] for a in stack.agents)
         timeline = Timeline(interval_ms, first, experiment.counted_drops)
-        time.sleep(profile.warmup_s)
+        pause(profile.warmup_s)
         before = stack.proxy.answers.snapshot()
         monitor.faulted = True
         began = now_ms()
         fault.begin(stack)
         try:
-            time.sleep(profile.fault_s)
+            pause(profile.fault_s)
         finally:
-            fault.end(stack)
+            with shielded():
+                fault.end(stack)
         ended = now_ms()
         timeline.down = (began, ended)
         deadline = time.monotonic() + profile.recovery_timeout_s
@@ -200,10 +201,10 @@ def run(experiment: Experiment, profile: Profile) -> Result:
             if _caught_up(stack, timeline, ended - interval_ms, killed_agent):
                 result.recovery_s = round((now_ms() - ended) / 1000, 1)
                 break
-            time.sleep(0.25)
+            pause(0.25)
         answers = stack.proxy.answers.since(before)
         peaks = monitor.stop()
-        time.sleep(profile.after_s)
+        pause(profile.after_s)
         cut = now_ms() - 2 * interval_ms
         if result.failures:  # an agent died: measure what is there without waiting for more
             profile = dataclasses.replace(profile, recovery_timeout_s=0)
@@ -235,7 +236,7 @@ def _measure(
     ]
     deadline = time.monotonic() + profile.recovery_timeout_s
     while not _caught_up(stack, timeline, cut, killed_agent) and time.monotonic() < deadline:
-        time.sleep(0.5)
+        pause(0.5)
     totals = {"raw": TierCount()}
     for window in windows:
         count = raw_count(stack.raw, window)
@@ -266,7 +267,7 @@ def _measure(
                 count.add(rollup_count(tier, window, interval_ms, raw_stamps(stack.raw, window)))
             if count.lost == 0 or time.monotonic() > deadline:
                 break
-            time.sleep(0.5)
+            pause(0.5)
         totals[tier.name] = count
     result.tiers = {name: vars(c).copy() for name, c in totals.items()}
     result.expected_samples = sum(c.expected for c in totals.values())

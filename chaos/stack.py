@@ -23,7 +23,7 @@ from typing import Any
 import requests
 
 from hostvitals.agent.config import SamplersConfig
-from hostvitals.chaos.procs import Child, command, free_port, http_ok, wait_until
+from hostvitals.chaos.procs import Child, command, free_port, http_ok, shielded, wait_until
 from hostvitals.chaos.proxy import FaultProxy
 
 START_TIMEOUT_S = 30.0
@@ -229,6 +229,10 @@ class Stack:
         self._mounts.append(path)
 
     def close(self) -> None:
+        with shielded():  # a stop signal must not cut the cleanup short
+            self._close()
+
+    def _close(self) -> None:
         for agent in self.agents:
             agent.child.stop()
         self.proxy.stop()
