@@ -12,9 +12,10 @@ firing alert of higher severity with the same ``inhibit_equal`` labels.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import asyncio
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from hostvitals.collector.alerts.model import Alert
 from hostvitals.collector.alerts.notifiers.base import AlertView, Notification
@@ -68,20 +69,41 @@ class Job:
     resolved: frozenset[str]
 
 
+PLAN_SLICE: Final = 512
+"""Alerts, or groups, planned between two turns of the event loop (about 5 ms)."""
+
+
 def inhibited(alerts: Iterable[Alert], equal: Iterable[str]) -> set[str]:
     """Fingerprints of firing alerts that a more severe firing alert inhibits."""
-    keys = tuple(equal)
+    out: set[str] = set()
+    for _ in _inhibited(list(alerts), tuple(equal), out):
+        pass
+    return out
+
+
+def _inhibited(alerts: list[Alert], keys: tuple[str, ...], out: set[str]) -> Iterator[None]:
+    """:func:`inhibited` into ``out``, pausing every ``PLAN_SLICE`` alerts."""
     best: dict[tuple[str, ...], int] = {}
-    firing = [a for a in alerts if a.state == "firing"]
-    for alert in firing:
-        key = tuple(alert.labels.get(k, "") for k in keys)
-        rank = alert.severity.rank
-        best[key] = min(best.get(key, rank), rank)
-    return {
-        a.fingerprint
-        for a in firing
-        if best[tuple(a.labels.get(k, "") for k in keys)] < a.severity.rank
-    }
+    firing: list[tuple[Alert, tuple[str, ...], int]] = []
+    for first in range(0, len(alerts), PLAN_SLICE):
+        for alert in alerts[first : first + PLAN_SLICE]:
+            if alert.state != "firing":
+                continue
+            labels = alert.labels
+            key = tuple([labels.get(k, "") for k in keys])
+            rank = alert.severity.rank
+            firing.append((alert, key, rank))
+            if rank < best.get(key, 4):
+                best[key] = rank
+        yield
+    for first in range(0, len(firing), PLAN_SLICE):
+        out.update(
+            a.fingerprint for a, key, rank in firing[first : first + PLAN_SLICE] if best[key] < rank
+        )
+        yield
+
+
+_SEVERITIES: Final = len(Severity)
 
 
 class Dispatcher:
@@ -99,57 +121,97 @@ class Dispatcher:
         self.log: dict[str, dict[str, LogEntry]] = {name: {} for name in self._targets}
         self.group_first_seen: dict[str, float] = {}
         self._in_flight: set[tuple[str, str]] = set()
+        self._group_keys: dict[str, str] = {}
+        """Fingerprint -> group key, from the last plan (a fingerprint stands for its labels)."""
 
     def group_key(self, labels: Mapping[str, str]) -> str:
         return ",".join(f"{k}={labels.get(k, '')}" for k in self._s.group_by)
 
     def muted(self, alerts: Iterable[Alert], now: float) -> dict[str, str]:
         """Fingerprint -> why (``silenced`` or ``inhibited``) for every muted alert."""
-        alerts = list(alerts)
-        out = {fp: "inhibited" for fp in inhibited(alerts, self._s.inhibit_equal)}
-        for alert in alerts:
-            if self._silences.muted_by(alert.labels, now):
-                out[alert.fingerprint] = "silenced"
+        out: dict[str, str] = {}
+        for _ in self._muted(list(alerts), now, out):
+            pass
         return out
 
     def plan(self, alerts: Iterable[Alert], now: float) -> list[Job]:
         """The notifications due now. Each is in flight until :meth:`done` is called."""
+        jobs: list[Job] = []
+        for _ in self._plan(list(alerts), now, jobs):
+            pass
+        return jobs
+
+    async def plan_in_slices(self, alerts: Iterable[Alert], now: float) -> list[Job]:
+        """:meth:`plan`, giving the event loop back every ``PLAN_SLICE`` alerts or groups:
+        planning 20,000 alerts in one piece held the loop (and every request waiting on it)
+        for 200 ms, every second. A delivery that ends meanwhile is seen by the groups
+        planned after it, as it would be by the next plan."""
+        jobs: list[Job] = []
+        for _ in self._plan(list(alerts), now, jobs):
+            await asyncio.sleep(0)
+        return jobs
+
+    def _muted(self, alerts: list[Alert], now: float, out: dict[str, str]) -> Iterator[None]:
+        held: set[str] = set()
+        yield from _inhibited(alerts, tuple(self._s.inhibit_equal), held)
+        out.update(dict.fromkeys(held, "inhibited"))
+        for first in range(0, len(alerts), PLAN_SLICE):
+            for alert in alerts[first : first + PLAN_SLICE]:
+                if self._silences.muted_by(alert.labels, now):
+                    out[alert.fingerprint] = "silenced"
+            yield
+
+    def _plan(self, alerts: list[Alert], now: float, jobs: list[Job]) -> Iterator[None]:
         alerts = [a for a in alerts if a.state in ("firing", "resolved")]
-        muted = self.muted(alerts, now)
+        muted: dict[str, str] = {}
+        yield from self._muted(alerts, now, muted)
         groups: dict[str, list[Alert]] = {}
-        for alert in alerts:
-            if alert.fingerprint in muted:
-                continue
-            groups.setdefault(self.group_key(alert.labels), []).append(alert)
-        for key in groups:
-            if any(a.state == "firing" for a in groups[key]):
+        known, self._group_keys = self._group_keys, {}
+        for first in range(0, len(alerts), PLAN_SLICE):
+            for alert in alerts[first : first + PLAN_SLICE]:
+                fp = alert.fingerprint
+                if fp in muted:
+                    continue
+                key = known.get(fp)
+                if key is None:
+                    key = self.group_key(alert.labels)
+                self._group_keys[fp] = key
+                groups.setdefault(key, []).append(alert)
+            yield
+        for key, members in groups.items():
+            if any(a.state == "firing" for a in members):
                 self.group_first_seen.setdefault(key, now)
-        for key in list(self.group_first_seen):
-            if key not in groups:
-                del self.group_first_seen[key]
-        jobs = []
+        for key in [k for k in self.group_first_seen if k not in groups]:
+            del self.group_first_seen[key]
+        keys = list(groups)
         for name, target in self._targets.items():
             log = self.log[name]
-            for key, members in groups.items():
-                if (name, key) in self._in_flight:
-                    continue
-                job = self._job(target, key, members, log.get(key), now)
-                if job is not None:
-                    self._in_flight.add((name, key))
-                    jobs.append(job)
+            for first in range(0, len(keys), PLAN_SLICE):
+                yield
+                for key in keys[first : first + PLAN_SLICE]:
+                    if (name, key) in self._in_flight:
+                        continue
+                    job = self._job(target, key, groups[key], log.get(key), now)
+                    if job is not None:
+                        self._in_flight.add((name, key))
+                        jobs.append(job)
             for key in [k for k in log if k not in groups and (name, k) not in self._in_flight]:
                 del log[key]  # nothing left to say about the group
-        return jobs
 
     def _job(
         self, target: Target, key: str, members: list[Alert], entry: LogEntry | None, now: float
     ) -> Job | None:
-        mine = [a for a in members if a.severity in target.severities]
+        if entry is not None:
+            since = now - entry.sent_at
+            if now < entry.retry_at or (
+                since < self._s.group_interval_s and since < self._s.repeat_interval_s
+            ):
+                return None  # nothing can be due yet: no need to look at the members
+        every = len(target.severities) == _SEVERITIES
+        mine = members if every else [a for a in members if a.severity in target.severities]
         firing = {a.fingerprint for a in mine if a.state == "firing"}
         told = entry.firing if entry is not None else set()
         resolved = {a.fingerprint for a in mine if a.state == "resolved" and a.fingerprint in told}
-        if entry is not None and now < entry.retry_at:
-            return None
         if entry is None:
             if not firing or now - self.group_first_seen.get(key, now) < self._s.group_wait_s:
                 return None

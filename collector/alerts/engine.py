@@ -250,7 +250,7 @@ class AlertEngine:
                 hosts = self._current.hosts(now, series=False)
             await self.write_self_metrics(hosts)
         if not follows:
-            self.dispatch(self._clock())
+            await self.dispatch(self._clock())
         if self._dirty:
             await self.save()
 
@@ -365,8 +365,8 @@ class AlertEngine:
     def all_alerts(self) -> list[Alert]:
         return [a for per in self.alerts.values() for a in per.values()]
 
-    def dispatch(self, now: float) -> None:
-        self.outbound.dispatch(self.all_alerts(), now)
+    async def dispatch(self, now: float) -> None:
+        await self.outbound.dispatch(self.all_alerts(), now)
 
 
 def build_engine(

@@ -74,8 +74,8 @@ class Outbound:
     def dump(self) -> dict[str, Any]:
         return self.dispatcher.dump()
 
-    def dispatch(self, alerts: list[Alert], now: float) -> None:
-        for job in self.dispatcher.plan(alerts, now):
+    async def dispatch(self, alerts: list[Alert], now: float) -> None:
+        for job in await self.dispatcher.plan_in_slices(alerts, now):
             if not self.workers[job.notifier].submit(job):
                 self.dispatcher.release(job)
 

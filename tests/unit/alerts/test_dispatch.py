@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from hostvitals.collector.alerts.dispatch import Dispatcher, Job, Target
+from hostvitals.collector.alerts.dispatch import PLAN_SLICE, Dispatcher, Job, Target
 from hostvitals.collector.alerts.model import Alert, fingerprint
 from hostvitals.collector.alerts.silences import Matcher, SilenceError, Silences
 from hostvitals.collector.config.alerts import AlertsSettings
@@ -145,3 +147,41 @@ def test_bad_regex_and_silence_limit() -> None:
     silences.add([Matcher.create("host", "a")], 0, 10, "me", "x", 0)
     with pytest.raises(SilenceError, match="too many silences"):
         silences.add([Matcher.create("host", "b")], 0, 10, "me", "x", 0)
+
+
+def summary(jobs: list[Job]) -> list[tuple[str, str, frozenset[str], frozenset[str]]]:
+    return sorted((j.notifier, j.group_key, j.firing, j.resolved) for j in jobs)
+
+
+async def test_planning_in_slices_gives_the_loop_turns_and_plans_the_same() -> None:
+    """A fleet's alerts are planned a slice at a time, with the same notifications as in one
+    piece: among them inhibited, silenced, resolved and unchanged groups."""
+    silences = Silences(10)
+    silences.add([Matcher.create("host", "h7")], 0, 1e9, "test", "h7 is down for repair", now=0)
+    alerts = [alert(f"h{i}", severity="high") for i in range(3 * PLAN_SLICE)]
+    alerts += [alert(f"h{i}", severity="critical") for i in range(0, 40, 2)]
+    alerts += [alert(f"h{i}", state="resolved", name="DiskFull") for i in range(30)]
+    whole, sliced = make(silences), make(silences)
+    for d in (whole, sliced):
+        deliver(d, d.plan(alerts[:PLAN_SLICE], 0), 0)  # some groups were told before
+        d.plan(alerts, 1)
+    turns = 0
+    stop = asyncio.Event()
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while not stop.is_set():
+            turns += 1
+            await asyncio.sleep(0)
+
+    counter = asyncio.create_task(count_turns())
+    jobs = await sliced.plan_in_slices(alerts, 20)
+    stop.set()
+    await counter
+    expected = whole.plan(alerts, 20)
+    assert summary(jobs) == summary(expected)
+    assert len(expected) > 2 * PLAN_SLICE
+    assert turns >= 6  # the alerts, the inhibitions, the silences, the groups: each in slices
+    assert not any(j.group_key.endswith(",host=h7") for j in jobs)  # silenced
+    (h0,) = [j for j in jobs if j.group_key == "alertname=HighCPU,host=h0"]
+    assert h0.firing == {alert("h0", severity="critical").fingerprint}  # high is inhibited
