@@ -75,6 +75,20 @@ TICK_SERIES = ("node_load1", "hostvitals_agent_ticks_skipped_total")
 """One series of each sampler that runs in the full-spool test (load, and the agent's own)."""
 
 
+def last_empty_spool(snapshot: list[dict[str, Any]]) -> int | None:
+    """The newest tick (ms) at which the agent reported an empty spool, if any: every frame
+    of the ticks before it had been acknowledged (the gauge is read before the tick's own
+    frame is spooled)."""
+    empty = [
+        ts
+        for s in snapshot
+        if s["metric"]["__name__"] == "hostvitals_agent_spool_frames"
+        for ts, value in zip(s["timestamps"], s["values"], strict=True)
+        if value == 0
+    ]
+    return max(empty, default=None)
+
+
 def settled_until(snapshot: list[dict[str, Any]], after_ms: int) -> int | None:
     """Up to which tick (ms) a reading of a host's series after an outage is complete and
     counts every drop; None while it is not.
