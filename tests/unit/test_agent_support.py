@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e.agent_support import counter_total, settled_until
+from tests.e2e.agent_support import counter_total, last_empty_spool, settled_until
 
 BACK_MS = 1_796_175_780_500
 """When the collector was back, plus the test's margin."""
@@ -58,3 +58,8 @@ def test_a_reading_past_the_first_empty_spool_counts_every_drop() -> None:
 
 def test_an_empty_spool_before_the_collector_came_back_does_not_settle_it() -> None:
     assert settled_until(reading(1_796_175_784_000), 1_796_175_783_500) is None
+
+
+def test_the_frontier_before_an_outage_is_the_newest_empty_spool() -> None:
+    assert last_empty_spool(reading(1_796_175_782_000)) is None  # the spool was never empty
+    assert last_empty_spool(reading(1_796_175_784_000)) == 1_796_175_784_000
