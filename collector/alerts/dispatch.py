@@ -178,12 +178,15 @@ class Dispatcher:
                 self._group_keys[fp] = key
                 groups.setdefault(key, []).append(alert)
             yield
-        for key, members in groups.items():
-            if any(a.state == "firing" for a in members):
-                self.group_first_seen.setdefault(key, now)
-        for key in [k for k in self.group_first_seen if k not in groups]:
-            del self.group_first_seen[key]
         keys = list(groups)
+        first_seen = self.group_first_seen
+        for first in range(0, len(keys), PLAN_SLICE):
+            for key in keys[first : first + PLAN_SLICE]:
+                if key not in first_seen and any(a.state == "firing" for a in groups[key]):
+                    first_seen[key] = now
+            yield
+        for key in [k for k in first_seen if k not in groups]:
+            del first_seen[key]
         for name, target in self._targets.items():
             log = self.log[name]
             for first in range(0, len(keys), PLAN_SLICE):
