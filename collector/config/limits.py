@@ -80,7 +80,7 @@ class QuerySettings(Section):
     """Queries (history API and Prometheus API) one client (credential, else address) may have
     running in VictoriaMetrics at once; more wait their turn. One heavy query can keep every
     core of VictoriaMetrics busy, so a second one from the same client would take the others'
-    share (bench/isolation_queries.py); the dashboard's host page asks for its seven families
+    share (bench/isolation_queries.py); the dashboard's host page asks for its eight families
     at once, which then take their turns."""
     max_concurrent: Annotated[int, Field(ge=1, le=1000)] = 8
     """Queries running in VictoriaMetrics at once, all clients together; more wait their

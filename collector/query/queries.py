@@ -31,6 +31,7 @@ class Family(StrEnum):
     SYSTEM = "system"
     SENSORS = "sensors"
     CGROUPS = "cgroups"
+    DEVICES = "devices"
 
 
 FAMILIES: tuple[str, ...] = tuple(f.value for f in Family)
@@ -223,6 +224,28 @@ def _cgroups(host: str | None, w: str) -> list[NamedQuery]:
     ]
 
 
+def _devices(host: str | None, w: str) -> list[NamedQuery]:
+    """Disks through SMART (label ``device``) and NVIDIA GPUs (labels ``gpu``, ``UUID``,
+    ``modelName`` and the rest of dcgm-exporter's), from the optional ``smart`` and ``gpu``
+    samplers: empty for a host that runs neither."""
+    used = selector("DCGM_FI_DEV_FB_USED", host)
+    free = selector("DCGM_FI_DEV_FB_FREE", host)
+    return [
+        NamedQuery(
+            "disk_temperature_celsius",
+            selector("smartctl_device_temperature", host, temperature_type="current"),
+        ),
+        NamedQuery(
+            "disk_endurance_used_ratio",
+            f"{selector('smartctl_device_percentage_used', host)} / 100",
+        ),
+        NamedQuery("gpu_utilisation_ratio", f"{selector('DCGM_FI_DEV_GPU_UTIL', host)} / 100"),
+        NamedQuery("gpu_memory_used_ratio", _ratio(f"{used} / ({used} + {free} > 0)")),
+        NamedQuery("gpu_temperature_celsius", selector("DCGM_FI_DEV_GPU_TEMP", host)),
+        NamedQuery("gpu_power_watts", selector("DCGM_FI_DEV_POWER_USAGE", host)),
+    ]
+
+
 _BUILDERS: Mapping[Family, Callable[[str | None, str], list[NamedQuery]]] = MappingProxyType(
     {
         Family.CPU: _cpu,
@@ -233,6 +256,7 @@ _BUILDERS: Mapping[Family, Callable[[str | None, str], list[NamedQuery]]] = Mapp
         Family.SYSTEM: _system,
         Family.SENSORS: _sensors,
         Family.CGROUPS: _cgroups,
+        Family.DEVICES: _devices,
     }
 )
 

@@ -1,9 +1,11 @@
-"""The host page's inventory strip and services-and-containers table, and the fleet page's
-uptime, agent version and disk forecast, in real Chromium against a real stack.
+"""The host page's inventory strip, services-and-containers table and disks-and-GPUs charts,
+and the fleet page's uptime, agent version and disk forecast, in real Chromium against a real
+stack.
 
 The stack's agent runs on this machine (its inventory is this machine's); a second host with
 containers, an old agent and a filling disk is made up: its frames go through the ingest API,
-its disk's past six hours straight into the raw VictoriaMetrics.
+its disk's past six hours straight into the raw VictoriaMetrics. It also sends SMART and GPU
+series, as an agent with those samplers on does.
 """
 
 from __future__ import annotations
@@ -72,6 +74,23 @@ def made_up_frame(host: str, agent_id: str, seq: int, now_s: float) -> Frame:
                 )
             )
     image = {"runtime": "docker", "name": "web", "image": "nginx:1.27", "id": "0123456789ab"}
+    disk = {"device": "/dev/nvme0"}
+    card = {
+        "gpu": "0",
+        "UUID": "GPU-5d1a7c2e-0000-4000-8000-000000000000",
+        "pci_bus_id": "00000000:01:00.0",
+        "device": "nvidia0",
+        "modelName": "NVIDIA L4",
+    }
+    series += [
+        Series("smartctl_device_temperature", {**disk, "temperature_type": "current"}, [41, 41]),
+        Series("smartctl_device_percentage_used", disk, [7, 7]),
+        Series("DCGM_FI_DEV_GPU_UTIL", card, [63, 63]),
+        Series("DCGM_FI_DEV_FB_USED", card, [6144, 6144]),
+        Series("DCGM_FI_DEV_FB_FREE", card, [18432, 18432]),
+        Series("DCGM_FI_DEV_GPU_TEMP", card, [55, 55]),
+        Series("DCGM_FI_DEV_POWER_USAGE", card, [42.5, 42.5]),
+    ]
     series += [
         Series("hostvitals_container_info", image, [1, 1]),
         Series("hostvitals_agent_build_info", {"version": OLD_AGENT}, [1, 1]),
@@ -242,6 +261,39 @@ def test_workloads_table_is_live_sortable_and_has_sparklines(
     expect(page.locator('#inventory [data-item="agent"] dd')).to_have_text(
         f"{OLD_AGENT} (outdated)"
     )
+    problems.assert_clean()
+
+
+def legend(page: Page, chart_id: str) -> list[str]:
+    return page.locator(f'figure[data-chart="{chart_id}"] .legend-label').all_inner_texts()
+
+
+def test_disks_and_gpus_show_where_their_samplers_report(
+    stack: Stack, made_up_host: str, page: Page, problems: PageProblems
+) -> None:
+    """The SMART and GPU charts of a host whose agent sends them; a host without them (this
+    machine's agent, whose smart and gpu samplers are off by default) has no such section."""
+    page.goto(f"{stack.url}/hosts/{quote(made_up_host)}?range=15m")
+    section = page.locator("#section-disks-and-gpus")
+    expect(section).to_be_visible()
+    charts = {
+        "disk-temperature": ["/dev/nvme0"],
+        "disk-endurance": ["/dev/nvme0"],
+        "gpu-usage": ["gpu 0 NVIDIA L4 busy", "gpu 0 NVIDIA L4 memory"],
+        "gpu-temperature": ["gpu 0 NVIDIA L4"],
+        "gpu-power": ["gpu 0 NVIDIA L4"],
+    }
+    for chart_id, labels in charts.items():
+        figure = page.locator(f'figure[data-chart="{chart_id}"]')
+        expect(figure).to_be_visible()
+        expect(figure).to_have_attribute("data-lines", str(len(labels)))
+        assert legend(page, chart_id) == labels
+    problems.assert_clean()
+
+    page.goto(f"{stack.url}/hosts/{quote(real_host(stack))}?range=15m")
+    page.wait_for_function("() => Number(document.querySelector('main').dataset.loaded || 0) >= 1")
+    expect(page.locator("#section-cpu")).to_be_visible()
+    expect(section).to_be_hidden()
     problems.assert_clean()
 
 

@@ -53,6 +53,13 @@ WORKLOAD_RATES = {
     "container_pressure_io_waiting_seconds_total": 0.1,
 }
 WORKLOAD = {"kind": "service", "runtime": "systemd", "name": "postgres.service"}
+GPU = {
+    "gpu": "0",
+    "UUID": "GPU-5d1a7c2e-0000-4000-8000-000000000000",
+    "pci_bus_id": "00000000:01:00.0",
+    "device": "nvidia0",
+    "modelName": "NVIDIA L4",
+}
 
 
 @dataclass(frozen=True)
@@ -163,6 +170,19 @@ def host_lines(host: str, timestamps_ms: list[int], scale: float, swap: bool) ->
         ("container_memory_working_set_bytes", 0.75 * GIB * scale),
     ):
         lines.append(series_line(name, workload, timestamps_ms, [value] * n))
+    disk = {"host": host, "device": "/dev/nvme0"}
+    card = {"host": host, **GPU}
+    for name, labels, value in (
+        ("smartctl_device_temperature", {**disk, "temperature_type": "current"}, 40.0 * scale),
+        ("smartctl_device_temperature", {**disk, "temperature_type": "critical"}, 85.0),
+        ("smartctl_device_percentage_used", disk, 7.0 * scale),
+        ("DCGM_FI_DEV_GPU_UTIL", card, 60.0),
+        ("DCGM_FI_DEV_FB_USED", card, 6144.0 * scale),
+        ("DCGM_FI_DEV_FB_FREE", card, 18432.0),
+        ("DCGM_FI_DEV_GPU_TEMP", card, 55.0),
+        ("DCGM_FI_DEV_POWER_USAGE", card, 42.5 * scale),
+    ):
+        lines.append(series_line(name, labels, timestamps_ms, [value] * n))
     return lines
 
 

@@ -20,6 +20,7 @@ from hostvitals.collector.api import query as query_api
 from hostvitals.collector.vm.reader import VictoriaMetricsReader
 from tests.integration.collector.history_data import (
     GIB,
+    GPU,
     NET_RATES,
     RUN,
     WORKLOAD,
@@ -134,6 +135,33 @@ async def test_cgroups(
         assert found["labels"] == {"host": h, **WORKLOAD}, line
         values = [v for _, v in found["points"]]
         assert values and all(v == pytest.approx(value) for v in values), (line, values)
+
+
+@pytest.mark.parametrize("step", STEPS)
+async def test_devices(
+    client: httpx.AsyncClient, hosts: Hosts, window: Window, step: float
+) -> None:
+    data = await history(client, "devices", host=hosts.main, **span(window, step))
+    h = hosts.main
+    disk = {"device": "/dev/nvme0"}
+    (temperature,) = lines_named(data, "disk_temperature_celsius", h)
+    # the current reading, not the limits the drive states
+    assert temperature["labels"] == {"host": h, **disk, "temperature_type": "current"}
+    assert only_value(data, "disk_temperature_celsius", h) == 40.0
+    assert only_value(data, "disk_endurance_used_ratio", h, **disk) == pytest.approx(0.07)
+    for line, value in (
+        ("gpu_utilisation_ratio", 0.6),
+        ("gpu_memory_used_ratio", 0.25),
+        ("gpu_temperature_celsius", 55.0),
+        ("gpu_power_watts", 42.5),
+    ):
+        (found,) = lines_named(data, line, h)
+        assert found["labels"] == {"host": h, **GPU}, line
+        assert only_value(data, line, h) == pytest.approx(value), line
+    other = await history(client, "devices", host=hosts.other, **span(window, step))
+    assert only_value(other, "gpu_memory_used_ratio", hosts.other) == pytest.approx(
+        2 * 6144 / (2 * 6144 + 18432)
+    )
 
 
 @pytest.mark.parametrize("step", STEPS)
@@ -258,10 +286,10 @@ def error(response: Any, status: int) -> str:
 
 
 async def test_unknown_family_lists_the_valid_ones(client: httpx.AsyncClient) -> None:
-    message = error(await client.get("/api/v1/metrics/gpu"), 400)
+    message = error(await client.get("/api/v1/metrics/gpus"), 400)
     assert message == (
-        "unknown metric family 'gpu'; valid families: "
-        "cpu, memory, disk, network, pressure, system, sensors, cgroups"
+        "unknown metric family 'gpus'; valid families: "
+        "cpu, memory, disk, network, pressure, system, sensors, cgroups, devices"
     )
 
 

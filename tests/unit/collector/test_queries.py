@@ -15,7 +15,9 @@ from hostvitals.collector.query.queries import (
 from tests.unit.collector.test_promql import literals, outside_literals
 
 # A metric name and its matchers, if any.
-SELECTOR = re.compile(r"\b(node_\w+|hostvitals_\w+|container_\w+)(\{[^}]*\}|)")
+SELECTOR = re.compile(
+    r"\b(node_\w+|hostvitals_\w+|container_\w+|smartctl_\w+|DCGM_\w+)(\{[^}]*\}|)"
+)
 
 EXPECTED_NAMES = {
     "cpu": [
@@ -85,6 +87,14 @@ EXPECTED_NAMES = {
         "memory_waiting_ratio",
         "io_waiting_ratio",
     ],
+    "devices": [
+        "disk_temperature_celsius",
+        "disk_endurance_used_ratio",
+        "gpu_utilisation_ratio",
+        "gpu_memory_used_ratio",
+        "gpu_temperature_celsius",
+        "gpu_power_watts",
+    ],
 }
 
 
@@ -131,6 +141,7 @@ def test_families_are_the_documented_ones() -> None:
         "system",
         "sensors",
         "cgroups",
+        "devices",
     )
     assert set(EXPECTED_NAMES) == set(FAMILIES)
 

@@ -11,8 +11,8 @@ import { bounds, fromParams, isLive, rangePicker, stepFor, toParams, type TimeRa
 import type { Page } from "../page";
 import { WORKLOAD_SPARK_WINDOW_S, WorkloadTable } from "./workloads";
 
-type Family = "cpu" | "memory" | "disk" | "network" | "pressure" | "system" | "sensors";
-const FAMILIES: Family[] = ["cpu", "memory", "disk", "network", "pressure", "system", "sensors"];
+type Family = "cpu" | "memory" | "disk" | "network" | "pressure" | "system" | "sensors" | "devices";
+const FAMILIES: Family[] = ["cpu", "memory", "disk", "network", "pressure", "system", "sensors", "devices"];
 
 interface ChartSpec {
   id: string;
@@ -26,8 +26,11 @@ interface ChartSpec {
 
 const dev = (s: NamedSeries) => s.labels.device ?? "?";
 const named = (names: Record<string, string>) => (s: NamedSeries) => names[s.name] ?? null;
+const gpu = (s: NamedSeries) => `gpu ${s.labels.gpu ?? "?"}${s.labels.modelName ? ` ${s.labels.modelName}` : ""}`;
 
-const SECTIONS: { title: string; charts: ChartSpec[] }[] = [
+/** `optional`: the section, and each of its charts, shows only when it has lines (the samplers
+ * behind it are off by default). */
+const SECTIONS: { title: string; optional?: boolean; charts: ChartSpec[] }[] = [
   {
     title: "CPU",
     charts: [
@@ -81,6 +84,17 @@ const SECTIONS: { title: string; charts: ChartSpec[] }[] = [
     title: "Temperatures",
     charts: [
       { id: "temperatures", family: "sensors", title: "Sensors and thermal zones", unit: "celsius", pick: (s) => (s.name === "temperature_celsius" ? `${s.labels.chip ?? "?"} ${s.labels.sensor ?? "?"}` : s.name === "thermal_zone_celsius" ? `zone ${s.labels.zone ?? "?"} ${s.labels.type ?? ""}`.trim() : null) },
+    ],
+  },
+  {
+    title: "Disks and GPUs",
+    optional: true,
+    charts: [
+      { id: "disk-temperature", family: "devices", title: "Disk temperature (SMART)", unit: "celsius", pick: (s) => (s.name === "disk_temperature_celsius" ? dev(s) : null) },
+      { id: "disk-endurance", family: "devices", title: "Disk endurance used (NVMe)", unit: "ratio", yMax: 1, pick: (s) => (s.name === "disk_endurance_used_ratio" ? dev(s) : null) },
+      { id: "gpu-usage", family: "devices", title: "GPU utilisation and memory used", unit: "ratio", yMax: 1, pick: (s) => (s.name === "gpu_utilisation_ratio" ? `${gpu(s)} busy` : s.name === "gpu_memory_used_ratio" ? `${gpu(s)} memory` : null) },
+      { id: "gpu-temperature", family: "devices", title: "GPU temperature", unit: "celsius", pick: (s) => (s.name === "gpu_temperature_celsius" ? gpu(s) : null) },
+      { id: "gpu-power", family: "devices", title: "GPU power draw (watts)", unit: "number", pick: (s) => (s.name === "gpu_power_watts" ? gpu(s) : null) },
     ],
   },
 ];
@@ -138,17 +152,19 @@ export function hostPage(host: string): Page {
     const inventory = new InventoryStrip();
     const workloadTable = new WorkloadTable();
 
-    const charts: { spec: ChartSpec; chart: TimeChart }[] = [];
+    const charts: { spec: ChartSpec; chart: TimeChart; section: number }[] = [];
     const onSelect = (start: number, end: number) => setRange({ kind: "absolute", start, end }, true);
-    const sections = SECTIONS.map((section) => {
+    const sections = SECTIONS.map((section, index) => {
       const grid = h("div", { class: "charts" });
       for (const spec of section.charts) {
         const chart = new TimeChart(group, { title: spec.title, unit: spec.unit, yMax: spec.yMax, id: spec.id, onSelect });
-        charts.push({ spec, chart });
+        charts.push({ spec, chart, section: index });
         grid.appendChild(chart.el);
       }
-      const id = `section-${section.title.toLowerCase()}`;
-      return h("section", { "aria-labelledby": id }, h("h2", { id, text: section.title }), grid);
+      const id = `section-${section.title.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`;
+      const el = h("section", { "aria-labelledby": id }, h("h2", { id, text: section.title }), grid);
+      el.hidden = Boolean(section.optional); // until a chart of it has lines
+      return el;
     });
     const picker = rangePicker(range, (r) => setRange(r, false));
 
@@ -206,7 +222,8 @@ export function hostPage(host: string): Page {
 
     function render(): void {
       const { start, end } = bounds(range, Date.now() / 1000 + serverOffset);
-      for (const { spec, chart } of charts) {
+      const drawn = new Set<number>();
+      for (const { spec, chart, section } of charts) {
         const fam = data.get(spec.family);
         const lines: Line[] = [];
         for (const s of fam?.series ?? []) {
@@ -214,8 +231,13 @@ export function hostPage(host: string): Page {
           if (label !== null) lines.push({ label, points: s.points });
         }
         lines.sort((a, b) => (a.label === "total" ? -1 : b.label === "total" ? 1 : a.label.localeCompare(b.label, undefined, { numeric: true })));
+        if (SECTIONS[section].optional) chart.el.hidden = lines.length === 0;
+        if (lines.length) drawn.add(section);
         chart.update(lines, start, end);
       }
+      SECTIONS.forEach((section, index) => {
+        if (section.optional) sections[index].hidden = !drawn.has(index);
+      });
       const answers = [...data.values()].map((d) => d.answer);
       const names = [...new Set(answers.map((a) => tierName(a)))];
       tier.textContent = `tier ${names.join(", ") || "–"}`;
