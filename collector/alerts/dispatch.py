@@ -12,7 +12,6 @@ firing alert of higher severity with the same ``inhibit_equal`` labels.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -20,6 +19,7 @@ from typing import Any, Final
 from hostvitals.collector.alerts.model import Alert
 from hostvitals.collector.alerts.notifiers.base import AlertView, Notification
 from hostvitals.collector.alerts.silences import Silences
+from hostvitals.collector.alerts.slices import run_in_turns, run_whole, slices
 from hostvitals.collector.config.alerts import AlertsSettings
 from hostvitals.collector.config.vocabulary import Severity
 
@@ -76,8 +76,7 @@ PLAN_SLICE: Final = 512
 def inhibited(alerts: Iterable[Alert], equal: Iterable[str]) -> set[str]:
     """Fingerprints of firing alerts that a more severe firing alert inhibits."""
     out: set[str] = set()
-    for _ in _inhibited(list(alerts), tuple(equal), out):
-        pass
+    run_whole(_inhibited(list(alerts), tuple(equal), out))
     return out
 
 
@@ -85,8 +84,8 @@ def _inhibited(alerts: list[Alert], keys: tuple[str, ...], out: set[str]) -> Ite
     """:func:`inhibited` into ``out``, pausing every ``PLAN_SLICE`` alerts."""
     best: dict[tuple[str, ...], int] = {}
     firing: list[tuple[Alert, tuple[str, ...], int]] = []
-    for first in range(0, len(alerts), PLAN_SLICE):
-        for alert in alerts[first : first + PLAN_SLICE]:
+    for chunk in slices(alerts, PLAN_SLICE):
+        for alert in chunk:
             if alert.state != "firing":
                 continue
             labels = alert.labels
@@ -96,14 +95,12 @@ def _inhibited(alerts: list[Alert], keys: tuple[str, ...], out: set[str]) -> Ite
             if rank < best.get(key, 4):
                 best[key] = rank
         yield
-    for first in range(0, len(firing), PLAN_SLICE):
-        out.update(
-            a.fingerprint for a, key, rank in firing[first : first + PLAN_SLICE] if best[key] < rank
-        )
+    for held in slices(firing, PLAN_SLICE):
+        out.update(a.fingerprint for a, key, rank in held if best[key] < rank)
         yield
 
 
-_SEVERITIES: Final = len(Severity)
+_SEVERITY_COUNT: Final = len(Severity)
 
 
 class Dispatcher:
@@ -130,15 +127,13 @@ class Dispatcher:
     def muted(self, alerts: Iterable[Alert], now: float) -> dict[str, str]:
         """Fingerprint -> why (``silenced`` or ``inhibited``) for every muted alert."""
         out: dict[str, str] = {}
-        for _ in self._muted(list(alerts), now, out):
-            pass
+        run_whole(self._muted(list(alerts), now, out))
         return out
 
     def plan(self, alerts: Iterable[Alert], now: float) -> list[Job]:
         """The notifications due now. Each is in flight until :meth:`done` is called."""
         jobs: list[Job] = []
-        for _ in self._plan(list(alerts), now, jobs):
-            pass
+        run_whole(self._plan(list(alerts), now, jobs))
         return jobs
 
     async def plan_in_slices(self, alerts: Iterable[Alert], now: float) -> list[Job]:
@@ -147,16 +142,15 @@ class Dispatcher:
         for 200 ms, every second. A delivery that ends meanwhile is seen by the groups
         planned after it, as it would be by the next plan."""
         jobs: list[Job] = []
-        for _ in self._plan(list(alerts), now, jobs):
-            await asyncio.sleep(0)
+        await run_in_turns(self._plan(list(alerts), now, jobs))
         return jobs
 
     def _muted(self, alerts: list[Alert], now: float, out: dict[str, str]) -> Iterator[None]:
         held: set[str] = set()
         yield from _inhibited(alerts, tuple(self._s.inhibit_equal), held)
         out.update(dict.fromkeys(held, "inhibited"))
-        for first in range(0, len(alerts), PLAN_SLICE):
-            for alert in alerts[first : first + PLAN_SLICE]:
+        for chunk in slices(alerts, PLAN_SLICE):
+            for alert in chunk:
                 if self._silences.muted_by(alert.labels, now):
                     out[alert.fingerprint] = "silenced"
             yield
@@ -167,8 +161,8 @@ class Dispatcher:
         yield from self._muted(alerts, now, muted)
         groups: dict[str, list[Alert]] = {}
         known, self._group_keys = self._group_keys, {}
-        for first in range(0, len(alerts), PLAN_SLICE):
-            for alert in alerts[first : first + PLAN_SLICE]:
+        for chunk in slices(alerts, PLAN_SLICE):
+            for alert in chunk:
                 fp = alert.fingerprint
                 if fp in muted:
                     continue
@@ -180,8 +174,8 @@ class Dispatcher:
             yield
         keys = list(groups)
         first_seen = self.group_first_seen
-        for first in range(0, len(keys), PLAN_SLICE):
-            for key in keys[first : first + PLAN_SLICE]:
+        for some in slices(keys, PLAN_SLICE):
+            for key in some:
                 if key not in first_seen and any(a.state == "firing" for a in groups[key]):
                     first_seen[key] = now
             yield
@@ -189,9 +183,9 @@ class Dispatcher:
             del first_seen[key]
         for name, target in self._targets.items():
             log = self.log[name]
-            for first in range(0, len(keys), PLAN_SLICE):
+            for some in slices(keys, PLAN_SLICE):
                 yield
-                for key in keys[first : first + PLAN_SLICE]:
+                for key in some:
                     if (name, key) in self._in_flight:
                         continue
                     job = self._job(target, key, groups[key], log.get(key), now)
@@ -210,7 +204,7 @@ class Dispatcher:
                 since < self._s.group_interval_s and since < self._s.repeat_interval_s
             ):
                 return None  # nothing can be due yet: no need to look at the members
-        every = len(target.severities) == _SEVERITIES
+        every = len(target.severities) == _SEVERITY_COUNT
         mine = members if every else [a for a in members if a.severity in target.severities]
         firing = {a.fingerprint for a in mine if a.state == "firing"}
         told = entry.firing if entry is not None else set()

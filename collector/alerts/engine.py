@@ -32,6 +32,7 @@ from hostvitals.collector.alerts.rules import RuleGroup, build_rule_groups
 from hostvitals.collector.alerts.selfscrape import SELF_JOB, FreshnessTracker, import_lines
 from hostvitals.collector.alerts.silences import Silences
 from hostvitals.collector.alerts.silencestore import SilenceStore
+from hostvitals.collector.alerts.slices import slices
 from hostvitals.collector.alerts.state import Evaluation, Sample
 from hostvitals.collector.alerts.store import StateFile, alert_from_json, alert_to_json
 from hostvitals.collector.config.alerts import AlertsSettings
@@ -168,8 +169,8 @@ class AlertEngine:
         state dirty again, so the next tick saves it."""
         alerts = self.all_alerts()
         docs: list[dict[str, Any]] = []
-        for first in range(0, len(alerts), SAMPLES_PER_SLICE):
-            docs += [alert_to_json(a) for a in alerts[first : first + SAMPLES_PER_SLICE]]
+        for chunk in slices(alerts, SAMPLES_PER_SLICE):
+            docs += [alert_to_json(a) for a in chunk]
             await asyncio.sleep(0)
         return self._document(docs)
 
@@ -309,8 +310,8 @@ class AlertEngine:
             )
             # A fleet's samples a slice at a time: all of them at once would hold the loop
             # (and every request waiting on it) for tens of milliseconds per rule.
-            for first in range(0, len(samples), SAMPLES_PER_SLICE):
-                evaluation.feed(samples[first : first + SAMPLES_PER_SLICE])
+            for chunk in slices(samples, SAMPLES_PER_SLICE):
+                evaluation.feed(chunk)
                 await asyncio.sleep(0)
             changed = evaluation.finish()
             for alert in changed:
