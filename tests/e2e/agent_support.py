@@ -75,18 +75,22 @@ TICK_SERIES = ("node_load1", "hostvitals_agent_ticks_skipped_total")
 """One series of each sampler that runs in the full-spool test (load, and the agent's own)."""
 
 
-def last_empty_spool(snapshot: list[dict[str, Any]]) -> int | None:
-    """The newest tick (ms) at which the agent reported an empty spool, if any: every frame
-    of the ticks before it had been acknowledged (the gauge is read before the tick's own
-    frame is spooled)."""
-    empty = [
+def empty_spool_ticks(snapshot: list[dict[str, Any]]) -> list[int]:
+    """The ticks (ms) at which the agent reported an empty spool: every frame of the ticks
+    before each had been acknowledged (the gauge is read before the tick's own frame is
+    spooled)."""
+    return [
         ts
         for s in snapshot
         if s["metric"]["__name__"] == "hostvitals_agent_spool_frames"
         for ts, value in zip(s["timestamps"], s["values"], strict=True)
         if value == 0
     ]
-    return max(empty, default=None)
+
+
+def last_empty_spool(snapshot: list[dict[str, Any]]) -> int | None:
+    """The newest of :func:`empty_spool_ticks`, if any."""
+    return max(empty_spool_ticks(snapshot), default=None)
 
 
 def settled_until(snapshot: list[dict[str, Any]], after_ms: int) -> int | None:
@@ -102,10 +106,5 @@ def settled_until(snapshot: list[dict[str, Any]], after_ms: int) -> int | None:
     """
     until = min(max(s["timestamps"]) for s in snapshot if s["metric"]["__name__"] in TICK_SERIES)
     until -= 1000
-    spool = [s for s in snapshot if s["metric"]["__name__"] == "hostvitals_agent_spool_frames"]
-    drained = any(
-        after_ms < ts <= until and value == 0
-        for series in spool
-        for ts, value in zip(series["timestamps"], series["values"], strict=True)
-    )
+    drained = any(after_ms < ts <= until for ts in empty_spool_ticks(snapshot))
     return until if drained else None

@@ -23,6 +23,7 @@ from hostvitals.shared.codec import decode_frame
 from tests.e2e.agent_support import (
     counter,
     counter_total,
+    empty_spool_ticks,
     export,
     grid,
     last_empty_spool,
@@ -254,7 +255,7 @@ def test_a_full_spool_drops_the_oldest_frames_and_counts_every_sample(
     drops = points("hostvitals_agent_dropped_samples_total", reason="spool_full")
     dropped = counter_total(v for _, v in drops)
     # Nothing is dropped once the spool was empty again.
-    drained = min(ts for ts, v in points("hostvitals_agent_spool_frames") if ts > up_ms and v == 0)
+    drained = min(ts for ts in empty_spool_ticks(snapshot) if up_ms < ts <= until)
     assert {v for ts, v in drops if ts >= drained} == {drops[-1][1]}, (drained, drops)
     assert dropped == (
         dropped_ticks * samples
