@@ -46,6 +46,7 @@ from hostvitals.collector.api import (
 from hostvitals.collector.api import enrollment as enrollment_api
 from hostvitals.collector.api.fastpath import CurrentFastPath
 from hostvitals.collector.api.forward import Forwarded, forwarded_response
+from hostvitals.collector.api.ingestpath import IngestFastPath
 from hostvitals.collector.api.stream import StreamSlots, shared_updates
 from hostvitals.collector.config.settings import Settings
 from hostvitals.collector.drain import Drain
@@ -266,6 +267,7 @@ def create_app(settings: Settings, *, backend: VictoriaMetricsBackend | None = N
     app.state.fleet_table = FleetTable(current)
     app.state.current_cache = current_cache = CurrentCache()
     app.state.watch = watch
+    app.add_middleware(IngestFastPath, state=app.state)
     app.add_middleware(
         CurrentFastPath,
         store=current,

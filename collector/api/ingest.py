@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable, Mapping
+
 from fastapi import APIRouter, Request, Response
+from starlette.datastructures import State
+from starlette.types import Scope
 
 from hostvitals.collector.access.audit import Action, AuditLog, Result
 from hostvitals.collector.access.binding import frame_check
@@ -57,33 +61,40 @@ _ERROR = {"description": "error", "content": {"application/json": {}}}
     },
 )
 async def ingest(request: Request) -> Response:
-    drain: Drain = request.app.state.drain
+    headers = await accept(request.app.state, request.scope, request.headers, request.stream())
+    return Response(status_code=204, headers=headers)
+
+
+async def accept(
+    state: State, scope: Scope, headers: Mapping[str, str], chunks: AsyncIterable[bytes]
+) -> dict[str, str]:
+    """Take one pushed frame; the headers of the 204 answer. Raises ApiError."""
+    drain: Drain = state.drain
     if drain.active:
-        retry_after = str(request.app.state.settings.victoriametrics.retry_after_s)
+        retry_after = str(state.settings.victoriametrics.retry_after_s)
         raise ApiError(
             503,
             "shutting_down",
             "the collector is shutting down; send the frame again later",
             headers={"Retry-After": retry_after},
         )
-    pipeline: IngestPipeline = request.app.state.pipeline
-    audit: AuditLog = request.app.state.audit
+    pipeline: IngestPipeline = state.pipeline
+    audit: AuditLog = state.audit
 
     def refused(reason: str, agent_id: str, host: str) -> None:
-        principal = request.scope.get(SCOPE_KEY)
+        principal = scope.get(SCOPE_KEY)
         if principal is not None and audit.first_in_a_while("binding", principal.id, reason):
             detail = {"reason": reason, "frame_agent_id": agent_id, "frame_host": host}
             audit.record_request(
-                request.scope,
+                scope,
                 Action.AGENT_BINDING_DENIED,
                 target=principal.id,
                 result=Result.DENIED,
                 detail=detail,
             )
 
-    check = frame_check(request.scope.get(SCOPE_KEY), request.app.state.access_store, refused)
-    outcome = await pipeline.ingest(request.headers, request.stream(), check)
+    check = frame_check(scope.get(SCOPE_KEY), state.access_store, refused)
+    outcome = await pipeline.ingest(headers, chunks, check)
     if outcome.flush_interval_s is None:
-        return Response(status_code=204)
-    advice = f"{outcome.flush_interval_s:g}"
-    return Response(status_code=204, headers={FLUSH_INTERVAL_HEADER: advice})
+        return {}
+    return {FLUSH_INTERVAL_HEADER: f"{outcome.flush_interval_s:g}"}
