@@ -19,9 +19,9 @@ from typing import Any, Final
 from hostvitals.collector.alerts.model import Alert
 from hostvitals.collector.alerts.notifiers.base import AlertView, Notification
 from hostvitals.collector.alerts.silences import Silences
-from hostvitals.collector.alerts.slices import run_in_turns, run_whole, slices
 from hostvitals.collector.config.alerts import AlertsSettings
 from hostvitals.collector.config.vocabulary import Severity
+from hostvitals.collector.slices import run_in_turns, run_whole, slices
 
 
 @dataclass(slots=True)

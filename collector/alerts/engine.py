@@ -32,7 +32,6 @@ from hostvitals.collector.alerts.rules import RuleGroup, build_rule_groups
 from hostvitals.collector.alerts.selfscrape import SELF_JOB, FreshnessTracker, import_lines
 from hostvitals.collector.alerts.silences import Silences
 from hostvitals.collector.alerts.silencestore import SilenceStore
-from hostvitals.collector.alerts.slices import slices
 from hostvitals.collector.alerts.state import Evaluation, Sample
 from hostvitals.collector.alerts.store import StateFile, alert_from_json, alert_to_json
 from hostvitals.collector.config.alerts import AlertsSettings
@@ -40,6 +39,7 @@ from hostvitals.collector.config.slos import SlosSettings
 from hostvitals.collector.live.cluster import Cluster, merge_snapshots
 from hostvitals.collector.live.current import CurrentStore, HostSnapshot
 from hostvitals.collector.selfmetrics import SelfMetrics
+from hostvitals.collector.slices import slices
 from hostvitals.collector.vm.reader import InstantSample
 
 log = logging.getLogger(__name__)

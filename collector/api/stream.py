@@ -45,8 +45,9 @@ from hostvitals.collector.api.watching import watching
 from hostvitals.collector.config.settings import UiSettings
 from hostvitals.collector.errors import ApiError
 from hostvitals.collector.live.cluster import Cluster
-from hostvitals.collector.live.current import CurrentStore
+from hostvitals.collector.live.current import PROCESS_METRICS, CurrentStore
 from hostvitals.collector.live.fleet import (
+    ROW_METRICS,
     FleetTable,
     RowContext,
     fleet_row,
@@ -55,7 +56,7 @@ from hostvitals.collector.live.fleet import (
 )
 from hostvitals.collector.live.updates import SharedUpdates, Update
 from hostvitals.collector.live.watch import WatchRegistry
-from hostvitals.collector.live.workloads import workloads
+from hostvitals.collector.live.workloads import WORKLOAD_METRICS, workloads
 from hostvitals.shared.codec import MAX_HOST_LEN
 
 router = APIRouter(tags=["live"])
@@ -64,6 +65,8 @@ KEEPALIVE_S: Final = 10.0
 RETRY_MS: Final = 2000
 PROCESSES_SHOWN: Final = 15
 WORKLOADS_SHOWN: Final = 50
+HOST_EVENT_METRICS: Final = ROW_METRICS | PROCESS_METRICS | WORKLOAD_METRICS
+"""The series a host's event is made from: its row, top processes and workloads."""
 Snapshot = Callable[[float], Awaitable[tuple[str, Any]]]
 """Given the current time, the event name and its data."""
 Source = Callable[[float], Awaitable[Update]]
@@ -204,7 +207,7 @@ def host_snapshot(
 ) -> Snapshot:
     async def snap(now: float) -> tuple[str, Any]:
         watch.host(host)
-        found = store.host(host, now)
+        found = store.host(host, now, metrics=HOST_EVENT_METRICS)
         if cluster.enabled:
             peer = await cluster.owner(host, found.last_seen if found is not None else None)
             if peer is not None:

@@ -20,7 +20,7 @@ more than ``stale_after`` flush periods, ``down`` after ``down_after`` periods, 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
@@ -184,13 +184,17 @@ class CurrentStore:
                 if self._alive(h, now)
             ]
 
-    def host(self, name: str, now: float) -> HostSnapshot | None:
+    def host(
+        self, name: str, now: float, *, metrics: Collection[str] | None = None
+    ) -> HostSnapshot | None:
+        """One live host; with ``metrics``, only those metrics' series (and processes only
+        when they are among them)."""
         with self._lock:
             self._sweep(now)
             state = self._hosts.get(name)
             if state is None or not self._alive(state, now):
                 return None
-            return self._snapshot(state, now)
+            return self._snapshot(state, now, metrics=metrics)
 
     def host_names(self, now: float) -> list[str]:
         with self._lock:
@@ -209,8 +213,19 @@ class CurrentStore:
             return "stale"
         return "up"
 
-    def _snapshot(self, state: _Host, now: float, *, series: bool = True) -> HostSnapshot:
-        points = tuple(SeriesPoint(*row) for row in state.series.rows()) if series else ()
+    def _snapshot(
+        self,
+        state: _Host,
+        now: float,
+        *,
+        series: bool = True,
+        metrics: Collection[str] | None = None,
+    ) -> HostSnapshot:
+        rows = state.series.rows(metrics) if series else ()
+        points = tuple(SeriesPoint(*row) for row in rows)
+        processes = state.processes if series else None
+        if metrics is not None and PROCESS_METRICS.isdisjoint(metrics):
+            processes = None
         return HostSnapshot(
             host=state.host,
             agent_id=state.agent_id,
@@ -220,7 +235,7 @@ class CurrentStore:
             newest_ms=state.newest_ms,
             status=self.status(state.last_seen, state.flush_period_s, now),
             series=points,
-            processes=state.processes if series else None,
+            processes=processes,
             revision=state.revision,
         )
 

@@ -20,6 +20,8 @@ INFO_LABELS: Final = {
     "agent_version": ("hostvitals_agent_build_info", "version"),
 }
 BOOT_TIME: Final = "node_boot_time_seconds"
+INVENTORY_METRICS: Final = frozenset({BOOT_TIME, *(metric for metric, _ in INFO_LABELS.values())})
+"""The series :func:`inventory` reads."""
 
 _RELEASE = re.compile(r"^v?(\d+(?:\.\d+)*)(?:[-_.]?(a|b|rc|alpha|beta|c|pre|dev)\.?(\d*))?")
 _PRE_RANK: Final = {"dev": 0, "a": 1, "alpha": 1, "b": 2, "beta": 2, "c": 3, "rc": 3, "pre": 3}

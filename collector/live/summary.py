@@ -14,8 +14,30 @@ Each number is ``None`` until it can be derived (a rate needs two points of a co
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final
 
 from hostvitals.collector.live.current import SeriesPoint
+
+SUMMARY_METRICS: Final = frozenset(
+    {
+        "node_cpu_seconds_total",
+        "node_memory_MemTotal_bytes",
+        "node_memory_MemAvailable_bytes",
+        "node_memory_SwapTotal_bytes",
+        "node_memory_SwapFree_bytes",
+        "node_load1",
+        "node_load5",
+        "node_load15",
+        "node_filesystem_size_bytes",
+        "node_filesystem_free_bytes",
+        "node_filesystem_avail_bytes",
+        "node_network_receive_bytes_total",
+        "node_network_transmit_bytes_total",
+        "node_disk_read_bytes_total",
+        "node_disk_written_bytes_total",
+    }
+)
+"""The series :func:`summarise` reads; it gives the same numbers from these alone."""
 
 SUMMARY_KEYS = (
     "cpu_usage_ratio",

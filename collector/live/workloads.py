@@ -33,6 +33,8 @@ VALUES: Final = {
 }
 FIELDS: Final = (*RATES.values(), *VALUES.values())
 SORT_KEYS: Final = ("cpu_cores", "memory_bytes")
+WORKLOAD_METRICS: Final = frozenset({*RATES, *VALUES, INFO})
+"""The series :func:`workloads` reads."""
 
 WorkloadKey = tuple[str, str, str]
 

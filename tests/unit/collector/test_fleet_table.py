@@ -3,8 +3,10 @@ series copied and summarised once per frame it sent, however often the fleet is 
 
 from __future__ import annotations
 
+import asyncio
+
 from hostvitals.collector.live.current import CurrentStore
-from hostvitals.collector.live.fleet import FleetTable, fleet_row
+from hostvitals.collector.live.fleet import HOSTS_PER_SLICE, ROW_METRICS, FleetTable, fleet_row
 from tests.support.frames import catalogue_frame, ticks_ending_now
 
 END_MS = 1_700_000_000_000
@@ -56,3 +58,48 @@ def test_hosts_gone_from_the_live_view_are_forgotten() -> None:
     store.update(catalogue_frame("new", ticks_ending_now(3, end_ms=END_MS + 120_000)), NOW + 120)
     assert [r["host"] for r in table.rows(NOW + 120)] == ["new"]
     assert table.rows(NOW + 120, host="old") == []
+
+
+def test_a_row_is_made_from_the_series_it_reads_alone() -> None:
+    """Only the row's own metrics are copied, and every number still comes out: a metric
+    missing from ROW_METRICS would leave its number None here, unlike in the full copy."""
+    store = fed(["a"])
+    later = catalogue_frame("a", ticks_ending_now(3, end_ms=END_MS + 3000), seq=1)
+    store.update(later, NOW + 3)  # rates need two frames' points
+    row = FleetTable(store).rows(NOW + 3)[0]
+    assert row == fresh_rows(store, NOW + 3)[0]
+    full = fleet_row(store.host("a", NOW + 3))  # type: ignore[arg-type]
+    for part in ("summary", "agent", "inventory"):
+        known = {k for k, v in full[part].items() if v is not None}
+        assert known and known == {k for k, v in row[part].items() if v is not None}, part
+    copied = store.host("a", NOW + 3, metrics=ROW_METRICS)
+    assert copied is not None and copied.processes is None
+    assert {p.metric for p in copied.series} == ROW_METRICS & {
+        p.metric
+        for p in store.host("a", NOW + 3).series  # type: ignore[union-attr]
+    }
+
+
+async def test_rows_in_turns_equal_the_rows_and_give_the_loop_a_turn_per_slice() -> None:
+    hosts = [f"h{n:03}" for n in range(3 * HOSTS_PER_SLICE + 5)]
+    store = fed(hosts)
+    turns = 0
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    counting = asyncio.create_task(count_turns())
+    await asyncio.sleep(0)
+    before = turns
+    table = FleetTable(store)
+    rows = await table.rows_in_turns(NOW)
+    during = turns - before
+    assert rows == FleetTable(store).rows(NOW) == fresh_rows(store, NOW)
+    assert during >= len(hosts) // HOSTS_PER_SLICE  # others ran between the slices
+    before = turns
+    assert await table.rows_in_turns(NOW + 1) == rows  # nothing to summarise again...
+    assert turns == before  # ...so no turn given
+    counting.cancel()

@@ -11,9 +11,25 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from hostvitals.collector.api.stream import StreamSlots, live_events, shared_updates
+from hostvitals.collector.api.stream import (
+    HOST_EVENT_METRICS,
+    PROCESSES_SHOWN,
+    WORKLOADS_SHOWN,
+    StreamSlots,
+    host_snapshot,
+    live_events,
+    shared_updates,
+)
+from hostvitals.collector.live.cluster import Cluster
+from hostvitals.collector.live.current import CurrentStore
+from hostvitals.collector.live.fleet import fleet_row, top_processes
 from hostvitals.collector.live.updates import Update
+from hostvitals.collector.live.watch import WatchRegistry
+from hostvitals.collector.live.workloads import workloads
 from tests.support.collector_app import running, settings
+from tests.support.frames import catalogue_frame, ticks_ending_now
+
+END_MS = 1_700_000_000_000
 
 
 class FakeTime:
@@ -187,3 +203,28 @@ async def test_a_bad_host_is_refused_before_streaming() -> None:
         response = await client.get("/api/v1/stream", params={"host": "x" * 1000})
     assert response.status_code == 400
     assert "host" in response.json()["error"]
+
+
+async def test_a_host_event_copies_only_its_series_and_equals_one_from_the_full_copy() -> None:
+    """Row, top processes and workloads as a copy of every series of the host makes them."""
+    store = CurrentStore()
+    for seq in range(2):  # two frames: rates and workload rates need two points
+        ticks = ticks_ending_now(3, end_ms=END_MS + 3000 * seq)
+        store.update(catalogue_frame("web-1", ticks, seq=seq), ticks[-1] / 1000)
+    now = END_MS / 1000 + 3
+    registry = CollectorRegistry()
+    snap = host_snapshot(store, Cluster([], registry=registry), WatchRegistry(), "web-1")
+    name, data = await snap(now)
+    full = store.host("web-1", now)
+    assert full is not None
+    assert name == "host"
+    assert data == {
+        "host": "web-1",
+        "row": fleet_row(full),
+        "processes": top_processes(full, PROCESSES_SHOWN),
+        "workloads": workloads(full, WORKLOADS_SHOWN),
+    }
+    assert data["processes"] and data["workloads"]  # so the comparison shows something
+    assert all(v is not None for v in data["row"]["summary"].values())
+    copied = store.host("web-1", now, metrics=HOST_EVENT_METRICS)
+    assert copied is not None and len(copied.series) < len(full.series)

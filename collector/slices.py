@@ -1,4 +1,4 @@
-"""Work on a fleet's alerts a slice at a time, so that the event loop gets its turns.
+"""Work on a fleet's alerts or hosts a slice at a time, so that the event loop gets its turns.
 
 A sliced computation is a generator that yields between slices: :func:`run_whole` runs it
 to its end in one go (for callers off the loop, and tests), :func:`run_in_turns` gives the
