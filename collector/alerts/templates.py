@@ -7,6 +7,7 @@ by the number.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -27,26 +28,53 @@ _SI: Final = (
 )
 
 
+Part = str | tuple[str, str | None]
+"""A piece of a parsed template: literal text, or an action's name and pipe."""
+
+
+@functools.lru_cache(maxsize=1024)
+def parse(text: str) -> tuple[Part, ...]:
+    """``text`` as literal pieces and actions, parsed once per distinct text: a fleet's
+    alerts render the same few templates thousands of times per evaluation. An action the
+    syntax does not allow (refused at load time) stays literal text."""
+    parts: list[Part] = []
+    at = 0
+    for match in TEMPLATE_ACTION.finditer(text):
+        if match.start() > at:
+            parts.append(text[at : match.start()])
+        parsed = TEMPLATE_EXPR.match(match.group(1))
+        parts.append(match.group(0) if parsed is None else (parsed.group(1), parsed.group(2)))
+        at = match.end()
+    if at < len(text):
+        parts.append(text[at:])
+    return tuple(parts)
+
+
 def render(
     text: str, labels: Mapping[str, str], value: float, threshold: float | None = None
 ) -> str:
-    def replace(match: re.Match[str]) -> str:
-        parsed = TEMPLATE_EXPR.match(match.group(1))
-        if parsed is None:  # refused at load time; keep the text rather than fail
-            return match.group(0)
-        name, pipe = parsed.group(1), parsed.group(2)
-        if name.startswith("labels."):
-            return labels.get(name[len("labels.") :], "")
-        number = value if name == "value" else threshold
-        if number is None:
-            return ""
-        if pipe == "humanize":
-            return humanize(number)
-        if pipe == "humanizePercentage":
-            return humanize(number * 100) + "%"
-        return format_value(number)
+    parts = parse(text)
+    if len(parts) == 1 and isinstance(parts[0], str):
+        return parts[0]
+    return "".join(
+        part if isinstance(part, str) else _action(*part, labels, value, threshold)
+        for part in parts
+    )
 
-    return TEMPLATE_ACTION.sub(replace, text)
+
+def _action(
+    name: str, pipe: str | None, labels: Mapping[str, str], value: float, threshold: float | None
+) -> str:
+    if name.startswith("labels."):
+        return labels.get(name[len("labels.") :], "")
+    number = value if name == "value" else threshold
+    if number is None:
+        return ""
+    if pipe == "humanize":
+        return humanize(number)
+    if pipe == "humanizePercentage":
+        return humanize(number * 100) + "%"
+    return format_value(number)
 
 
 def for_export(text: str, threshold: float | None) -> str:

@@ -63,6 +63,28 @@ def test_render_and_check() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "rendered"),
+    [
+        ("", ""),
+        ("no actions at all", "no actions at all"),
+        ("{{$labels.host}}", "web"),
+        ("{{ $labels.missing }}!", "!"),
+        ("{{ $value }}{{ $threshold }}", "0.512990"),
+        ("{{ $threshold | humanizePercentage }} at {{ $labels.host }}", "9k% at web"),
+        ("a {{ .Labels.host }} b {{ $value }}", "a {{ .Labels.host }} b 0.5129"),
+        ("{{ $labels.host\n}}", "web"),
+        ("{{ $labels.host }", "{{ $labels.host }"),
+        ("ü {{ $value | humanize }}\n{{", "ü 512.9m\n{{"),
+    ],
+)
+def test_a_template_renders_piece_by_piece(text: str, rendered: str) -> None:
+    """Parsed once into literal text and actions; an action outside the syntax (refused at
+    load time) stays as it was written."""
+    assert templates.render(text, {"host": "web"}, 0.5129, 90) == rendered
+    assert templates.render(text, {"host": "web"}, 0.5129, 90) == rendered  # parsed, cached
+
+
+@pytest.mark.parametrize(
     ("rule", "says"),
     [
         ({"name": "x-y", "expr": "up"}, "valid alert name"),
