@@ -347,10 +347,18 @@ class AlertEngine:
 
     async def write_self_metrics(self, hosts: list[HostSnapshot]) -> None:
         assert self._writer is not None
-        for delay in self._freshness.delays(hosts):
-            self._metrics.freshness.observe(delay)
+        delays = self._freshness.delays(hosts)
         labels = {"job": SELF_JOB, "instance": self._instance}
-        body = import_lines(self._metrics.registry, labels, int(self._clock() * 1000))
+        now_ms = int(self._clock() * 1000)
+
+        def gather() -> bytes:
+            # A fleet's delays and every metric of the registry: tens of milliseconds that
+            # held the event loop, in a worker thread (the metrics take their own locks).
+            for delay in delays:
+                self._metrics.freshness.observe(delay)
+            return import_lines(self._metrics.registry, labels, now_ms)
+
+        body = await asyncio.to_thread(gather)
         if not body:
             return
         try:
