@@ -6,12 +6,19 @@ change (a new firing alert, a resolved one) goes out at most every ``group_inter
 unchanged firing group is repeated every ``repeat_interval_s``. What each notifier was told
 is the notification log; it is saved with the alert state, so a restart does not notify again.
 
+A plan looks at every alert, so it runs only when it can find something new: after alert
+states changed (:meth:`Dispatcher.touch`), a delivery ended, a silence was added or
+expired, or when the earliest time that a plan found a group might become due (its wait, a
+retry, a group or repeat interval, a silence starting or ending) has come
+(:meth:`Dispatcher.needs_plan`).
+
 Muted alerts are left out: those matched by an active silence, and those inhibited by a
 firing alert of higher severity with the same ``inhibit_equal`` labels.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -120,6 +127,21 @@ class Dispatcher:
         self._in_flight: set[tuple[str, str]] = set()
         self._group_keys: dict[str, str] = {}
         """Fingerprint -> group key, from the last plan (a fingerprint stands for its labels)."""
+        self._changed = True
+        self._silences_seen = -1
+        self._wake_at = -math.inf
+        self.plans = 0
+        """Plans made so far (for tests and the benchmark)."""
+
+    def touch(self) -> None:
+        """Alert states changed: the next :meth:`needs_plan` says yes."""
+        self._changed = True
+
+    def needs_plan(self, now: float) -> bool:
+        """Whether a plan now can find a notification the last plan did not."""
+        return (
+            self._changed or self._silences_seen != self._silences.version or now >= self._wake_at
+        )
 
     def group_key(self, labels: Mapping[str, str]) -> str:
         return ",".join(f"{k}={labels.get(k, '')}" for k in self._s.group_by)
@@ -156,6 +178,11 @@ class Dispatcher:
             yield
 
     def _plan(self, alerts: list[Alert], now: float, jobs: list[Job]) -> Iterator[None]:
+        self.plans += 1
+        # A change from here on (the plan gives the loop turns) asks for the next plan.
+        self._changed = False
+        self._silences_seen = self._silences.version
+        wake = [self._silences.next_change(now)]
         alerts = [a for a in alerts if a.state in ("firing", "resolved")]
         muted: dict[str, str] = {}
         yield from self._muted(alerts, now, muted)
@@ -188,38 +215,57 @@ class Dispatcher:
                 for key in some:
                     if (name, key) in self._in_flight:
                         continue
-                    job = self._job(target, key, groups[key], log.get(key), now)
+                    job = self._job(target, key, groups[key], log.get(key), now, wake)
                     if job is not None:
                         self._in_flight.add((name, key))
                         jobs.append(job)
             for key in [k for k in log if k not in groups and (name, k) not in self._in_flight]:
                 del log[key]  # nothing left to say about the group
+        self._wake_at = min(wake)
 
     def _job(
-        self, target: Target, key: str, members: list[Alert], entry: LogEntry | None, now: float
+        self,
+        target: Target,
+        key: str,
+        members: list[Alert],
+        entry: LogEntry | None,
+        now: float,
+        wake: list[float],
     ) -> Job | None:
+        """The notification due now for the group, if any; when none is, the time one may
+        become due without any change is added to ``wake``."""
+        group_interval, repeat_interval = self._s.group_interval_s, self._s.repeat_interval_s
         if entry is not None:
             since = now - entry.sent_at
-            if now < entry.retry_at or (
-                since < self._s.group_interval_s and since < self._s.repeat_interval_s
-            ):
-                return None  # nothing can be due yet: no need to look at the members
+            if now < entry.retry_at or (since < group_interval and since < repeat_interval):
+                # Nothing can be due yet: no need to look at the members.
+                wake.append(
+                    max(entry.retry_at, entry.sent_at + min(group_interval, repeat_interval))
+                )
+                return None
         every = len(target.severities) == _SEVERITY_COUNT
         mine = members if every else [a for a in members if a.severity in target.severities]
         firing = {a.fingerprint for a in mine if a.state == "firing"}
         told = entry.firing if entry is not None else set()
         resolved = {a.fingerprint for a in mine if a.state == "resolved" and a.fingerprint in told}
         if entry is None:
-            if not firing or now - self.group_first_seen.get(key, now) < self._s.group_wait_s:
+            if not firing:
+                return None
+            first_seen = self.group_first_seen.get(key, now)
+            if now - first_seen < self._s.group_wait_s:
+                wake.append(first_seen + self._s.group_wait_s)
                 return None
         else:
             new_resolved = resolved - entry.resolved
             changed = bool(firing - entry.firing) or bool(new_resolved)
-            since = now - entry.sent_at
-            due = (changed and since >= self._s.group_interval_s) or (
-                bool(firing) and since >= self._s.repeat_interval_s
+            due = (changed and since >= group_interval) or (
+                bool(firing) and since >= repeat_interval
             )
             if not due:
+                if changed:
+                    wake.append(entry.sent_at + group_interval)
+                if firing:
+                    wake.append(entry.sent_at + repeat_interval)
                 return None
             if not firing and not (target.send_resolved and new_resolved):
                 entry.firing = set()
@@ -254,6 +300,7 @@ class Dispatcher:
     def done(self, job: Job, delivered: bool, now: float) -> None:
         """Record the outcome of ``job``: the log on success, a later retry on failure."""
         self._in_flight.discard((job.notifier, job.group_key))
+        self._changed = True
         log = self.log.setdefault(job.notifier, {})
         entry = log.get(job.group_key)
         if not delivered:
@@ -271,6 +318,7 @@ class Dispatcher:
     def release(self, job: Job) -> None:
         """Forget that ``job`` is in flight without recording anything (it was dropped)."""
         self._in_flight.discard((job.notifier, job.group_key))
+        self._changed = True
 
     def dump(self) -> dict[str, Any]:
         return {

@@ -238,6 +238,7 @@ class AlertEngine:
             # Another replica evaluates and notifies; this one only writes its own metrics,
             # and evaluates at once should it lead.
             self._next_eval = self._next_slo = now
+            self.outbound.dispatcher.touch()  # should this one lead, it plans at once
         if not follows and now >= self._next_eval:
             self._next_eval = now + self.settings.evaluation_interval_s
             hosts = self._current.hosts(now, series=False)
@@ -250,8 +251,9 @@ class AlertEngine:
             if hosts is None:
                 hosts = self._current.hosts(now, series=False)
             await self.write_self_metrics(hosts)
-        if not follows:
-            await self.dispatch(self._clock())
+        planned_at = self._clock()
+        if not follows and self.outbound.dispatcher.needs_plan(planned_at):
+            await self.dispatch(planned_at)
         if self._dirty:
             await self.save()
 
@@ -318,6 +320,7 @@ class AlertEngine:
                 log.info("alert %s %s %s", alert.labels.get("alertname"), alert.state, alert.labels)
             if changed:
                 self._dirty = True
+                self.outbound.dispatcher.touch()
         elapsed = time.perf_counter() - started
         self._eval_duration.observe(elapsed)
         for group in self.groups:

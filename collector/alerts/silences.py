@@ -7,6 +7,7 @@ matcher that does not match the empty string, so it cannot mute everything by ac
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -141,6 +142,8 @@ class Silences:
         self._retention = retention_s
         self._items: dict[str, Silence] = {}
         self.rows = rows
+        self.version = 0
+        """Grows with every change that can mute or unmute an alert (for the dispatcher)."""
 
     def add(
         self,
@@ -185,6 +188,7 @@ class Silences:
             )
         silence = Silence(new_id(), tuple(matchers), starts_at, ends_at, created_by, comment, now)
         self._items[silence.id] = silence
+        self.version += 1
         self._write(silence)
         return silence
 
@@ -201,6 +205,7 @@ class Silences:
             silence.ends_at = now
             silence.starts_at = min(silence.starts_at, now)
             silence.updated_at = now
+            self.version += 1
             self._write(silence)
         return silence
 
@@ -212,6 +217,13 @@ class Silences:
 
     def muted_by(self, labels: Mapping[str, str], now: float) -> list[str]:
         return [s.id for s in self._items.values() if s.mutes(labels, now)]
+
+    def next_change(self, now: float) -> float:
+        """The next time after ``now`` a silence starts or ends (infinity: none will)."""
+        return min(
+            (t for s in self._items.values() for t in (s.starts_at, s.ends_at) if t > now),
+            default=math.inf,
+        )
 
     def collect(self, now: float) -> None:
         expired = sorted(
@@ -232,6 +244,7 @@ class Silences:
         for doc in docs:
             silence = Silence.from_json(doc)
             self._items[silence.id] = silence
+            self.version += 1
 
     def dump(self) -> list[dict[str, Any]]:
         return [s.to_json() for s in self._items.values()]
