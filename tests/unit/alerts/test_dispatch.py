@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from hostvitals.collector.alerts.dispatch import PLAN_SLICE, Dispatcher, Job, Target
@@ -11,6 +9,7 @@ from hostvitals.collector.alerts.model import Alert, fingerprint
 from hostvitals.collector.alerts.silences import Matcher, SilenceError, Silences
 from hostvitals.collector.config.alerts import AlertsSettings
 from hostvitals.collector.config.vocabulary import Severity
+from tests.support.turns import counting_turns
 
 SETTINGS = AlertsSettings(group_wait_s=5, group_interval_s=10, repeat_interval_s=100)
 
@@ -165,23 +164,14 @@ async def test_planning_in_slices_gives_the_loop_turns_and_plans_the_same() -> N
     for d in (whole, sliced):
         deliver(d, d.plan(alerts[:PLAN_SLICE], 0), 0)  # some groups were told before
         d.plan(alerts, 1)
-    turns = 0
-    stop = asyncio.Event()
-
-    async def count_turns() -> None:
-        nonlocal turns
-        while not stop.is_set():
-            turns += 1
-            await asyncio.sleep(0)
-
-    counter = asyncio.create_task(count_turns())
-    jobs = await sliced.plan_in_slices(alerts, 20)
-    stop.set()
-    await counter
+    async with counting_turns() as turns:
+        before = turns.count
+        jobs = await sliced.plan_in_slices(alerts, 20)
+        during = turns.count - before
     expected = whole.plan(alerts, 20)
     assert summary(jobs) == summary(expected)
     assert len(expected) > 2 * PLAN_SLICE
-    assert turns >= 6  # the alerts, the inhibitions, the silences, the groups: each in slices
+    assert during >= 6  # the alerts, the inhibitions, the silences, the groups: each in slices
     assert not any(j.group_key.endswith(",host=h7") for j in jobs)  # silenced
     (h0,) = [j for j in jobs if j.group_key == "alertname=HighCPU,host=h0"]
     assert h0.firing == {alert("h0", severity="critical").fingerprint}  # high is inhibited

@@ -10,32 +10,17 @@ import zlib
 import pytest
 
 from hostvitals.collector.alerts.dispatch import Dispatcher, Job, Target
-from hostvitals.collector.alerts.model import Alert, fingerprint
+from hostvitals.collector.alerts.model import Alert
 from hostvitals.collector.alerts.silences import Matcher, Silences
 from hostvitals.collector.config.alerts import AlertsSettings
 from hostvitals.collector.config.vocabulary import Severity
+from tests.unit.alerts.test_dispatch import alert
 
 SETTINGS = AlertsSettings(group_wait_s=5, group_interval_s=10, repeat_interval_s=60)
 TARGETS = [
     Target("everything", frozenset(Severity), True),
     Target("pager", frozenset({Severity.CRITICAL}), False),
 ]
-
-
-def make_alert(host: str, name: str, severity: str, state: str, now: float) -> Alert:
-    labels = {"alertname": name, "host": host, "severity": severity}
-    return Alert(
-        rule_id=f"r/{name}/{severity}",
-        fingerprint=fingerprint(labels),
-        labels=labels,
-        annotations={},
-        state=state,  # type: ignore[arg-type]
-        active_at=now,
-        value=1.0,
-        last_true_at=now,
-        fired_at=now,
-        resolved_at=now if state == "resolved" else None,
-    )
 
 
 def shown(jobs: list[Job]) -> list[tuple[str, str, frozenset[str], frozenset[str]]]:
@@ -56,7 +41,8 @@ def test_planning_when_needed_sends_what_planning_every_second_sends(seed: int) 
             key = (f"h{rng.randrange(6)}", rng.choice("AB"), rng.choice(["warning", "critical"]))
             old = alerts.get(key)
             state = "resolved" if old is not None and old.state == "firing" else "firing"
-            alerts[key] = make_alert(*key, state, now)
+            host, name, severity = key
+            alerts[key] = alert(host, severity, state, name)
             gated.touch()
         if rng.random() < 0.02:  # a silence, starting now or later, for a while
             starts = now + rng.choice([0, 0, 7, 30])
@@ -92,7 +78,7 @@ def test_planning_when_needed_sends_what_planning_every_second_sends(seed: int) 
 def test_a_plan_is_needed_after_a_change_a_delivery_a_silence_or_when_a_wait_ends() -> None:
     silences = Silences(10)
     d = Dispatcher(SETTINGS, TARGETS, silences, lambda a: "")
-    firing = [make_alert("h", "A", "critical", "firing", 0)]
+    firing = [alert("h", "critical", name="A")]
     assert d.needs_plan(0)
     assert d.plan(firing, 0) == []
     assert not d.needs_plan(4.9)

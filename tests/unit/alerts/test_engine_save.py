@@ -3,11 +3,10 @@ the event loop keeps serving while it is gathered."""
 
 from __future__ import annotations
 
-import asyncio
-
 from hostvitals.collector.alerts.engine import SAMPLES_PER_SLICE
 from hostvitals.collector.alerts.model import Alert
 from tests.support.collector_app import running
+from tests.support.turns import counting_turns
 
 
 async def test_saving_many_alerts_gives_the_loop_back_and_writes_each_alert_whole() -> None:
@@ -20,20 +19,10 @@ async def test_saving_many_alerts_gives_the_loop_back_and_writes_each_alert_whol
             engine.alerts[rule_id][f"f{i}"] = Alert(
                 rule_id, f"f{i}", labels, {}, "firing", 1.0, float(i), 2.0, fired_at=3.0
             )
-        turns = 0
-
-        async def count_turns() -> None:
-            nonlocal turns
-            while True:
-                turns += 1
-                await asyncio.sleep(0)
-
-        counting = asyncio.create_task(count_turns())
-        await asyncio.sleep(0)
-        before = turns
-        doc = await engine.dump_in_slices()
-        during = turns - before
-        counting.cancel()
+        async with counting_turns() as turns:
+            before = turns.count
+            doc = await engine.dump_in_slices()
+            during = turns.count - before
         assert doc == engine.dump()
         assert len(doc["alerts"]) == count
         # one turn of the loop per slice at least, so other requests ran meanwhile

@@ -3,11 +3,10 @@ series copied and summarised once per frame it sent, however often the fleet is 
 
 from __future__ import annotations
 
-import asyncio
-
 from hostvitals.collector.live.current import CurrentStore
 from hostvitals.collector.live.fleet import HOSTS_PER_SLICE, ROW_METRICS, FleetTable, fleet_row
 from tests.support.frames import catalogue_frame, ticks_ending_now
+from tests.support.turns import counting_turns
 
 END_MS = 1_700_000_000_000
 NOW = END_MS / 1000.0
@@ -83,23 +82,13 @@ def test_a_row_is_made_from_the_series_it_reads_alone() -> None:
 async def test_rows_in_turns_equal_the_rows_and_give_the_loop_a_turn_per_slice() -> None:
     hosts = [f"h{n:03}" for n in range(3 * HOSTS_PER_SLICE + 5)]
     store = fed(hosts)
-    turns = 0
-
-    async def count_turns() -> None:
-        nonlocal turns
-        while True:
-            turns += 1
-            await asyncio.sleep(0)
-
-    counting = asyncio.create_task(count_turns())
-    await asyncio.sleep(0)
-    before = turns
-    table = FleetTable(store)
-    rows = await table.rows_in_turns(NOW)
-    during = turns - before
-    assert rows == FleetTable(store).rows(NOW) == fresh_rows(store, NOW)
-    assert during >= len(hosts) // HOSTS_PER_SLICE  # others ran between the slices
-    before = turns
-    assert await table.rows_in_turns(NOW + 1) == rows  # nothing to summarise again...
-    assert turns == before  # ...so no turn given
-    counting.cancel()
+    async with counting_turns() as turns:
+        before = turns.count
+        table = FleetTable(store)
+        rows = await table.rows_in_turns(NOW)
+        during = turns.count - before
+        assert rows == FleetTable(store).rows(NOW) == fresh_rows(store, NOW)
+        assert during >= len(hosts) // HOSTS_PER_SLICE  # others ran between the slices
+        before = turns.count
+        assert await table.rows_in_turns(NOW + 1) == rows  # nothing to summarise again...
+        assert turns.count == before  # ...so no turn given
