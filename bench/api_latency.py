@@ -22,7 +22,10 @@ The collector runs as make run starts it: on loopback with no credential, so eve
 answers anyone on the machine (the access check still runs on every request). Its read rate
 limits per address and per credential are off for the run: wrk's 100 connections stand for
 100 dashboards but come from one address and share one (anonymous) principal, so with the
-shipped limits most answers would be 429 and the figures would time the refusals.
+shipped limits most answers would be 429 and the figures would time the refusals. For the
+same reason each connection gets its own share of VictoriaMetrics: one client's queries wait
+their turn for one slot (``query.max_concurrent_per_client``), which 100 dashboards of 100
+clients never meet but one principal would, so the limit is set to the number of connections.
 
 Prints wrk's latency distribution (50/75/90/99 %) and requests per second of each load, the
 ratios of the collector to VictoriaMetrics for the same data, what the collector's stall
@@ -114,7 +117,12 @@ def main() -> None:
                 f"(VictoriaMetrics busy merging them for {waited:.0f} s)"
             )
             stack.start_collector(
-                {"HOSTVITALS__SERVER__STALL_WATCH_MS": str(args.stall_watch), **UNLIMITED_READS}
+                {
+                    "HOSTVITALS__SERVER__STALL_WATCH_MS": str(args.stall_watch),
+                    **UNLIMITED_READS,
+                    # One slot per connection, as one per dashboard's client (see above).
+                    "HOSTVITALS__QUERY__MAX_CONCURRENT_PER_CLIENT": str(args.connections),
+                }
             )
             base = stack.collector_url
             stack.start_agent(HOST)
