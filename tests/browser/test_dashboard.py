@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, quote, urlparse
 
 import pytest
 import requests
-from playwright.sync_api import Page, Response, expect
+from playwright.sync_api import Page, Request, Response, expect
 
 from tests.browser.conftest import PageProblems, Stack
 
@@ -140,6 +140,30 @@ def test_crosshair_is_synced_and_keyboard_reachable(
     legend = page.locator('figure[data-chart="load"] .legend-item').first
     legend.press("Enter")
     expect(legend).to_have_attribute("aria-pressed", "false")
+    problems.assert_clean()
+
+
+def test_a_range_is_asked_for_at_one_step_from_its_first_load_on(
+    stack: Stack, page: Page, problems: PageProblems
+) -> None:
+    """Each family keeps the step of its first load through the live refreshes after it. The
+    first load measures the shown charts only: a hidden optional section's charts measured
+    50 px, so the first load of 15 minutes asked for 10-20 s steps, the refreshes for 2 s."""
+    host = only_host(stack)
+    steps: dict[str, set[str]] = {}
+
+    def note(request: Request) -> None:
+        url = urlparse(request.url)
+        query = parse_qs(url.query)
+        if url.path.startswith("/api/v1/metrics/") and "step" in query:
+            steps.setdefault(url.path.rsplit("/", 1)[-1], set()).update(query["step"])
+
+    page.on("request", note)
+    page.goto(f"{stack.url}/hosts/{quote(host)}?range=15m")
+    wait_loaded(page)
+    wait_loaded(page, int(page.locator("main").get_attribute("data-loaded") or 0) + 2)
+    assert {"cpu", "memory", "disk", "network"} <= steps.keys()
+    assert all(len(found) == 1 for found in steps.values()), steps
     problems.assert_clean()
 
 

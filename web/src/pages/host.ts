@@ -216,8 +216,12 @@ export function hostPage(host: string): Page {
       void load(true);
     }
 
+    /** The narrowest shown chart's plot width. A hidden chart (an optional section before it
+     * has lines) measures as the 50 px floor, which made a range's first load ask for ten
+     * times the step of the loads after it. */
     function plotWidth(): number {
-      return Math.min(...charts.map((c) => c.chart.plotWidth()));
+      const shown = charts.filter(({ chart, section }) => !chart.el.hidden && !sections[section].hidden);
+      return Math.min(...(shown.length ? shown : charts).map((c) => c.chart.plotWidth()));
     }
 
     function render(): void {
