@@ -131,7 +131,7 @@ class Dispatcher:
         self._silences_seen = -1
         self._wake_at = -math.inf
         self.plans = 0
-        """Plans made so far (for tests and the benchmark)."""
+        """Plans made so far (for tests)."""
 
     def touch(self) -> None:
         """Alert states changed: the next :meth:`needs_plan` says yes."""
