@@ -3,7 +3,9 @@
 One asyncio task. Queries run in a worker thread (the reader is blocking); state changes,
 dispatch and the API's reads all happen on the event loop, so they never race. A rule whose
 query fails keeps its alerts as they were and shows the error. State is saved after every
-evaluation that changed something and after every delivery.
+evaluation that changed something and after every delivery. SLO reports come from
+:mod:`.slo_eval` and the collector's own metrics are written by :mod:`.selfscrape`, each on
+its own interval from the same task.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,16 +23,16 @@ from typing import Any, Protocol
 from prometheus_client import Counter, Histogram
 
 from hostvitals.collector import statedb
-from hostvitals.collector.alerts import slo_status
 from hostvitals.collector.alerts.hostwatch import HostWatch
 from hostvitals.collector.alerts.model import Alert, Rule
 from hostvitals.collector.alerts.notifiers import Notifier, build_notifier
 from hostvitals.collector.alerts.objectives import Objective, objectives
 from hostvitals.collector.alerts.outbound import Outbound
 from hostvitals.collector.alerts.rules import RuleGroup, build_rule_groups
-from hostvitals.collector.alerts.selfscrape import SELF_JOB, FreshnessTracker, import_lines
+from hostvitals.collector.alerts.selfscrape import SelfScrape, Submitter
 from hostvitals.collector.alerts.silences import Silences
 from hostvitals.collector.alerts.silencestore import SilenceStore
+from hostvitals.collector.alerts.slo_eval import SloEvaluator
 from hostvitals.collector.alerts.state import Evaluation, Sample
 from hostvitals.collector.alerts.store import StateFile, alert_from_json, alert_to_json
 from hostvitals.collector.config.alerts import AlertsSettings
@@ -50,10 +51,6 @@ SAMPLES_PER_SLICE = 256
 
 class Querier(Protocol):
     def query(self, query: str, time: float | None = None) -> list[InstantSample]: ...
-
-
-class Submitter(Protocol):
-    def submit(self, body: bytes) -> Future[None]: ...
 
 
 @dataclass(slots=True)
@@ -89,9 +86,6 @@ class AlertEngine:
         self.slo_settings = slos
         self._querier = querier
         self._current = current
-        self._metrics = metrics
-        self._writer = writer
-        self._instance = instance
         self._clock = clock
         self.objectives: list[Objective] = objectives(slos)
         self.groups: list[RuleGroup] = build_rule_groups(
@@ -104,7 +98,7 @@ class AlertEngine:
         self.host_watch = HostWatch(host_ttl_s)
         self._silence_rows = silence_rows
         self.silences = Silences(alerts.max_silences, rows=silence_rows)
-        self.slo_reports: dict[str, dict[str, Any]] = {}
+        self._slo = SloEvaluator(self.objectives, querier, slos.threshold_step_s)
         self._file = StateFile(state_path)
         built = (
             notifiers if notifiers is not None else [build_notifier(n) for n in alerts.notifiers]
@@ -124,16 +118,9 @@ class AlertEngine:
             "Time to evaluate every rule once.",
             registry=r,
         )
-        self._self_writes = Counter(
-            "hostvitals_collector_self_metrics_writes",
-            "Writes of the collector's own metrics to VictoriaMetrics, by result.",
-            ("result",),
-            registry=r,
-        )
+        self._self_scrape = SelfScrape(metrics, writer, instance=instance, clock=clock)
         for result in ("ok", "error"):
             self._evaluations.labels(result)
-            self._self_writes.labels(result)
-        self._freshness = FreshnessTracker()
         self._dirty = False
         self._task: asyncio.Task[None] | None = None
         self._next_eval = 0.0
@@ -246,7 +233,7 @@ class AlertEngine:
         if not follows and now >= self._next_slo and self.objectives:
             self._next_slo = now + self.slo_settings.evaluation_interval_s
             await self.evaluate_slos(now)
-        if now >= self._next_self and self._writer is not None:
+        if now >= self._next_self and self._self_scrape.enabled:
             self._next_self = now + self.slo_settings.self_metrics_interval_s
             if hosts is None:
                 hosts = self._current.hosts(now, series=False)
@@ -294,7 +281,7 @@ class AlertEngine:
             status.last_evaluation = now
             samples: list[Sample] | Exception
             if rule.kind == "slo_error":
-                samples = self._slo_errors(rule)
+                samples = self._slo.errors(rule)
             elif rule.kind == "host_down":
                 self.host_watch.listen(now, self._accepting())
                 samples = self.host_watch.down(hosts, now, rule.after_flushes)
@@ -328,49 +315,16 @@ class AlertEngine:
         if any(r.kind == "host_down" for r in self.rules.values()):
             self._dirty = True  # host last-seen times move on
 
-    def _slo_errors(self, rule: Rule) -> list[Sample]:
-        report = self.slo_reports.get(rule.labels["slo"], {})
-        return [Sample({}, 1.0)] if report.get("error") else []
+    @property
+    def slo_reports(self) -> dict[str, dict[str, Any]]:
+        """Each SLO's newest report, by name (empty until the first SLO evaluation)."""
+        return self._slo.reports
 
     async def evaluate_slos(self, now: float) -> None:
-        def run() -> dict[str, dict[str, Any]]:
-            out = {}
-            for objective in self.objectives:
-                windows = slo_status.windows_of(objective)
-                reports = [
-                    slo_status.measure(
-                        self._querier, ind, windows, self.slo_settings.threshold_step_s, now
-                    )
-                    for ind in objective.indicators
-                ]
-                out[objective.name] = slo_status.report(objective, reports, now)
-            return out
-
-        self.slo_reports = await asyncio.to_thread(run)
+        await self._slo.evaluate(now)
 
     async def write_self_metrics(self, hosts: list[HostSnapshot]) -> None:
-        assert self._writer is not None
-        delays = self._freshness.delays(hosts)
-        labels = {"job": SELF_JOB, "instance": self._instance}
-        now_ms = int(self._clock() * 1000)
-
-        def gather() -> bytes:
-            # A fleet's delays and every metric of the registry: tens of milliseconds that
-            # held the event loop, in a worker thread (the metrics take their own locks).
-            for delay in delays:
-                self._metrics.freshness.observe(delay)
-            return import_lines(self._metrics.registry, labels, now_ms)
-
-        body = await asyncio.to_thread(gather)
-        if not body:
-            return
-        try:
-            await asyncio.wrap_future(self._writer.submit(body))
-        except Exception as exc:
-            self._self_writes.labels("error").inc()
-            log.warning("cannot write the collector's own metrics: %s", exc)
-        else:
-            self._self_writes.labels("ok").inc()
+        await self._self_scrape.write(hosts)
 
     # -- notifications -------------------------------------------------------------------------
 

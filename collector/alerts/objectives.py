@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from hostvitals.collector.alerts.model import format_number
+from hostvitals.collector.alerts.selfscrape import SELF_JOB
 from hostvitals.collector.alerts.slo import duration_text, subquery_step
 from hostvitals.collector.config.slos import WINDOW_PLACEHOLDER, IndicatorSettings, SlosSettings
 from hostvitals.collector.config.vocabulary import Op
 
-SELF_JOB: Final = "hostvitals-collector"
 INGEST_SLO: Final = "hostvitals-ingest"
 FRESHNESS_SLO: Final = "hostvitals-freshness"
 # Ingest refusals that are the collector's fault; the others are the client's.

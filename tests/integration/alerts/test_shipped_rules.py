@@ -15,8 +15,8 @@ import pytest
 import requests
 import yaml
 
-from hostvitals.collector.alerts.objectives import SELF_JOB
 from hostvitals.collector.alerts.rules import default_rules
+from hostvitals.collector.alerts.selfscrape import SELF_JOB
 from hostvitals.collector.config.alerts import DefaultRulesSettings
 from hostvitals.collector.config.settings import Settings
 from tests.support.collector_app import serving, settings

@@ -3,7 +3,7 @@ once, and every metric of the registry as one import, gathered off the event loo
 
 from __future__ import annotations
 
-from hostvitals.collector.alerts.objectives import SELF_JOB
+from hostvitals.collector.alerts.selfscrape import SELF_JOB
 from hostvitals.collector.live.current import HostSnapshot
 from tests.support.collector_app import running
 
