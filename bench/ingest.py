@@ -13,12 +13,18 @@ from sending a request to its answer, and the receiving process's CPU and RSS.
 
 vmagent acknowledges once the samples are in its own queue; the collector only after
 VictoriaMetrics accepted them (group commit), so the collector's latency includes a write.
+The third receiver is that write's floor: VictoriaMetrics direct, taking the same samples on
+its own ``/api/v1/import`` from as many clients. After each collector run the benchmark prints
+the collector's own view from its ``/metrics``: the share of its answers, and of its writes to
+VictoriaMetrics, that took over 100 ms.
 Target: the collector sustains >= 200,000 samples/s with p99 < 100 ms on 2 cores.
 
 ``--runs N`` repeats the whole measurement on fresh processes and prints, besides each run's
-table, the median and range over the runs of the steady rate and p99. The collector runs with
-its stall watch (``server.stall_watch_ms``, ``--stall-watch``): after each of its runs the
-benchmark prints the event-loop stalls it saw, where the loop was, and the GC pauses.
+table, the median and range over the runs of the steady rate and p99. The collector runs as
+shipped, with its stall watch off; ``--stall-watch MS`` turns it on (``server.stall_watch_ms``)
+and after each run prints the event-loop stalls it saw, where the loop was, and the GC pauses.
+The watch lengthens the tail it reports (``bench/common.py``), so its runs are for finding a
+stall, not for the figures.
 ``--tracemalloc N`` runs the collector under tracemalloc (N frames; it slows the collector
 down) and prints where its heap is after the steady run (``/api/v1/debug/memory``).
 
@@ -56,8 +62,10 @@ from common import (
     STALL_WATCH_MS,
     Meter,
     console_script,
+    histogram_buckets,
     print_stalls,
     print_table,
+    share_over,
     stall_report,
 )
 from fleetload import (
@@ -83,6 +91,7 @@ from tests.support.processes import (
     wait_until,
 )
 
+DIRECT = "victoria-metrics direct"
 COLLECTOR_HEADERS = {"Content-Type": "application/x-msgpack", "Content-Encoding": "zstd"}
 
 
@@ -94,6 +103,15 @@ class Run(NamedTuple):
     url_for: Callable[[int], str]
     make_body: BodyMaker
     stalls_from: list[str]  # base URLs whose stall watch to read after each phase
+    own_from: list[str] = []  # base URLs whose own latency histograms to read around each phase
+
+
+OWN_HISTOGRAMS = (
+    ("answered", "hostvitals_collector_ingest_duration_seconds"),
+    ("VictoriaMetrics writes", "hostvitals_collector_vm_write_duration_seconds"),
+)
+"""The collector's own view of a phase: its answers' latency, and its writes' within it."""
+OWN_BOUND_S = 0.1
 
 
 @dataclass
@@ -101,6 +119,7 @@ class Measured:
     result: Result
     meter: Meter
     stalls: list[dict[str, Any] | None]
+    own: dict[str, tuple[float, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -130,7 +149,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of the steady run")
     parser.add_argument("--runs", type=int, default=1, help="whole measurements, each afresh")
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--no-peer", action="store_true", help="skip the vmagent runs")
+    parser.add_argument(
+        "--no-peer", action="store_true", help="skip the vmagent and VictoriaMetrics-direct runs"
+    )
     parser.add_argument(
         "--collectors",
         type=int,
@@ -154,7 +175,7 @@ def parse_args() -> argparse.Namespace:
         type=int,
         default=STALL_WATCH_MS,
         metavar="MS",
-        help="the collector's server.stall_watch_ms (0: off)",
+        help="the collector's server.stall_watch_ms (default 0: off, as shipped)",
     )
     parser.add_argument(
         "--watched",
@@ -224,10 +245,15 @@ def one_run(args: argparse.Namespace, load: Load, *, watch: bool) -> RunResults:
         peer_vm = VictoriaMetrics(
             data_dir=root / "vm-peer", extra_args=("-dedup.minScrapeInterval=1ms",)
         )
+        direct_vm = VictoriaMetrics(
+            data_dir=root / "vm-direct", extra_args=("-dedup.minScrapeInterval=1ms",)
+        )
         procs: list[ManagedProcess] = []
         try:
             raw.start()
             peer_vm.start()
+            if not args.no_peer:
+                direct_vm.start()
             ports = [free_port() for _ in range(args.collectors)]
             collectors = []
             for n, port in enumerate(ports):
@@ -282,6 +308,20 @@ def one_run(args: argparse.Namespace, load: Load, *, watch: bool) -> RunResults:
                         [],
                     )
                 )
+                # The floor of the collector's latency: it answers once VictoriaMetrics
+                # stored a frame's samples, so here the same samples go to VictoriaMetrics'
+                # own import handler, from the same number of clients.
+                assert direct_vm.process is not None
+                direct_url = f"{direct_vm.url}/api/v1/import"
+                runs.append(
+                    Run(
+                        DIRECT,
+                        [direct_vm.process],
+                        lambda n: direct_url,
+                        lambda n: (load.vmagent_bodies[n % count], {}),
+                        [],
+                    )
+                )
 
             # An agent always reaches the same replica, as behind a load balancer that keeps
             # its connection; frame n comes from agent n % agents.
@@ -293,10 +333,11 @@ def one_run(args: argparse.Namespace, load: Load, *, watch: bool) -> RunResults:
                     lambda n: ingest_urls[(n % args.agents) % len(ingest_urls)],
                     lambda n: (load.collector_bodies[n % count], COLLECTOR_HEADERS),
                     bases if args.stall_watch > 0 else [],
+                    bases,
                 ),
             )
             phases = (("first contact", load.first_contact), ("steady", load.steady))
-            for name, receivers, url_for, make_body, watched in runs:
+            for name, receivers, url_for, make_body, watched, own_from in runs:
                 for phase, bodies in phases:
                     seconds = len(bodies) * samples_per_frame / args.rate
                     print(
@@ -306,6 +347,7 @@ def one_run(args: argparse.Namespace, load: Load, *, watch: bool) -> RunResults:
                     )
                     pids = [p.pid for p in receivers]
                     meter = Meter(name, pids[0], window_s=2.0, also=tuple(pids[1:]))
+                    own_before = own_histograms(own_from)
                     result = asyncio.run(
                         measured(
                             meter,
@@ -318,7 +360,8 @@ def one_run(args: argparse.Namespace, load: Load, *, watch: bool) -> RunResults:
                         )
                     )
                     stalls = [stall_report(base, result.started_at) for base in watched]
-                    out.fixed.append(Measured(result, meter, stalls))
+                    own = own_shares(own_before, own_histograms(own_from))
+                    out.fixed.append(Measured(result, meter, stalls, own))
                     if args.tracemalloc and watched and phase == "steady":
                         print_heap(watched[0], meter)
                     for proc in receivers:
@@ -329,9 +372,28 @@ def one_run(args: argparse.Namespace, load: Load, *, watch: bool) -> RunResults:
         finally:
             for proc in reversed(procs):
                 proc.stop()
+            direct_vm.stop()
             peer_vm.stop()
             raw.stop()
     return out
+
+
+def own_histograms(bases: list[str]) -> dict[str, dict[float, float]]:
+    """The collector's ``OWN_HISTOGRAMS`` now, summed over its replicas."""
+    out: dict[str, dict[float, float]] = {}
+    for label, name in OWN_HISTOGRAMS:
+        summed: dict[float, float] = {}
+        for base in bases:
+            for bound, count in histogram_buckets(base, name).items():
+                summed[bound] = summed.get(bound, 0.0) + count
+        out[label] = summed
+    return out if bases else {}
+
+
+def own_shares(
+    before: dict[str, dict[float, float]], after: dict[str, dict[float, float]]
+) -> dict[str, tuple[float, int]]:
+    return {label: share_over(before[label], after[label], OWN_BOUND_S) for label in after}
 
 
 def run_watched(
@@ -415,15 +477,29 @@ def print_run(results: list[Measured]) -> None:
         ),
     )
     for m in results:
+        if m.own:
+            shares = ", ".join(
+                f"{label} {100 * share:.1f} % of {count:,}"
+                for label, (share, count) in m.own.items()
+            )
+            print(f"  {m.result.name}, its own view, over {1000 * OWN_BOUND_S:.0f} ms: {shares}")
         for n, report in enumerate(m.stalls):
             print_stalls(m.result.name + (f" (replica {n})" if len(m.stalls) > 1 else ""), report)
     print()
-    if len(results) == 4:
-        _, ours, _, peer = results
-        rate_ratio = ours.result.rate / peer.result.rate
-        cpu_ratio = ours.meter.cpu_percent_overall() / peer.meter.cpu_percent_overall()
-        print(f"steady: collector rate / vmagent rate: {rate_ratio:.2f}")
-        print(f"steady: collector CPU / vmagent CPU:   {cpu_ratio:.2f}")
+    steady = {
+        m.result.name.rsplit(", ", 1)[0]: m for m in results if m.result.name.endswith("steady")
+    }
+    ours = next((m for name, m in steady.items() if name.startswith("collector")), None)
+    for peer in ("vmagent", DIRECT):
+        if ours is None or peer not in steady:
+            continue
+        theirs = steady[peer]
+        p99_ratio = percentile(ours.result.latencies, 99) / percentile(theirs.result.latencies, 99)
+        cpu_ratio = ours.meter.cpu_percent_overall() / theirs.meter.cpu_percent_overall()
+        print(
+            f"steady: collector / {peer}: rate x{ours.result.rate / theirs.result.rate:.2f}, "
+            f"p99 x{p99_ratio:.2f}, CPU x{cpu_ratio:.2f}"
+        )
 
 
 def print_watched(runs: list[tuple[Watched, Meter]], agents: int, budget: int) -> None:
