@@ -3,10 +3,14 @@ across restarts."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from hostvitals.collector import statedb
-from hostvitals.collector.ingest.dedup import FrameLedger
+from hostvitals.collector.ingest.dedup import ROWS_PER_INSERT, FrameLedger
 
 
 def ledger(per_agent: int = 3, ttl_s: float = 100, state_dir: Path | None = None) -> FrameLedger:
@@ -107,3 +111,28 @@ def test_an_agent_forgotten_after_the_ttl_is_forgotten_in_memory_too() -> None:
     recent.remember("a", "h", 1, 21)  # it starts counting again
     assert recent.seen("a", "h", 1)
     assert not recent.seen("a", "h", 2)
+
+
+def test_a_batch_over_one_statement_is_entered_whole_in_one_transaction() -> None:
+    recent = ledger(per_agent=10_000)
+    frames = [("a", f"h{n % 7}", n) for n in range(2 * ROWS_PER_INSERT + 3)]
+    frames.append(frames[0])  # a frame twice in one batch is entered once
+    recent.remember_many(frames, 5)
+    assert len(recent) == 2 * ROWS_PER_INSERT + 3
+    assert all(recent.seen(agent, host, seq) for agent, host, seq in frames)
+    assert not recent._conn.in_transaction
+
+
+def test_a_batch_that_fails_leaves_nothing_of_itself() -> None:
+    recent = ledger(per_agent=10_000)
+    recent.remember("a", "h", 1, 0)
+    # The last statement fails (a host of the wrong type cannot be bound): the chunks before
+    # it, already executed, are rolled back with it.
+    frames: list[tuple[str, Any, int]] = [("a", "h", n) for n in range(2, ROWS_PER_INSERT + 5)]
+    frames.append(("a", object(), 999))
+    with pytest.raises(sqlite3.Error):
+        recent.remember_many(frames, 1)
+    assert len(recent) == 1
+    assert not recent._conn.in_transaction
+    recent.remember_many([("a", "h", 2)], 2)  # and it keeps working
+    assert recent.seen("a", "h", 2)
