@@ -18,40 +18,41 @@ from typing import Final
 
 from hostvitals.collector.live.current import SeriesPoint
 
+CPU: Final = "node_cpu_seconds_total"
+MEMORY: Final = ("node_memory_MemTotal_bytes", "node_memory_MemAvailable_bytes")
+"""(total, available)"""
+SWAP: Final = ("node_memory_SwapTotal_bytes", "node_memory_SwapFree_bytes")
+"""(total, free)"""
+LOADS: Final = {"load1": "node_load1", "load5": "node_load5", "load15": "node_load15"}
+"""Numbers that are one gauge's value, by key."""
+FILESYSTEM: Final = (
+    "node_filesystem_size_bytes",
+    "node_filesystem_free_bytes",
+    "node_filesystem_avail_bytes",
+)
+"""(size, free, available) of each filesystem"""
+RATE_SUMS: Final = {
+    "network_receive_bytes_per_second": "node_network_receive_bytes_total",
+    "network_transmit_bytes_per_second": "node_network_transmit_bytes_total",
+    "disk_read_bytes_per_second": "node_disk_read_bytes_total",
+    "disk_written_bytes_per_second": "node_disk_written_bytes_total",
+}
+"""Numbers that are the sum over devices of one counter's rate, by key."""
+
 SUMMARY_METRICS: Final = frozenset(
-    {
-        "node_cpu_seconds_total",
-        "node_memory_MemTotal_bytes",
-        "node_memory_MemAvailable_bytes",
-        "node_memory_SwapTotal_bytes",
-        "node_memory_SwapFree_bytes",
-        "node_load1",
-        "node_load5",
-        "node_load15",
-        "node_filesystem_size_bytes",
-        "node_filesystem_free_bytes",
-        "node_filesystem_avail_bytes",
-        "node_network_receive_bytes_total",
-        "node_network_transmit_bytes_total",
-        "node_disk_read_bytes_total",
-        "node_disk_written_bytes_total",
-    }
+    {CPU, *MEMORY, *SWAP, *LOADS.values(), *FILESYSTEM, *RATE_SUMS.values()}
 )
 """The series :func:`summarise` reads; it gives the same numbers from these alone."""
 
-SUMMARY_KEYS = (
+SUMMARY_KEYS: Final = (
     "cpu_usage_ratio",
     "memory_used_ratio",
     "swap_used_ratio",
-    "load1",
-    "load5",
-    "load15",
+    *LOADS,
     "filesystem_max_used_ratio",
-    "network_receive_bytes_per_second",
-    "network_transmit_bytes_per_second",
-    "disk_read_bytes_per_second",
-    "disk_written_bytes_per_second",
+    *RATE_SUMS,
 )
+"""The keys of :func:`summarise`'s answer, in order."""
 
 
 def summarise(points: Iterable[SeriesPoint]) -> dict[str, float | None]:
@@ -63,27 +64,16 @@ def summarise(points: Iterable[SeriesPoint]) -> dict[str, float | None]:
         found = by_metric.get(metric)
         return float(found[0].value) if found else None
 
-    mem_total = single("node_memory_MemTotal_bytes")
-    mem_avail = single("node_memory_MemAvailable_bytes")
-    swap_total = single("node_memory_SwapTotal_bytes")
-    swap_free = single("node_memory_SwapFree_bytes")
-    return {
-        "cpu_usage_ratio": _cpu_usage(by_metric.get("node_cpu_seconds_total", [])),
-        "memory_used_ratio": _used(mem_total, mem_avail),
+    swap_total, swap_free = (single(m) for m in SWAP)
+    out: dict[str, float | None] = {
+        "cpu_usage_ratio": _cpu_usage(by_metric.get(CPU, [])),
+        "memory_used_ratio": _used(*(single(m) for m in MEMORY)),
         "swap_used_ratio": 0.0 if swap_total == 0 else _used(swap_total, swap_free),
-        "load1": single("node_load1"),
-        "load5": single("node_load5"),
-        "load15": single("node_load15"),
-        "filesystem_max_used_ratio": _filesystem_max_used(by_metric),
-        "network_receive_bytes_per_second": _rate_sum(
-            by_metric.get("node_network_receive_bytes_total")
-        ),
-        "network_transmit_bytes_per_second": _rate_sum(
-            by_metric.get("node_network_transmit_bytes_total")
-        ),
-        "disk_read_bytes_per_second": _rate_sum(by_metric.get("node_disk_read_bytes_total")),
-        "disk_written_bytes_per_second": _rate_sum(by_metric.get("node_disk_written_bytes_total")),
     }
+    out.update({key: single(metric) for key, metric in LOADS.items()})
+    out["filesystem_max_used_ratio"] = _filesystem_max_used(by_metric)
+    out.update({key: _rate_sum(by_metric.get(metric)) for key, metric in RATE_SUMS.items()})
+    return out
 
 
 def _clamp(ratio: float) -> float:
@@ -113,9 +103,7 @@ def _filesystem_max_used(by_metric: dict[str, list[SeriesPoint]]) -> float | Non
     def by_fs(metric: str) -> dict[tuple[tuple[str, str], ...], float]:
         return {tuple(sorted(p.labels.items())): float(p.value) for p in by_metric.get(metric, [])}
 
-    sizes = by_fs("node_filesystem_size_bytes")
-    frees = by_fs("node_filesystem_free_bytes")
-    avails = by_fs("node_filesystem_avail_bytes")
+    sizes, frees, avails = (by_fs(metric) for metric in FILESYSTEM)
     worst: float | None = None
     for key, size in sizes.items():
         free, avail = frees.get(key), avails.get(key)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from hostvitals.collector.live.current import SeriesPoint
-from hostvitals.collector.live.summary import SUMMARY_KEYS, summarise
+from hostvitals.collector.live.summary import (
+    CPU,
+    RATE_SUMS,
+    SUMMARY_KEYS,
+    SUMMARY_METRICS,
+    summarise,
+)
+from hostvitals.shared.catalogue import CATALOGUE, Kind
 
 
 def gauge(metric: str, value: float, **labels: str) -> SeriesPoint:
@@ -85,3 +92,35 @@ def test_byte_rates_sum_over_devices() -> None:
     assert summary["network_transmit_bytes_per_second"] is None
     assert summary["disk_read_bytes_per_second"] == 4096
     assert summary["disk_written_bytes_per_second"] == 0
+
+
+def test_it_reads_catalogued_series_of_the_right_kind() -> None:
+    assert SUMMARY_METRICS.issubset(CATALOGUE)
+    for metric in (CPU, *RATE_SUMS.values()):  # rates are taken of counters only
+        assert CATALOGUE[metric].kind is Kind.COUNTER, metric
+
+
+def test_it_gives_the_same_numbers_from_its_own_series_alone() -> None:
+    """Every series it names changes an answer, and one it does not name changes none."""
+    full = [
+        cpu("idle", 0.5),
+        cpu("user", 0.5),
+        gauge("node_memory_MemTotal_bytes", 100),
+        gauge("node_memory_MemAvailable_bytes", 25),
+        gauge("node_memory_SwapTotal_bytes", 10),
+        gauge("node_memory_SwapFree_bytes", 5),
+        gauge("node_load1", 1),
+        gauge("node_load5", 2),
+        gauge("node_load15", 3),
+        gauge("node_filesystem_size_bytes", 100, mountpoint="/"),
+        gauge("node_filesystem_free_bytes", 40, mountpoint="/"),
+        gauge("node_filesystem_avail_bytes", 30, mountpoint="/"),
+        *(rate(metric, 7.0, device="d0") for metric in RATE_SUMS.values()),
+    ]
+    assert {p.metric for p in full} == SUMMARY_METRICS
+    answer = summarise(full)
+    assert None not in answer.values()
+    assert summarise([*full, gauge("node_memory_Cached_bytes", 50)]) == answer
+    for metric in SUMMARY_METRICS:
+        without = summarise([p for p in full if p.metric != metric])
+        assert without != answer, f"{metric} is listed but changes nothing"
