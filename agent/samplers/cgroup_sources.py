@@ -12,7 +12,8 @@ What v1 offers under the same names as v2: CPU from ``cpuacct.usage``, memory fr
 I/O from ``blkio``, and OOM kills from ``memory.oom_control``'s ``oom_kill`` line (kernel 4.13
 and later; ``memory.failcnt`` counts hits of the limit, not kills, and is not used). v1 has no
 pressure (PSI) of its own: on a hybrid host it is read from the unified tree where the
-workload is there too, and is left out otherwise.
+workload is there too, and is left out otherwise. A hybrid host's workload in the unified tree
+alone (no v1 accounting) reports its CPU from there, with its pressure.
 """
 
 from __future__ import annotations
@@ -171,7 +172,10 @@ class ControllerTrees:
     """cgroup v1: a workload is the same path below the ``cpuacct``, ``memory`` and
     ``blkio`` roots (any may be missing, and a workload may be in some only: systemd makes a
     service's v1 cgroups only for the accounting it has on). ``unified`` is a hybrid host's
-    v2 tree, read for pressure only."""
+    v2 tree, read for pressure; a workload found there and in neither ``cpuacct`` nor
+    ``memory`` (a service without CPU or memory accounting) takes its CPU from the unified
+    tree's ``cpu.stat``, which the kernel keeps whatever controllers are bound. The v1
+    trees come first, so a workload with v1 accounting never takes its CPU from there."""
 
     version = "v1"
 
@@ -188,18 +192,29 @@ class ControllerTrees:
         )
         self._read = read
         self._blkio_file: str | None = None  # the first of BLKIO_FILES this kernel has
+        self._unified_only: set[str] = set()  # workloads of the last walk in `unified` only
 
     def workloads(self) -> Iterator[tuple[str, Workload]]:
         seen: set[str] = set()
-        for root in (self.cpuacct, self.memory):
+        # Filled as the walk goes: a workload is ranked as soon as it is listed.
+        self._unified_only = unified_only = set()
+        for root in (self.cpuacct, self.memory, self.unified):
             if root is None:
                 continue
             for key, workload in walk(root):
                 if key not in seen:
                     seen.add(key)
+                    if root is self.unified:
+                        unified_only.add(key)
                     yield key, workload
 
     def rank(self, key: str, *, memory: bool = True) -> tuple[float | None, int | None] | None:
+        if key in self._unified_only:
+            try:
+                stat = parse_flat_keyed(self._read(f"{self.unified}/{key}/cpu.stat"))
+            except OSError:
+                return None  # gone between the walk and the read
+            return stat.get("usage_usec", 0) / 1e6, None
         cpu: int | None = None
         used: int | None = None
         found = False

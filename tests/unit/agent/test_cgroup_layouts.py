@@ -199,7 +199,9 @@ def test_a_hybrid_host_reports_from_v1_with_pressure_from_the_unified_tree() -> 
             MEMORY: 300 * MiB,
             WORKING_SET: 200 * MiB,
         },
-        # cron.service is only in the unified tree: no v1 accounting, nothing to report.
+        # cron.service is only in the unified tree (no v1 accounting): the kernel's cpu.stat
+        # there, which every cgroup v2 directory has whatever controllers are bound.
+        "cron.service": {CPU: 0.077},
     }
 
 
@@ -317,3 +319,25 @@ def test_a_v1_container_removed_after_its_ranking_keeps_what_was_read(tmp_path: 
 
     got = by_workload(CgroupsSampler(paths, read=read).collect())
     assert got[DOCKER[:12]] == {CPU: 4.0, MEMORY: 300 * MiB}
+
+
+def test_a_hybrid_service_in_the_unified_tree_only_reports_its_pressure_and_vanishes_cleanly(
+    tmp_path: Path,
+) -> None:
+    paths = copied("hybrid", tmp_path)
+    cron = paths.sys("fs", "cgroup", "unified", "system.slice", "cron.service")
+    (cron / "cpu.pressure").write_text(
+        "some avg10=0.00 avg60=0.00 avg300=0.00 total=250000\n"
+        "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+    )
+    got = by_workload(CgroupsSampler(paths).collect())
+    assert got["cron.service"] == {CPU: 0.077, CPU_PSI: 0.25}
+
+    def read(path: str) -> str:  # removed after the walk listed it, before its ranking
+        if "cron.service" in path and cron.exists():
+            shutil.rmtree(cron)
+        return read_small(path)
+
+    got = by_workload(CgroupsSampler(paths, read=read).collect())
+    assert "cron.service" not in got
+    assert got["nginx.service"][CPU] == 1.5  # from cpuacct.usage, as before
