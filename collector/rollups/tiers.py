@@ -53,6 +53,21 @@ def tiers_from(settings: Settings) -> tuple[Tier, ...]:
     return (raw, *rollups)
 
 
+EDGE_MARGIN_S: Final = 300.0
+
+
+def edge_margin_s(tier: Tier) -> float:
+    """How far inside its retention a range must start for ``tier`` to answer it: 5 minutes,
+    or a hundredth of a shorter retention.
+
+    The range presets (24 h, 7 d, 30 d, 1 y) equal the shipped retentions, so their starts sit
+    on a tier's edge. A page asks for each chart family in its own request, each planned at
+    its own ``now``: without a margin, the requests of one range fell on either side of the
+    edge by how long each waited, and the charts of one page came from different tiers.
+    """
+    return min(EDGE_MARGIN_S, tier.retention_s / 100)
+
+
 class UnknownTier(ValueError):
     pass
 
@@ -69,7 +84,8 @@ def choose(
     """The tier for a range query starting at ``start`` (Unix seconds), and the step to use.
 
     ``resolution`` names a tier (``raw``, ``1m``...) to force it; None or ``auto`` picks the
-    finest tier whose retention covers ``start`` (the coarsest when none does).
+    finest tier whose retention covers ``start`` with :func:`edge_margin_s` to spare (the
+    coarsest when none does).
     """
     if resolution is not None and resolution != "auto":
         tier = next((t for t in tiers if t.name == resolution), None)
@@ -77,5 +93,7 @@ def choose(
             names = ", ".join(["auto", *(t.name for t in tiers)])
             raise UnknownTier(f"unknown resolution {resolution!r}; valid: {names}")
     else:
-        tier = next((t for t in tiers if start >= now - t.retention_s), tiers[-1])
+        tier = next(
+            (t for t in tiers if start >= now - t.retention_s + edge_margin_s(t)), tiers[-1]
+        )
     return Choice(tier, max(step, float(tier.resolution_s)))

@@ -235,6 +235,46 @@ def test_range_picker_moves_across_tiers(stack: Stack, page: Page, problems: Pag
     problems.assert_clean()
 
 
+def test_a_long_range_is_refreshed_from_the_tier_that_answered_it(
+    stack: Stack, page: Page, problems: PageProblems
+) -> None:
+    """The 24 h preset starts on the raw tier's retention edge: every family of its load
+    comes from one rollup tier, and the live refreshes (the newest points only, a window the
+    raw tier would cover) ask that tier again, so the badge and the series stay on it."""
+    host = only_host(stack)
+
+    charts = ("cpu", "memory", "disk", "network", "pressure", "system", "sensors", "devices")
+
+    def family_load(response: Response) -> bool:
+        path = urlparse(response.url).path
+        return (
+            path in {f"/api/v1/metrics/{f}" for f in charts} and "resolution=" not in response.url
+        )
+
+    answers: list[Response] = []
+    page.on("response", lambda r: answers.append(r) if family_load(r) else None)
+    page.goto(f"{stack.url}/hosts/{quote(host)}?range=24h")
+    wait_loaded(page)
+    tiers = {r.json()["data"]["tier"] for r in answers}
+    assert len(tiers) == 1 and tiers != {"raw"}, tiers
+    (tier,) = tiers
+
+    def refresh(request: Request) -> bool:
+        if "/api/v1/metrics/cpu?" not in request.url:
+            return False
+        query = parse_qs(urlparse(request.url).query)
+        return float(query["end"][0]) - float(query["start"][0]) < 3600
+
+    with page.expect_request(refresh, timeout=30_000) as caught:
+        pass
+    assert parse_qs(urlparse(caught.value.url).query)["resolution"] == [tier]
+    response = caught.value.response()
+    assert response is not None and response.json()["data"]["tier"] == tier
+    page.wait_for_function("() => Number(document.querySelector('main').dataset.loaded) >= 2")
+    expect(page.locator("#tier")).to_have_attribute("data-tier", tier)
+    problems.assert_clean()
+
+
 def test_explore_query_renders_a_chart_and_a_table(
     stack: Stack, page: Page, problems: PageProblems
 ) -> None:

@@ -179,8 +179,9 @@ export function familyRange(
   end: number,
   step: number,
   signal?: AbortSignal,
+  resolution?: string,
 ): Promise<RangeAnswer> {
-  return getJson<RangeAnswer>(`/api/v1/metrics/${family}`, { host, start, end, step }, signal);
+  return getJson<RangeAnswer>(`/api/v1/metrics/${family}`, { host, start, end, step, resolution }, signal);
 }
 
 /** The tier a range answer came from, as words; "raw" when the collector keeps only one. */

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import orjson
 import pytest
 
@@ -23,7 +25,9 @@ DAY = 86_400
     ("age", "step", "resolution", "tier", "used_step"),
     [
         (3600, 15, None, "raw", 15),
-        (DAY - 1, 15, None, "raw", 15),
+        (DAY - 301, 15, None, "raw", 15),
+        (DAY - 299, 15, None, "1m", 60),  # within the edge margin: the coarser tier
+        (DAY, 15, None, "1m", 60),  # the 24 h preset
         (DAY + 1, 15, None, "1m", 60),
         (6 * DAY, 120, None, "1m", 120),
         (8 * DAY, 15, "auto", "5m", 300),
@@ -35,6 +39,25 @@ DAY = 86_400
 def test_choose(age: int, step: float, resolution: str | None, tier: str, used_step: float) -> None:
     choice = choose(TIERS, NOW - age, step, NOW, resolution)
     assert (choice.tier.name, choice.step) == (tier, used_step)
+
+
+@pytest.mark.parametrize("preset_days", [1, 7, 30, 365])
+def test_requests_for_one_preset_range_agree_on_the_tier_however_long_each_waited(
+    preset_days: int,
+) -> None:
+    """A page asks for each chart family in its own request with the same start; the server
+    plans each at its own time. The presets' starts sit on the shipped retentions' edges."""
+    start = NOW - preset_days * DAY
+    chosen = {
+        choose(TIERS, start, 15, NOW + waited, None).tier.name for waited in (-2, 0, 0.5, 5, 30)
+    }
+    assert len(chosen) == 1, chosen
+
+
+def test_a_short_retention_keeps_most_of_itself() -> None:
+    short = (replace(TIERS[0], retention_s=600), *TIERS[1:])  # raw for 10 minutes
+    assert choose(short, NOW - 590, 15, NOW, None).tier.name == "raw"
+    assert choose(short, NOW - 595, 15, NOW, None).tier.name == "1m"
 
 
 def test_choose_unknown() -> None:

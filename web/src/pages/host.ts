@@ -283,7 +283,11 @@ export function hostPage(host: string): Page {
       step = newStep;
       const from = incremental ? Math.max(start, Math.min(...[...data.values()].map((d) => d.answer.end)) - 2 * step) : start;
       try {
-        const answers = await Promise.all(FAMILIES.map((f) => familyRange(f, host, Math.floor(from), Math.ceil(end), step, ctrl.signal)));
+        // A refresh asks for the newest points only, from the tier the range's full load
+        // came from: left to choose by its short window, it would take raw points into
+        // series of rollups, and the tier badge would change with every refresh.
+        const tierOf = (f: Family) => (incremental && typeof data.get(f)?.answer.tier === "string" ? tierName(data.get(f)!.answer) : undefined);
+        const answers = await Promise.all(FAMILIES.map((f) => familyRange(f, host, Math.floor(from), Math.ceil(end), step, ctrl.signal, tierOf(f))));
         if (ctrl.signal.aborted) return;
         FAMILIES.forEach((f, i) => {
           const answer = answers[i];
