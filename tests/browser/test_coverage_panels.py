@@ -185,6 +185,20 @@ def made_up_host(stack: Stack, filling_disk: str) -> Iterator[str]:
 
     push()
 
+    def queryable() -> bool:
+        """Its samples are in VictoriaMetrics' answers, past the collector's query cache: a page
+        loaded before that would be answered empty, and that answer kept and served for up to
+        twice the cache's time to live to the tests after it."""
+        now = time.time()
+        answer = requests.get(
+            f"{stack.url}/api/v1/metrics/devices",
+            params={"host": host, "start": now - 900, "end": now, "nocache": 1},
+            timeout=5,
+        )
+        return answer.status_code == 200 and bool(answer.json()["data"]["series"])
+
+    wait_until(queryable, 30, f"{host}'s first frame in VictoriaMetrics' answers", step=0.2)
+
     def keep_up() -> None:
         while not stop.wait(2.0):
             push()
