@@ -379,15 +379,14 @@ def one_run(args: argparse.Namespace, load: Load, *, watch: bool) -> RunResults:
 
 
 def own_histograms(bases: list[str]) -> dict[str, dict[float, float]]:
-    """The collector's ``OWN_HISTOGRAMS`` now, summed over its replicas."""
+    """The collector's ``OWN_HISTOGRAMS`` now, summed over its replicas (none: nothing)."""
     out: dict[str, dict[float, float]] = {}
-    for label, name in OWN_HISTOGRAMS:
-        summed: dict[float, float] = {}
+    for label, name in OWN_HISTOGRAMS if bases else ():
+        summed = out.setdefault(label, {})
         for base in bases:
             for bound, count in histogram_buckets(base, name).items():
                 summed[bound] = summed.get(bound, 0.0) + count
-        out[label] = summed
-    return out if bases else {}
+    return out
 
 
 def own_shares(
