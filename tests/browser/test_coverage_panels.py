@@ -18,12 +18,12 @@ import uuid
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlparse
 
 import orjson
 import pytest
 import requests
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Request, expect
 
 from hostvitals.collector.live.forecast import forecast_query
 from hostvitals.shared.codec import encode_frame
@@ -235,6 +235,27 @@ def test_inventory_strip_shows_what_the_real_host_is(
     # This machine has no cgroup v2 workloads the agent would report... or it has; either
     # way the section is there and says what it shows.
     expect(page.locator("#section-workloads")).to_be_visible()
+    problems.assert_clean()
+
+
+def test_a_host_sampling_every_10_s_has_its_range_loaded_once_at_its_step(
+    stack: Stack, made_up_host: str, page: Page, problems: PageProblems
+) -> None:
+    """The first load waits for the host's first live event, which tells its interval: loaded
+    before it, at the default of 1 s, a 15 minute range was asked for at a 2 s step and then
+    again, whole, at 10 s once the interval was known."""
+    steps: list[str] = []
+
+    def note(request: Request) -> None:
+        url = urlparse(request.url)
+        if url.path == "/api/v1/metrics/cpu":
+            steps.extend(parse_qs(url.query).get("step", []))
+
+    page.on("request", note)
+    page.goto(f"{stack.url}/hosts/{quote(made_up_host)}?range=15m")
+    # The first load, then a refresh after the host's next frame (one every 2 s).
+    page.wait_for_function("() => Number(document.querySelector('main').dataset.loaded || 0) >= 2")
+    assert steps and set(steps) == {"10"}, steps
     problems.assert_clean()
 
 

@@ -13,6 +13,8 @@ import { WORKLOAD_SPARK_WINDOW_S, WorkloadTable } from "./workloads";
 
 type Family = "cpu" | "memory" | "disk" | "network" | "pressure" | "system" | "sensors" | "devices";
 const FAMILIES: Family[] = ["cpu", "memory", "disk", "network", "pressure", "system", "sensors", "devices"];
+/** How long the first load waits for the host's first live event (its sampling interval). */
+const FIRST_EVENT_WAIT_MS = 2000;
 
 interface ChartSpec {
   id: string;
@@ -308,15 +310,27 @@ export function hostPage(host: string): Page {
       return h("div", { class: "tile", "data-tile": id }, h("dt", { text: label }), h("dd", { text: value }));
     }
 
+    /** The range's first load waits for the host's first event, which tells its sampling
+     * interval (the floor of the step): started before it, a host sampling every 10 s had
+     * its short ranges loaded twice, at a 1 s step and again at 10 s. */
+    let started = false;
+    function firstLoad(): void {
+      if (started) return;
+      started = true;
+      void load(true);
+    }
+
     let lastTimestamp = 0;
     function onRow(row: FleetRow | null, processes: ProcessRow[], workloads: Workload[]): void {
       workloadTable.update(workloads);
       if (!row) {
         status.className = "badge status-unknown";
         status.textContent = "not reporting";
+        firstLoad();
         return;
       }
       interval = row.interval_s || 1;
+      firstLoad();
       status.className = `badge status-${row.status}`;
       status.textContent = row.status;
       status.dataset.status = row.status;
@@ -386,6 +400,7 @@ export function hostPage(host: string): Page {
     }, 300);
     charts.forEach(({ chart }) => chart.onWidthChange(reflow));
     document.title = `${host} · hostvitals`;
-    void load(true);
+    // Without a live event in time (the stream cannot connect), load at the default interval.
+    window.setTimeout(firstLoad, FIRST_EVENT_WAIT_MS);
   };
 }
